@@ -1,0 +1,51 @@
+# Reproduction harness for explainable AIGI detection. Quick start (README.md):
+#   make reproduce PAPER=fakexplain     # creates .venv on first use
+#   make test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU build of torch; a plain `torch` requirement would pull a CUDA build of several GB.
+TORCH_CPU := torch==2.13.0
+
+PAPER ?= fakexplain
+PROFILE ?=
+DRY_RUN ?=
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast reproduce gpu-lock bench-reward bench-data clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_CPU)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# make reproduce PAPER=<name> [PROFILE=full|smoke] [DRY_RUN=1] [ARGS='<hydra overrides>']
+reproduce: $(STAMP)
+	$(PY) -m harness paper=$(PAPER) $(if $(PROFILE),profile=$(PROFILE)) $(if $(DRY_RUN),dry_run=true) $(ARGS)
+
+# Resolve the gpu extra for linux x86_64 (no GPU machine installs it here).
+gpu-lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra gpu --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --quiet -o requirements-gpu.lock
+
+bench-reward: $(STAMP)
+	$(PY) scripts/bench_reward.py
+
+bench-data: $(STAMP)
+	$(PY) scripts/bench_data_prep.py
+
+clean-venv:
+	rm -rf $(VENV)
