@@ -1,0 +1,126 @@
+"""Compose the Hydra config tree in `conf/` for one invocation.
+
+The CLI uses Hydra's compose API rather than `@hydra.main`: a dry run must not create output
+folders or configure logging, and the same function serves the tests.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.errors import ConfigError, Problem, did_you_mean
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = REPO_ROOT / "conf"
+
+
+def available(group: str) -> list[str]:
+    """Option names of a config group, read from `conf/<group>/`."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+@dataclass
+class Invocation:
+    """The command line split into what Hydra composes and what the harness handles itself."""
+
+    overrides: list[str] = field(default_factory=list)
+    stage_subset: list[str] | None = None  # `stages=[a,b]`: run only these stages
+    multirun: bool = False                 # `-m`: sweep (e.g. over the cross-validation fold)
+
+
+_SUBSET = re.compile(r"^stages=\[(?P<names>[^\]]*)\]$")
+
+
+def parse_invocation(argv: Sequence[str]) -> Invocation:
+    """Split argv; `stages=[...]` (a list for the whole `stages` key) selects a subset."""
+    inv = Invocation()
+    for arg in argv:
+        if arg in ("-m", "--multirun"):
+            inv.multirun = True
+            continue
+        match = _SUBSET.match(arg)
+        if match:
+            names = [n.strip().strip("'\"") for n in match["names"].split(",") if n.strip()]
+            inv.stage_subset = names
+            continue
+        inv.overrides.append(arg)
+    return inv
+
+
+def choice(overrides: Sequence[str], group: str) -> str | None:
+    """The option a command line picks for a config group (`cluster=slurm` -> 'slurm')."""
+    for override in reversed(overrides):
+        key, sep, value = override.partition("=")
+        if sep and key.lstrip("+~") == group:
+            return value
+    return None
+
+
+def compose(overrides: Sequence[str]) -> DictConfig:
+    """Compose `conf/config.yaml` with Hydra overrides; errors name the key and the options."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+
+    _check_groups(overrides)
+    full = [f"paths.repo={REPO_ROOT}", *overrides]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=full)
+    except MissingConfigException as exc:
+        raise ConfigError(_explain_missing(str(exc))) from None
+    except ConfigCompositionException as exc:
+        raise ConfigError(_explain_composition(exc)) from None
+    except Exception as exc:  # Hydra's override grammar errors and the like
+        if type(exc).__module__.startswith(("hydra", "omegaconf")):
+            raise ConfigError(Problem("", f"{type(exc).__name__}: {exc}")) from None
+        raise
+    return cfg
+
+
+def _check_groups(overrides: Sequence[str]) -> None:
+    """Unknown options of the groups a user picks most often get a friendly message."""
+    problems = []
+    for group in ("paper", "cluster", "model", "profile"):
+        picked = choice(overrides, group)
+        if picked is None or picked in ("null", ""):
+            continue
+        options = available(group)
+        if picked not in options:
+            problems.append(Problem(group, f"unknown {group} '{picked}'{did_you_mean(picked, options)}; "
+                                           f"available: {', '.join(options)}"))
+    if choice(overrides, "paper") is None:
+        problems.append(Problem("paper", f"choose a paper with paper=<name>; available: "
+                                         f"{', '.join(available('paper'))}"))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _explain_missing(message: str) -> Problem:
+    return Problem("", message.strip())
+
+
+def _explain_composition(exc: Exception) -> Problem:
+    cause = exc.__cause__ or exc
+    text = str(cause).strip()
+    match = re.search(r"Could not override '([^']+)'", str(exc))
+    if match:
+        key = match.group(1)
+        parent, _, leaf = key.rpartition(".")
+        hint = ""
+        return Problem(key, f"not a key of this config{hint}; check the spelling, or prefix the "
+                            f"override with '+' to add a new key ({text.splitlines()[0] if text else exc})")
+    return Problem("", str(exc).strip())
+
+
+def suggest_key(cfg: DictConfig, dotted: str) -> str:
+    """Did-you-mean for a dotted key that does not exist in a composed config."""
+    parent, _, leaf = dotted.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if isinstance(node, DictConfig):
+        return did_you_mean(leaf, [str(k) for k in node.keys()])
+    return ""

@@ -1,0 +1,46 @@
+"""Errors the harness reports to the user before anything is launched."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config or a rendered command, located by its config key."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}" if self.key else self.message
+
+
+class HarnessError(Exception):
+    """A problem the user has to fix; the message says what to change."""
+
+
+class ConfigError(HarnessError):
+    """One or more problems found while composing, rendering or validating a pipeline."""
+
+    def __init__(self, problems: Sequence[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem("", problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        lines = [f"{len(self.problems)} problems:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
+    """' (did you mean: a, b?)' for close matches, or ''."""
+    matches = difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)
+    return f" (did you mean: {', '.join(matches)}?)" if matches else ""

@@ -1,0 +1,220 @@
+"""A paper's pipeline: which stages run, in what order, and where their inputs come from.
+
+A paper config has `stages:` (name -> stage config) and either `pipeline:` (ordered names) or
+`variants:` (variant name -> ordered names) with `variant:` choosing one. A stage config holds
+the trainer's own arguments plus a few harness keys (RESERVED_KEYS). `extends: <stage>` copies
+another stage's config and overrides it, so three GRPO stages do not repeat forty keys.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.errors import ConfigError, Problem, did_you_mean
+
+# Keys of a stage config that belong to the harness, not to the trainer.
+RESERVED_KEYS = frozenset({
+    "kind",               # which renderer: see harness.render.RENDERERS
+    "inputs",             # name -> literal path, `stage:<name>[/<file>]`, or {prefer, fallback, warning}
+    "env",                # extra environment for the stage's process
+    "global_batch_size",  # the paper's global batch; gradient accumulation is derived from it
+    "extends",            # base stage whose config this one overrides
+    "expected_rows",      # training rows the paper's data yields, for step counts before data exists
+    "options",            # tool options (data prep, eval, report), passed as one JSON argument
+    "profile_skip",       # {profile: reason}: rendered and validated, but not run, in that profile
+    "note",               # free text shown in dry runs
+})
+
+STAGE_REF = "stage:"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of the pipeline with its config resolved to plain Python values."""
+
+    name: str
+    kind: str
+    config: dict[str, Any]          # every key of the stage, reserved ones included
+
+    @property
+    def trainer_args(self) -> dict[str, Any]:
+        return {k: v for k, v in self.config.items() if k not in RESERVED_KEYS}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.config.get(key, default)
+
+
+def stage_names(cfg: DictConfig) -> list[str]:
+    """The ordered stage names of the selected variant (or the plain pipeline)."""
+    stages = cfg.get("stages")
+    if not isinstance(stages, DictConfig) or len(stages) == 0:
+        raise ConfigError(Problem("stages", "the paper config defines no stages"))
+    variants = cfg.get("variants")
+    if variants is not None:
+        variant = cfg.get("variant")
+        if variant not in variants:
+            raise ConfigError(Problem("variant", f"unknown variant '{variant}'"
+                                                 f"{did_you_mean(str(variant), list(variants))}; "
+                                                 f"available: {', '.join(variants)}"))
+        names = list(variants[variant])
+        where = f"variants.{variant}"
+    elif cfg.get("pipeline") is not None:
+        names = list(cfg.pipeline)
+        where = "pipeline"
+    else:
+        raise ConfigError(Problem("pipeline", "the paper config must list its stages in "
+                                              "`pipeline:` or `variants:`"))
+    problems = [Problem(where, f"stage '{n}' is not defined under stages{did_you_mean(n, list(stages))}")
+                for n in names if n not in stages]
+    seen = set()
+    for n in names:
+        if n in seen:
+            problems.append(Problem(where, f"stage '{n}' is listed twice"))
+        seen.add(n)
+    if problems:
+        raise ConfigError(problems)
+    return names
+
+
+def expand_extends(cfg: DictConfig) -> DictConfig:
+    """A copy of `cfg` in which every stage with `extends:` holds its merged config.
+
+    The merged stages stay inside the copy, so their interpolations still resolve against the
+    whole config (e.g. ${reward.schedules.staged.alpha}).
+    """
+    work = cfg.copy()
+    OmegaConf.set_struct(work, False)
+    done: set[str] = set()
+    for name in list(work.stages.keys()):
+        _expand(work, str(name), chain=(), done=done)
+    return work
+
+
+def _expand(work: DictConfig, name: str, chain: tuple[str, ...], done: set[str]) -> None:
+    stages = work.stages
+    if name in done:
+        return
+    if name in chain:
+        raise ConfigError(Problem(f"stages.{name}.extends", f"circular extends: {' -> '.join(chain + (name,))}"))
+    node = stages[name]
+    base_name = node.get("extends")
+    if base_name is not None:
+        if base_name not in stages:
+            raise ConfigError(Problem(f"stages.{name}.extends", f"no stage named '{base_name}'"
+                                                                f"{did_you_mean(str(base_name), list(stages))}"))
+        _expand(work, str(base_name), chain + (name,), done)
+        merged = OmegaConf.merge(stages[base_name], node)
+        merged.pop("extends", None)
+        stages[name] = merged
+    done.add(name)
+
+
+def stage_spec(cfg: DictConfig, name: str) -> StageSpec:
+    """Resolve one stage (of a config passed through `expand_extends`) and check its kind."""
+    node = cfg.stages[name]
+    resolved = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(resolved, dict)
+    kind = resolved.get("kind")
+    from harness.render import RENDERERS  # local import: render imports this module
+
+    if kind not in RENDERERS:
+        raise ConfigError(Problem(f"stages.{name}.kind", f"unknown stage kind '{kind}'"
+                                                         f"{did_you_mean(str(kind), RENDERERS)}; "
+                                                         f"available: {', '.join(sorted(RENDERERS))}"))
+    return StageSpec(name=name, kind=kind, config=resolved)
+
+
+def stage_dir(run_dir: Path, name: str) -> Path:
+    return run_dir / name
+
+
+# What `stage:<name>` means for each kind: the stage's primary output.
+PRIMARY_OUTPUT = {
+    "data_prep": ".",
+    "download": "model",
+    "swift_sft": "output/last",      # ms-swift's --create_checkpoint_symlink target
+    "swift_rlhf": "output/last",
+    "swift_export": "merged",
+    "verl_grpo": "final",           # harness.finalize links the last global_step_N here
+    "verl_merge": "hf",
+    "eval": ".",
+    "report": ".",
+}
+
+
+def resolve_ref(ref: str, run_dir: Path, kinds: Mapping[str, str], order: list[str],
+                consumer: str, key: str) -> str:
+    """`stage:<name>[/<file>]` -> a path in the run directory; the producer must run earlier."""
+    target = ref[len(STAGE_REF):]
+    producer, _, rel = target.partition("/")
+    if producer not in kinds:
+        raise ConfigError(Problem(key, f"'{ref}' names no stage of this pipeline"
+                                       f"{did_you_mean(producer, list(kinds))}"))
+    if order.index(producer) >= order.index(consumer):
+        raise ConfigError(Problem(key, f"'{ref}': stage '{producer}' runs after '{consumer}'"))
+    base = stage_dir(run_dir, producer)
+    if rel:
+        return str(base / rel)
+    primary = PRIMARY_OUTPUT[kinds[producer]]
+    return str(base if primary == "." else base / primary)
+
+
+def resolve_inputs(spec: StageSpec, run_dir: Path, kinds: Mapping[str, str],
+                   order: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Resolve a stage's `inputs:` to paths; returns (inputs, warnings)."""
+    warnings: list[str] = []
+    resolved: dict[str, Any] = {}
+    for key, value in (spec.get("inputs") or {}).items():
+        where = f"stages.{spec.name}.inputs.{key}"
+        resolved[key] = _resolve_input(value, run_dir, kinds, order, spec.name, where, warnings)
+    return resolved, warnings
+
+
+def _resolve_input(value: Any, run_dir: Path, kinds: Mapping[str, str], order: list[str],
+                   consumer: str, where: str, warnings: list[str]) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_resolve_input(v, run_dir, kinds, order, consumer, f"{where}[{i}]", warnings)
+                for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        # {prefer: <path or null>, fallback: <path>, warning: <text>}: an optional better input.
+        unknown = set(value) - {"prefer", "fallback", "warning"}
+        if unknown:
+            raise ConfigError(Problem(where, f"unknown keys {sorted(unknown)}; an input is a path, "
+                                             f"'stage:<name>[/file]', or {{prefer, fallback, warning}}"))
+        if value.get("prefer") not in (None, ""):
+            return _resolve_input(value["prefer"], run_dir, kinds, order, consumer, f"{where}.prefer", warnings)
+        if value.get("warning"):
+            warnings.append(f"{where}: {value['warning']}")
+        return _resolve_input(value.get("fallback"), run_dir, kinds, order, consumer, f"{where}.fallback", warnings)
+    text = str(value)
+    if text.startswith(STAGE_REF):
+        return resolve_ref(text, run_dir, kinds, order, consumer, where)
+    return text
+
+
+def literal_inputs(spec: StageSpec) -> list[tuple[str, str]]:
+    """(config key, path) of inputs that are paths the user provides, not stage outputs."""
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, where: str) -> None:
+        if value is None:
+            return
+        if isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, dict):
+            if value.get("prefer") not in (None, ""):
+                walk(value["prefer"], f"{where}.prefer")
+            else:
+                walk(value.get("fallback"), f"{where}.fallback")
+        elif not str(value).startswith(STAGE_REF):
+            found.append((where, str(value)))
+
+    for key, value in (spec.get("inputs") or {}).items():
+        walk(value, f"stages.{spec.name}.inputs.{key}")
+    return found

@@ -1,0 +1,131 @@
+"""From a composed config to the rendered commands of every stage, in order."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.errors import ConfigError, Problem
+from harness.pipeline import StageSpec, expand_extends, resolve_inputs, stage_dir, stage_names, stage_spec
+from harness.render import DIALECT_OF_KIND, Rendered, StageContext, render
+
+
+@dataclass
+class PlannedStage:
+    spec: StageSpec
+    ctx: StageContext
+    rendered: Rendered
+    skip_reason: str | None = None          # rendered and validated, but not run in this profile
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+
+@dataclass
+class Plan:
+    paper: str
+    run_name: str
+    run_dir: Path
+    profile: str
+    stages: list[PlannedStage]
+    cfg: DictConfig
+
+    def stage(self, name: str) -> PlannedStage:
+        for planned in self.stages:
+            if planned.name == name:
+                return planned
+        raise KeyError(name)
+
+
+def default_run_name() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def paper_name(cfg: DictConfig) -> str:
+    paper = cfg.get("paper")
+    name = paper.get("name") if isinstance(paper, DictConfig) else None
+    if not name:
+        raise ConfigError(Problem("paper.name", "the paper config must set paper.name"))
+    return str(name)
+
+
+def run_directory(cfg: DictConfig, run_name: str) -> Path:
+    return Path(str(cfg.paths.runs)) / paper_name(cfg) / run_name
+
+
+def build_plan(cfg: DictConfig, run_name: str | None = None) -> Plan:
+    """Render every stage of the selected pipeline; all problems are reported together."""
+    run_name = run_name or cfg.get("run_name") or default_run_name()
+    run_dir = run_directory(cfg, str(run_name))
+    names = stage_names(cfg)
+    expanded = expand_extends(cfg)
+    problems: list[Problem] = []
+    specs: dict[str, StageSpec] = {}
+    for name in names:
+        try:
+            specs[name] = stage_spec(expanded, name)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    kinds = {name: spec.kind for name, spec in specs.items()}
+    profile = str(OmegaConf.select(cfg, "profile.name", default="full"))
+    cluster = cfg.cluster
+    planned: list[PlannedStage] = []
+    for name in names:
+        spec = specs[name]
+        try:
+            inputs, warnings = resolve_inputs(spec, run_dir, kinds, names)
+            ctx = _context(cfg, spec, inputs, run_dir, cluster)
+            rendered = render(ctx)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        skip = (spec.get("profile_skip") or {}).get(profile)
+        planned.append(PlannedStage(spec=spec, ctx=ctx, rendered=rendered, skip_reason=skip,
+                                    warnings=[*warnings, *rendered.warnings]))
+    if problems:
+        raise ConfigError(problems)
+    return Plan(paper=paper_name(cfg), run_name=str(run_name), run_dir=run_dir, profile=profile,
+                stages=planned, cfg=cfg)
+
+
+def _context(cfg: DictConfig, spec: StageSpec, inputs: dict[str, Any], run_dir: Path,
+             cluster: DictConfig) -> StageContext:
+    dialect_group = DIALECT_OF_KIND.get(spec.kind)
+    dialect = OmegaConf.to_container(cfg.dialect[dialect_group], resolve=True) if dialect_group else {}
+    env = {str(k): _env_value(spec.name, k, v) for k, v in (spec.get("env") or {}).items() if v is not None}
+    gbs = spec.get("global_batch_size")
+    return StageContext(
+        name=spec.name,
+        kind=spec.kind,
+        args=spec.trainer_args,
+        inputs=inputs,
+        stage_dir=str(stage_dir(run_dir, spec.name)),
+        run_dir=str(run_dir),
+        repo=str(cfg.paths.repo),
+        nnodes=int(cluster.nnodes),
+        gpus_per_node=int(cluster.gpus_per_node),
+        dialect=dialect,  # type: ignore[arg-type]
+        env=env,
+        global_batch_size=int(gbs) if gbs is not None else None,
+        options=spec.get("options") or {},
+        verbatim=bool(cfg.get("as_published", False)),
+    )
+
+
+def _env_value(stage: str, key: Any, value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        raise ConfigError(Problem(f"stages.{stage}.env.{key}", "environment values must be scalars"))
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)

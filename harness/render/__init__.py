@@ -1,0 +1,77 @@
+"""Renderers: pure functions from a resolved stage to the real command (argv, env).
+
+Each stage kind has one renderer. A renderer reads nothing but its `StageContext` (no
+environment, no files, no clock) and returns a `Rendered` command; launching it is
+`launch/`'s job. `Rendered.keys` maps every rendered flag or override back to the config key
+it came from, so validation errors can name the key the user has to change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Everything a renderer may read: one stage's resolved config and where it runs."""
+
+    name: str
+    kind: str
+    args: Mapping[str, Any]              # trainer arguments (the stage config minus harness keys)
+    inputs: Mapping[str, Any]            # input name -> resolved path (or list of paths)
+    stage_dir: str
+    run_dir: str
+    repo: str
+    nnodes: int
+    gpus_per_node: int
+    dialect: Mapping[str, Any]           # the trainer's dialect (conf/dialect/<trainer>/)
+    env: Mapping[str, str] = field(default_factory=dict)
+    global_batch_size: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    # as_published=true: add nothing the recipe does not state, so a seed's own command comes
+    # out verbatim (harness conveniences such as checkpoint symlinks are left out).
+    verbatim: bool = False
+
+
+@dataclass(frozen=True)
+class Rendered:
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    mode: str                                         # launch mode: single | torchrun | ray
+    keys: Mapping[str, str] = field(default_factory=dict)   # flag/override key -> config key
+    alloc_args: Mapping[str, str] = field(default_factory=dict)
+    post_argv: tuple[tuple[str, ...], ...] = ()
+    warnings: tuple[str, ...] = ()
+    trainer: str | None = None                        # "ms-swift" | "verl" | None
+
+
+Renderer = Callable[[StageContext], Rendered]
+
+
+def _registry() -> dict[str, Renderer]:
+    from harness.render import swift, tools, verl
+
+    return {
+        "swift_sft": swift.render_swift_sft,
+        "swift_rlhf": swift.render_swift_rlhf,
+        "swift_export": swift.render_swift_export,
+        "verl_grpo": verl.render_verl_grpo,
+        "verl_merge": verl.render_verl_merge,
+        "data_prep": tools.render_data_prep,
+        "download": tools.render_download,
+        "eval": tools.render_eval,
+        "report": tools.render_report,
+    }
+
+
+RENDERERS: dict[str, Renderer] = _registry()
+
+# Which dialect group a kind's trainer reads (`dialect.<name>` in the composed config).
+DIALECT_OF_KIND = {
+    "swift_sft": "swift", "swift_rlhf": "swift", "swift_export": "swift",
+    "verl_grpo": "verl", "verl_merge": "verl",
+}
+
+
+def render(ctx: StageContext) -> Rendered:
+    return RENDERERS[ctx.kind](ctx)

@@ -1,0 +1,144 @@
+"""`swift sft`, `swift rlhf` and `swift export` (ms-swift), in the stage's dialect.
+
+Recipes use ms-swift 4.6 flag names. A dialect (conf/dialect/swift/) renames flags and values
+for another ms-swift version and lists the defaults that version implied, so a seed's own
+command comes out verbatim and a recipe that states those defaults trains the same objective
+on the pinned version.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from harness.batching import gradient_accumulation_steps
+from harness.errors import ConfigError, Problem
+from harness.render import Rendered, StageContext
+from harness.render.values import cli_value
+
+# Flags the harness owns: set from the pipeline layout, never typed in a recipe.
+_OWNED = ("output_dir",)
+
+
+def render_swift_sft(ctx: StageContext) -> Rendered:
+    return _render_training(ctx, "sft")
+
+
+def render_swift_rlhf(ctx: StageContext) -> Rendered:
+    if "rlhf_type" not in ctx.args:
+        raise ConfigError(Problem(f"stages.{ctx.name}.rlhf_type", "a swift_rlhf stage must say "
+                                                                  "rlhf_type (dpo, grpo, ...)"))
+    return _render_training(ctx, "rlhf")
+
+
+def render_swift_export(ctx: StageContext) -> Rendered:
+    args: dict[str, Any] = {}
+    keys: dict[str, str] = {}
+    _take_inputs(ctx, args, keys)
+    _take_args(ctx, args, keys)
+    args["output_dir"] = str(Path(ctx.stage_dir) / "merged")
+    keys["output_dir"] = f"stages.{ctx.name} (output: <stage_dir>/merged)"
+    argv, flag_keys, warnings = render_swift_args(args, keys, ctx.dialect)
+    return Rendered(argv=("swift", "export", *argv), env=dict(ctx.env), mode="single",
+                    keys=flag_keys, warnings=tuple(warnings), trainer="ms-swift")
+
+
+def _render_training(ctx: StageContext, command: str) -> Rendered:
+    args: dict[str, Any] = {}
+    keys: dict[str, str] = {}
+    _take_inputs(ctx, args, keys)
+    _take_args(ctx, args, keys)
+    if ctx.global_batch_size is not None:
+        per_device = int(ctx.args.get("per_device_train_batch_size", 1))
+        where = f"stages.{ctx.name}.global_batch_size"
+        if "gradient_accumulation_steps" in ctx.args:
+            raise ConfigError(Problem(f"stages.{ctx.name}.gradient_accumulation_steps",
+                                      "is derived from global_batch_size; set one of the two"))
+        args["gradient_accumulation_steps"] = gradient_accumulation_steps(
+            int(ctx.global_batch_size), per_device, ctx.gpus_per_node, ctx.nnodes, where)
+        keys["gradient_accumulation_steps"] = where
+    # Deterministic output folders let resume and later stages find them (libs.md 1: ms-swift
+    # otherwise writes a new vN-<timestamp> folder per run).
+    args["output_dir"] = str(Path(ctx.stage_dir) / "output")
+    keys["output_dir"] = f"stages.{ctx.name} (output: <stage_dir>/output)"
+    if not ctx.verbatim:
+        args["add_version"] = False
+        keys.setdefault("add_version", f"stages.{ctx.name}.add_version")
+        args["create_checkpoint_symlink"] = True  # <output>/last: what later stages consume
+        keys["create_checkpoint_symlink"] = f"stages.{ctx.name} (harness: output/last)"
+    argv, flag_keys, warnings = render_swift_args(args, keys, ctx.dialect)
+    return Rendered(argv=("swift", command, *argv), env=dict(ctx.env), mode="torchrun",
+                    keys=flag_keys, warnings=tuple(warnings), trainer="ms-swift")
+
+
+def _take_inputs(ctx: StageContext, args: dict[str, Any], keys: dict[str, str]) -> None:
+    # Inputs are named after the flag they feed (model, dataset, val_dataset, adapters, ...).
+    for name, value in ctx.inputs.items():
+        if value is None:
+            continue
+        args[name] = value
+        keys[name] = f"stages.{ctx.name}.inputs.{name}"
+
+
+def _take_args(ctx: StageContext, args: dict[str, Any], keys: dict[str, str]) -> None:
+    for name, value in ctx.args.items():
+        if name in _OWNED:
+            raise ConfigError(Problem(f"stages.{ctx.name}.{name}", "is set by the harness from the run "
+                                                                   "directory; remove it from the recipe"))
+        if name in args:
+            raise ConfigError(Problem(f"stages.{ctx.name}.{name}", f"is also given as an input "
+                                                                   f"(stages.{ctx.name}.inputs.{name})"))
+        if name == "add_version" and value is not False:
+            raise ConfigError(Problem(f"stages.{ctx.name}.add_version",
+                                      "must be false: the harness needs deterministic output folders"))
+        args[name] = value
+        keys[name] = f"stages.{ctx.name}.{name}"
+
+
+def render_swift_args(args: Mapping[str, Any], keys: Mapping[str, str],
+                      dialect: Mapping[str, Any]) -> tuple[list[str], dict[str, str], list[str]]:
+    """Canonical (ms-swift 4.6) arguments -> argv in `dialect`; also flag -> config key."""
+    renames: Mapping[str, str] = dialect.get("flags") or {}
+    value_maps: Mapping[str, Mapping[str, str]] = dialect.get("values") or {}
+    implied: Mapping[str, Any] = dialect.get("implied") or {}
+    unsupported: Mapping[str, str] = dialect.get("unsupported") or {}
+    argv: list[str] = []
+    flag_keys: dict[str, str] = {}
+    warnings: list[str] = []
+    for name, value in args.items():
+        if value is None:
+            continue
+        if name in unsupported:
+            warnings.append(f"{keys.get(name, name)}: dropped for {dialect.get('name')}: {unsupported[name]}")
+            continue
+        if name in implied and _same(value, implied[name]):
+            continue
+        flag = renames.get(name, name)
+        mapping = value_maps.get(name) or {}
+        values = [mapping.get(v, v) for v in _strings(value)]
+        argv.append(f"--{flag}")
+        argv.extend(values)
+        flag_keys[f"--{flag}"] = keys.get(name, name)
+    return argv, flag_keys, warnings
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [cli_value(v) for v in value]
+    return [cli_value(value)]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return _strings(a) == _strings(b)
+
+
+def iter_flags(argv: Iterable[str]) -> dict[str, list[str]]:
+    """argv (after the subcommand) -> {flag: [values]}; used by tests and the golden compare."""
+    out: dict[str, list[str]] = {}
+    current: str | None = None
+    for item in argv:
+        if item.startswith("--"):
+            current = item
+            out[current] = []
+        elif current is not None:
+            out[current].append(item)
+    return out

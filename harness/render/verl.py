@@ -1,0 +1,121 @@
+"""`python3 -m verl.trainer.main_ppo` and verl's checkpoint-to-Hugging-Face merger.
+
+A verl stage's config is a nested tree of verl's own keys (verl/trainer/config/ppo_trainer.yaml,
+0.9.1 layout). It is flattened to `key=value` Hydra overrides; the dialect
+(conf/dialect/verl/) renames key prefixes for other verl versions and marks keys that the
+version's schema lacks, which Hydra only accepts with a leading '+'.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.errors import ConfigError, Problem
+from harness.render import Rendered, StageContext
+from harness.render.values import flatten, hydra_value
+
+# Stage inputs of a GRPO stage and the verl keys they fill.
+GRPO_INPUT_KEYS = {
+    "model": "actor_rollout_ref.model.path",
+    "train_files": "data.train_files",
+    "val_files": "data.val_files",
+}
+# Keys the harness derives from the run directory and the cluster.
+_OWNED = {
+    "trainer.default_local_dir": "the stage folder (<stage_dir>/checkpoints)",
+    "trainer.nnodes": "cluster.nnodes",
+    "trainer.n_gpus_per_node": "cluster.gpus_per_node",
+}
+
+
+def render_verl_grpo(ctx: StageContext) -> Rendered:
+    overrides: dict[str, Any] = {}
+    keys: dict[str, str] = {}
+    for name, value in ctx.inputs.items():
+        if name not in GRPO_INPUT_KEYS:
+            raise ConfigError(Problem(f"stages.{ctx.name}.inputs.{name}",
+                                      f"a verl_grpo stage takes inputs {sorted(GRPO_INPUT_KEYS)}"))
+        if value is not None:
+            overrides[GRPO_INPUT_KEYS[name]] = value
+            keys[GRPO_INPUT_KEYS[name]] = f"stages.{ctx.name}.inputs.{name}"
+    for dotted, value in flatten(ctx.args).items():
+        if dotted in _OWNED:
+            raise ConfigError(Problem(f"stages.{ctx.name}.{dotted}", f"is set by the harness from "
+                                                                     f"{_OWNED[dotted]}; remove it"))
+        if dotted in overrides:
+            raise ConfigError(Problem(f"stages.{ctx.name}.{dotted}", "is also given as a stage input"))
+        overrides[dotted] = value
+        keys[dotted] = f"stages.{ctx.name}.{dotted}"
+    overrides["trainer.default_local_dir"] = str(Path(ctx.stage_dir) / "checkpoints")
+    keys["trainer.default_local_dir"] = f"stages.{ctx.name} (output: <stage_dir>/checkpoints)"
+    overrides["trainer.nnodes"] = int(ctx.nnodes)
+    keys["trainer.nnodes"] = "cluster.nnodes"
+    overrides["trainer.n_gpus_per_node"] = int(ctx.gpus_per_node)
+    keys["trainer.n_gpus_per_node"] = "cluster.gpus_per_node"
+
+    argv, rendered_keys = render_verl_overrides(overrides, keys, ctx.dialect)
+    renamed = {k: _rename(k, ctx.dialect.get("keys") or {}) for k in ("trainer.nnodes", "trainer.n_gpus_per_node")}
+    post: tuple[tuple[str, ...], ...] = ()
+    if not ctx.verbatim:
+        # Record the last global_step_N as <stage_dir>/final for the merger stage.
+        post = (("python3", "-m", "harness.finalize", "verl", ctx.stage_dir),)
+    return Rendered(
+        argv=("python3", "-m", "verl.trainer.main_ppo", *argv),
+        env=dict(ctx.env),
+        mode="ray",
+        keys=rendered_keys,
+        alloc_args={renamed["trainer.nnodes"]: "nnodes", renamed["trainer.n_gpus_per_node"]: "gpus_per_node"},
+        post_argv=post,
+        trainer="verl",
+    )
+
+
+def render_verl_merge(ctx: StageContext) -> Rendered:
+    checkpoint = ctx.inputs.get("checkpoint")
+    if not checkpoint:
+        raise ConfigError(Problem(f"stages.{ctx.name}.inputs.checkpoint",
+                                  "a verl_merge stage needs the GRPO stage's checkpoint (stage:<grpo stage>)"))
+    backend = ctx.args.get("backend", "fsdp")
+    extra = {k: v for k, v in ctx.args.items() if k != "backend"}
+    argv = ["python3", "-m", "verl.model_merger", "merge", "--backend", str(backend),
+            "--local_dir", str(Path(checkpoint) / "actor"),
+            "--target_dir", str(Path(ctx.stage_dir) / "hf")]
+    for name, value in extra.items():
+        argv += [f"--{name}", str(value)]
+    return Rendered(argv=tuple(argv), env=dict(ctx.env), mode="single",
+                    keys={"--local_dir": f"stages.{ctx.name}.inputs.checkpoint"}, trainer="verl")
+
+
+def render_verl_overrides(overrides: Mapping[str, Any], keys: Mapping[str, str],
+                          dialect: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """Canonical verl 0.9.1 keys -> `key=value` argv items in `dialect`."""
+    renames: Mapping[str, str] = dialect.get("keys") or {}
+    append = tuple(dialect.get("append") or ())
+    argv: list[str] = []
+    rendered_keys: dict[str, str] = {}
+    for key, value in overrides.items():
+        target = _rename(key, renames)
+        plus = "+" if any(target == p or target.startswith(p + ".") for p in append) else ""
+        argv.append(f"{plus}{target}={hydra_value(value)}")
+        rendered_keys[target] = keys.get(key, key)
+    return argv, rendered_keys
+
+
+def _rename(key: str, renames: Mapping[str, str]) -> str:
+    # Longest matching prefix wins, so specific renames can refine general ones.
+    for prefix in sorted(renames, key=len, reverse=True):
+        if key == prefix or key.startswith(prefix + "."):
+            return renames[prefix] + key[len(prefix):]
+    return key
+
+
+def parse_verl_argv(argv: list[str]) -> dict[str, Any]:
+    """`key=value` overrides -> {key: parsed value} with Hydra's own parser (tests, validation)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    parsed: dict[str, Any] = {}
+    for item in argv:
+        override = parser.parse_override(item)
+        parsed[override.key_or_group] = override.value()
+    return parsed

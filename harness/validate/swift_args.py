@@ -1,0 +1,128 @@
+"""Check a rendered ms-swift command against the pinned ms-swift's own argument parser.
+
+The parser is rebuilt from the snapshot `harness/trainer_specs/ms-swift-<v>.json`, which is
+generated from ms-swift's HfArgumentParser (importing ms-swift costs ~12 s; a slow test checks
+the snapshot against the installed package and runs the real parser too). Abbreviated flags are
+rejected (`allow_abbrev=False`): ms-swift would silently accept a unique prefix.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from functools import lru_cache
+from typing import Any, Callable, Mapping, Sequence
+
+from harness.errors import Problem, did_you_mean
+from harness.trainer_specs import load_swift_spec
+
+_TRUE = {"true", "1", "yes", "y", "t", "on"}
+_FALSE = {"false", "0", "no", "n", "f", "off"}
+
+
+def _to_bool(text: str) -> bool:
+    low = text.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"invalid bool value: '{text}'")
+
+
+_TYPES: Mapping[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str, "bool": _to_bool}
+
+
+class _ParseError(Exception):
+    pass
+
+
+class _StrictParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _ParseError(message)
+
+
+@lru_cache(maxsize=8)
+def swift_parser(command: str) -> _StrictParser:
+    spec = load_swift_spec()
+    options = spec["commands"][command]["options"]
+    parser = _StrictParser(prog=f"swift {command}", add_help=False, allow_abbrev=False)
+    for opt in options:
+        kwargs: dict[str, Any] = {"dest": opt["dest"]}
+        if opt["kind"] == "flag":
+            kwargs["action"] = "store_const"
+            kwargs["const"] = True
+        else:
+            if opt["kind"] == "choice":
+                kwargs["choices"] = [c for c in opt["choices"] if c is not None]
+            else:
+                kwargs["type"] = _TYPES[opt["kind"]]
+            if opt["nargs"] is not None:
+                kwargs["nargs"] = opt["nargs"]
+        parser.add_argument(*opt["flags"], **kwargs)
+    return parser
+
+
+def known_flags(command: str) -> list[str]:
+    spec = load_swift_spec()
+    return [f for opt in spec["commands"][command]["options"] for f in opt["flags"]]
+
+
+def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Problem]:
+    """argv = ['swift', <command>, ...]; problems name the config key behind each flag."""
+    command = argv[1]
+    spec = load_swift_spec()
+    parser = swift_parser(command)
+    version = spec["version"]
+    problems: list[Problem] = []
+    flags = known_flags(command)
+    rest = list(argv[2:])
+    # Parse flag by flag so one bad value does not hide the others.
+    for flag, values in _split(rest):
+        where = keys.get(flag, flag)
+        if flag not in flags:
+            problems.append(Problem(where, f"ms-swift {version} `swift {command}` has no flag {flag}"
+                                           f"{did_you_mean(flag, flags)}"))
+            continue
+        try:
+            ns, unknown = parser.parse_known_args([flag, *values])
+        except _ParseError as exc:
+            problems.append(Problem(where, f"ms-swift {version} rejects `{flag} {' '.join(values)}`: {exc}"))
+            continue
+        if unknown:
+            problems.append(Problem(where, f"ms-swift {version} `swift {command}` does not accept "
+                                           f"{' '.join(unknown)} after {flag}"))
+            continue
+        problems += _check_value(flag, values, where, spec)
+    return problems
+
+
+def _split(rest: list[str]) -> list[tuple[str, list[str]]]:
+    out: list[tuple[str, list[str]]] = []
+    for item in rest:
+        if item.startswith("--"):
+            out.append((item, []))
+        elif out:
+            out[-1][1].append(item)
+        else:
+            out.append((item, []))
+    return out
+
+
+def _check_value(flag: str, values: list[str], where: str, spec: Mapping[str, Any]) -> list[Problem]:
+    """Free-string flags ms-swift checks only after loading a model, checked here up front."""
+    name = flag.lstrip("-").replace("-", "_")
+    version = spec["version"]
+    if not values:
+        return []
+    value = values[0]
+    if name == "model_type" and value not in spec["model_types"]:
+        return [Problem(where, f"ms-swift {version} has no model_type '{value}'"
+                               f"{did_you_mean(value, spec['model_types'])}")]
+    if name == "template" and value not in spec["templates"]:
+        return [Problem(where, f"ms-swift {version} has no template '{value}'"
+                               f"{did_you_mean(value, spec['templates'])}")]
+    if name == "deepspeed":
+        presets = spec["deepspeed_presets"]
+        if value not in presets and not value.lstrip().startswith("{") and not os.path.exists(value):
+            return [Problem(where, f"ms-swift {version} --deepspeed takes one of {', '.join(presets)}, "
+                                   f"a JSON string or an existing JSON file, not '{value}'")]
+    return []

@@ -1,0 +1,161 @@
+"""Check rendered verl overrides against the installed verl's own Hydra config tree.
+
+Fast path (every CLI call): compose verl's `ppo_trainer` once with plain hydra-core (no verl
+import; ~0.5 s), then check each override's key exists (or is added with '+'), flag keys that
+compose but main_ppo never reads, and mirror verl's batch-size checks. Deep path
+(`check_verl_deep`, before a launch and in tests): compose with the overrides for real and run
+verl's own `validate_config` in a subprocess (importing verl takes ~10 s).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from harness.errors import Problem, did_you_mean
+from harness.trainer_specs import VERL_VERSION, verl_spec_path
+
+def verl_package_dir() -> Path:
+    spec = importlib.util.find_spec("verl")  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        raise RuntimeError("verl is not installed; run `make install`")
+    return Path(spec.origin).parent
+
+
+def verl_config_dir() -> Path:
+    return verl_package_dir() / "trainer" / "config"
+
+
+@lru_cache(maxsize=1)
+def verl_defaults() -> DictConfig:
+    return compose_verl([])
+
+
+def compose_verl(overrides: Sequence[str]) -> DictConfig:
+    """verl's own `ppo_trainer` config composed with `overrides` (raises Hydra's errors)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(verl_config_dir()), version_base=None):
+        return compose(config_name="ppo_trainer", overrides=list(overrides))
+
+
+@lru_cache(maxsize=1)
+def dead_prefixes() -> dict[str, str]:
+    spec = yaml.safe_load(verl_spec_path().read_text())
+    return dict(spec["dead_prefixes"])
+
+
+def _parse(item: str) -> tuple[str, bool, Any]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    override = _parser().parse_override(item)
+    return override.key_or_group, item.startswith("+"), override.value()
+
+
+@lru_cache(maxsize=1)
+def _parser():  # type: ignore[no-untyped-def]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def check_verl_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Problem]:
+    """argv = ['python3', '-m', 'verl.trainer.main_ppo', key=value, ...]."""
+    defaults = verl_defaults()
+    effective = defaults.copy()
+    OmegaConf.set_struct(effective, False)
+    problems: list[Problem] = []
+    for item in argv[3:]:
+        try:
+            key, plus, value = _parse(item)
+        except Exception as exc:  # Hydra's grammar errors
+            problems.append(Problem(item, f"not a valid Hydra override: {exc}"))
+            continue
+        where = keys.get(key, key)
+        exists = has_key(defaults, key)
+        if not plus and not exists:
+            problems.append(Problem(where, f"verl {VERL_VERSION} has no config key '{key}'"
+                                           f"{_suggest(defaults, key)}"))
+            continue
+        if plus and exists:
+            problems.append(Problem(where, f"'{key}' already exists in verl {VERL_VERSION}'s config; "
+                                           f"drop the '+'"))
+            continue
+        dead = _dead_replacement(key)
+        if dead is not None and value is not None:
+            problems.append(Problem(where, f"'{key}' composes in verl {VERL_VERSION} but main_ppo never "
+                                           f"reads it (only fully_async_main migrates legacy reward keys): "
+                                           f"the run would silently use verl's default reward; use "
+                                           f"'{dead}' instead"))
+        OmegaConf.update(effective, key, value, force_add=True)
+    problems += _batch_problems(effective, keys)
+    return problems
+
+
+def has_key(cfg: DictConfig, dotted: str) -> bool:
+    """The key exists (a mandatory '???' value counts: select() would hide it)."""
+    parent, _, leaf = dotted.rpartition(".")
+    node = OmegaConf.select(cfg, parent, default=None, throw_on_missing=False) if parent else cfg
+    return isinstance(node, DictConfig) and leaf in node.keys()
+
+
+def _dead_replacement(key: str) -> str | None:
+    for prefix in sorted(dead_prefixes(), key=len, reverse=True):
+        if key == prefix or key.startswith(prefix + "."):
+            return dead_prefixes()[prefix] + key[len(prefix):]
+    return None
+
+
+def _suggest(cfg: DictConfig, key: str) -> str:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
+    if isinstance(node, DictConfig):
+        return did_you_mean(leaf, [str(k) for k in node.keys()])
+    return ""
+
+
+def _batch_problems(cfg: DictConfig, keys: Mapping[str, str]) -> list[Problem]:
+    """The batch-size rules verl's validate_config and ActorConfig.validate enforce at start."""
+    actor = cfg.actor_rollout_ref.actor
+    if actor.get("use_dynamic_bsz"):
+        return []
+    problems: list[Problem] = []
+    train = int(cfg.data.train_batch_size)
+    mini = int(actor.ppo_mini_batch_size)
+    n = int(cfg.actor_rollout_ref.rollout.n)
+    n_gpus = int(cfg.trainer.n_gpus_per_node) * int(cfg.trainer.nnodes)
+    mini_key = keys.get("actor_rollout_ref.actor.ppo_mini_batch_size", "actor_rollout_ref.actor.ppo_mini_batch_size")
+    train_key = keys.get("data.train_batch_size", "data.train_batch_size")
+    if train < mini:
+        problems.append(Problem(mini_key, f"verl {VERL_VERSION} rejects data.train_batch_size ({train}) < "
+                                          f"actor_rollout_ref.actor.ppo_mini_batch_size ({mini}) "
+                                          f"(ActorConfig.validate); lower the mini batch or raise "
+                                          f"{train_key}"))
+    if n_gpus > 0 and (train * n) % n_gpus != 0:
+        problems.append(Problem(train_key, f"verl {VERL_VERSION} needs data.train_batch_size x rollout.n "
+                                           f"({train} x {n}) divisible by the {n_gpus} GPUs "
+                                           f"(validate_config)"))
+    return problems
+
+
+def check_verl_deep(argv: Sequence[str], keys: Mapping[str, str]) -> list[Problem]:
+    """Compose with verl's Hydra for real and run verl's own validate_config (subprocess)."""
+    overrides = list(argv[3:])
+    proc = subprocess.run([sys.executable, "-m", "harness.validate.verl_deep"], input=json.dumps(overrides),
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        return [Problem("verl", f"verl's own config check could not run: {proc.stderr.strip()[-2000:]}")]
+    problems = []
+    for item in json.loads(proc.stdout.strip().splitlines()[-1]):
+        key = item.get("key") or ""
+        problems.append(Problem(keys.get(key, key) if key else "verl", item["message"]))
+    return problems
