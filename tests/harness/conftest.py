@@ -1,0 +1,40 @@
+"""Helpers for composing and rendering the real conf/ tree in tests."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from omegaconf import DictConfig
+
+from harness.config import CONF_DIR, Invocation, compose
+from harness.plan import Plan, build_plan
+
+PAPERS = sorted(p.stem for p in (CONF_DIR / "paper").glob("*.yaml"))
+PUBLISHED = Path(__file__).resolve().parent.parent / "published"
+
+
+def _extra() -> list[str]:
+    # Lets a developer compose against extra config folders while a group is being written.
+    path = os.environ.get("HARNESS_TEST_SEARCHPATH")
+    return [f"hydra.searchpath=[file://{path}]"] if path else []
+
+
+def compose_paper(paper: str, *overrides: str) -> DictConfig:
+    return compose([f"paper={paper}", "profile=full", *overrides, *_extra()])
+
+
+def plan_for(paper: str, *overrides: str, run_name: str = "test-run") -> Plan:
+    return build_plan(compose_paper(paper, *overrides), run_name=run_name)
+
+
+def load_published(paper: str, *overrides: str) -> DictConfig:
+    from harness.cli import load_config
+
+    return load_config(Invocation(overrides=[f"paper={paper}", "profile=full", "as_published=true",
+                                             *overrides, *_extra()]))
+
+
+@pytest.fixture(params=PAPERS)
+def paper(request: pytest.FixtureRequest) -> str:
+    return request.param

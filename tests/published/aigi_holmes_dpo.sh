@@ -1,0 +1,23 @@
+# Verbatim from the AIGI-Holmes README (seed 000, github.com/wyczzy/AIGI-Holmes, section "SFT & DPO Training").
+CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 NPROC_PER_NODE=8 swift rlhf \
+    --model_id_or_path /path/to/llava-v1.6-mistral-7b-hf-sft \
+    --model_type llava1_6-mistral-7b-instruct \
+    --num_train_epochs 1 \
+    --learning_rate 5e-5 \
+    --warmup_ratio 0.03 \
+    --batch_size 8 \
+    --gradient_accumulation_steps 1 \
+    --sft_type lora \
+    --lora_rank 32 \
+    --lora_alpha 64 \
+    --freeze_vit true \
+    --max_length 8192 \
+    --deepspeed default-zero2 \
+    --dataset /path/to/DPODATA.jsonl \
+    --output_dir ./work_dirs/llava_mistral_16_dpo \
+    --add_output_dir_suffix False \
+    --save_total_limit 10 \
+    --seed 0 \
+    --eval_strategy no \
+    --save_steps 500 \
+    --val_dataset /path/to/val.jsonl
