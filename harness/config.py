@@ -74,7 +74,7 @@ def compose(overrides: Sequence[str]) -> DictConfig:
     except MissingConfigException as exc:
         raise ConfigError(_explain_missing(str(exc))) from None
     except ConfigCompositionException as exc:
-        raise ConfigError(_explain_composition(exc)) from None
+        raise ConfigError(_explain_composition(exc, overrides)) from None
     except Exception as exc:  # Hydra's override grammar errors and the like
         if type(exc).__module__.startswith(("hydra", "omegaconf")):
             raise ConfigError(Problem("", f"{type(exc).__name__}: {exc}")) from None
@@ -104,17 +104,20 @@ def _explain_missing(message: str) -> Problem:
     return Problem("", message.strip())
 
 
-def _explain_composition(exc: Exception) -> Problem:
-    cause = exc.__cause__ or exc
-    text = str(cause).strip()
+def _explain_composition(exc: Exception, overrides: Sequence[str]) -> Problem:
     match = re.search(r"Could not override '([^']+)'", str(exc))
-    if match:
-        key = match.group(1)
-        parent, _, leaf = key.rpartition(".")
-        hint = ""
-        return Problem(key, f"not a key of this config{hint}; check the spelling, or prefix the "
-                            f"override with '+' to add a new key ({text.splitlines()[0] if text else exc})")
-    return Problem("", str(exc).strip())
+    if not match:
+        return Problem("", str(exc).strip())
+    key = match.group(1)
+    hint = ""
+    rest = [o for o in overrides if o.partition("=")[0].lstrip("+~") != key]
+    if len(rest) < len(overrides):
+        try:
+            hint = suggest_key(compose(rest), key)
+        except ConfigError:
+            hint = ""
+    return Problem(key, f"no such key{hint}; to add a key the config does not have, prefix the "
+                        f"override with '+' (+{key}=...)")
 
 
 def suggest_key(cfg: DictConfig, dotted: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from harness.errors import ConfigError, Problem, did_you_mean
 
@@ -115,7 +116,11 @@ def _expand(work: DictConfig, name: str, chain: tuple[str, ...], done: set[str])
 def stage_spec(cfg: DictConfig, name: str) -> StageSpec:
     """Resolve one stage (of a config passed through `expand_extends`) and check its kind."""
     node = cfg.stages[name]
-    resolved = OmegaConf.to_container(node, resolve=True)
+    try:
+        resolved = OmegaConf.to_container(node, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or f"stages.{name}"
+        raise ConfigError(Problem(str(key), f"{type(exc).__name__}: {str(exc).splitlines()[0]}")) from None
     assert isinstance(resolved, dict)
     kind = resolved.get("kind")
     from harness.render import RENDERERS  # local import: render imports this module

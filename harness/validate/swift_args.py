@@ -79,8 +79,9 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
     for flag, values in _split(rest):
         where = keys.get(flag, flag)
         if flag not in flags:
+            snake = [f for f in flags if "-" not in f[2:]]  # suggest one spelling per flag
             problems.append(Problem(where, f"ms-swift {version} `swift {command}` has no flag {flag}"
-                                           f"{did_you_mean(flag, flags)}"))
+                                           f"{did_you_mean(flag, snake)}"))
             continue
         try:
             ns, unknown = parser.parse_known_args([flag, *values])
