@@ -1,6 +1,8 @@
 """From a composed config to the rendered commands of every stage, in order."""
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -85,6 +87,8 @@ def build_plan(cfg: DictConfig, run_name: str | None = None) -> Plan:
         spec = specs[name]
         try:
             inputs, warnings = resolve_inputs(spec, run_dir, kinds, names)
+            spec = _with_total_steps(spec, inputs)
+            specs[name] = spec
             ctx = _context(cfg, spec, inputs, run_dir, cluster)
             rendered = render(ctx)
         except ConfigError as exc:
@@ -121,6 +125,51 @@ def _context(cfg: DictConfig, spec: StageSpec, inputs: dict[str, Any], run_dir: 
         options=spec.get("options") or {},
         verbatim=bool(cfg.get("as_published", False)),
     )
+
+
+def _with_total_steps(spec: StageSpec, inputs: dict[str, Any]) -> StageSpec:
+    """Fill a GRPO reward schedule's `total_steps: null` with the job's optimizer steps.
+
+    verl runs len(dataset) // data.train_batch_size steps per epoch (drop_last, v1 trainer_base),
+    times trainer.total_epochs unless trainer.total_training_steps is set. The row count comes
+    from the data stage's stats.json once it exists, before that from `expected_rows`.
+    """
+    if spec.kind != "verl_grpo":
+        return spec
+    kwargs = (((spec.config.get("reward") or {}).get("custom_reward_function") or {}).get("reward_kwargs"))
+    if not isinstance(kwargs, dict) or "total_steps" not in kwargs or kwargs["total_steps"] is not None:
+        return spec
+    trainer = spec.config.get("trainer") or {}
+    if trainer.get("total_training_steps"):
+        steps = int(trainer["total_training_steps"])
+    else:
+        rows = _train_rows(inputs.get("train_files")) or spec.get("expected_rows")
+        if not rows:
+            raise ConfigError(Problem(f"stages.{spec.name}.expected_rows",
+                                      "the reward schedule needs the job's total steps: set expected_rows "
+                                      "(training rows) or trainer.total_training_steps"))
+        batch = int((spec.config.get("data") or {}).get("train_batch_size", 1))
+        steps = (int(rows) // batch) * int(trainer.get("total_epochs", 1))
+    config = copy.deepcopy(spec.config)
+    config["reward"]["custom_reward_function"]["reward_kwargs"]["total_steps"] = max(steps, 1)
+    return StageSpec(name=spec.name, kind=spec.kind, config=config)
+
+
+def _train_rows(train_files: Any) -> int | None:
+    """Rows the data stage wrote into these files (its stats.json), if it has run."""
+    files = train_files if isinstance(train_files, list) else [train_files]
+    total = 0
+    for file in files:
+        if not file:
+            return None
+        stats_path = Path(file).parent / "stats.json"
+        if not stats_path.exists():
+            return None
+        written = json.loads(stats_path.read_text()).get("written") or {}
+        if Path(file).name not in written:
+            return None
+        total += int(written[Path(file).name])
+    return total
 
 
 def _env_value(stage: str, key: Any, value: Any) -> str:

@@ -1,0 +1,59 @@
+"""`python -m harness.finalize verl <stage_dir>`: point `<stage_dir>/final` at the last checkpoint.
+
+Runs after a verl GRPO stage (as a launch job's post command, also inside Slurm jobs) so the
+merger stage, rendered before training started, finds `final/actor` without knowing N.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def last_verl_checkpoint(stage_dir: Path) -> Path:
+    checkpoints = stage_dir / "checkpoints"
+    tracker = checkpoints / "latest_checkpointed_iteration.txt"
+    if tracker.exists():
+        step = tracker.read_text().strip()
+        path = checkpoints / f"global_step_{step}"
+        if path.is_dir():
+            return path
+    steps = sorted(checkpoints.glob("global_step_*"), key=lambda p: int(p.name.rsplit("_", 1)[1]))
+    if not steps:
+        raise FileNotFoundError(f"no global_step_* checkpoint under {checkpoints}; set the verl stage's "
+                                f"trainer.save_freq so it saves one")
+    return steps[-1]
+
+
+def last_swift_checkpoint(output_dir: Path) -> Path | None:
+    """The highest checkpoint-N folder ms-swift wrote under output_dir, if any."""
+    steps = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return max(steps, key=lambda p: int(p.name.split("-")[-1])) if steps else None
+
+
+def link(target: Path, link_path: Path) -> None:
+    tmp = link_path.with_name(f".{link_path.name}.tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(os.path.relpath(target, link_path.parent), tmp)
+    os.replace(tmp, link_path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "verl":
+        print("usage: python -m harness.finalize verl <stage_dir>", file=sys.stderr)
+        return 2
+    stage_dir = Path(args[1])
+    try:
+        target = last_verl_checkpoint(stage_dir)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    link(target, stage_dir / "final")
+    print(f"{stage_dir / 'final'} -> {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

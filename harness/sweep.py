@@ -1,0 +1,88 @@
+"""`-m` multiruns: one full pipeline per combination of swept values, then one report.
+
+FakeXplain's numbers are four-fold cross-validation means, so
+`python -m harness paper=fakexplain -m data.fold=0,1,2,3` runs four pipelines (run names
+`<base>__data.fold-<k>`) and writes one report with the mean and spread across them to
+`runs/<paper>/<base>__sweep/`. On Slurm each member is an independent job chain and the
+combined report is a last job that waits for all of them.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from harness.config import Invocation
+from harness.errors import ConfigError, Problem
+from harness.plan import default_run_name
+
+
+def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
+    """Hydra sweep syntax (`k=a,b`, `k=range(0,4)`, `k=choice(a,b)`) -> one override list each."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(list(overrides))
+    except Exception as exc:  # Hydra's grammar errors
+        raise ConfigError(Problem("", f"cannot parse the overrides: {exc}")) from None
+    axes: list[list[str]] = []
+    for original, override in zip(overrides, parsed):
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            axes.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            axes.append([original])
+    return [list(combo) for combo in itertools.product(*axes)]
+
+
+def member_name(base: str, combo: Sequence[str], swept_keys: Sequence[str]) -> str:
+    parts = []
+    for item in combo:
+        key, _, value = item.partition("=")
+        if key in swept_keys:
+            parts.append(f"{key.lstrip('+~')}-{value}")
+    suffix = "__".join(re.sub(r"[^A-Za-z0-9_.-]", "_", p) for p in parts)
+    return f"{base}__{suffix}" if suffix else base
+
+
+def run_sweep(inv: Invocation) -> int:
+    from harness.cli import execute, load_config
+
+    combos = expand_sweep(inv.overrides)
+    if len(combos) < 2:
+        raise ConfigError(Problem("-m", "a multirun needs a swept value, e.g. -m data.fold=0,1,2,3"))
+    swept = [c.partition("=")[0] for c in inv.overrides if _is_sweep(c)]
+    base_cfg = load_config(Invocation(overrides=combos[0]))
+    base = str(base_cfg.get("run_name") or default_run_name())
+    run_dirs: list[Path] = []
+    code = 0
+    for combo in combos:
+        name = member_name(base, combo, swept)
+        overrides = [o for o in combo if not o.startswith("run_name=")] + [f"run_name={name}"]
+        print(f"=== {name} ===", flush=True)
+        cfg = load_config(Invocation(overrides=overrides))
+        member_code = execute(cfg, Invocation(overrides=overrides, stage_subset=inv.stage_subset))
+        run_dirs.append(Path(str(cfg.paths.runs)) / str(cfg.paper.name) / name)
+        code = code or member_code
+        if member_code != 0 and str(cfg.cluster.launcher) != "slurm":
+            print(f"{name} failed (exit {member_code}); the remaining runs are skipped", file=sys.stderr)
+            return member_code
+    if base_cfg.get("dry_run") or str(base_cfg.cluster.launcher) == "slurm":
+        return code
+    report_dir = run_dirs[0].parent / f"{base}__sweep"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "harness.report", "--output-dir", str(report_dir)]
+    for run_dir in run_dirs:
+        argv += ["--run-dir", str(run_dir)]
+    print(f"=== report across {len(run_dirs)} runs: {report_dir / 'report.md'} ===", flush=True)
+    return subprocess.run(argv).returncode
+
+
+def _is_sweep(override: str) -> bool:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_override(override).is_sweep_override()
