@@ -1,0 +1,189 @@
+"""cluster=slurm: one sbatch script per stage, chained with --dependency=afterok.
+
+Rendering (`render_script`, `write_scripts`) is pure apart from writing the files asked for;
+`submit` is the only thing that talks to Slurm. Secrets are never written into a script:
+`submit` hands them to sbatch through its environment, and sbatch (run with --export=ALL)
+passes them on to the job.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+from launch import shell
+from launch.config import ClusterConfig
+from launch.dist_env import DISTRIBUTED_VARS, nproc_per_node, uses_torchrun
+from launch.job import AllocRef, Job, JobError, alloc_argv
+from launch.secret_env import leaked_secret_names, secret_values, split_env
+from launch.shell import ShellVar
+from launch.slurm_script import render_sbatch, script_name
+from launch.slurm_state import ChainResult, wait_chain
+
+
+class SlurmError(RuntimeError):
+    """sbatch refused a stage; the message carries Slurm's answer."""
+
+
+class SlurmLauncher:
+    """Renders and submits stages as Slurm batch jobs (cluster=slurm)."""
+
+    def __init__(
+        self,
+        cfg: ClusterConfig,
+        environ: Optional[Mapping[str, str]] = None,
+        runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    ) -> None:
+        self.cfg = cfg
+        self.environ = dict(os.environ if environ is None else environ)
+        self.runner = runner
+        self.python = cfg.python or sys.executable
+        self._submitted: dict[str, Job] = {}
+
+    # ----- rendering ------------------------------------------------------------------------
+
+    def render_script(self, job: Job) -> str:
+        """The sbatch script for `job` (pure). Refuses argv or env carrying a secret's value."""
+        self._check_no_secret_values(job)
+        return render_sbatch(job, self.cfg, self.python)
+
+    def write_scripts(self, jobs: Sequence[Job], script_dir: Path) -> list[Path]:
+        """Write `<script_dir>/<stage>.sbatch` for every job; return the paths in order."""
+        script_dir = Path(script_dir)
+        texts = [(job, self.render_script(job)) for job in jobs]  # all checks before writing
+        script_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for job, text in texts:
+            path = script_dir / script_name(job)
+            tmp = path.with_suffix(".sbatch.tmp")
+            tmp.write_text(text)
+            tmp.chmod(0o755)
+            tmp.replace(path)
+            paths.append(path)
+        return paths
+
+    def is_primary(self) -> bool:
+        """The submitting process writes the run's manifest."""
+        return True
+
+    def command_line(self, job: Job, node_rank: int = 0) -> str:
+        """What node `node_rank` runs inside the allocation (Slurm values as variables)."""
+        public, _ = split_env(job.env, self.cfg.secret_patterns)
+        argv = [
+            (
+                ShellVar("SLURM_JOB_NUM_NODES", prefix=f"{a.key}=")
+                if a.field == "nnodes"
+                else f"{a.key}={job.gpus_per_node}"
+            )
+            if isinstance(a, AllocRef)
+            else a
+            for a in alloc_argv(job)
+        ]
+        env: dict = {}
+        if job.mode == "single" and node_rank != 0:
+            return f"# stage {job.name} runs on node 0 only"
+        if job.mode == "ray":
+            env["RAY_ADDRESS"] = ShellVar("RAY_ADDRESS")
+            if node_rank != 0:
+                return f"# stage {job.name}: node {node_rank} runs a Ray worker (see the script)"
+        elif uses_torchrun(job, job.nodes_used):
+            env.update(
+                NNODES=ShellVar("SLURM_JOB_NUM_NODES"),
+                NODE_RANK=str(node_rank),
+                MASTER_ADDR=ShellVar("MASTER_ADDR"),
+                MASTER_PORT=ShellVar("MASTER_PORT"),
+                NPROC_PER_NODE=str(nproc_per_node(job)),
+            )
+        env.update(public)
+        return shell.command_line(env, argv)
+
+    def default_script_dir(self, job: Job) -> Path:
+        """`<run_dir>/slurm` for a log_dir of `<run_dir>/logs`."""
+        return Path(job.log_dir).parent / "slurm"
+
+    # ----- submitting -----------------------------------------------------------------------
+
+    def submit(self, jobs: Sequence[Job], script_dir: Path) -> list[str]:
+        """Write and sbatch every job, each after the previous one succeeded; print the ids."""
+        paths = self.write_scripts(jobs, script_dir)
+        for job in jobs:
+            # Slurm opens --output before the script runs: the directory must exist already.
+            Path(job.log_dir).mkdir(parents=True, exist_ok=True)
+        ids: list[str] = []
+        for job, path in zip(jobs, paths):
+            argv = ["sbatch", "--parsable", "--export=ALL"]
+            if ids:
+                argv.append(f"--dependency=afterok:{ids[-1]}")
+                if self.cfg.slurm.kill_on_invalid_dep:
+                    argv.append("--kill-on-invalid-dep=yes")
+            argv.append(str(path))
+            proc = self.runner(argv, env=self._submit_env(job), capture_output=True, text=True)
+            if proc.returncode != 0:
+                self._cancel(ids)
+                raise SlurmError(
+                    f"sbatch refused stage {job.name!r} ({path}): {proc.stderr.strip()}"
+                    + (f"; cancelled the stages submitted before it ({', '.join(ids)})" if ids else "")
+                )
+            job_id = proc.stdout.strip().split(";")[0]
+            ids.append(job_id)
+            self._submitted[job_id] = job
+            after = f" after job {ids[-2]}" if len(ids) > 1 else ""
+            print(f"[launch] stage {job.name}: Slurm job {job_id}{after} ({path})", flush=True)
+        return ids
+
+    def wait(self, job_ids: Sequence[str], timeout_s: Optional[float] = None) -> ChainResult:
+        """Block until every job ended; print and return which stage failed, if any."""
+        triples = []
+        for job_id in job_ids:
+            job = self._submitted.get(job_id)
+            name = job.name if job is not None else f"job-{job_id}"
+            log = job.log_file(0) if job is not None else ""
+            triples.append((name, job_id, log))
+        result = wait_chain(
+            triples,
+            poll_s=self.cfg.slurm.poll_interval_s,
+            timeout_s=timeout_s,
+            runner=self.runner,
+            env=self.environ,
+        )
+        print(result.describe(), flush=True)
+        return result
+
+    def run(self, job: Job) -> int:
+        """Submit one stage and wait for it; returns its exit code."""
+        ids = self.submit([job], self.default_script_dir(job))
+        state = self.wait(ids).stages[0]
+        if state.ok:
+            return 0
+        return state.exit_code or (128 + state.signal if state.signal else 1)
+
+    # ----- internals ------------------------------------------------------------------------
+
+    def _submit_env(self, job: Job) -> dict[str, str]:
+        # The job's secrets travel in sbatch's environment; its public env is in the script.
+        _, secret = split_env(job.env, self.cfg.secret_patterns)
+        env = {k: v for k, v in self.environ.items() if k not in DISTRIBUTED_VARS}
+        env.update(secret)
+        return env
+
+    def _check_no_secret_values(self, job: Job) -> None:
+        known = {
+            **secret_values(self.environ, self.cfg.secret_patterns),
+            **secret_values(job.env, self.cfg.secret_patterns),
+        }
+        public, _ = split_env(job.env, self.cfg.secret_patterns)
+        texts = [*job.argv, *(a for cmd in job.post_argv for a in cmd), *public.values()]
+        leaked = leaked_secret_names(texts, known)
+        if leaked:
+            raise JobError(
+                f"stage {job.name!r} would write the value of {', '.join(leaked)} into its "
+                "sbatch script (in argv or a non-secret env variable); pass secrets only "
+                "through the environment"
+            )
+
+    def _cancel(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.runner(["scancel", *ids], capture_output=True, text=True, env=self.environ)

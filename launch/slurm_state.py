@@ -1,0 +1,159 @@
+"""Where a chain of submitted stages stands, from `scontrol show job` (no accounting needed).
+
+Many clusters (and the test cluster) run without slurmdbd, so `sacct` is unavailable; the
+controller keeps finished jobs for MinJobAge seconds (300 by default), which is plenty for
+a poller that looks every few seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional, Sequence
+
+# States after which a job will not run again (REQUEUED / PENDING after a requeue are not).
+TERMINAL = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "SPECIAL_EXIT",
+    "UNKNOWN",
+}
+# A pending job whose dependency failed never starts unless someone intervenes.
+NEVER_SATISFIED = "DependencyNeverSatisfied"
+
+_FIELD = re.compile(r"(?:^|\s)(JobState|Reason|ExitCode|RunTime|JobName|BatchHost)=(\S*)")
+
+
+@dataclass(frozen=True)
+class StageState:
+    """One stage's Slurm job as last seen."""
+
+    stage: str
+    job_id: str
+    state: str
+    exit_code: int = 0
+    signal: int = 0
+    reason: str = ""
+    ran: bool = True
+    log: str = ""
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL or (self.state == "PENDING" and self.reason == NEVER_SATISFIED)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "COMPLETED" and self.exit_code == 0
+
+    def describe(self) -> str:
+        head = f"stage {self.stage!r} (Slurm job {self.job_id})"
+        if self.ok:
+            return f"{head} completed"
+        if not self.terminal:
+            why = f" ({self.reason})" if self.reason and self.reason != "None" else ""
+            return f"{head} is {self.state}{why}"
+        if not self.ran:
+            why = f" ({self.reason})" if self.reason and self.reason != "None" else ""
+            return f"{head} never started: {self.state}{why}"
+        code = f"exit code {self.exit_code}" + (f", signal {self.signal}" if self.signal else "")
+        where = f"; see {self.log}" if self.log else ""
+        return f"{head} failed: {self.state}, {code}{where}"
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """The outcome of a submitted chain, in submission order."""
+
+    stages: tuple[StageState, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.stages)
+
+    @property
+    def failed(self) -> Optional[StageState]:
+        """The first stage that ran and did not succeed (None when all succeeded)."""
+        return next((s for s in self.stages if s.ran and not s.ok), None)
+
+    @property
+    def not_run(self) -> list[StageState]:
+        return [s for s in self.stages if not s.ran]
+
+    def describe(self) -> str:
+        return "\n".join(s.describe() for s in self.stages)
+
+
+def query(
+    job_id: str,
+    runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    env: Optional[Mapping[str, str]] = None,
+) -> dict[str, str]:
+    """JobState, Reason, ExitCode, RunTime of one job; {'JobState': 'UNKNOWN'} once purged."""
+    proc = runner(
+        ["scontrol", "show", "job", "-o", str(job_id)],
+        capture_output=True,
+        text=True,
+        env=None if env is None else dict(env),
+    )
+    if proc.returncode != 0:
+        if "Invalid job id" in (proc.stderr or ""):
+            return {"JobState": "UNKNOWN", "Reason": "purged from the controller"}
+        raise RuntimeError(
+            f"scontrol show job {job_id} failed ({proc.returncode}): {proc.stderr.strip()}"
+        )
+    return dict(_FIELD.findall(proc.stdout))
+
+
+def to_state(stage: str, job_id: str, fields: Mapping[str, str], log: str = "") -> StageState:
+    state = fields.get("JobState", "UNKNOWN")
+    rc, sig = _exit_code(fields.get("ExitCode", "0:0"))
+    reason = fields.get("Reason", "")
+    # A job that never started has no batch host (RunTime alone is not reliable: Slurm may
+    # stamp a cancelled-while-pending job with a start and end a second apart).
+    never = reason == NEVER_SATISFIED or state == "PENDING" or (
+        state == "CANCELLED" and fields.get("BatchHost", "") in ("", "(null)")
+    )
+    ran = not never
+    if state == "FAILED" and rc == 0 and sig == 0:
+        rc = 1
+    return StageState(stage, job_id, state, rc, sig, reason, ran, log)
+
+
+def _exit_code(text: str) -> tuple[int, int]:
+    rc, _, sig = text.partition(":")
+    try:
+        return int(rc), int(sig or 0)
+    except ValueError:
+        return 1, 0
+
+
+def wait_chain(
+    stages: Sequence[tuple[str, str, str]],
+    poll_s: float = 5.0,
+    timeout_s: Optional[float] = None,
+    runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    env: Optional[Mapping[str, str]] = None,
+) -> ChainResult:
+    """Poll (stage, job_id, log) triples until every job is terminal; return the outcome."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    current: dict[str, StageState] = {}
+    while True:
+        for stage, job_id, log in stages:
+            if job_id in current and current[job_id].terminal:
+                continue
+            current[job_id] = to_state(stage, job_id, query(job_id, runner, env), log)
+        if all(s.terminal for s in current.values()):
+            return ChainResult(tuple(current[j] for _, j, _ in stages))
+        if deadline is not None and time.monotonic() > deadline:
+            pending = [s.describe() for s in current.values() if not s.terminal]
+            raise TimeoutError(f"Slurm jobs still running after {timeout_s:.0f} s: {pending}")
+        time.sleep(poll_s)

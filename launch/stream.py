@@ -1,0 +1,100 @@
+"""Run one process, copying its output to the console and to a per-node log file.
+
+No shell is involved: argv goes to the operating system as a list. Secret values that appear
+in the output are masked in both copies.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import BinaryIO, Iterable, Mapping, Optional, Sequence
+
+from launch import shell
+from launch.secret_env import SecretMasker
+
+
+def run_logged(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str,
+    log_path: str,
+    secrets: Iterable[str] = (),
+    console: Optional[BinaryIO] = None,
+) -> int:
+    """Run argv to completion; return its exit code (128 + n when killed by signal n).
+
+    The log is opened in append mode so a restarted stage keeps the earlier attempt's output.
+    """
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    out = console if console is not None else _console()
+    masker = SecretMasker(secrets)
+    with open(log_path, "ab") as log:
+        header = f"==> {time.strftime('%Y-%m-%d %H:%M:%S')} cwd={cwd}: {shell.join(argv)}\n"
+        _write(log, out, masker.feed(header.encode()) + masker.flush())
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        except OSError as exc:
+            msg = f"==> cannot start {argv[0]!r}: {exc}\n"
+            _write(log, out, masker.feed(msg.encode()) + masker.flush())
+            return 127
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                _write(log, out, masker.feed(chunk))
+            _write(log, out, masker.flush())
+            rc = proc.wait()
+        except BaseException:
+            # Ctrl-C or an error in the harness: do not leave the trainer running behind it.
+            _stop(proc)
+            raise
+        finally:
+            proc.stdout.close()
+        rc = 128 - rc if rc < 0 else rc
+        _write(log, out, f"==> exit code {rc}\n".encode())
+    return rc
+
+
+def _console() -> BinaryIO:
+    stream = sys.stdout
+    return getattr(stream, "buffer", stream)  # type: ignore[return-value]
+
+
+def _write(log: BinaryIO, console: BinaryIO, data: bytes) -> None:
+    if not data:
+        return
+    log.write(data)
+    log.flush()
+    try:
+        console.write(data)
+        console.flush()
+    except (TypeError, ValueError):
+        # A text-only console (some test runners): decode rather than lose the output.
+        console.write(data.decode(errors="replace"))  # type: ignore[arg-type]
+        console.flush()
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,89 @@
+"""conf/cluster/*.yaml compose with Hydra and parse; bad values name their key."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from launch import LocalLauncher, SlurmLauncher, TorchrunLauncher, make_launcher
+from launch.config import ClusterConfigError, parse_cluster
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _compose(*overrides):
+    with initialize_config_dir(config_dir=CONF, version_base=None):
+        return compose(overrides=list(overrides))
+
+
+@pytest.mark.parametrize(
+    "name, cls, gpus",
+    [("local", LocalLauncher, 0), ("torchrun", TorchrunLauncher, 8), ("slurm", SlurmLauncher, 8)],
+)
+def test_every_cluster_file_composes_and_builds_its_launcher(name, cls, gpus, monkeypatch):
+    for var in ("NNODES", "WORLD_SIZE", "NPROC_PER_NODE"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = _compose(f"+cluster={name}")
+    launcher = make_launcher(cfg.cluster)
+    assert isinstance(launcher, cls)
+    assert cfg.cluster.launcher == name
+    assert launcher.cfg.gpus_per_node == gpus
+    assert cfg.cluster.nnodes == 1  # the harness reads it to size gradient accumulation
+
+
+def test_command_line_overrides_reach_the_launcher():
+    cfg = _compose("+cluster=slurm", "cluster.nnodes=2", "cluster.slurm.partition=gpu",
+                   "cluster.gpus_per_node=16")
+    launcher = make_launcher(cfg.cluster)
+    assert (launcher.cfg.nnodes, launcher.cfg.gpus_per_node) == (2, 16)
+    assert launcher.cfg.slurm.partition == "gpu"
+
+
+def test_misspelt_override_is_rejected_by_hydra():
+    with pytest.raises(Exception, match="partion"):
+        _compose("+cluster=slurm", "cluster.slurm.partion=gpu")
+
+
+@pytest.mark.parametrize(
+    "env, expected", [({}, 1), ({"NNODES": "3"}, 3), ({"WORLD_SIZE": "4"}, 4),
+                      ({"NNODES": "2", "WORLD_SIZE": "4"}, 2)],
+)
+def test_torchrun_node_count_comes_from_the_environment(env, expected, monkeypatch):
+    monkeypatch.delenv("NPROC_PER_NODE", raising=False)
+    monkeypatch.delenv("NNODES", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    cfg = _compose("+cluster=torchrun")
+    assert cfg.cluster.nnodes == expected
+    assert make_launcher(cfg.cluster).cfg.nnodes == expected
+
+
+@pytest.mark.parametrize(
+    "cluster, match",
+    [
+        ({}, "cluster.launcher is missing"),
+        ({"launcher": "pbs"}, "cluster.launcher='pbs'"),
+        ({"launcher": "slurm", "slurm": {"partion": "gpu"}}, "cluster.slurm.partion .*did you mean cluster.slurm.partition"),
+        ({"launcher": "local", "gpus_per_nod": 8}, "did you mean cluster.gpus_per_node"),
+        ({"launcher": "local", "gpus_per_node": "8"}, "cluster.gpus_per_node must be an integer"),
+        ({"launcher": "local", "nnodes": 0}, "cluster.nnodes must be >= 1"),
+        ({"launcher": "slurm", "nnodes": None}, "cluster.nnodes is null"),
+        ({"launcher": "local", "nnodes": 2}, "cluster=local runs on this machine only"),
+        ({"launcher": "torchrun", "master_port": 70000}, "cluster.master_port must be a port"),
+        ({"launcher": "torchrun", "ray": {"port": 0}}, "cluster.ray.port"),
+        ({"launcher": "slurm", "slurm": {"gpu_request": "gpus"}}, "cluster.slurm.gpu_request"),
+        ({"launcher": "slurm", "slurm": {"extra_sbatch": ["--a\n--b"]}}, r"extra_sbatch\[0\]"),
+        ({"launcher": "slurm", "slurm": {"setup": "module load x"}}, "cluster.slurm.setup must be a list"),
+        ({"launcher": "slurm", "secret_patterns": []}, "cluster.secret_patterns is empty"),
+    ],
+)
+def test_bad_cluster_values_name_their_key(cluster, match):
+    with pytest.raises(ClusterConfigError, match=match):
+        parse_cluster(cluster)
+
+
+def test_torchrun_gpus_per_node_follows_nproc_per_node_unless_set(monkeypatch):
+    monkeypatch.setenv("NPROC_PER_NODE", "4")
+    assert _compose("+cluster=torchrun").cluster.gpus_per_node == 4
+    assert _compose("+cluster=torchrun", "cluster.gpus_per_node=16").cluster.gpus_per_node == 16
