@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.config import Invocation, choice, compose, parse_invocation
 from harness.errors import ConfigError, HarnessError, Problem
-from harness.plan import Plan, build_plan
+from harness.plan import Plan, build_plan, default_run_name, run_directory
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,10 +89,19 @@ def gpu_available() -> bool:
 
 def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    plan = build_plan(cfg)
+    dry_run = bool(cfg.get("dry_run"))
+    run_name = str(cfg.get("run_name") or default_run_name())
+    extra: dict[str, str] = {}
+    if not dry_run:
+        from harness.pipeline import stage_names
+        from harness.reward_file import check_and_copy_reward, uses_reward
+
+        if uses_reward(cfg, stage_names(cfg)):
+            extra["reward_sha256"] = check_and_copy_reward(cfg, run_directory(cfg, run_name))
+    plan = build_plan(cfg, run_name=run_name)
+    plan.notes.update(extra)
     if inv.stage_subset is not None:
         _check_subset(plan, inv.stage_subset)
-    dry_run = bool(cfg.get("dry_run"))
     from harness.validate import validate_plan
 
     problems = validate_plan(plan, check_paths=not dry_run, deep=not dry_run,

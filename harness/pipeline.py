@@ -25,6 +25,7 @@ RESERVED_KEYS = frozenset({
     "extends",            # base stage whose config this one overrides
     "expected_rows",      # training rows the paper's data yields, for step counts before data exists
     "options",            # tool options (data prep, eval, report), passed as one JSON argument
+    "reward_fn",          # ms-swift GRPO: {path, name, kwargs} of a verl-style compute_score (AIGI_REWARD)
     "profile_skip",       # {profile: reason}: rendered and validated, but not run, in that profile
     "note",               # free text shown in dry runs
 })

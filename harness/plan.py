@@ -40,6 +40,7 @@ class Plan:
     profile: str
     stages: list[PlannedStage]
     cfg: DictConfig
+    notes: dict[str, Any] = field(default_factory=dict)   # recorded in the manifest (e.g. reward_sha256)
 
     def stage(self, name: str) -> PlannedStage:
         for planned in self.stages:
@@ -123,6 +124,7 @@ def _context(cfg: DictConfig, spec: StageSpec, inputs: dict[str, Any], run_dir: 
         env=env,
         global_batch_size=int(gbs) if gbs is not None else None,
         options=spec.get("options") or {},
+        reward_fn=spec.get("reward_fn"),
         verbatim=bool(cfg.get("as_published", False)),
     )
 

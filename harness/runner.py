@@ -196,8 +196,21 @@ def _open_manifest(plan: Plan, manifest: RunManifest | None) -> RunManifest:
             "cluster": str(plan.cfg.cluster.launcher), **environment, "invocations": []})
     else:
         manifest.data.update(environment)
-    manifest.data.setdefault("invocations", []).append({"at": now(), "argv": sys.argv[1:]})
+    manifest.data.update(plan.notes)
+    manifest.data.setdefault("invocations", []).append({"at": now(), "argv": _masked_argv(sys.argv[1:])})
     return manifest
+
+
+def _masked_argv(argv: Sequence[str]) -> list[str]:
+    """Command-line overrides as recorded: a value whose key looks like a secret is masked."""
+    from launch.secret_env import is_secret_name
+
+    masked = []
+    for item in argv:
+        key, sep, _ = item.partition("=")
+        leaf = key.lstrip("+~").rsplit(".", 1)[-1]
+        masked.append(f"{key}=***" if sep and is_secret_name(leaf.upper()) else item)
+    return masked
 
 
 def _use_this_environment() -> None:
@@ -315,13 +328,28 @@ def _submit_to_slurm(plan: Plan, manifest: RunManifest | None, decisions: dict[s
         print("not submitted (submit=false); submit with submit=true", file=out)
         return 0
     ids = launcher.submit(jobs, script_dir)
+    records: dict[str, StageRecord] = {}
     for planned, job_id in zip(chosen, ids):
         print(f"submitted {planned.name}: job {job_id}", file=out)
         if manifest is not None:
             record = _record(plan, planned, manifest)
             record.status, record.job_id, record.log = "submitted", str(job_id), None
+            record.started, record.ended, record.exit_code = now(), None, None
             manifest.put_stage(record)
-    return 0
+            records[planned.name] = record
+    if not plan.cfg.get("wait"):
+        return 0
+    result = launcher.wait(ids)
+    for state in result.stages:
+        record = records.get(state.stage)
+        if record is not None and manifest is not None:
+            record.status = "completed" if state.ok else ("failed" if state.ran else "pending")
+            record.exit_code, record.ended = state.exit_code, now()
+            manifest.put_stage(record)
+    if result.ok:
+        return 0
+    print(result.describe(), file=sys.stderr)
+    return 1
 
 
 def _duration(seconds: float) -> str:

@@ -28,6 +28,7 @@ class StageContext:
     env: Mapping[str, str] = field(default_factory=dict)
     global_batch_size: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    reward_fn: Mapping[str, Any] | None = None       # ms-swift GRPO reward: {path, name, kwargs}
     # as_published=true: add nothing the recipe does not state, so a seed's own command comes
     # out verbatim (harness conveniences such as checkpoint symlinks are left out).
     verbatim: bool = False

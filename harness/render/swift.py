@@ -7,6 +7,7 @@ on the pinned version.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -14,6 +15,8 @@ from harness.batching import gradient_accumulation_steps
 from harness.errors import ConfigError, Problem
 from harness.render import Rendered, StageContext
 from harness.render.values import cli_value
+
+REWARD_ENV = "AIGI_REWARD"
 
 # Flags the harness owns: set from the pipeline layout, never typed in a recipe.
 _OWNED = ("output_dir",)
@@ -66,7 +69,11 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
         args["create_checkpoint_symlink"] = True  # <output>/last: what later stages consume
         keys["create_checkpoint_symlink"] = f"stages.{ctx.name} (harness: output/last)"
     argv, flag_keys, warnings = render_swift_args(args, keys, ctx.dialect)
-    return Rendered(argv=("swift", command, *argv), env=dict(ctx.env), mode="torchrun",
+    env = dict(ctx.env)
+    if ctx.reward_fn is not None:
+        # rewards/swift_adapter.py wraps this verl-style compute_score for ms-swift's GRPO.
+        env[REWARD_ENV] = json.dumps(dict(ctx.reward_fn), sort_keys=True)
+    return Rendered(argv=("swift", command, *argv), env=env, mode="torchrun",
                     keys=flag_keys, warnings=tuple(warnings), trainer="ms-swift")
 
 

@@ -30,7 +30,8 @@ def validate_plan(plan: Plan, check_paths: bool, deep: bool = False,
             problems += check_swift_argv(argv, rendered.keys)
         elif argv[:3] == ["python3", "-m", "verl.trainer.main_ppo"]:
             problems += check_verl_argv(argv, rendered.keys)
-            if deep and not problems:
+            # A stage skipped in this profile (verl on a CPU) has no GPUs to validate against.
+            if deep and not problems and not planned.skip_reason:
                 problems += check_verl_deep(argv, rendered.keys)
         if check_paths and not planned.skip_reason:
             problems += _missing_inputs(plan, planned.name, selected_names=[s.name for s in selected])

@@ -1,0 +1,142 @@
+"""Token soft-scoring: a probability of ``fake`` from the logits of the answer tokens (seed 003 eq. 2).
+
+At the position where the model states its verdict, take the logits z of the anchor tokens of
+each class (``fake`` and ``real`` with their case variants, 003 §IV-B) and compute
+
+    eq. 2 (as printed):  p_j = exp(sum_{v in variants_j} z_v) / sum_k exp(sum_{v in variants_k} z_v)
+    logsumexp variant:   p_j = exp(logsumexp_{v in variants_j} z_v) / sum_k exp(logsumexp_{v in variants_k} z_v)
+
+Eq. 2 sums raw logits over variants (seeds.md §5.13: unusual, since summed logits are not the
+log-probability of the merged class); the logsumexp variant is the probability mass of the class
+within the anchor tokens. Both are reported; AP and AUC use eq. 2. Eq. 2 is not invariant to a
+constant shift of the logits when the classes have different numbers of variants, so it must be
+fed logits, not log-probabilities (the vLLM backend asks for raw logits for this reason).
+
+A variant counts only if the tokenizer spells it as one token (a multi-token variant has no single
+logit) unless ``multi_token_variants="first_token"``; both classes must keep at least one token
+and no token may belong to both.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+__all__ = [
+    "AnchorTokens",
+    "SoftScore",
+    "eq2_probability_fake",
+    "find_answer_position",
+    "logsumexp_probability_fake",
+    "resolve_anchor_tokens",
+    "soft_score",
+]
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    if top == -math.inf:
+        return -math.inf
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def eq2_probability_fake(fake_logits: Sequence[float], real_logits: Sequence[float]) -> float:
+    """003 eq. 2 for the ``fake`` class: softmax over the two sums of variant logits."""
+    if not fake_logits or not real_logits:
+        raise ValueError("eq. 2 needs at least one logit of each class")
+    # softmax over two values = sigmoid of their difference (no overflow for large logits)
+    return _sigmoid(math.fsum(fake_logits) - math.fsum(real_logits))
+
+
+def logsumexp_probability_fake(fake_logits: Sequence[float], real_logits: Sequence[float]) -> float:
+    """Probability mass of the ``fake`` variants among all anchor tokens."""
+    if not fake_logits or not real_logits:
+        raise ValueError("needs at least one logit of each class")
+    fake, real = _logsumexp(fake_logits), _logsumexp(real_logits)
+    if fake == real == -math.inf:
+        return 0.5
+    return _sigmoid(fake - real)
+
+
+@dataclass(frozen=True)
+class AnchorTokens:
+    fake_ids: tuple[int, ...]
+    real_ids: tuple[int, ...]
+    skipped: tuple[str, ...] = ()  # variants spelled with several tokens
+
+    @property
+    def all_ids(self) -> tuple[int, ...]:
+        return self.fake_ids + self.real_ids
+
+
+def resolve_anchor_tokens(tokenizer: Any, fake_words: Sequence[str], real_words: Sequence[str],
+                          multi_token_variants: str = "skip") -> AnchorTokens:
+    """Token ids of the anchor words, each with and without a leading space (how it follows a word)."""
+    skipped: list[str] = []
+    unknown = getattr(tokenizer, "unk_token_id", None)
+
+    def ids_of(words: Sequence[str]) -> tuple[int, ...]:
+        found: list[int] = []
+        for word in words:
+            for spelling in (word, " " + word):
+                ids = list(tokenizer.encode(spelling, add_special_tokens=False))
+                if ids and unknown is not None and ids[0] == unknown:
+                    skipped.append(spelling)  # the tokenizer does not know the word at all
+                elif len(ids) == 1 or (ids and multi_token_variants == "first_token"):
+                    if ids[0] not in found:
+                        found.append(ids[0])
+                else:
+                    skipped.append(spelling)
+        return tuple(found)
+
+    fake_ids, real_ids = ids_of(fake_words), ids_of(real_words)
+    if not fake_ids or not real_ids:
+        empty = "fake" if not fake_ids else "real"
+        raise ValueError(f"no anchor word of the {empty} class is a single token in this tokenizer "
+                         f"(tried {', '.join(repr(s) for s in skipped)}); add a variant that is, or set "
+                         f"soft_scoring.multi_token_variants=first_token")
+    shared = set(fake_ids) & set(real_ids)
+    if shared:
+        raise ValueError(f"token ids {sorted(shared)} stand for both fake and real anchor words; "
+                         f"the classes must be told apart by their tokens")
+    return AnchorTokens(fake_ids=fake_ids, real_ids=real_ids, skipped=tuple(skipped))
+
+
+@dataclass(frozen=True)
+class SoftScore:
+    p_fake: float | None
+    p_fake_logsumexp: float | None
+    note: str | None = None  # why there is no score, or what was missing
+
+
+def soft_score(logits: Mapping[int, float], anchors: AnchorTokens) -> SoftScore:
+    """Both probabilities from the logits at the answer position (id -> logit).
+
+    Ids absent from ``logits`` (top-k log-probabilities of a server) are left out and noted.
+    """
+    fake = [float(logits[i]) for i in anchors.fake_ids if i in logits]
+    real = [float(logits[i]) for i in anchors.real_ids if i in logits]
+    missing = [i for i in anchors.all_ids if i not in logits]
+    if not fake or not real:
+        return SoftScore(None, None, f"anchor tokens missing from the returned logits: {missing}")
+    note = f"anchor tokens missing from the returned logits: {missing}" if missing else None
+    return SoftScore(eq2_probability_fake(fake, real), logsumexp_probability_fake(fake, real), note)
+
+
+def find_answer_position(token_ids: Sequence[int], anchors: AnchorTokens, decode: Callable[[Sequence[int]], str],
+                         prefix_text: str = "", answer_after: str | None = None) -> int | None:
+    """Index of the first generated anchor token (after the text ``answer_after``, when set)."""
+    wanted = set(anchors.all_ids)
+    for index, token in enumerate(token_ids):
+        if token not in wanted:
+            continue
+        if answer_after is None or answer_after in prefix_text + decode(token_ids[:index]):
+            return index
+    return None

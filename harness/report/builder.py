@@ -1,0 +1,120 @@
+"""Build ``report.md`` (+ ``report.json`` and PNGs) from one run directory or the folds of a multirun."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from harness.evaluation.metrics.ranking import roc_points
+from harness.evaluation.metrics.base import group_rows
+from harness.evaluation.predictions import read_predictions
+from harness.report.config import ReportConfig, parse_report_config
+from harness.report.markdown import (render_all_metrics, render_eval_settings, render_paper_table, render_runs,
+                                     render_stages)
+from harness.report.plots import plot_roc, plot_training_curves
+from harness.report.run_dir import RunInfo, load_run, results_config_of
+from harness.report.tables import fill_tables, table_as_dict
+from harness.report.training_logs import read_stage_curves
+
+__all__ = ["build_report"]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _training_figures(runs: Sequence[RunInfo], config: ReportConfig, out: Path) -> list[tuple[str, str]]:
+    figures = []
+    for run in runs:
+        stages = [(stage.name, read_stage_curves(stage)) for stage in run.training_stages()]
+        name = "training_curves.png" if len(runs) == 1 else f"training_curves_{_slug(run.run_name)}.png"
+        drawn = plot_training_curves(stages, config.curves, out / name, title=f"{run.paper} / {run.run_name}")
+        if drawn:
+            figures.append((f"Training curves of {run.run_name}", name))
+    return figures
+
+
+def _roc_figures(runs: Sequence[RunInfo], config: ReportConfig, out: Path) -> list[tuple[str, str]]:
+    figures: list[tuple[str, str]] = []
+    if not config.roc:
+        return figures
+    for run in runs:
+        for stage in run.eval_stages():
+            path = stage.stage_dir / "predictions.jsonl"
+            if stage.status != "completed" or not path.is_file():
+                continue
+            rows = read_predictions(path)
+            overall = roc_points(rows)
+            if overall is None:
+                continue
+            curves = [("all images", *overall)]
+            for generator, subset in group_rows(rows, lambda r: r.generator).items():
+                if len(curves) > config.roc_max_groups:
+                    break
+                points = roc_points(subset)
+                if points is not None:
+                    curves.append((generator, *points))
+            name = f"roc_{_slug(stage.name)}.png" if len(runs) == 1 else \
+                f"roc_{_slug(run.run_name)}_{_slug(stage.name)}.png"
+            plot_roc(curves, out / name, f"ROC of p(fake), {run.run_name} / {stage.name}")
+            figures.append((f"ROC curves of `{stage.name}` ({run.run_name})", name))
+    return figures
+
+
+def build_report(run_dirs: Sequence[str | Path], output_dir: str | Path | None = None,
+                 config_data: Mapping[str, Any] | None = None, log: Callable[[str], None] = print) -> Path:
+    """Write report.md, report.json and the figures; returns the report.md path."""
+    runs = [load_run(d) for d in run_dirs]
+    out = Path(output_dir) if output_dir is not None else runs[0].path
+    out.mkdir(parents=True, exist_ok=True)
+    if config_data is None:
+        config_data = results_config_of(runs[0])
+    config = parse_report_config(config_data) if config_data else ReportConfig(paper=runs[0].paper)
+    filled = fill_tables(config, runs)
+    training = _training_figures(runs, config, out)
+    rocs = _roc_figures(runs, config, out)
+
+    title = config.title or runs[0].paper
+    parts = [f"# {title}: reproduction report", ""]
+    if len(runs) > 1:
+        parts += [f"{len(runs)} runs (e.g. the folds of a cross-validation multirun): run values are the mean "
+                  f"± sample standard deviation over the runs that have them.", ""]
+    if config.note:
+        parts += [config.note, ""]
+    parts += ["## Runs", "", render_runs(runs), "", "## Stages", "", render_stages(runs), ""]
+    parts += ["## Evaluation settings", "", render_eval_settings(runs[0]), ""]
+    if filled:
+        parts += ["## Paper tables", ""]
+        parts += [render_paper_table(table) for table in filled]
+    else:
+        parts += ["No paper tables are configured (results config missing): only the run's metrics follow.", ""]
+    eval_names: list[str] = []
+    for run in runs:
+        eval_names += [s.name for s in run.eval_stages() if s.name not in eval_names]
+    parts += ["## All metrics", ""]
+    for name in eval_names:
+        parts += [f"### `{name}`", "", render_all_metrics(runs, name), ""]
+    parts += ["## Figures", ""]
+    figures = training + rocs
+    if not training:
+        parts += ["No training curves: no training stage left a log this report can read "
+                  "(ms-swift logging.jsonl; verl file-logger jsonl or console lines).", ""]
+    if config.roc and not rocs:
+        parts += ["No ROC curves: no eval stage has a probability of fake for both real and fake images.", ""]
+    for caption, name in figures:
+        parts += [f"![{caption}]({name})", ""]
+    report_path = out / "report.md"
+    _write_text(report_path, "\n".join(parts))
+    document = {"paper": config.paper or runs[0].paper, "runs": [str(r.path) for r in runs],
+                "tables": [table_as_dict(t) for t in filled], "figures": [name for _, name in figures]}
+    _write_text(out / "report.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
+    log(f"report: {report_path} ({len(filled)} paper tables, {len(figures)} figures)")
+    return report_path

@@ -1,0 +1,95 @@
+"""Reading a run directory: its manifest, its stages, each eval stage's metrics and predictions."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+__all__ = ["RunInfo", "StageInfo", "load_run", "results_config_of"]
+
+TRAINING_KINDS = ("swift_sft", "swift_rlhf", "verl_grpo")
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    name: str
+    kind: str
+    status: str
+    stage_dir: Path
+    log: Path | None = None
+    seconds: float | None = None
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    paper: str
+    run_name: str
+    stages: list[StageInfo]
+    manifest: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved config.yaml, when present
+
+    @property
+    def model_name(self) -> str | None:
+        model = self.config.get("model")
+        return str(model["name"]) if isinstance(model, dict) and model.get("name") else None
+
+    def stage(self, name: str) -> StageInfo | None:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        return None
+
+    def eval_stages(self) -> list[StageInfo]:
+        return [s for s in self.stages if s.kind == "eval"]
+
+    def training_stages(self) -> list[StageInfo]:
+        return [s for s in self.stages if s.kind in TRAINING_KINDS]
+
+    def metrics(self, name: str) -> dict[str, Any] | None:
+        """The eval stage's metrics.json, when the stage completed and wrote one."""
+        stage = self.stage(name)
+        if stage is None or stage.status != "completed":
+            return None
+        path = stage.stage_dir / "metrics.json"
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_run(path: str | Path) -> RunInfo:
+    """A run directory as the harness wrote it (``manifest.json`` at its root)."""
+    root = Path(path)
+    manifest_path = root / "manifest.json"
+    if not manifest_path.is_file():
+        raise HarnessError(f"{root} is not a run directory: no manifest.json")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    stages = []
+    for item in manifest.get("stages", []):
+        stage_dir = Path(item.get("stage_dir") or root / item["name"])
+        if not stage_dir.is_absolute():
+            stage_dir = root / stage_dir
+        log = Path(item["log"]) if item.get("log") else None
+        stages.append(StageInfo(name=item["name"], kind=item.get("kind", ""), status=item.get("status", "pending"),
+                                stage_dir=stage_dir, log=log, seconds=item.get("seconds")))
+    return RunInfo(path=root, paper=str(manifest.get("paper", "")), run_name=str(manifest.get("run_name", root.name)),
+                   stages=stages, manifest=manifest, config=_run_config(root))
+
+
+def _run_config(root: Path) -> dict[str, Any]:
+    path = root / "config.yaml"
+    if not path.is_file():
+        return {}
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def results_config_of(run: RunInfo) -> dict[str, Any] | None:
+    """The ``results`` section of the run's resolved ``config.yaml`` (what the report stage renders)."""
+    results = run.config.get("results")
+    return results if isinstance(results, dict) else None

@@ -1,0 +1,118 @@
+"""Filling the paper tables: each cell is the paper's number, the run's (mean and spread over runs)
+and their difference.
+
+Several run directories are the folds of one cross-validated experiment (FakeXplain 002 §5.2:
+four-fold cross-validation): a cell's run value is the mean over the runs that have it, with the
+sample standard deviation (n - 1) and the per-run values kept in ``report.json``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from harness.report.config import ReportConfig, RowSpec, TableSpec
+from harness.report.run_dir import RunInfo
+
+__all__ = ["Cell", "FilledTable", "aggregate", "fill_tables", "metric_value", "table_as_dict"]
+
+NOT_RUN = "not run"
+NOT_PUBLISHED = "not published"
+NOT_APPLICABLE = "n/a"
+OTHER_MODEL = "other model"
+
+
+@dataclass
+class Cell:
+    metric: str
+    stage: str
+    paper: float | None
+    run_values: list[float | None]  # one per run; None = the run has no such value
+    status: str = ""  # "", NOT_RUN, NOT_APPLICABLE, OTHER_MODEL or "undefined" (metric absent/undefined)
+    mean: float | None = None
+    std: float | None = None
+    n: int = 0
+    delta: float | None = None
+    within_tolerance: bool | None = None
+
+
+@dataclass
+class FilledTable:
+    spec: TableSpec
+    rows: list[tuple[RowSpec, dict[str, Cell]]] = field(default_factory=list)
+
+
+def aggregate(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (None for fewer than two values)."""
+    if not values:
+        return None, None
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    variance = math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(variance)
+
+
+def metric_value(run: RunInfo, stage: str, metric: str) -> tuple[float | None, str]:
+    """(value, status): status "" when found, NOT_RUN when the stage has no metrics, else "undefined"."""
+    metrics = run.metrics(stage)
+    if metrics is None:
+        return None, NOT_RUN
+    value = (metrics.get("values") or {}).get(metric)
+    if value is None:
+        return None, "undefined"
+    return float(value), ""
+
+
+def _cell(table: TableSpec, row: RowSpec, column_name: str, column_metric: str | None, column_stage: str | None,
+          runs: Sequence[RunInfo]) -> Cell:
+    if column_name in row.metrics and not row.metrics[column_name]:
+        # explicitly no metric (e.g. IoU of real images): only the paper's entry is shown
+        paper = row.paper.get(column_name)
+        return Cell(metric="", stage="", paper=float(paper) if paper is not None else None, run_values=[],
+                    status=NOT_APPLICABLE)
+    template = row.metrics.get(column_name) or column_metric or row.metric or ""
+    metric = template.replace("{key}", row.key if row.key is not None else row.name)
+    stage = column_stage or row.stage or table.stage
+    paper = row.paper.get(column_name)
+    if row.model is not None:
+        runs = [run for run in runs if run.model_name in (None, row.model)]
+        if not runs:
+            return Cell(metric=metric, stage=stage, paper=float(paper) if paper is not None else None,
+                        run_values=[], status=OTHER_MODEL)
+    found = [metric_value(run, stage, metric) for run in runs]
+    values = [v for v, _ in found]
+    present = [v for v in values if v is not None]
+    scale = 100.0 if table.percent else 1.0
+    cell = Cell(metric=metric, stage=stage, paper=float(paper) if paper is not None else None, run_values=values)
+    if present:
+        mean, std = aggregate([v * scale for v in present])
+        cell.mean, cell.std, cell.n = mean, std, len(present)
+        if cell.paper is not None and mean is not None:
+            cell.delta = mean - cell.paper
+            if table.tolerance is not None:
+                cell.within_tolerance = abs(cell.delta) <= table.tolerance
+    else:
+        cell.status = NOT_RUN if all(s == NOT_RUN for _, s in found) else "undefined"
+    return cell
+
+
+def fill_tables(config: ReportConfig, runs: Sequence[RunInfo]) -> list[FilledTable]:
+    filled = []
+    for table in config.tables:
+        result = FilledTable(spec=table)
+        for row in table.rows:
+            cells = {c.name: _cell(table, row, c.name, c.metric, c.stage, runs) for c in table.columns}
+            result.rows.append((row, cells))
+        filled.append(result)
+    return filled
+
+
+def table_as_dict(table: FilledTable) -> dict[str, Any]:
+    spec = table.spec
+    return {
+        "id": spec.id, "title": spec.title, "source": spec.source, "note": spec.note, "percent": spec.percent,
+        "columns": [c.name for c in spec.columns],
+        "rows": [{"name": row.name, "source": row.source,
+                  "cells": {name: cell.__dict__ for name, cell in cells.items()}} for row, cells in table.rows],
+    }

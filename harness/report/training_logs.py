@@ -1,0 +1,125 @@
+"""Per-step training metrics from the trainers' own logs.
+
+- ms-swift 4.6: ``logging.jsonl`` in the stage's output folder (``<stage_dir>/output/**``), one JSON
+  object per logging step written by its progress callback (``swift/trainers/patcher.py``): numeric
+  metrics (``loss``, ``grad_norm``, ``learning_rate``, ``token_acc``; GRPO ``reward``,
+  ``rewards/<func>/mean``, ``completions/mean_length``, ``kl``; DPO ``rewards/chosen``,
+  ``rewards/accuracies``, ...) plus ``"global_step/max_steps": "12/100"`` and timing strings. The last
+  line of a finished run is a summary (``last_model_checkpoint``, ``log_history``) and is skipped; a
+  resumed run appends again, so a later line for the same step replaces an earlier one.
+- verl 0.9.1 with ``trainer.logger`` containing ``file``: ``verl/utils/tracking.py:FileLogger``
+  writes ``{"step": n, "data": {metric: value}}`` lines to ``$VERL_FILE_LOGGER_PATH`` or
+  ``$VERL_FILE_LOGGER_ROOT/<project_name>/<experiment_name>.jsonl`` (root default: the working
+  directory). Any such ``*.jsonl`` under the stage folder is read.
+- verl with ``console``: ``step:<n> - key:value - ...`` lines (``verl/utils/logger/
+  aggregate_logger.py``) in the stage's log file; numbers may print as ``np.float64(0.5)``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Iterable
+
+from harness.report.run_dir import StageInfo
+
+__all__ = ["Curves", "read_stage_curves", "read_swift_log", "read_verl_console_log", "read_verl_file_log"]
+
+Curves = dict[str, dict[float, float]]  # metric key -> step -> value
+
+_CONSOLE_LINE = re.compile(r"(?:^|\s)step:(\d+) - (.*)$")
+_WRAPPED = re.compile(r"[A-Za-z_][\w.]*\((.*)\)")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan")
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and math.isfinite(float(value)):
+        return float(value)
+    return None
+
+
+def _add(curves: Curves, step: float, metrics: dict[str, object]) -> None:
+    for key, value in metrics.items():
+        number = _number(value)
+        if number is not None:
+            curves.setdefault(key, {})[step] = number
+
+
+def read_swift_log(path: str | Path, curves: Curves | None = None) -> Curves:
+    curves = {} if curves is None else curves
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(row, dict) or "last_model_checkpoint" in row:
+            continue
+        progress = str(row.get("global_step/max_steps", ""))
+        if "/" not in progress:
+            continue
+        try:
+            step = float(progress.split("/")[0])
+        except ValueError:
+            continue
+        _add(curves, step, row)
+    return curves
+
+
+def read_verl_file_log(path: str | Path, curves: Curves | None = None) -> Curves:
+    curves = {} if curves is None else curves
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("data"), dict) and _number(row.get("step")) is not None:
+            _add(curves, float(row["step"]), row["data"])
+    return curves
+
+
+def read_verl_console_log(path: str | Path, curves: Curves | None = None) -> Curves:
+    curves = {} if curves is None else curves
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        match = _CONSOLE_LINE.search(line)
+        if not match:
+            continue
+        metrics: dict[str, object] = {}
+        for part in match.group(2).split(" - "):
+            key, sep, text = part.partition(":")
+            wrapped = _WRAPPED.fullmatch(text.strip())  # numpy 2 prints np.float64(0.5)
+            number = _NUMBER.fullmatch(wrapped.group(1) if wrapped else text.strip()) if sep else None
+            if number:
+                metrics[key.strip()] = float(number.group(0))
+        _add(curves, float(match.group(1)), metrics)
+    return curves
+
+
+def _is_verl_file_log(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            first = json.loads(handle.readline())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(first, dict) and "step" in first and isinstance(first.get("data"), dict)
+
+
+def _sorted(paths: Iterable[Path]) -> list[Path]:
+    return sorted(paths, key=lambda p: (p.stat().st_mtime, str(p)))
+
+
+def read_stage_curves(stage: StageInfo) -> Curves:
+    """All per-step metrics a training stage logged (empty when it logged none)."""
+    curves: Curves = {}
+    if stage.kind in ("swift_sft", "swift_rlhf"):
+        for path in _sorted(stage.stage_dir.glob("output/**/logging.jsonl")):
+            read_swift_log(path, curves)
+    elif stage.kind == "verl_grpo":
+        files = [p for p in _sorted(stage.stage_dir.rglob("*.jsonl")) if _is_verl_file_log(p)]
+        for path in files:
+            read_verl_file_log(path, curves)
+        if not files and stage.log is not None and stage.log.is_file():
+            read_verl_console_log(stage.log, curves)
+    return curves
