@@ -1,0 +1,158 @@
+"""FakeXplain's progressive grounded GRPO reward (seed 002 §4.3-4.4, seed 004), verl's signature.
+
+    score = r_base + w_iou * grounding + label + format
+
+- format: ``+format_pos`` when the response follows the contract of
+  ``rewards/fakexplain_parser.py``, else ``-format_neg``; an unparsable response also counts as
+  a wrong label and earns no grounding;
+- label: ``+label_pos`` when the verdict equals the ground-truth label, else ``-label_neg``;
+- grounding: fake image: ``min(1, eta * IoU)`` between the predicted and annotated regions
+  (``iou_mode`` union: exact IoU of the two unions of boxes; matched: the authors' greedy
+  nearest-centre variant); real image: 1 when no region is predicted, else 0.
+
+The weights are keyword arguments (verl ``reward_kwargs``), documented in
+``rewards/fakexplain_weights.py``; ``conf/reward/fakexplain.yaml`` holds the paper's schedules.
+
+The returned dict (``score_keys``) also has ``acc`` (1 when the verdict is right) and ``w_iou``
+(the grounding weight in force, which the linear schedule moves); ``iou`` is the IoU on fake
+images and, on real images, the same 1/0 as ``grounding`` -- evaluate IoU on fakes only
+(seeds.md §5.5).
+
+This file is loaded by path (verl's ``reward.custom_reward_function.path``, the ms-swift adapter,
+the harness's copy of it in a run directory). It then imports the rest of the ``rewards`` package
+from the installed project, or else from the checkout it sits in.
+"""
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+if __package__ != "rewards":  # loaded by file path: by verl, by the ms-swift adapter, as a run's copy
+    try:
+        import rewards.fakexplain_parser  # noqa: F401  the installed project, or its root already on sys.path
+    except ImportError:
+        # A checkout that is not installed: the project root is this file's grandparent.
+        sys.path.append(str(Path(__file__).resolve().parent.parent))
+        try:
+            import rewards.fakexplain_parser  # noqa: F401
+        except ImportError as exc:
+            found = getattr(sys.modules.get("rewards"), "__file__", None)
+            raise ImportError(
+                f"{Path(__file__).name} needs this project's 'rewards' package"
+                + (f" (the 'rewards' found, {found}, is another one)" if found else "")
+                + ": install the project (pip install -e .) or put its root on PYTHONPATH"
+            ) from exc
+
+from rewards.fakexplain_parser import ParsedResponse, parse_response, parse_response_fields
+from rewards.fakexplain_weights import FakeXplainWeights, check_reward_kwargs, training_progress, weights_from_kwargs
+from rewards.geometry import clip_boxes, matched_iou_fast, relaxed_iou, union_iou_fast
+from rewards.ground_truth import GroundTruth, parse_ground_truth
+
+__all__ = ["ParsedResponse", "check_reward_kwargs", "compute_score", "parse_response", "score_keys"]
+
+logger = logging.getLogger("rewards.fakexplain")
+_INF = float("inf")
+_warned: set[str] = set()
+
+# Every call returns exactly these keys: verl stacks each key across a batch as a logged metric.
+score_keys = ("score", "format", "label", "iou", "grounding", "acc", "w_iou")
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        logger.warning(message)
+
+
+def _frame(extra_info: Any) -> tuple[float, float] | None:
+    """(width, height) of the image as the model sees it, when extra_info carries both."""
+    if type(extra_info) is not dict and not isinstance(extra_info, Mapping):
+        return None
+    width = extra_info.get("width")
+    height = extra_info.get("height")
+    if width is None or height is None:
+        return None
+    try:
+        width, height = float(width), float(height)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not (0.0 < width < _INF and 0.0 < height < _INF):
+        return None
+    return width, height
+
+
+def _grounding_weight(weights: FakeXplainWeights, extra_info: Any) -> float:
+    if not weights.scheduled:
+        return weights.w_iou
+    info = extra_info if isinstance(extra_info, Mapping) else {}
+    total = weights.total_steps if weights.total_steps is not None else info.get("total_steps")
+    try:
+        step = float(info["global_steps"])
+    except (KeyError, TypeError, ValueError):
+        _warn_once(
+            "no-step",
+            f"FakeXplain linear schedule: extra_info['global_steps'] is {info.get('global_steps')!r}; using "
+            "t = 0. verl sets it from the rollout server's weight version; ms-swift gets it from "
+            "rewards/swift_adapter.py.",
+        )
+        step = 0.0
+    return weights.w_iou_at(training_progress(step, total))
+
+
+def _neutral(weights: FakeXplainWeights, w_iou: float) -> dict[str, float]:
+    # The same score for every response of a prompt: zero advantage under group normalisation.
+    return {"score": weights.r_base, "format": 0.0, "label": 0.0, "iou": 0.0, "grounding": 0.0, "acc": 0.0,
+            "w_iou": w_iou}
+
+
+def _score(weights: FakeXplainWeights, w_iou: float, parsed: tuple, truth: GroundTruth,
+           frame: tuple[float, float] | None) -> dict[str, float]:
+    error, verdict, boxes = parsed[0], parsed[1], parsed[2]
+    if error is not None:
+        fmt, label, iou, grounding, acc = -weights.format_neg, -weights.label_neg, 0.0, 0.0, 0.0
+    else:
+        fmt = weights.format_pos
+        if verdict == truth.label:
+            acc, label = 1.0, weights.label_pos
+        else:
+            acc, label = 0.0, -weights.label_neg
+        if truth.label == "fake":
+            gt_boxes = truth.boxes
+            if frame is not None:
+                gt_boxes = clip_boxes(gt_boxes, frame[0], frame[1])
+            if weights.iou_mode == "union":
+                iou = union_iou_fast(boxes, gt_boxes)
+            else:
+                iou = matched_iou_fast(boxes, gt_boxes)
+            grounding = relaxed_iou(iou, weights.eta)
+        else:
+            # Real images carry no regions: credit for predicting none (the authors' code gives
+            # reals IoU 1; here a predicted region on a real image earns nothing).
+            grounding = iou = 0.0 if boxes else 1.0
+    score = weights.r_base + w_iou * grounding + label + fmt
+    return {"score": score, "format": fmt, "label": label, "iou": iou, "grounding": grounding, "acc": acc,
+            "w_iou": w_iou}
+
+
+def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: Any = None,
+                  **kwargs: Any) -> dict[str, float]:
+    """Score one response; returns ``score`` and its parts (``score_keys``).
+
+    Raises ValueError only for invalid keyword arguments (a config error, seen at the first call
+    and by ``rewards.fakexplain_weights.check_reward_kwargs`` before launch); never for the
+    response or the ground truth: a malformed ground truth gets the same constant for every
+    response (no learning signal) and a logged warning.
+    """
+    weights = weights_from_kwargs(kwargs)
+    w_iou = _grounding_weight(weights, extra_info)
+    try:
+        truth = parse_ground_truth(ground_truth)
+    except ValueError as exc:
+        _warn_once(f"gt:{exc}", f"FakeXplain reward: unusable ground truth ({exc}); scoring it neutrally")
+        return _neutral(weights, w_iou)
+    frame = _frame(extra_info)
+    try:
+        return _score(weights, w_iou, parse_response_fields(solution_str, frame), truth, frame)
+    except Exception as exc:  # a parser bug must not end a days-long run; tests run without this net
+        _warn_once(f"bug:{type(exc).__name__}", f"FakeXplain reward: unexpected {exc!r}; scored as unparsable")
+        return _score(weights, w_iou, (repr(exc), None, (), (), ()), truth, frame)

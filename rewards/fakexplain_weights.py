@@ -1,0 +1,157 @@
+"""FakeXplain reward weights from compute_score's keyword arguments, and the training schedule.
+
+``R = r_base + w_iou * R_G + R_C + R_F`` (002 §4.4), where R_C is ``+label_pos`` / ``-label_neg``
+and R_F is ``+format_pos`` / ``-format_neg``. The keyword arguments are verl's ``reward_kwargs``
+(``conf/reward/fakexplain.yaml`` names each schedule's set):
+
+    eta         relaxation of R_G = min(1, eta * IoU)                     default 1.1 (004)
+    w_iou       constant grounding weight                                 default 1.0
+    label_pos   label reward when the verdict is right                    default 1.0 (002 §4.3)
+    label_neg   penalty (a positive number) when it is wrong              default 1.0
+    format_pos  format reward when the response parses                    default 1.0
+    format_neg  penalty (a positive number) when it does not              default 1.0
+    r_base      constant added to every score                             default 0.0
+    iou_mode    "union" (the paper's formula) or "matched" (the authors' code)   default union
+    w_iou_start, w_iou_end, total_steps
+                the linear schedule of 004, w_iou(t) = start + (end - start) * t / T, with t
+                the optimizer steps completed so far (verl: extra_info["global_steps"]; ms-swift:
+                trainer_state.global_step via rewards/swift_adapter.py) and T = total_steps
+                (or extra_info["total_steps"], which the ms-swift adapter fills); replaces w_iou.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from typing import Any, Mapping
+
+from rewards.kwarg_values import finite_number, non_negative_number
+
+__all__ = ["FakeXplainWeights", "check_reward_kwargs", "training_progress", "weights_from_kwargs"]
+
+IOU_MODES = ("union", "matched")
+# verl's naive reward manager adds these when a reward-model router is configured; not ours.
+_PASSED_BY_VERL = frozenset(("reward_router_address", "reward_model_tokenizer"))
+
+
+@dataclass(frozen=True, slots=True)
+class FakeXplainWeights:
+    eta: float = 1.1  # 004 "eta = 1.1"
+    w_iou: float = 1.0
+    label_pos: float = 1.0  # 002 §4.3: R_C = 1 if V(o) = y else -1
+    label_neg: float = 1.0
+    format_pos: float = 1.0  # 002 §4.3: R_F = 1 if parsable else -1
+    format_neg: float = 1.0
+    r_base: float = 0.0
+    iou_mode: str = "union"
+    w_iou_start: float | None = None
+    w_iou_end: float | None = None
+    total_steps: int | None = None
+
+    @property
+    def scheduled(self) -> bool:
+        """True when w_iou follows the linear schedule instead of being constant."""
+        return self.w_iou_start is not None
+
+    def w_iou_at(self, progress: float) -> float:
+        """The grounding weight at training progress ``progress`` = t/T in [0, 1]."""
+        if self.w_iou_start is None or self.w_iou_end is None:
+            return self.w_iou
+        return self.w_iou_start + (self.w_iou_end - self.w_iou_start) * progress
+
+    def score_bounds(self) -> tuple[float, float]:
+        """The lowest and highest score any response can get with these weights."""
+        top_grounding = self.w_iou if not self.scheduled else max(self.w_iou_start, self.w_iou_end)
+        return (
+            self.r_base - self.label_neg - self.format_neg,
+            self.r_base + self.label_pos + self.format_pos + top_grounding,
+        )
+
+
+_FIELDS = tuple(f.name for f in fields(FakeXplainWeights))
+_NUMBERS = ("eta", "w_iou", "label_pos", "label_neg", "format_pos", "format_neg", "r_base")
+_MAGNITUDES = ("w_iou", "label_pos", "label_neg", "format_pos", "format_neg")
+
+
+def _build(items: tuple[tuple[str, Any], ...]) -> FakeXplainWeights:
+    given = {k: v for k, v in items if k not in _PASSED_BY_VERL}
+    unknown = sorted(set(given) - set(_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"unknown FakeXplain reward kwargs {unknown}; valid names: {', '.join(_FIELDS)} "
+            "(check conf/reward/fakexplain.yaml and the stage's reward_kwargs)"
+        )
+    values: dict[str, Any] = {}
+    for name in _NUMBERS:
+        if given.get(name) is not None:
+            check = non_negative_number if name in _MAGNITUDES else finite_number
+            values[name] = check(name, given[name])
+    if values.get("eta", 1.0) <= 0:
+        raise ValueError(f"reward kwarg eta must be > 0, got {values['eta']}")
+    iou_mode = given.get("iou_mode")
+    if iou_mode is not None:
+        if iou_mode not in IOU_MODES:
+            raise ValueError(f"reward kwarg iou_mode must be one of {IOU_MODES}, got {iou_mode!r}")
+        values["iou_mode"] = iou_mode
+    start, end = given.get("w_iou_start"), given.get("w_iou_end")
+    if (start is None) != (end is None):
+        raise ValueError("the linear schedule needs both w_iou_start and w_iou_end (or neither)")
+    if start is not None:
+        if given.get("w_iou") is not None:
+            raise ValueError("give either w_iou (constant) or w_iou_start/w_iou_end (linear schedule), not both")
+        values["w_iou_start"] = non_negative_number("w_iou_start", start)
+        values["w_iou_end"] = non_negative_number("w_iou_end", end)
+    total = given.get("total_steps")
+    if total is not None:
+        whole = (
+            not isinstance(total, bool) and isinstance(total, numbers.Real)
+            and math.isfinite(total) and total == int(total) and total >= 1
+        )
+        if not whole:
+            raise ValueError(
+                f"reward kwarg total_steps must be a positive whole number of optimizer steps, got {total!r}"
+            )
+        values["total_steps"] = int(total)
+    return FakeXplainWeights(**values)
+
+
+_build_cached = lru_cache(maxsize=256)(_build)
+
+
+def weights_from_kwargs(kwargs: Mapping[str, Any]) -> FakeXplainWeights:
+    """Validated weights from compute_score's keyword arguments (ValueError says what to fix)."""
+    items = tuple(sorted(kwargs.items()))
+    try:
+        return _build_cached(items)
+    except TypeError:  # an unhashable value: validate without the cache (and report it)
+        return _build(items)
+
+
+def check_reward_kwargs(kwargs: Mapping[str, Any], *, total_steps_required: bool = False) -> FakeXplainWeights:
+    """Pre-launch check of a stage's reward_kwargs.
+
+    With ``total_steps_required`` (verl, where nothing else supplies it), a linear schedule
+    without total_steps is an error here rather than at the first reward call.
+    """
+    weights = weights_from_kwargs(kwargs)
+    if total_steps_required and weights.scheduled and weights.total_steps is None:
+        raise ValueError(
+            "the linear schedule needs total_steps: render "
+            "+reward.custom_reward_function.reward_kwargs.total_steps=<optimizer steps of the job>"
+        )
+    return weights
+
+
+def training_progress(step: Any, total_steps: Any) -> float:
+    """t / T clamped to [0, 1]; ValueError when T is not a positive number."""
+    if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Real) or not total_steps > 0:
+        raise ValueError(
+            "the linear reward schedule (w_iou_start/w_iou_end) needs the job's total optimizer steps: "
+            "set reward kwarg total_steps (verl: +reward.custom_reward_function.reward_kwargs.total_steps=N), "
+            f"or run through rewards/swift_adapter.py, which passes trainer_state.max_steps; got {total_steps!r}"
+        )
+    progress = float(step) / float(total_steps)
+    if not progress > 0.0:  # also NaN
+        return 0.0
+    return 1.0 if progress > 1.0 else progress
