@@ -67,12 +67,9 @@ def _auto_profile(overrides: list[str], out: TextIO) -> list[str]:
     if cluster != "local" or gpu_available():
         return overrides
     paper = choice(overrides, "paper") or "<paper>"
-    dry = any(o.startswith("dry_run=") and o.split("=", 1)[1].lower() in ("true", "1") for o in overrides)
-    if not dry:
-        print(f"No GPU found: running the CPU smoke profile (tiny model, synthetic data). "
-              f"For the full recipe: make reproduce PAPER={paper} PROFILE=full", file=out)
-        return [*overrides, "profile=smoke"]
-    return overrides
+    print(f"No GPU found: running the CPU smoke profile (tiny model, synthetic data). "
+          f"For the full recipe: make reproduce PAPER={paper} PROFILE=full", file=out)
+    return [*overrides, "profile=smoke"]
 
 
 def gpu_available() -> bool:

@@ -1,0 +1,120 @@
+"""The CLI: dry-run output, exit codes, the light render path, profile selection."""
+from __future__ import annotations
+
+import io
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import _auto_profile
+from harness.config import REPO_ROOT, parse_invocation
+
+from .conftest import plan_for
+
+
+def _harness(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def _split_line(line: str) -> tuple[dict[str, str], list[str]]:
+    words = shlex.split(line)
+    env = {}
+    while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
+        key, _, value = words.pop(0).partition("=")
+        env[key] = value
+    return env, words
+
+
+def test_dry_run_prints_every_stage_as_one_shell_line() -> None:
+    proc = _harness("paper=fakexplain", "dry_run=true", "run_name=cli-test", "profile=full")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("# paper: fakexplain  variant: linear  profile: full")
+    plan = plan_for("fakexplain", run_name="cli-test")
+    stage_lines = [i for i, line in enumerate(lines) if line.startswith("# stage: ")]
+    assert [lines[i][len("# stage: "):] for i in stage_lines] == [s.name for s in plan.stages]
+    for index, planned in zip(stage_lines, plan.stages):
+        command = lines[index + 1]
+        env, argv = _split_line(command)
+        assert argv == list(planned.rendered.argv), planned.name   # shlex round trip, verbatim
+        for key, value in planned.rendered.env.items():
+            assert env[key] == value
+    sft_env, _ = _split_line(lines[stage_lines[[s.name for s in plan.stages].index("sft")] + 1])
+    assert sft_env["NPROC_PER_NODE"] == "8" and sft_env["CUDA_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
+
+
+def test_render_path_imports_neither_torch_nor_the_trainers() -> None:
+    code = (
+        "import sys, io, contextlib\n"
+        "from harness.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    rc = main(['paper=fakexplain', 'dry_run=true', 'profile=full', 'variant=staged'])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'torch', 'swift', 'verl', 'transformers', 'vllm', 'ray', 'deepspeed', 'peft', 'trl'})\n"
+        "print(rc, ','.join(heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0", f"heavy modules imported: {proc.stdout}"
+
+
+def test_unknown_paper_exits_2_with_the_list() -> None:
+    proc = _harness("paper=holmes", "dry_run=true")
+    assert proc.returncode == 2
+    assert "error: paper: unknown paper 'holmes'" in proc.stderr
+    assert "available: aigi_holmes, fake_hr1, fakescope, fakexplain" in proc.stderr
+
+
+def test_as_published_prints_the_seed_commands_and_fails_validation() -> None:
+    proc = _harness("paper=fake_hr1", "dry_run=true", "as_published=true", "profile=full")
+    assert proc.returncode == 1
+    assert "swift sft" in proc.stdout and "--train_type full" in proc.stdout
+    assert "custom_reward_function.path=" in proc.stdout
+    assert "main_ppo never reads it" in proc.stderr
+    assert "train_batch_size (32) < actor_rollout_ref.actor.ppo_mini_batch_size (128)" in proc.stderr
+
+
+def test_stage_subset_is_taken_from_the_command_line() -> None:
+    inv = parse_invocation(["paper=fakexplain", "stages=[sft,merge_sft]", "stages.sft.learning_rate=1e-5"])
+    assert inv.stage_subset == ["sft", "merge_sft"]
+    assert inv.overrides == ["paper=fakexplain", "stages.sft.learning_rate=1e-5"]
+
+
+def test_unknown_stage_in_subset_is_an_error() -> None:
+    proc = _harness("paper=fakexplain", "dry_run=true", "profile=full", "stages=[sfft]")
+    assert proc.returncode == 2
+    assert "no stage 'sfft' in this pipeline (did you mean: sft" in proc.stderr
+
+
+@pytest.mark.parametrize("overrides,switches", [
+    (["paper=fakexplain"], True),
+    (["paper=fakexplain", "cluster=local"], True),
+    (["paper=fakexplain", "profile=full"], False),
+    (["paper=fakexplain", "cluster=slurm"], False),
+    (["paper=fakexplain", "cluster=torchrun"], False),
+])
+def test_cpu_machine_falls_back_to_smoke_only_locally(overrides: list[str], switches: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.cli.gpu_available", lambda: False)
+    out = io.StringIO()
+    result = _auto_profile(list(overrides), out)
+    assert ("profile=smoke" in result) is switches
+    if switches:
+        assert out.getvalue().strip() == ("No GPU found: running the CPU smoke profile (tiny model, synthetic "
+                                          "data). For the full recipe: make reproduce PAPER=fakexplain PROFILE=full")
+    else:
+        assert out.getvalue() == ""
+
+
+def test_gpu_machine_runs_the_full_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.cli.gpu_available", lambda: True)
+    assert _auto_profile(["paper=fakexplain"], io.StringIO()) == ["paper=fakexplain"]
+
+
+def test_help() -> None:
+    proc = _harness("--help")
+    assert proc.returncode == 0 and "dry_run=true" in proc.stdout
