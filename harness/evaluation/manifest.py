@@ -49,13 +49,13 @@ def read_manifest(path: str | Path, limit: int | None = None) -> list[EvalItem]:
     items: list[EvalItem] = []
     seen: set[str] = set()
     for line_no, row in _rows(Path(path)):
+        if limit is not None and len(items) >= limit:
+            break
         item = _item(row, f"{path}:{line_no}")
         if item.id in seen:
             raise ManifestError(f"{path}:{line_no}: duplicate id {item.id!r}; ids must be unique (resume keys on them)")
         seen.add(item.id)
         items.append(item)
-        if limit is not None and len(items) >= limit:
-            break
     return items
 
 

@@ -51,8 +51,11 @@ def eq2_probability_fake(fake_logits: Sequence[float], real_logits: Sequence[flo
     """003 eq. 2 for the ``fake`` class: softmax over the two sums of variant logits."""
     if not fake_logits or not real_logits:
         raise ValueError("eq. 2 needs at least one logit of each class")
+    fake, real = math.fsum(fake_logits), math.fsum(real_logits)
+    if fake == real == -math.inf:  # both classes masked out: no preference
+        return 0.5
     # softmax over two values = sigmoid of their difference (no overflow for large logits)
-    return _sigmoid(math.fsum(fake_logits) - math.fsum(real_logits))
+    return _sigmoid(fake - real)
 
 
 def logsumexp_probability_fake(fake_logits: Sequence[float], real_logits: Sequence[float]) -> float:
@@ -126,6 +129,8 @@ def soft_score(logits: Mapping[int, float], anchors: AnchorTokens) -> SoftScore:
     missing = [i for i in anchors.all_ids if i not in logits]
     if not fake or not real:
         return SoftScore(None, None, f"anchor tokens missing from the returned logits: {missing}")
+    if not all(math.isfinite(z) or z == -math.inf for z in fake + real):
+        return SoftScore(None, None, "the anchor logits are not finite numbers")
     note = f"anchor tokens missing from the returned logits: {missing}" if missing else None
     return SoftScore(eq2_probability_fake(fake, real), logsumexp_probability_fake(fake, real), note)
 

@@ -27,7 +27,7 @@ class Cell:
     metric: str
     stage: str
     paper: float | None
-    run_values: list[float | None]  # one per run; None = the run has no such value
+    run_values: list[float | None]  # one per run, in the paper's units; None = the run has no such value
     status: str = ""  # "", NOT_RUN, NOT_APPLICABLE, OTHER_MODEL or "undefined" (metric absent/undefined)
     mean: float | None = None
     std: float | None = None
@@ -81,12 +81,12 @@ def _cell(table: TableSpec, row: RowSpec, column_name: str, column_metric: str |
             return Cell(metric=metric, stage=stage, paper=float(paper) if paper is not None else None,
                         run_values=[], status=OTHER_MODEL)
     found = [metric_value(run, stage, metric) for run in runs]
-    values = [v for v, _ in found]
+    scale = 100.0 if table.percent else 1.0  # run metrics are fractions; such a paper prints percent
+    values = [v * scale if v is not None else None for v, _ in found]
     present = [v for v in values if v is not None]
-    scale = 100.0 if table.percent else 1.0
     cell = Cell(metric=metric, stage=stage, paper=float(paper) if paper is not None else None, run_values=values)
     if present:
-        mean, std = aggregate([v * scale for v in present])
+        mean, std = aggregate(present)
         cell.mean, cell.std, cell.n = mean, std, len(present)
         if cell.paper is not None and mean is not None:
             cell.delta = mean - cell.paper

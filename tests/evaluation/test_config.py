@@ -1,0 +1,128 @@
+"""The eval options: registry errors, schema checks, and the shipped conf/eval + conf/results files."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.errors import ConfigError
+from harness.evaluation.config import EvalConfig, parse_eval_config
+from harness.evaluation.metrics import METRICS, compute_metrics
+from harness.evaluation.registry import Registry, UnknownNameError
+from harness.report.config import parse_report_config
+
+REPO = Path(__file__).resolve().parents[2]
+PAPERS = ["aigi_holmes", "fake_hr1", "fakexplain", "fakescope"]
+
+
+def test_unknown_name_message_lists_close_matches_and_all_names() -> None:
+    with pytest.raises(UnknownNameError) as caught:
+        METRICS.get("acuracy")
+    message = str(caught.value)
+    assert message.startswith("Unknown metric 'acuracy'. Did you mean: accuracy")
+    assert "Available: accuracy, ap, auc, bleu2" in message
+
+
+def test_registry_refuses_a_second_registration() -> None:
+    registry: Registry[int] = Registry("thing")
+    registry.register("a")(1)
+    with pytest.raises(ValueError, match="thing 'a' is already registered"):
+        registry.register("a")(2)
+
+
+def test_compute_metrics_names_an_unknown_metric() -> None:
+    with pytest.raises(UnknownNameError, match="Unknown metric 'iuo'. Did you mean: iou"):
+        compute_metrics([], ["iuo"])
+
+
+def test_defaults_parse_from_an_empty_config() -> None:
+    assert parse_eval_config({}) == EvalConfig()
+
+
+def test_all_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_eval_config({"backend": "vlm", "metrics": ["accuracy", "rouge"], "sampling": {"temprature": 0.5},
+                           "batch_size": "8", "respnse_format": "x"})
+    text = str(caught.value)
+    assert "eval.sampling.temprature: unknown key (did you mean: temperature?)" in text
+    assert "eval.batch_size: must be an integer, got '8'" in text
+    assert "eval.respnse_format: unknown key (did you mean: response_format" in text
+
+
+def test_registry_names_are_checked_after_the_schema() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_eval_config({"backend": "vlm", "metrics": ["accuracy", "rouge"], "robustness": "jpeg50",
+                           "response_format": "think_tags"})
+    text = str(caught.value)
+    assert "eval.backend: Unknown backend 'vlm'. Did you mean: vllm?" in text
+    assert "eval.metrics[1]: Unknown metric 'rouge'" in text
+    assert "eval.robustness: Unknown robustness transform 'jpeg50'. Did you mean: jpeg" in text
+    assert "eval.response_format: Unknown response format 'think_tags'" in text
+
+
+def test_nested_sections_are_typed() -> None:
+    config = parse_eval_config({"soft_scoring": {"fake_words": ["fake"], "real_words": ["real"], "position": "prefix"},
+                                "collaborative_decoding": {"expert_probs": "/x.jsonl", "weight": 2}})
+    assert config.soft_scoring is not None and config.soft_scoring.fake_words == ("fake",)
+    assert config.collaborative_decoding is not None and config.collaborative_decoding.weight == 2.0
+    with pytest.raises(ConfigError, match="must be answer or prefix"):
+        parse_eval_config({"soft_scoring": {"position": "end"}})
+    with pytest.raises(ConfigError, match="names the file of the expert"):
+        parse_eval_config({"collaborative_decoding": {"weight": 1.0}})
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_conf_eval_file_documents_every_option(paper: str) -> None:
+    """Each conf/eval file is a Hydra `eval` package that sets every option (so it documents them)."""
+    path = REPO / "conf" / "eval" / f"{paper}.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# @package eval"
+    data = yaml.safe_load(text)
+    assert set(data) == {f.name for f in dataclasses.fields(EvalConfig)}
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_composed_paper_config_parses(paper: str) -> None:
+    """The paper's composed config (Hydra, interpolations resolved) gives a valid eval and report config."""
+    from omegaconf import OmegaConf
+
+    from harness.config import compose
+
+    cfg = compose([f"paper={paper}", "profile=full"])
+    eval_config = parse_eval_config(OmegaConf.to_container(cfg.eval, resolve=True))
+    report_config = parse_report_config(OmegaConf.to_container(cfg.results, resolve=True))
+    assert report_config.paper == paper
+    assert report_config.tables, "every paper has at least one table"
+    for table in report_config.tables:
+        assert table.source.strip(), f"{paper}/{table.id} has no source"
+    assert eval_config.metrics
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_conf_results_file_is_a_results_package(paper: str) -> None:
+    text = (REPO / "conf" / "results" / f"{paper}.yaml").read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# @package results"
+
+
+def test_paper_values_are_transcribed_from_the_seeds() -> None:
+    """Spot checks against the seed texts (002 Table 2 Overall, 004 main table, 003 Table V)."""
+    results = {p: yaml.safe_load((REPO / "conf" / "results" / f"{p}.yaml").read_text()) for p in PAPERS}
+    tables = {t["id"]: t for t in results["fakexplain"]["tables"]}
+    overall = next(r for r in tables["table2_per_generator"]["rows"] if r["name"] == "Overall")
+    assert overall["paper"] == {"Acc": 0.981, "IoU": 0.352}
+    iclr = next(r for r in tables["iclr_main"]["rows"] if r["name"] == "Overall")
+    assert iclr["paper"] == {"Acc": 0.982, "IoU": 0.360}
+    seed_002 = next((REPO.parent / "shared" / "seeds").glob("002_*.txt"), None) if (REPO.parent / "shared").exists() \
+        else None
+    generators = [r for r in tables["table2_per_generator"]["rows"] if "metrics" not in r]
+    assert len(generators) == 27  # 002 Table 2 lists 27 generators (seeds.md §5.6)
+    if seed_002 is not None:
+        text = seed_002.read_text(encoding="utf-8")
+        for row in generators:
+            acc, iou = row["paper"]["Acc"], row["paper"]["IoU"]
+            assert f"{acc:.3f}\t{iou:.3f}" in text, row["name"]
+    fakescope = {t["id"]: t for t in results["fakescope"]["tables"]}
+    average = next(r for r in fakescope["table5_in_the_wild"]["rows"] if r["name"] == "Average")
+    assert average["paper"] == {"AP": 78.46, "AUC": 80.09}
