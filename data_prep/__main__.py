@@ -1,0 +1,174 @@
+"""``python -m data_prep <command>``: convert, synth, tiny-model, download, check.
+
+    convert    --source NAME --input PATH [--input PATH ...] --output-dir DIR
+               [--options JSON] [--workers N] [--strict] [--chunk-size N]
+    synth      --kind fakexplained --output-dir DIR [--num-fake N] [--num-real N] [--seed S]
+               [--size WxH] [--fixed-size] [--workers N]
+    tiny-model --kind qwen2_5_vl|llava1_6 --output-dir DIR [--seed S]
+    download   --hub hf|modelscope --repo-id ID --cache-dir DIR [--revision REV]
+               [--repo-type model|dataset] [--local-dir DIR] [--allow-pattern GLOB ...]
+    check      --source fakexplained --input PATH [--verify-images] [--image-root DIR]
+
+Exit status: 0 success, 1 the stage failed (strict rejects, check problems, download error),
+2 bad command line or options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size must look like 256x192, got {text!r}") from None
+    if width < 32 or height < 32:
+        raise argparse.ArgumentTypeError(f"--size sides must be at least 32 pixels, got {text!r}")
+    return width, height
+
+
+def _options(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"--options is not valid JSON ({error.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"--options must be a JSON object, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from data_prep.sources import SOURCES
+
+    parser = argparse.ArgumentParser(prog="python -m data_prep", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    convert = sub.add_parser("convert", help="convert a source dataset into trainer files")
+    convert.add_argument("--source", required=True, choices=SOURCES)
+    convert.add_argument("--input", required=True, action="append", type=Path, help="repeatable")
+    convert.add_argument("--output-dir", required=True, type=Path)
+    convert.add_argument("--options", type=_options, default={}, help="JSON object of converter options")
+    convert.add_argument("--workers", type=int, default=1)
+    convert.add_argument("--strict", action="store_true", help="any rejected record fails the stage")
+    convert.add_argument("--chunk-size", type=int, default=32, help="records per task sent to a worker")
+
+    synth = sub.add_parser("synth", help="generate a synthetic dataset in a raw source layout")
+    synth.add_argument("--kind", required=True, choices=["fakexplained"])
+    synth.add_argument("--output-dir", required=True, type=Path)
+    synth.add_argument("--num-fake", type=int, default=40)
+    synth.add_argument("--num-real", type=int, default=40)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--size", type=_size, default=(256, 192), help="WxH of the images (base size)")
+    synth.add_argument("--fixed-size", action="store_true", help="every image exactly --size")
+    synth.add_argument("--workers", type=int, default=1)
+
+    tiny = sub.add_parser("tiny-model", help="build a tiny random-weight model folder (no hub access)")
+    tiny.add_argument("--kind", required=True, choices=["qwen2_5_vl", "llava1_6"])
+    tiny.add_argument("--output-dir", required=True, type=Path)
+    tiny.add_argument("--seed", type=int, default=0)
+
+    download = sub.add_parser("download", help="download a model or dataset with the hub's own client")
+    download.add_argument("--hub", required=True, choices=["hf", "modelscope"])
+    download.add_argument("--repo-id", required=True)
+    download.add_argument("--cache-dir", required=True, type=Path)
+    download.add_argument("--revision", default=None)
+    download.add_argument("--repo-type", choices=["model", "dataset"], default="model")
+    download.add_argument("--local-dir", type=Path, default=None, help="also materialize the files here")
+    download.add_argument("--allow-pattern", action="append", default=None, help="glob; repeatable")
+
+    check = sub.add_parser("check", help="check a dataset the user put in place")
+    check.add_argument("--source", required=True, choices=["fakexplained"])
+    check.add_argument("--input", required=True, action="append", type=Path)
+    check.add_argument("--verify-images", action="store_true", help="decode every image (slow)")
+    check.add_argument("--image-root", default=None)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "convert":
+        from data_prep.conversion import StageFailed, run_conversion
+
+        try:
+            run_conversion(
+                args.source,
+                args.input,
+                args.output_dir,
+                options=args.options,
+                workers=args.workers,
+                strict=args.strict,
+                chunk_size=args.chunk_size,
+            )
+        except StageFailed as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return 0
+    if args.command == "synth":
+        from data_prep.synth_fakexplained import generate_fakexplained
+
+        path = generate_fakexplained(
+            args.output_dir,
+            num_fake=args.num_fake,
+            num_real=args.num_real,
+            seed=args.seed,
+            size=args.size,
+            vary_size=not args.fixed_size,
+            workers=args.workers,
+        )
+        print(f"wrote {args.num_fake} fake + {args.num_real} real images and {path}")
+        return 0
+    if args.command == "tiny-model":
+        from data_prep import tiny_model
+
+        build = tiny_model.build_tiny_qwen2_5_vl if args.kind == "qwen2_5_vl" else tiny_model.build_tiny_llava1_6
+        print(f"wrote tiny {args.kind} model to {build(args.output_dir, seed=args.seed)}")
+        return 0
+    if args.command == "download":
+        from data_prep.hub_download import DownloadFailed, download
+
+        try:
+            path = download(
+                args.hub,
+                args.repo_id,
+                args.cache_dir,
+                revision=args.revision,
+                repo_type=args.repo_type,
+                local_dir=args.local_dir,
+                allow_patterns=args.allow_pattern,
+            )
+        except DownloadFailed as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(path)
+        return 0
+    if args.command == "check":
+        from data_prep.sources.fakexplained import check_layout
+
+        problems = check_layout(args.input, verify_images=args.verify_images, image_root=args.image_root)
+        if problems:
+            print("FakeXplained is not ready:", file=sys.stderr)
+            for problem in problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 1
+        print("FakeXplained is in place.")
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""FakeXplain chat templates (system prompt + user query) and their seeded choice per record.
+
+002 App. A.1: nine templates, 3 real + 6 fake, chosen at random during pre-processing. The texts
+are data (``conf/data/fakexplain_templates.yaml``). The choice hashes (seed, purpose, record id),
+so it is the same whatever the record order or the number of worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal, Sequence
+
+from data_prep.conf_data import load_yaml
+
+__all__ = ["ChatTemplate", "load_templates", "pick_template", "TEMPLATES_FILE"]
+
+TEMPLATES_FILE = "fakexplain_templates.yaml"
+LABELS = ("real", "fake")
+
+
+@dataclass(frozen=True)
+class ChatTemplate:
+    name: str
+    label: str
+    system: str
+    user: str
+
+
+@lru_cache(maxsize=8)
+def load_templates(path: str = TEMPLATES_FILE) -> tuple[ChatTemplate, ...]:
+    """Read and check the templates: unique names, a known label, non-empty user query, both labels."""
+    raw = load_yaml(path)
+    entries = raw.get("templates") if isinstance(raw, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected a non-empty list under 'templates'")
+    templates: list[ChatTemplate] = []
+    for position, entry in enumerate(entries):
+        where = f"{path}: templates[{position}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} is not a mapping")
+        name = str(entry.get("name") or "").strip()
+        label = str(entry.get("label") or "").strip()
+        user = str(entry.get("user") or "").strip()
+        system = str(entry.get("system") or "").strip()
+        if not name:
+            raise ValueError(f"{where}: 'name' is missing")
+        if label not in LABELS:
+            raise ValueError(f"{where} ({name}): label must be one of {LABELS}, got {label!r}")
+        if not user:
+            raise ValueError(f"{where} ({name}): 'user' (the query) is missing")
+        if "<image>" in user or "<image>" in system:
+            raise ValueError(f"{where} ({name}): do not write <image>; the converter places the image")
+        templates.append(ChatTemplate(name=name, label=label, system=system, user=user))
+    names = [t.name for t in templates]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{path}: template names must be unique, repeated: {duplicates}")
+    for label in LABELS:
+        if not any(t.label == label for t in templates):
+            raise ValueError(f"{path}: no template for label {label!r}")
+    return tuple(templates)
+
+
+def _draw(seed: int, purpose: str, record_id: str, count: int) -> int:
+    digest = hashlib.sha256(f"{seed}\x00{purpose}\x00{record_id}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def pick_template(
+    templates: Sequence[ChatTemplate],
+    record_id: str,
+    seed: int,
+    *,
+    label: str | None,
+    pool: Literal["by_label", "all"],
+    purpose: str,
+) -> ChatTemplate:
+    """Choose a template for a record; ``pool='by_label'`` restricts it to the record's label."""
+    if pool == "by_label":
+        candidates = [t for t in templates if t.label == label]
+        if not candidates:
+            raise ValueError(f"no chat template for label {label!r}")
+    elif pool == "all":
+        candidates = list(templates)
+    else:
+        raise ValueError(f"template pool must be 'by_label' or 'all', got {pool!r}")
+    return candidates[_draw(seed, purpose, record_id, len(candidates))]

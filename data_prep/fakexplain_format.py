@@ -1,0 +1,131 @@
+"""The FakeXplain output contract: tags, generator families, and the rendered response.
+
+A response is ``<think>...</think>``, ``<tag>...</tag>``, ``<verdict>...</verdict>``, each once, in
+that order, separated by newlines (002 §4.1: regions in <think>, tags in <tag>, verdict in
+<verdict>). Regions are embedded in the reasoning as Qwen2.5-VL grounding objects,
+``{"bbox_2d": [x1, y1, x2, y2], "label": "<description>"}``, in pixels of the model frame
+(data_prep/model_frame.py). Tags are a comma-separated list of the six tags of 002 App. B. The
+verdict is ``real`` or ``fake``. The reward parser (rewards/fakexplain.py) reads the same contract.
+
+The ground truth for GRPO is ``{"label": "real"|"fake", "boxes": [[x1, y1, x2, y2], ...]}`` in the
+same frame, as a JSON string.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+from data_prep.conf_data import load_yaml
+
+__all__ = [
+    "Vocabulary",
+    "vocabulary",
+    "normalize_name",
+    "render_region",
+    "render_response",
+    "ground_truth_json",
+]
+
+VOCABULARY_FILE = "fakexplain.yaml"
+
+
+def normalize_name(name: str) -> str:
+    """Lower-case and drop spaces, dots, dashes and underscores: 'SD 1.5' == 'sd-1_5' == 'SD15'."""
+    return re.sub(r"[\s._\-]+", "", name.strip().lower())
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    tags: tuple[str, ...]
+    tag_lookup: dict[str, str]  # normalized spelling -> canonical tag
+    generator_lookup: dict[str, tuple[str, str]]  # normalized spelling -> (canonical name, family)
+    families: tuple[str, ...]
+    wording: dict[str, str]
+
+    def canonical_tag(self, tag: str) -> str | None:
+        return self.tag_lookup.get(normalize_name(tag))
+
+    def generator(self, name: str | None) -> tuple[str | None, str | None]:
+        """(canonical generator name, family); an unknown name is kept as given with family None."""
+        if name is None or not str(name).strip():
+            return None, None
+        found = self.generator_lookup.get(normalize_name(str(name)))
+        if found is None:
+            return str(name).strip(), None
+        return found
+
+
+def _build_vocabulary(raw: dict[str, Any], source: str) -> Vocabulary:
+    try:
+        tag_entries = raw["tags"]
+        family_entries = raw["families"]
+        wording = dict(raw["response"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{source}: missing section {error}; expected tags, families, response") from None
+    tags: list[str] = []
+    tag_lookup: dict[str, str] = {}
+    for entry in tag_entries:
+        name = entry["name"]
+        tags.append(name)
+        for spelling in [name, *entry.get("aliases", [])]:
+            tag_lookup[normalize_name(spelling)] = name
+    generator_lookup: dict[str, tuple[str, str]] = {}
+    for family, generators in family_entries.items():
+        for entry in generators:
+            name = entry["name"]
+            for spelling in [name, *entry.get("aliases", [])]:
+                key = normalize_name(str(spelling))
+                if key in generator_lookup and generator_lookup[key] != (name, family):
+                    raise ValueError(f"{source}: generator spelling {spelling!r} is listed twice")
+                generator_lookup[key] = (name, family)
+    for key in ("fake_intro", "fake_regions_lead", "fake_no_regions", "real"):
+        if not str(wording.get(key, "")).strip():
+            raise ValueError(f"{source}: response.{key} is missing or empty")
+    return Vocabulary(
+        tags=tuple(tags),
+        tag_lookup=tag_lookup,
+        generator_lookup=generator_lookup,
+        families=tuple(family_entries),
+        wording=wording,
+    )
+
+
+@lru_cache(maxsize=8)
+def vocabulary(path: str = VOCABULARY_FILE) -> Vocabulary:
+    """The tags, generators and wording of ``conf/data/fakexplain.yaml`` (or another file)."""
+    return _build_vocabulary(load_yaml(path), path)
+
+
+def render_region(box: Sequence[int], description: str) -> str:
+    """One region as Qwen2.5-VL writes grounding: ``{"bbox_2d": [x1, y1, x2, y2], "label": "..."}``."""
+    return json.dumps({"bbox_2d": [int(v) for v in box], "label": description}, ensure_ascii=False)
+
+
+def render_response(
+    label: str,
+    regions: Iterable[tuple[Sequence[int], str]],
+    tags: Iterable[str],
+    wording: dict[str, str],
+) -> str:
+    """The assistant turn for one image (structure fixed across templates, 002 App. A.1)."""
+    regions = list(regions)
+    if label == "real":
+        think = wording["real"]
+    elif label == "fake":
+        if regions:
+            rendered = ", ".join(render_region(box, text) for box, text in regions)
+            think = f"{wording['fake_intro']} {wording['fake_regions_lead']} {rendered}."
+        else:
+            think = f"{wording['fake_intro']} {wording['fake_no_regions']}"
+    else:
+        raise ValueError(f"label must be 'real' or 'fake', got {label!r}")
+    return f"<think>{think}</think>\n<tag>{', '.join(tags)}</tag>\n<verdict>{label}</verdict>"
+
+
+def ground_truth_json(label: str, boxes: Iterable[Sequence[int]]) -> str:
+    """The GRPO ground truth, as the rewards issue defines it, serialized as JSON."""
+    return json.dumps({"label": label, "boxes": [[int(v) for v in box] for box in boxes]})

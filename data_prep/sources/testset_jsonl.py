@@ -1,0 +1,83 @@
+"""A jsonl of ``{"file_path": ..., "label": "fake or real"}`` (seed 001 evaluation) -> the evaluation manifest.
+
+001 README: "organize your dataset in the following format (jsonl): {"file_path": "image_0.jpg",
+"label": "fake or real"}". Relative paths resolve against ``image_root`` or the jsonl's folder.
+Optional per-record ``generator`` (else the ``generator`` option, e.g. the test set's name) and
+``id`` (else the path). Labels are the words real/fake/generated; numbers are rejected unless
+``label_values`` maps them (their polarity differs between datasets, seeds.md §5.8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from data_prep.eval_manifest import DEFAULT_QUERY, eval_row, prompt_messages
+from data_prep.image_check import image_size
+from data_prep.model_frame import model_frame
+from data_prep.readers import iter_json_records, parse_json_object
+from data_prep.records import Converted, RawRecord, RecordRejected
+from data_prep.source_api import Prepared, require_inputs, resolve_image_path
+from data_prep.sources.common import nonempty_str, word_label
+
+__all__ = ["OUTPUTS", "Options", "prepare", "convert"]
+
+OUTPUTS = ("eval.jsonl",)
+
+
+@dataclass(frozen=True)
+class Options:
+    image_root: str | None = None
+    query: str = DEFAULT_QUERY
+    system: str | None = None
+    generator: str | None = None
+    label_values: dict = field(default_factory=dict)
+    verify_images: bool = True
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+
+
+def _records(files: list[Path]) -> Iterator[RawRecord]:
+    ordinal = 0
+    for path in files:
+        for record in iter_json_records(path, start_ordinal=ordinal):
+            ordinal = record.ordinal + 1
+            yield record
+
+
+def prepare(inputs: list[Path], options: Options) -> Prepared:
+    files = require_inputs(inputs, "testset_jsonl", 'a jsonl of {"file_path": ..., "label": ...}')
+    for path in files:
+        if path.is_dir():
+            raise ValueError(f"testset_jsonl: {path} is a folder; pass the jsonl file")
+    if (options.min_pixels is None) != (options.max_pixels is None):
+        raise ValueError("testset_jsonl options: give both min_pixels and max_pixels, or neither")
+    return Prepared(records=_records(files), unique_ids=True)
+
+
+def convert(record: RawRecord, options: Options) -> Converted:
+    obj = parse_json_object(record)
+    location = record.location
+    file_path = nonempty_str(obj, "file_path", location)
+    label = word_label(obj.get("label"), location, options.label_values)
+    path = resolve_image_path(file_path.strip(), record.base_dir, options.image_root).resolve()
+    width, height = image_size(path, verify=options.verify_images)
+    frame = None
+    if options.min_pixels is not None:
+        try:
+            frame = model_frame(width, height, options.min_pixels, options.max_pixels)
+        except ValueError as error:
+            raise RecordRejected("image_not_resizable", f"{location}: {path}: {error}") from None
+    generator = obj.get("generator") or options.generator
+    record_id = str(obj.get("id") or file_path)
+    row = eval_row(
+        record_id=record_id,
+        image=str(path),
+        label=label,
+        generator=str(generator) if generator else None,
+        family=None,
+        messages=prompt_messages(options.query, options.system),
+        frame=frame,
+    )
+    return Converted(record_id=record_id, label=label, rows={"eval.jsonl": [row]})

@@ -1,0 +1,132 @@
+"""Package hygiene and the CLI contract the pipeline renders."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import sys
+
+import pytest
+
+from data_prep.chat_templates import load_templates
+
+from .conftest import REPO, run_cli
+
+DATA_PREP = REPO / "data_prep"
+
+
+def test_no_module_shadows_a_top_level_module_when_the_plugin_folder_is_on_sys_path():
+    """ms-swift's --external_plugins puts data_prep/ itself at sys.path[0] (swift/utils/utils.py
+    import_external_file), so a data_prep module named like a library would hide that library."""
+    ours = {p.stem for p in DATA_PREP.glob("*.py")} | {p.name for p in DATA_PREP.iterdir() if p.is_dir()}
+    ours -= {"__init__", "__main__", "__pycache__"}
+    installed = set(sys.stdlib_module_names) | set(importlib.metadata.packages_distributions())
+    assert not ours & installed, f"rename these data_prep modules: {sorted(ours & installed)}"
+
+
+def test_data_prep_imports_nothing_from_launch():
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in DATA_PREP.rglob("*.py")
+        if "from launch" in path.read_text() or "import launch" in path.read_text()
+    ]
+    assert offenders == []
+
+
+def test_nine_templates_three_real_six_fake():
+    templates = load_templates()
+    assert len(templates) == 9  # 002 App. A.1
+    assert sum(t.label == "real" for t in templates) == 3 and sum(t.label == "fake" for t in templates) == 6
+    assert all(t.system and t.user for t in templates)
+
+
+def test_bad_templates_file_is_an_error_naming_it(tmp_path, synth_raw):
+    bad = tmp_path / "templates.yaml"
+    bad.write_text("templates:\n  - {name: a, label: real, user: is it real}\n  - {name: a, label: fake, user: x}\n")
+    result = run_cli("convert", "--source", "fakexplained", "--input", str(synth_raw), "--output-dir",
+                     str(tmp_path / "o"), "--options", json.dumps({"templates": str(bad)}))  # fmt: skip
+    assert result.returncode == 2 and str(bad) in result.stderr and "unique" in result.stderr
+    bad.write_text("templates: [unclosed\n")
+    result = run_cli("convert", "--source", "fakexplained", "--input", str(synth_raw), "--output-dir",
+                     str(tmp_path / "o"), "--options", json.dumps({"templates": str(bad)}))  # fmt: skip
+    assert result.returncode == 2 and str(bad) in result.stderr and "not valid YAML" in result.stderr
+
+
+def test_synth_then_convert_through_the_cli(tmp_path):
+    raw = tmp_path / "raw"
+    made = run_cli("synth", "--kind", "fakexplained", "--output-dir", str(raw), "--num-fake", "6", "--num-real", "5",
+                   "--seed", "4", "--size", "96x80", "--fixed-size")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    records = [json.loads(line) for line in (raw / "annotations.jsonl").read_text().splitlines()]
+    assert len(records) == 11 and all((r["width"], r["height"]) == (96, 80) for r in records)
+    assert all((raw / r["image"]).is_file() for r in records)
+    out = tmp_path / "out"
+    converted = run_cli("convert", "--source", "fakexplained", "--input", str(raw), "--output-dir", str(out),
+                        "--options", '{"fold": 0, "num_folds": 4}', "--workers", "2")  # fmt: skip
+    assert converted.returncode == 0, converted.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["read"] == 11 == stats["converted"] + stats["rejected_total"]
+    assert set(p.name for p in out.iterdir()) == {"sft.jsonl", "grpo.jsonl", "grpo.parquet", "eval.jsonl",
+                                                  "rejects.jsonl", "stats.json"}  # fmt: skip
+    assert "read 11, converted 11, rejected 0" in converted.stdout
+
+
+def test_synth_is_deterministic(tmp_path):
+    from data_prep.synth_fakexplained import generate_fakexplained
+
+    a = generate_fakexplained(tmp_path / "a", num_fake=5, num_real=3, seed=9)
+    b = generate_fakexplained(tmp_path / "b", num_fake=5, num_real=3, seed=9)
+    assert a.read_text() == b.read_text()
+    for record in map(json.loads, a.read_text().splitlines()):
+        assert (tmp_path / "a" / record["image"]).read_bytes() == (tmp_path / "b" / record["image"]).read_bytes()
+
+
+def test_synthetic_boxes_hold_the_drawn_artefacts(synth_raw):
+    """Each region's box contains the artefact its description names (exact colours: PNG is lossless)."""
+    import numpy as np
+    from PIL import Image
+
+    def share(box: np.ndarray, colour: tuple[int, int, int]) -> float:
+        return float((box == np.array(colour)).all(axis=2).mean())
+
+    checked = 0
+    for record in map(json.loads, (synth_raw / "annotations.jsonl").read_text().splitlines()):
+        if record["label"] != "fake":
+            continue
+        pixels = np.asarray(Image.open(synth_raw / record["image"])).astype(int)
+        for (x1, y1, x2, y2), ref in zip(record["objects"]["bbox"], record["objects"]["ref"]):
+            box = pixels[y1:y2, x1:x2]
+            if "magenta" in ref:
+                assert share(box, (255, 0, 200)) > 0.2, ref
+            elif "stripes" in ref:
+                assert share(box, (30, 30, 160)) + share(box, (230, 230, 90)) > 0.99, ref
+            elif "limbs" in ref:
+                assert share(box, (90, 40, 30)) > 0.03, ref
+            elif "scribbles" in ref:
+                assert share(box, (245, 245, 240)) > 0.4 and share(box, (20, 20, 20)) > 0.05, ref
+            else:
+                colours, counts = np.unique(box.reshape(-1, 3), axis=0, return_counts=True)
+                if "checkerboard" in ref:  # two colours only, alternating along x
+                    assert np.sort(counts)[-2:].sum() / counts.sum() > 0.99 and len(colours) <= 2, ref
+                    assert (box[:, 1:] != box[:, :-1]).any(axis=2).mean() > 0.2, ref
+                else:  # smeared noise: nearly every pixel a colour of its own
+                    assert "noisy" in ref and len(colours) > 0.9 * counts.sum(), ref
+            checked += 1
+    assert checked >= 20
+
+
+@pytest.mark.slow
+def test_tiny_model_cli_builds_both_kinds(tmp_path):
+    for kind in ("qwen2_5_vl", "llava1_6"):
+        result = run_cli("tiny-model", "--kind", kind, "--output-dir", str(tmp_path / kind))
+        assert result.returncode == 0, result.stderr
+        config = json.loads((tmp_path / kind / "config.json").read_text())
+        assert config["model_type"] == {"qwen2_5_vl": "qwen2_5_vl", "llava1_6": "llava_next"}[kind]
+        assert (tmp_path / kind / "model.safetensors").is_file()
+
+
+def test_bad_command_lines_exit_2(tmp_path):
+    assert run_cli("convert", "--source", "nope", "--input", "x", "--output-dir", "y").returncode == 2
+    bad_json = run_cli("convert", "--source", "fakexplained", "--input", "x", "--output-dir", "y", "--options", "{")
+    assert bad_json.returncode == 2 and "--options is not valid JSON" in bad_json.stderr
+    assert run_cli("synth", "--kind", "fakexplained", "--output-dir", str(tmp_path), "--size", "9x9").returncode == 2
