@@ -14,7 +14,7 @@ Modules (one concern each):
 - ``readers`` / ``writers``  streaming jsonl / JSON-array input, jsonl / parquet output.
 - ``model_frame``        Qwen2.5-VL's resize rule and box mapping into the model frame.
 - ``fakexplain_format``  the ``<think>/<tag>/<verdict>`` response and the ground truth.
-- ``chat_templates``     the nine FakeXplain chat templates (``conf/data/fakexplain_templates.yaml``).
+- ``chat_templates``     the nine FakeXplain chat templates (``conf/data_prep/fakexplain_templates.yaml``).
 - ``cv_folds``           002's four-fold cross-validation split.
 - ``eval_manifest``      the evaluation manifest row (``eval.jsonl``).
 - ``image_check``        image existence / decoding checks.
@@ -23,7 +23,7 @@ Modules (one concern each):
 - ``hub_download``       Hugging Face / ModelScope downloads with the hubs' own clients.
 - ``cpu_compat``         CPU-only patches for transformers 5.10 / qwen_vl_utils without torchvision;
                          also an ms-swift ``--external_plugins`` file.
-- ``conf_data``          where ``conf/data/*.yaml`` is read from.
+- ``conf_data``          where ``conf/data_prep/*.yaml`` is read from.
 
 Nothing here imports ``launch/``. Heavy libraries (torch, transformers, ms-swift) are imported
 only by ``tiny_model`` and ``cpu_compat``, never by the conversion path.

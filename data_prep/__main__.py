@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--chunk-size", type=int, default=32, help="records per task sent to a worker")
 
     synth = sub.add_parser("synth", help="generate a synthetic dataset in a raw source layout")
-    synth.add_argument("--kind", required=True, choices=["fakexplained"])
+    # --layout is the spelling pipeline stages use (a stage's own `kind` names its renderer).
+    synth.add_argument("--kind", "--layout", dest="kind", required=True, choices=["fakexplained"])
     synth.add_argument("--output-dir", required=True, type=Path)
     synth.add_argument("--num-fake", type=int, default=40)
     synth.add_argument("--num-real", type=int, default=40)
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=int, default=1)
 
     tiny = sub.add_parser("tiny-model", help="build a tiny random-weight model folder (no hub access)")
-    tiny.add_argument("--kind", required=True, choices=["qwen2_5_vl", "llava1_6"])
+    tiny.add_argument("--kind", "--arch", dest="kind", required=True, choices=["qwen2_5_vl", "llava1_6"])
     tiny.add_argument("--output-dir", required=True, type=Path)
     tiny.add_argument("--seed", type=int, default=0)
 

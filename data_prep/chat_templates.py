@@ -1,7 +1,7 @@
 """FakeXplain chat templates (system prompt + user query) and their seeded choice per record.
 
 002 App. A.1: nine templates, 3 real + 6 fake, chosen at random during pre-processing. The texts
-are data (``conf/data/fakexplain_templates.yaml``). The choice hashes (seed, purpose, record id),
+are data (``conf/data_prep/fakexplain_templates.yaml``). The choice hashes (seed, purpose, record id),
 so it is the same whatever the record order or the number of worker processes.
 """
 

@@ -1,4 +1,4 @@
-"""Where data_prep's configuration files live (``conf/data/`` of the checkout) and how they are read."""
+"""Where data_prep's configuration files live (``conf/data_prep/`` of the checkout) and how they are read."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 
 __all__ = ["CONF_DATA_DIR", "load_yaml"]
 
-CONF_DATA_DIR = Path(__file__).resolve().parents[1] / "conf" / "data"
+CONF_DATA_DIR = Path(__file__).resolve().parents[1] / "conf" / "data_prep"
 
 
 @lru_cache(maxsize=32)
@@ -23,7 +23,7 @@ def _load(path: str) -> Any:
 
 
 def load_yaml(name_or_path: str | Path) -> Any:
-    """Load ``conf/data/<name>`` or an explicit path; the error names the file that is missing."""
+    """Load ``conf/data_prep/<name>`` or an explicit path; the error names the file that is missing."""
     path = Path(name_or_path)
     if not path.is_absolute() and not path.exists():
         path = CONF_DATA_DIR / path

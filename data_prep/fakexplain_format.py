@@ -96,7 +96,7 @@ def _build_vocabulary(raw: dict[str, Any], source: str) -> Vocabulary:
 
 @lru_cache(maxsize=8)
 def vocabulary(path: str = VOCABULARY_FILE) -> Vocabulary:
-    """The tags, generators and wording of ``conf/data/fakexplain.yaml`` (or another file)."""
+    """The tags, generators and wording of ``conf/data_prep/fakexplain.yaml`` (or another file)."""
     return _build_vocabulary(load_yaml(path), path)
 
 

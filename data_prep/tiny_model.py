@@ -135,7 +135,7 @@ _CORPUS_LINES = (
 
 
 def _project_texts() -> Iterator[str]:
-    """The chat templates, tags, generator names and response wording of conf/data/."""
+    """The chat templates, tags, generator names and response wording of conf/data_prep/."""
     from data_prep.chat_templates import load_templates
     from data_prep.fakexplain_format import vocabulary
 

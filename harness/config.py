@@ -75,8 +75,8 @@ def compose(overrides: Sequence[str]) -> DictConfig:
         raise ConfigError(_explain_missing(str(exc))) from None
     except ConfigCompositionException as exc:
         raise ConfigError(_explain_composition(exc, overrides)) from None
-    except Exception as exc:  # Hydra's override grammar errors and the like
-        if type(exc).__module__.startswith(("hydra", "omegaconf")):
+    except Exception as exc:  # Hydra's override grammar errors, YAML syntax errors and the like
+        if type(exc).__module__.startswith(("hydra", "omegaconf", "yaml")):
             raise ConfigError(Problem("", f"{type(exc).__name__}: {exc}")) from None
         raise
     return cfg

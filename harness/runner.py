@@ -25,6 +25,9 @@ from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
 
 TRAINING_KINDS = {"swift_sft", "swift_rlhf", "verl_grpo"}
+# Kinds that pick up where an interrupted attempt stopped: trainers from their last checkpoint,
+# the evaluation from the predictions already written.
+RESUMABLE_KINDS = TRAINING_KINDS | {"eval"}
 
 
 @dataclasses.dataclass
@@ -122,7 +125,7 @@ def decide(plan: Plan, manifest: RunManifest | None, subset: Sequence[str] | Non
             decisions[planned.name] = Decision("skip_completed", f"finished {previous.ended}")
             continue
         interrupted = previous.status in ("running", "failed", "submitted")
-        if interrupted and planned.kind in TRAINING_KINDS:
+        if interrupted and planned.kind in RESUMABLE_KINDS:
             decisions[planned.name] = Decision("resume", f"was {previous.status}")
         elif interrupted:
             decisions[planned.name] = Decision("run", f"was {previous.status}; restarting cleanly")
@@ -264,6 +267,8 @@ def _prepare(planned: PlannedStage, decision: Decision) -> PlannedStage:
                 argv.append("trainer.resume_mode=auto")
         elif stage_dir.exists():
             shutil.rmtree(stage_dir)
+    elif planned.kind == "eval" and decision.action == "resume":
+        pass  # predictions.jsonl is resumed by the evaluation itself (it refuses a changed config)
     elif planned.kind not in ("report", "download") and stage_dir.exists():
         shutil.rmtree(stage_dir)  # a partial export or data folder is not reused
     if argv == list(rendered.argv):

@@ -15,7 +15,7 @@ FAKEXPLAIN_TAGS: tuple[str, ...] = (
 )
 
 _BY_KEY: dict[str, str] = {tag.casefold(): tag for tag in FAKEXPLAIN_TAGS}
-# 002 appendix B also writes "Artistic Style" once (as does conf/data/fakexplain.yaml's alias).
+# 002 appendix B also writes "Artistic Style" once (as does conf/data_prep/fakexplain.yaml's alias).
 _BY_KEY["artistic style"] = "Artistic styles"
 
 

@@ -20,7 +20,7 @@ One record (fields marked * are required)::
     {"id": "sd15_000123",                     # default: the image path
      "image"*: "images/fake/SD 1.5/000123.png",  # also accepted: "images": [path], "file_path"
      "label"*: "fake",                        # "fake" | "generated" | "real" (case-insensitive)
-     "generator": "SD 1.5",                   # 002 Table 2 names or aliases (conf/data/fakexplain.yaml)
+     "generator": "SD 1.5",                   # 002 Table 2 names or aliases (conf/data_prep/fakexplain.yaml)
      "objects": {"ref": ["a hand with six fingers", ...],   # region descriptions
                  "bbox": [[x1, y1, x2, y2], ...]},           # original-image pixels, same order
      "tags": ["Structure/attribute errors"],  # the six tags of 002 App. B; a list or "a, b"

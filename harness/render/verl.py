@@ -59,9 +59,14 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
     if not ctx.verbatim:
         # Record the last global_step_N as <stage_dir>/final for the merger stage.
         post = (("python3", "-m", "harness.finalize", "verl", ctx.stage_dir),)
+    env = dict(ctx.env)
+    # verl's `file` logger writes here (default: <cwd>/<project>/<experiment>.jsonl); the report
+    # reads the training curves from it.
+    if not ctx.verbatim:
+        env.setdefault("VERL_FILE_LOGGER_PATH", str(Path(ctx.stage_dir) / "verl_metrics.jsonl"))
     return Rendered(
         argv=("python3", "-m", "verl.trainer.main_ppo", *argv),
-        env=dict(ctx.env),
+        env=env,
         mode="ray",
         keys=rendered_keys,
         alloc_args={renamed["trainer.nnodes"]: "nnodes", renamed["trainer.n_gpus_per_node"]: "gpus_per_node"},

@@ -41,6 +41,8 @@ def test_swift_commands_match_the_seeds(paper: str, stage: str, published: str) 
         if flag in SWIFT_PATH_FLAGS:
             assert len(ours[flag]) == len(values), flag
             continue
+        if flag in UNESCAPED_FLAGS:
+            continue  # compared after unescaping below
         assert len(ours[flag]) == len(values) and all(
             same_value(a, b) for a, b in zip(ours[flag], values)), f"{flag}: {ours[flag]} != {values}"
 
@@ -51,13 +53,44 @@ def test_seed_environment_is_rendered() -> None:
     assert _rendered("fake_hr1", "sft").env["SIZE_FACTOR"] == env["SIZE_FACTOR"] == "8"
 
 
-def test_fake_hr1_system_prompt_is_the_seeds_verbatim() -> None:
+# Flags ms-swift unescapes (literal backslash-n -> newline) before using them.
+UNESCAPED_FLAGS = ("--system", "--response_prefix")
+
+
+def _unescape(text: str) -> str:
+    # What ms-swift 4.6 does to --system and --response_prefix (TemplateArguments.__post_init__);
+    # test_system_prompt_after_ms_swifts_own_unescaping runs ms-swift's code itself.
+    return text.replace("\\n", "\n")
+
+
+def test_fake_hr1_system_prompt_equals_the_seeds_after_unescaping() -> None:
     _, seed_argv = published_command("fake_hr1_sft")
     ours = swift_flags(list(_rendered("fake_hr1", "sft").argv))
     theirs = swift_flags(seed_argv)
-    assert ours["--system"] == theirs["--system"]
     assert "\\n" in theirs["--system"][0]  # the shell kept the literal backslash-n
-    assert ours["--response_prefix"] == theirs["--response_prefix"] == ["<think>\\n"]
+    for flag in UNESCAPED_FLAGS:
+        assert [_unescape(v) for v in ours[flag]] == [_unescape(v) for v in theirs[flag]], flag
+    assert _unescape(ours["--response_prefix"][0]) == "<think>\n"
+
+
+@pytest.mark.slow
+def test_system_prompt_after_ms_swifts_own_unescaping() -> None:
+    from swift.arguments.base_args.template_args import TemplateArguments
+
+    def unescape(system: str, prefix: str) -> tuple[str, str]:
+        args = TemplateArguments.__new__(TemplateArguments)  # no model: only the string handling runs
+        for key, value in dict(system=system, response_prefix=prefix, use_chat_template=None,
+                               truncation_strategy=None, disable_ignore_empty_think=True, template=None,
+                               loss_scale="default").items():
+            setattr(args, key, value)
+        TemplateArguments.__post_init__(args)  # ms-swift's own code path for these two flags
+        return args.system, args.response_prefix
+
+    _, seed_argv = published_command("fake_hr1_sft")
+    theirs = swift_flags(seed_argv)
+    ours = swift_flags(list(_rendered("fake_hr1", "sft").argv))
+    assert unescape(ours["--system"][0], ours["--response_prefix"][0]) == \
+        unescape(theirs["--system"][0], theirs["--response_prefix"][0])
 
 
 def test_verl_grpo_command_matches_the_seed() -> None:
