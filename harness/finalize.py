@@ -1,7 +1,8 @@
-"""`python -m harness.finalize verl <stage_dir>`: point `<stage_dir>/final` at the last checkpoint.
+"""`python -m harness.finalize swift|verl <stage_dir>`: point `<stage_dir>/final` at the last checkpoint.
 
-Runs after a verl GRPO stage (as a launch job's post command, also inside Slurm jobs) so the
-merger stage, rendered before training started, finds `final/actor` without knowing N.
+Runs after a training stage (as the launch job's post command, also inside Slurm jobs), so the
+next stage, rendered before training started, finds its input without knowing the step N:
+ms-swift writes `<stage_dir>/output/checkpoint-N`, verl `<stage_dir>/checkpoints/global_step_N`.
 """
 from __future__ import annotations
 
@@ -41,12 +42,19 @@ def link(target: Path, link_path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] != "verl":
-        print("usage: python -m harness.finalize verl <stage_dir>", file=sys.stderr)
+    if len(args) != 2 or args[0] not in ("swift", "verl"):
+        print("usage: python -m harness.finalize swift|verl <stage_dir>", file=sys.stderr)
         return 2
     stage_dir = Path(args[1])
     try:
-        target = last_verl_checkpoint(stage_dir)
+        if args[0] == "verl":
+            target = last_verl_checkpoint(stage_dir)
+        else:
+            found = last_swift_checkpoint(stage_dir / "output")
+            if found is None:
+                raise FileNotFoundError(f"no checkpoint-* under {stage_dir / 'output'}; the stage saved "
+                                        f"no checkpoint (check save_steps / save_strategy)")
+            target = found
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

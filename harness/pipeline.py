@@ -141,8 +141,8 @@ def stage_dir(run_dir: Path, name: str) -> Path:
 PRIMARY_OUTPUT = {
     "data_prep": ".",
     "download": "model",
-    "swift_sft": "output/last",      # ms-swift's --create_checkpoint_symlink target
-    "swift_rlhf": "output/last",
+    "swift_sft": "final",           # harness.finalize links the last checkpoint-N here
+    "swift_rlhf": "final",
     "swift_export": "merged",
     "verl_grpo": "final",           # harness.finalize links the last global_step_N here
     "verl_merge": "hf",

@@ -39,6 +39,7 @@ class Decision:
 def run_plan(plan: Plan, subset: Sequence[str] | None = None, from_stage: str | None = None,
              out: TextIO | None = None, launcher: Any = None) -> int:
     out = out or sys.stdout
+    _use_this_environment()  # before the launcher snapshots the environment
     launcher = launcher or launcher_for(plan)
     primary = bool(getattr(launcher, "is_primary", lambda: True)())
     names = [s.name for s in plan.stages]
@@ -52,7 +53,6 @@ def run_plan(plan: Plan, subset: Sequence[str] | None = None, from_stage: str | 
         manifest = _open_manifest(plan, manifest)
         manifest.order_stages(names)
         manifest.save()
-    _use_this_environment()
     if str(plan.cfg.cluster.launcher) == "slurm":
         return _submit_to_slurm(plan, manifest, decisions, launcher, out)
 
@@ -252,10 +252,6 @@ def _prepare(planned: PlannedStage, decision: Decision) -> PlannedStage:
     argv = list(rendered.argv)
     if planned.kind in ("swift_sft", "swift_rlhf"):
         output = stage_dir / "output"
-        for name in ("last", "best"):  # ms-swift creates them at the end and refuses existing ones
-            link = output / name
-            if link.is_symlink():
-                link.unlink()
         checkpoint = last_swift_checkpoint(output) if decision.action == "resume" else None
         if decision.action == "run" and output.exists():
             shutil.rmtree(output)

@@ -63,18 +63,21 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
     # otherwise writes a new vN-<timestamp> folder per run).
     args["output_dir"] = str(Path(ctx.stage_dir) / "output")
     keys["output_dir"] = f"stages.{ctx.name} (output: <stage_dir>/output)"
+    post: tuple[tuple[str, ...], ...] = ()
     if not ctx.verbatim:
         args["add_version"] = False
         keys.setdefault("add_version", f"stages.{ctx.name}.add_version")
-        args["create_checkpoint_symlink"] = True  # <output>/last: what later stages consume
-        keys["create_checkpoint_symlink"] = f"stages.{ctx.name} (harness: output/last)"
+        # <stage_dir>/final -> the last checkpoint-N, what later stages consume. ms-swift's own
+        # --create_checkpoint_symlink crashes at the end of a run without evaluation (it links
+        # best_model_checkpoint, which is None; ms-swift 4.6 pipelines/train/sft.py).
+        post = (("python3", "-m", "harness.finalize", "swift", ctx.stage_dir),)
     argv, flag_keys, warnings = render_swift_args(args, keys, ctx.dialect)
     env = dict(ctx.env)
     if ctx.reward_fn is not None:
         # rewards/swift_adapter.py wraps this verl-style compute_score for ms-swift's GRPO.
         env[REWARD_ENV] = json.dumps(dict(ctx.reward_fn), sort_keys=True)
     return Rendered(argv=("swift", command, *argv), env=env, mode="torchrun",
-                    keys=flag_keys, warnings=tuple(warnings), trainer="ms-swift")
+                    keys=flag_keys, post_argv=post, warnings=tuple(warnings), trainer="ms-swift")
 
 
 def _take_inputs(ctx: StageContext, args: dict[str, Any], keys: dict[str, str]) -> None:
