@@ -28,6 +28,10 @@ here; it is a no-op elsewhere).
 it on a CPU (tests/data_prep/test_tiny_model.py). LLaVA's processor has no video processor, so it
 needs none of the cpu_compat patches (passing the plugin does no harm).
 
+``build_tiny_llava1_5(out_dir)`` builds a tiny LLaVA-1.5 (llava-hf/llava-1.5-7b-hf's layout: CLIP vision
+tower, MLP projector, Llama text model, the same tokenizer as the tiny LLaVA-1.6) that ms-swift 4.6
+loads as ``llava1_5_hf``; ``swift sft --tuner_type full --freeze_vit true`` runs on it on a CPU.
+
 Note for recipes: a local Qwen2.5-VL folder matches two ms-swift templates (qwen2_5_vl and
 mimo_vl), so ``swift`` needs ``--template qwen2_5_vl`` next to ``--model_type qwen2_5_vl``.
 """
@@ -47,6 +51,7 @@ __all__ = [
     "TINY_QWEN_MAX_PIXELS",
     "build_tiny_qwen2_5_vl",
     "build_tiny_llava1_6",
+    "build_tiny_llava1_5",
     "LLAVA_SPECIAL_TOKENS",
     "tokenizer_corpus",
 ]
@@ -424,6 +429,95 @@ def build_tiny_llava1_6(
     chat_template = (_FILES / "llava1_6_mistral_chat_template.jinja").read_text(encoding="utf-8")
     tokenizer.chat_template = chat_template
     processor = LlavaNextProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        chat_template=chat_template,
+        # the CLIP class token, as in llava-hf's processor_config.json
+        num_additional_image_tokens=1,
+    )
+    processor.save_pretrained(out)
+    image_processor.save_pretrained(out)
+    (out / "model.safetensors").chmod(0o644)
+    return out
+
+
+def build_tiny_llava1_5(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    trained_vocab_size: int = 2000,
+    extra_corpus: Iterable[str] = (),
+    overwrite: bool = True,
+) -> Path:
+    """Write a tiny random-weight LLaVA-1.5 folder (llava-hf/llava-1.5-7b-hf's layout) and return its path.
+
+    LlavaForConditionalGeneration with a CLIP vision tower (56x56 input, 14-pixel patches, 2 layers
+    of width 32: 16 image tokens after the class token is dropped), a two-layer GELU projector and a
+    Llama text model (width 64, 2 layers); the tokenizer is the tiny LLaVA-1.6 one (llava-1.5-7b-hf
+    also has <image> at 32000, <pad> at 32001 and 32064 embedding rows). The chat template is
+    llava-hf's ``USER: <image>\\n... ASSISTANT:``. ms-swift 4.6 loads it as ``llava1_5_hf``
+    (template ``llava1_5_hf``).
+    """
+    cpu_compat.apply()
+    import torch
+    from transformers import (
+        GenerationConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+    )
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+    from transformers.models.llava.processing_llava import LlavaProcessor
+
+    out = _fresh_dir(out_dir, overwrite)
+    tokenizer = _train_llava_tokenizer(extra_corpus, trained_vocab_size)
+    side = TINY_LLAVA_IMAGE_SIZE
+    config = LlavaConfig(
+        vision_config={
+            "model_type": "clip_vision_model",
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": side,
+            "patch_size": 14,
+            "projection_dim": 32,
+        },
+        text_config={
+            "model_type": "llama",
+            "vocab_size": _LLAVA_VOCAB_ROWS,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+            "max_position_embeddings": 4096,
+            "bos_token_id": LLAVA_SPECIAL_TOKENS["<s>"],
+            "eos_token_id": LLAVA_SPECIAL_TOKENS["</s>"],
+            "pad_token_id": LLAVA_SPECIAL_TOKENS["<pad>"],
+            "tie_word_embeddings": False,
+        },
+        image_token_index=LLAVA_SPECIAL_TOKENS["<image>"],
+        projector_hidden_act="gelu",
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+        pad_token_id=LLAVA_SPECIAL_TOKENS["<pad>"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).to(torch.float32)
+    model.generation_config = GenerationConfig(
+        bos_token_id=LLAVA_SPECIAL_TOKENS["<s>"],
+        eos_token_id=LLAVA_SPECIAL_TOKENS["</s>"],
+        pad_token_id=LLAVA_SPECIAL_TOKENS["<pad>"],
+        do_sample=False,
+    )
+    model.save_pretrained(out)
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
+    chat_template = (_FILES / "llava1_5_chat_template.jinja").read_text(encoding="utf-8")
+    tokenizer.chat_template = chat_template
+    processor = LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
         patch_size=14,

@@ -71,6 +71,7 @@ def run_plan(plan: Plan, subset: Sequence[str] | None = None, from_stage: str | 
             if primary and manifest is not None:
                 record = _record(plan, planned, manifest)
                 record.status, record.skip_reason = "skipped", planned.skip_reason
+                record.argv = list(planned.rendered.argv)  # what would run, for the record
                 manifest.put_stage(record)
             continue
         code = _run_stage(plan, planned, decision, manifest if primary else None, launcher, tag, out)
