@@ -323,6 +323,12 @@ def _submit_to_slurm(plan: Plan, manifest: RunManifest | None, decisions: dict[s
             chosen.append(planned)
             jobs.append(make_job(plan, planned))
     script_dir = plan.run_dir / "slurm"
+    if not jobs:
+        print("nothing to submit: every selected stage has completed", file=out)
+        if manifest is not None:
+            manifest.data["slurm_submission"] = {"at": now(), "job_ids": [], "stages": []}
+            manifest.save()
+        return 0
     paths = launcher.write_scripts(jobs, script_dir)
     for path in paths:
         print(f"wrote {path}", file=out)
@@ -330,6 +336,10 @@ def _submit_to_slurm(plan: Plan, manifest: RunManifest | None, decisions: dict[s
         print("not submitted (submit=false); submit with submit=true", file=out)
         return 0
     ids = launcher.submit(jobs, script_dir)
+    if manifest is not None:
+        manifest.data["slurm_submission"] = {"at": now(), "job_ids": [str(i) for i in ids],
+                                             "stages": [p.name for p in chosen]}
+        manifest.save()
     records: dict[str, StageRecord] = {}
     for planned, job_id in zip(chosen, ids):
         print(f"submitted {planned.name}: job {job_id}", file=out)

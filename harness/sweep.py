@@ -3,8 +3,8 @@
 FakeXplain's numbers are four-fold cross-validation means, so
 `python -m harness paper=fakexplain -m data.fold=0,1,2,3` runs four pipelines (run names
 `<base>__data.fold-<k>`) and writes one report with the mean and spread across them to
-`runs/<paper>/<base>__sweep/`. On Slurm each member is an independent job chain and the
-combined report is a last job that waits for all of them.
+`runs/<paper>/<base>__sweep/`. On Slurm (submit=true) each member is an independent job chain
+and the combined report is one more job that waits for the last stage of every chain.
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from omegaconf import DictConfig, OmegaConf
 
 from harness.config import Invocation
 from harness.errors import ConfigError, Problem
@@ -68,18 +70,43 @@ def run_sweep(inv: Invocation) -> int:
         member_code = execute(cfg, Invocation(overrides=overrides, stage_subset=inv.stage_subset))
         run_dirs.append(Path(str(cfg.paths.runs)) / str(cfg.paper.name) / name)
         code = code or member_code
-        if member_code != 0 and str(cfg.cluster.launcher) != "slurm":
+        if member_code != 0:
             print(f"{name} failed (exit {member_code}); the remaining runs are skipped", file=sys.stderr)
             return member_code
-    if base_cfg.get("dry_run") or str(base_cfg.cluster.launcher) == "slurm":
+    if base_cfg.get("dry_run") or code != 0:
         return code
     report_dir = run_dirs[0].parent / f"{base}__sweep"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "harness.report", "--output-dir", str(report_dir)]
+    argv = ["python3", "-m", "harness.report", "--output-dir", str(report_dir)]
     for run_dir in run_dirs:
         argv += ["--run-dir", str(run_dir)]
+    if str(base_cfg.cluster.launcher) == "slurm":
+        return _submit_sweep_report(base_cfg, argv, report_dir, run_dirs)
+    report_dir.mkdir(parents=True, exist_ok=True)
     print(f"=== report across {len(run_dirs)} runs: {report_dir / 'report.md'} ===", flush=True)
-    return subprocess.run(argv).returncode
+    return subprocess.run([sys.executable, *argv[1:]]).returncode
+
+
+def _submit_sweep_report(cfg: DictConfig, argv: list[str], report_dir: Path, run_dirs: list[Path]) -> int:
+    """On Slurm the members are independent chains; the report waits for the last job of each."""
+    import json
+
+    from launch import Job, make_launcher
+
+    if not cfg.get("submit"):
+        print(f"not submitted (submit=false): the cross-run report runs `{' '.join(argv)}`")
+        return 0
+    last_ids = []
+    for run_dir in run_dirs:
+        submission = json.loads((run_dir / "manifest.json").read_text()).get("slurm_submission") or {}
+        if submission.get("job_ids"):
+            last_ids.append(submission["job_ids"][-1])
+    report_dir.mkdir(parents=True, exist_ok=True)
+    job = Job(name="sweep_report", argv=tuple(argv), mode="single", workdir=str(cfg.paths.repo),
+              log_dir=str(report_dir / "logs"))
+    launcher = make_launcher(OmegaConf.to_container(cfg.cluster, resolve=True))
+    (job_id,) = launcher.submit([job], report_dir / "slurm", after=last_ids)
+    print(f"submitted the report across {len(run_dirs)} runs: job {job_id} (after {', '.join(last_ids)})")
+    return 0
 
 
 def _is_sweep(override: str) -> bool:

@@ -106,8 +106,12 @@ class SlurmLauncher:
 
     # ----- submitting -----------------------------------------------------------------------
 
-    def submit(self, jobs: Sequence[Job], script_dir: Path) -> list[str]:
-        """Write and sbatch every job, each after the previous one succeeded; print the ids."""
+    def submit(self, jobs: Sequence[Job], script_dir: Path, after: Sequence[str] = ()) -> list[str]:
+        """Write and sbatch every job, each after the previous one succeeded; print the ids.
+
+        `after`: job ids the first job waits for (all must succeed), e.g. the last stage of
+        every member of a sweep before the report that compares them.
+        """
         paths = self.write_scripts(jobs, script_dir)
         for job in jobs:
             # Slurm opens --output before the script runs: the directory must exist already.
@@ -115,8 +119,9 @@ class SlurmLauncher:
         ids: list[str] = []
         for job, path in zip(jobs, paths):
             argv = ["sbatch", "--parsable", "--export=ALL"]
-            if ids:
-                argv.append(f"--dependency=afterok:{ids[-1]}")
+            waits_for = [ids[-1]] if ids else list(after)
+            if waits_for:
+                argv.append(f"--dependency=afterok:{':'.join(waits_for)}")
                 if self.cfg.slurm.kill_on_invalid_dep:
                     argv.append("--kill-on-invalid-dep=yes")
             argv.append(str(path))
@@ -130,8 +135,9 @@ class SlurmLauncher:
             job_id = proc.stdout.strip().split(";")[0]
             ids.append(job_id)
             self._submitted[job_id] = job
-            after = f" after job {ids[-2]}" if len(ids) > 1 else ""
-            print(f"[launch] stage {job.name}: Slurm job {job_id}{after} ({path})", flush=True)
+            waited = ids[-2:-1] if len(ids) > 1 else list(after)
+            note = f" after job {', '.join(waited)}" if waited else ""
+            print(f"[launch] stage {job.name}: Slurm job {job_id}{note} ({path})", flush=True)
         return ids
 
     def wait(self, job_ids: Sequence[str], timeout_s: Optional[float] = None) -> ChainResult:

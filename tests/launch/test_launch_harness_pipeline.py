@@ -52,3 +52,25 @@ def test_failing_middle_stage_is_named_and_the_last_never_starts(slurm_cluster, 
     assert stages["prepare_data"]["status"] == "failed"
     assert stages["sft"]["status"] == "pending"
     assert not (tmp_path / "fakexplain" / "broken" / "sft" / "output").exists()
+
+
+def test_sweep_members_are_chains_and_the_report_waits_for_all(slurm_cluster, tmp_path: Path) -> None:
+    import time
+
+    from launch.slurm_state import query
+
+    proc = _harness(slurm_cluster, tmp_path, "run_name=cv", "stages=[synth_data,prepare_data]",
+                    "-m", "data.fold=0,1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "submitted the report across 2 runs" in proc.stdout
+    last_ids = [_stages(tmp_path, f"cv__data.fold-{k}")["prepare_data"]["job_id"] for k in (0, 1)]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("submitted the report"))
+    report_id = line.split("job ")[1].split()[0]
+    assert f"after {', '.join(last_ids)}" in line
+    report = tmp_path / "fakexplain" / "cv__sweep" / "report.md"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and query(report_id, env=slurm_cluster.environ())["JobState"] not in (
+            "COMPLETED", "FAILED", "CANCELLED", "UNKNOWN"):
+        time.sleep(1)
+    assert report.exists(), (tmp_path / "fakexplain" / "cv__sweep" / "logs")
+    assert "cv__data.fold-0" in report.read_text() and "cv__data.fold-1" in report.read_text()

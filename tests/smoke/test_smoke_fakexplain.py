@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+
 from harness.config import REPO_ROOT
 
 PAPER = ["paper=fakexplain", "profile=smoke"]
@@ -206,3 +207,28 @@ def test_a_subset_needs_its_inputs(tmp_path: Path) -> None:
     proc = _run(tmp_path, "run_name=s", "stages=[prepare_data]", timeout=300)
     assert proc.returncode == 2
     assert "needs the outputs of stage 'synth_data', which has not completed" in proc.stderr
+
+
+def test_multirun_over_folds_renders_one_pipeline_per_fold(tmp_path: Path) -> None:
+    proc = subprocess.run([*HARNESS, "paper=fakexplain", "profile=full", "dry_run=true", f"paths.runs={tmp_path}",
+                           "run_name=cv", "-m", "data.fold=0,1,2,3"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    members = [line for line in proc.stdout.splitlines() if line.startswith("=== ")]
+    assert members == [f"=== cv__data.fold-{k} ===" for k in range(4)]
+    for k in range(4):
+        assert f'"fold": {k}' in proc.stdout
+        assert f"{tmp_path}/fakexplain/cv__data.fold-{k}/prepare_data" in proc.stdout
+
+
+@pytest.mark.slow
+def test_multirun_over_folds_reports_mean_and_spread(tmp_path: Path) -> None:
+    stages = "stages=[tiny_model,synth_data,prepare_data,sft,merge_sft,eval_sft]"
+    proc = subprocess.run([*HARNESS, *PAPER, f"paths.runs={tmp_path}", "run_name=cv", stages,
+                           "-m", "data.fold=0,1"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for k in (0, 1):
+        assert _stages(_manifest(tmp_path, f"cv__data.fold-{k}"))["eval_sft"]["status"] == "completed"
+    report = (tmp_path / "fakexplain" / "cv__sweep" / "report.md").read_text()
+    assert "cv__data.fold-0" in report and "cv__data.fold-1" in report
+    assert "±" in report  # mean and spread across the two folds
