@@ -15,7 +15,7 @@ DRY_RUN ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast reproduce gpu-lock bench-reward bench-data clean-venv
+.PHONY: install test test-fast reproduce gpu-lock bench-cli bench-reward bench-data clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ reproduce: $(STAMP)
 gpu-lock: $(STAMP)
 	$(VENV)/bin/uv pip compile pyproject.toml --extra gpu --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --quiet -o requirements-gpu.lock
+
+bench-cli: $(STAMP)
+	$(PY) scripts/bench_cli.py
 
 bench-reward: $(STAMP)
 	$(PY) scripts/bench_reward.py

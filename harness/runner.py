@@ -57,6 +57,7 @@ def run_plan(plan: Plan, subset: Sequence[str] | None = None, from_stage: str | 
         return _submit_to_slurm(plan, manifest, decisions, launcher, out)
 
     total = len(plan.stages)
+    run_started = time.monotonic()
     for index, planned in enumerate(plan.stages, start=1):
         decision = decisions[planned.name]
         tag = f"[{index}/{total}] {planned.name}"
@@ -74,7 +75,8 @@ def run_plan(plan: Plan, subset: Sequence[str] | None = None, from_stage: str | 
                 record.argv = list(planned.rendered.argv)  # what would run, for the record
                 manifest.put_stage(record)
             continue
-        code = _run_stage(plan, planned, decision, manifest if primary else None, launcher, tag, out)
+        code = _run_stage(plan, planned, decision, manifest if primary else None, launcher, tag, out,
+                          run_elapsed=time.monotonic() - run_started)
         if code != 0:
             return code
     if primary:
@@ -274,7 +276,7 @@ def _prepare(planned: PlannedStage, decision: Decision) -> PlannedStage:
 
 
 def _run_stage(plan: Plan, planned: PlannedStage, decision: Decision, manifest: RunManifest | None,
-               launcher: Any, tag: str, out: TextIO) -> int:
+               launcher: Any, tag: str, out: TextIO, run_elapsed: float = 0.0) -> int:
     from launch.secret_env import mask_env
 
     planned = _prepare(planned, decision)
@@ -293,7 +295,7 @@ def _run_stage(plan: Plan, planned: PlannedStage, decision: Decision, manifest: 
         manifest.put_stage(record)
     verb = "resuming" if decision.action == "resume" else "running"
     note = f" ({decision.reason})" if decision.reason else ""
-    print(f"{tag}: {verb}{note}; log: {log}", file=out, flush=True)
+    print(f"{tag}: {verb}{note}; log: {log} (run time so far {_duration(run_elapsed)})", file=out, flush=True)
     started = time.monotonic()
     code = launcher.run(job)
     elapsed = time.monotonic() - started

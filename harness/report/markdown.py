@@ -96,7 +96,10 @@ def render_stages(runs: Sequence[RunInfo]) -> str:
                 cells.append(DASH)
             else:
                 seconds = f" ({stage.seconds:.0f} s)" if stage.seconds is not None else ""
-                cells.append(stage.status + seconds)
+                # The report stage is still running while it writes this very table.
+                status = "writing this report" if stage.kind == "report" and stage.status == "running" \
+                    else stage.status
+                cells.append(status + seconds)
         rows.append([name, kind, *cells])
     return markdown_table(header, rows)
 

@@ -108,7 +108,7 @@ def test_smoke_reproduction_trains_evaluates_and_reports(tmp_path: Path) -> None
     from PIL import Image
 
     pngs = sorted(run_dir.glob("*.png"))
-    assert pngs
+    assert {"training_curves.png", "roc_eval.png"} <= {p.name for p in pngs}
     for png in pngs:
         with Image.open(png) as image:
             image.verify()
@@ -201,6 +201,32 @@ def test_completed_stage_is_skipped_and_a_changed_config_is_refused(tmp_path: Pa
     assert rerun.returncode == 0, rerun.stderr
     record = _stages(_manifest(tmp_path, "r"))["synth_data"]
     assert record["attempts"] == 2 and record["config"]["stages.synth_data.num_fake"] == 3
+
+
+def test_a_users_reward_file_is_checked_and_travels_with_the_run(tmp_path: Path) -> None:
+    reward = tmp_path / "my_reward.py"
+    reward.write_text("def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw):\n"
+                      "    return {'score': 1.0}\n")
+    proc = _run(tmp_path, "run_name=own", "stages=[synth_data]", f"reward.path={reward}", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    copy = tmp_path / "fakexplain" / "own" / "reward" / "my_reward.py"
+    assert copy.read_text() == reward.read_text()
+    import hashlib
+
+    assert _manifest(tmp_path, "own")["reward_sha256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
+    dry = _run(tmp_path, "run_name=own", "dry_run=true", f"reward.path={reward}", timeout=300)
+    assert f"reward.custom_reward_function.path={reward}" in dry.stdout  # dry runs copy nothing
+
+
+def test_a_broken_reward_file_stops_the_run_before_any_stage(tmp_path: Path) -> None:
+    reward = tmp_path / "bad_reward.py"
+    reward.write_text("def compute_score(text):\n    return 0.0\n")
+    proc = _run(tmp_path, "run_name=bad", f"reward.path={reward}", timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: reward.path: ") and "bad_reward.py" in proc.stderr
+    assert not (tmp_path / "fakexplain" / "bad" / "manifest.json").exists()
+    missing = _run(tmp_path, "run_name=bad", f"reward.path={tmp_path}/nope.py", timeout=300)
+    assert missing.returncode == 2 and "nope.py" in missing.stderr
 
 
 def test_a_subset_needs_its_inputs(tmp_path: Path) -> None:
