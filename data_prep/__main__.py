@@ -2,9 +2,11 @@
 
     convert    --source NAME --input PATH [--input PATH ...] --output-dir DIR
                [--options JSON] [--workers N] [--strict] [--chunk-size N]
-    synth      --kind fakexplained --output-dir DIR [--num-fake N] [--num-real N] [--seed S]
-               [--size WxH] [--fixed-size] [--workers N]
-    tiny-model --kind qwen2_5_vl|llava1_6 --output-dir DIR [--seed S]
+    synth      --layout LAYOUT --output-dir DIR [--num-fake N] [--num-real N] [--seed S]
+               [--size WxH] [--fixed-size] [--workers N] [--generators NAME ...] [--num-val N]
+               LAYOUT: fakexplained | fake_hr1 | aigi_holmes | fakescope | testset_folders |
+               testset_jsonl (data_prep/synth_layouts/: what each writes, which options it takes)
+    tiny-model --arch qwen2_5_vl|llava1_6|llava1_5 --output-dir DIR [--seed S]
     download   --hub hf|modelscope --repo-id ID --cache-dir DIR [--revision REV]
                [--repo-type model|dataset] [--local-dir DIR] [--allow-pattern GLOB ...]
     check      --source fakexplained --input PATH [--verify-images] [--image-root DIR]
@@ -16,6 +18,7 @@ Exit status: 0 success, 1 the stage failed (strict rejects, check problems, down
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -46,6 +49,7 @@ def _options(text: str) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     from data_prep.sources import SOURCES
+    from data_prep.synth_layouts import LAYOUTS
 
     parser = argparse.ArgumentParser(prog="python -m data_prep", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,17 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="generate a synthetic dataset in a raw source layout")
     # --layout is the spelling pipeline stages use (a stage's own `kind` names its renderer).
-    synth.add_argument("--kind", "--layout", dest="kind", required=True, choices=["fakexplained"])
+    synth.add_argument("--kind", "--layout", dest="kind", required=True, choices=LAYOUTS)
     synth.add_argument("--output-dir", required=True, type=Path)
-    synth.add_argument("--num-fake", type=int, default=40)
-    synth.add_argument("--num-real", type=int, default=40)
+    synth.add_argument("--num-fake", type=int, default=None, help="fake images (default: the layout's)")
+    synth.add_argument("--num-real", type=int, default=None, help="real images (default: the layout's)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--size", type=_size, default=(256, 192), help="WxH of the images (base size)")
     synth.add_argument("--fixed-size", action="store_true", help="every image exactly --size")
-    synth.add_argument("--workers", type=int, default=1)
+    synth.add_argument("--workers", type=int, default=None, help="fakexplained only: worker processes")
+    synth.add_argument("--generators", action="append", default=None,
+                       help="testset_folders / testset_jsonl: generator names; repeatable")
+    synth.add_argument("--num-val", type=int, default=None, help="aigi_holmes: images of val.jsonl")
 
     tiny = sub.add_parser("tiny-model", help="build a tiny random-weight model folder (no hub access)")
-    tiny.add_argument("--kind", "--arch", dest="kind", required=True, choices=["qwen2_5_vl", "llava1_6"])
+    tiny.add_argument("--kind", "--arch", dest="kind", required=True, choices=["qwen2_5_vl", "llava1_6", "llava1_5"])
     tiny.add_argument("--output-dir", required=True, type=Path)
     tiny.add_argument("--seed", type=int, default=0)
 
@@ -111,23 +118,15 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         return 0
     if args.command == "synth":
-        from data_prep.synth_fakexplained import generate_fakexplained
-
-        path = generate_fakexplained(
-            args.output_dir,
-            num_fake=args.num_fake,
-            num_real=args.num_real,
-            seed=args.seed,
-            size=args.size,
-            vary_size=not args.fixed_size,
-            workers=args.workers,
-        )
-        print(f"wrote {args.num_fake} fake + {args.num_real} real images and {path}")
-        return 0
+        return _synth(args)
     if args.command == "tiny-model":
         from data_prep import tiny_model
 
-        build = tiny_model.build_tiny_qwen2_5_vl if args.kind == "qwen2_5_vl" else tiny_model.build_tiny_llava1_6
+        build = {
+            "qwen2_5_vl": tiny_model.build_tiny_qwen2_5_vl,
+            "llava1_6": tiny_model.build_tiny_llava1_6,
+            "llava1_5": tiny_model.build_tiny_llava1_5,
+        }[args.kind]
         print(f"wrote tiny {args.kind} model to {build(args.output_dir, seed=args.seed)}")
         return 0
     if args.command == "download":
@@ -160,6 +159,38 @@ def _run(args: argparse.Namespace) -> int:
         print("FakeXplained is in place.")
         return 0
     raise AssertionError(args.command)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    import inspect
+
+    from data_prep import synth_layouts
+
+    if args.kind == "fakexplained":
+        from data_prep.synth_fakexplained import generate_fakexplained
+
+        function = generate_fakexplained
+    else:
+        function = importlib.import_module(f"data_prep.synth_layouts.{args.kind}").generate
+    options = {"seed": args.seed, "size": args.size, "vary_size": not args.fixed_size}
+    given = {"num_fake": args.num_fake, "num_real": args.num_real, "workers": args.workers,
+             "generators": args.generators, "num_val": args.num_val}
+    accepted = inspect.signature(function).parameters
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name not in accepted:
+            raise ValueError(f"synth --layout {args.kind} takes no --{name.replace('_', '-')}")
+        options[name] = value
+    if args.kind == "fakexplained":
+        for name in ("num_fake", "num_real"):
+            options.setdefault(name, 40)
+        path = generate_fakexplained(args.output_dir, **options)
+        print(f"wrote {options['num_fake']} fake + {options['num_real']} real images and {path}")
+        return 0
+    paths = synth_layouts.generate(args.kind, args.output_dir, **options)
+    print(f"wrote the {args.kind} layout to {args.output_dir}; converter inputs: {' '.join(map(str, paths))}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

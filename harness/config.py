@@ -72,7 +72,7 @@ def compose(overrides: Sequence[str]) -> DictConfig:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
             cfg = hydra_compose(config_name="config", overrides=full)
     except MissingConfigException as exc:
-        raise ConfigError(_explain_missing(str(exc))) from None
+        raise ConfigError(Problem("", str(exc).strip())) from None
     except ConfigCompositionException as exc:
         raise ConfigError(_explain_composition(exc, overrides)) from None
     except Exception as exc:  # Hydra's override grammar errors, YAML syntax errors and the like
@@ -98,10 +98,6 @@ def _check_groups(overrides: Sequence[str]) -> None:
                                          f"{', '.join(available('paper'))}"))
     if problems:
         raise ConfigError(problems)
-
-
-def _explain_missing(message: str) -> Problem:
-    return Problem("", message.strip())
 
 
 def _explain_composition(exc: Exception, overrides: Sequence[str]) -> Problem:

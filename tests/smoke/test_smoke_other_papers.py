@@ -174,7 +174,8 @@ def test_fake_hr1_smoke_run(tmp_path: Path) -> None:
     # ms-swift's GRPO scored the rollouts with the project's Fake-HR1 reward (copied into the run).
     assert _argv_value(stages["grpo_cpu"], "--rlhf_type") == "grpo"
     assert json.loads(stages["grpo_cpu"]["env"]["AIGI_REWARD"])["path"] == str(run_dir / "reward" / "fake_hr1.py")
-    grpo_log = [json.loads(line) for line in (run_dir / "grpo_cpu" / "output" / "logging.jsonl").read_text().splitlines()]
+    grpo_log = (run_dir / "grpo_cpu" / "output" / "logging.jsonl").read_text().splitlines()
+    grpo_log = [json.loads(line) for line in grpo_log if line.strip()]
     assert any("rewards/AigiReward/mean" in entry for entry in grpo_log)
     # The evaluation read the CPU GRPO model, with the seed's system prompt and response prefix.
     assert _argv_value(stages["eval"], "--model") == str(run_dir / "grpo_cpu" / "final")
@@ -189,7 +190,8 @@ def test_aigi_holmes_smoke_run(tmp_path: Path) -> None:
     # LoRA SFT, merge, LoRA DPO with ms-swift 2.6.1's objective as the recipe states it, merge.
     assert _argv_value(stages["sft"], "--tuner_type") == "lora"
     dpo = stages["dpo"]
-    assert _argv_value(dpo, "--rlhf_type") == "dpo" and _argv_value(dpo, "--model") == str(run_dir / "merge_sft" / "merged")
+    assert _argv_value(dpo, "--rlhf_type") == "dpo"
+    assert _argv_value(dpo, "--model") == str(run_dir / "merge_sft" / "merged")
     assert (_argv_value(dpo, "--beta"), _argv_value(dpo, "--loss_type"), _argv_value(dpo, "--rpo_alpha")) == \
         ("0.1", "sigmoid", "1.0")
     assert (run_dir / "merge_dpo" / "merged" / "config.json").is_file()
@@ -205,7 +207,8 @@ def test_fakescope_smoke_run(tmp_path: Path) -> None:
     run_dir, stages = _check_run("fakescope", tmp_path, proc)
     # A LLaVA-1.5 trained as ms-swift's llava1_5_hf, all parameters but the frozen vision encoder.
     config = json.loads((run_dir / "tiny_model" / "config.json").read_text())
-    assert config["architectures"] == ["LlavaForConditionalGeneration"] and config["text_config"]["model_type"] == "llama"
+    assert config["architectures"] == ["LlavaForConditionalGeneration"]
+    assert config["text_config"]["model_type"] == "llama"
     args = json.loads((run_dir / "sft" / "final" / "args.json").read_text())
     assert args["model_type"] == "llava1_5_hf" and args["tuner_type"] == "full" and args["freeze_vit"] is True
     assert (run_dir / "sft" / "final" / "model.safetensors").is_file()
