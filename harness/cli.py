@@ -128,9 +128,10 @@ def _check_subset(plan: Plan, subset: list[str]) -> None:
 
 
 def print_dry_run(plan: Plan, out: TextIO) -> None:
-    from harness.jobs import command_line
+    from harness.jobs import launcher_for, make_job
 
     cfg = plan.cfg
+    launcher = launcher_for(plan)
     variant = cfg.get("variant")
     header = f"# paper: {plan.paper}"
     if variant:
@@ -143,7 +144,8 @@ def print_dry_run(plan: Plan, out: TextIO) -> None:
             print(f"# warning: {warning}", file=out)
         if planned.skip_reason:
             print(f"# skipped in profile {plan.profile}: {planned.skip_reason}", file=out)
-        print(command_line(plan, planned), file=out)
+        # The copy-pasteable line the cluster's launcher runs on the first node.
+        print(launcher.command_line(make_job(plan, planned)), file=out)
 
 
 def print_problems(problems: Sequence[Problem], stream: TextIO) -> None:

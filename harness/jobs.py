@@ -1,12 +1,16 @@
-"""Planned stages as launch jobs: the only place where harness and launch/ meet."""
+"""Planned stages as launch jobs (launch.job.Job), and the launcher a plan's cluster picks."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
 from harness.plan import Plan, PlannedStage
+
+if TYPE_CHECKING:  # launch/ is imported lazily: the dry run needs only the chosen launcher
+    from launch import Launcher
+    from launch.job import Job
 
 
 def cluster_settings(plan: Plan) -> dict[str, Any]:
@@ -15,17 +19,14 @@ def cluster_settings(plan: Plan) -> dict[str, Any]:
     return settings
 
 
-def make_job(plan: Plan, planned: PlannedStage, extra_env: Mapping[str, str] | None = None):  # -> launch.job.Job
+def make_job(plan: Plan, planned: PlannedStage) -> "Job":
     from launch.job import Job
 
     rendered = planned.rendered
-    env = dict(rendered.env)
-    if extra_env:
-        env.update(extra_env)
     return Job(
         name=planned.name,
         argv=tuple(rendered.argv),
-        env=env,
+        env=dict(rendered.env),
         mode=rendered.mode,
         nnodes=planned.ctx.nnodes,
         gpus_per_node=planned.ctx.gpus_per_node,
@@ -36,12 +37,7 @@ def make_job(plan: Plan, planned: PlannedStage, extra_env: Mapping[str, str] | N
     )
 
 
-def launcher_for(plan: Plan):  # -> launch.Launcher
+def launcher_for(plan: Plan) -> "Launcher":
     from launch import make_launcher
 
     return make_launcher(cluster_settings(plan))
-
-
-def command_line(plan: Plan, planned: PlannedStage) -> str:
-    """The copy-pasteable shell line the cluster's launcher would run on the first node."""
-    return launcher_for(plan).command_line(make_job(plan, planned))
