@@ -27,8 +27,13 @@ def last_verl_checkpoint(stage_dir: Path) -> Path:
 
 
 def last_swift_checkpoint(output_dir: Path) -> Path | None:
-    """The highest checkpoint-N folder ms-swift wrote under output_dir, if any."""
-    steps = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    """The highest complete checkpoint-N folder ms-swift wrote under output_dir, if any.
+
+    The Trainer writes trainer_state.json last (transformers Trainer._save_checkpoint), so a
+    folder without it is a save that was interrupted (a killed run) and cannot be resumed from.
+    """
+    steps = [p for p in output_dir.glob("checkpoint-*")
+             if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
     return max(steps, key=lambda p: int(p.name.split("-")[-1])) if steps else None
 
 
