@@ -128,7 +128,10 @@ def test_sigkill_during_sft_then_the_same_command_resumes(tmp_path: Path) -> Non
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            checkpoints = list((run_dir / "sft" / "output").glob("checkpoint-*"))
+            # A complete checkpoint (the Trainer writes trainer_state.json last): the resume case.
+            # A kill during the very first save is the restart-cleanly case (test_finalize covers
+            # that an incomplete checkpoint is never resumed from).
+            checkpoints = list((run_dir / "sft" / "output").glob("checkpoint-*/trainer_state.json"))
             if checkpoints and proc.poll() is None:
                 break
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
