@@ -17,6 +17,7 @@ from typing import Any, Sequence, TextIO
 from omegaconf import OmegaConf
 
 from harness.errors import Problem
+from harness import swift_resume
 from harness.finalize import last_swift_checkpoint
 from harness.jobs import cluster_settings, launcher_for, make_job
 from harness.manifest import RunManifest, StageRecord, now, write_text_atomic
@@ -321,9 +322,10 @@ def _submit_to_slurm(plan: Plan, manifest: RunManifest | None, decisions: dict[s
     for planned in plan.stages:
         decision = decisions[planned.name]
         if decision.action in ("run", "resume"):
-            planned = _prepare(planned, decision) if decision.action == "resume" else planned
+            # Cleaned now, not when the job starts: a requeued job must find its own checkpoints.
+            planned = _prepare(planned, decision)
             chosen.append(planned)
-            jobs.append(make_job(plan, planned))
+            jobs.append(_requeue_safe(make_job(plan, planned), planned))
     script_dir = plan.run_dir / "slurm"
     if not jobs:
         print("nothing to submit: every selected stage has completed", file=out)
@@ -364,6 +366,14 @@ def _submit_to_slurm(plan: Plan, manifest: RunManifest | None, decisions: dict[s
         return 0
     print(result.describe(), file=sys.stderr)
     return 1
+
+
+def _requeue_safe(job: Any, planned: PlannedStage) -> Any:
+    """A Slurm job whose ms-swift trainer resumes from its newest checkpoint when requeued."""
+    if planned.kind not in ("swift_sft", "swift_rlhf") or planned.ctx.verbatim:
+        return job  # verl resumes by itself (trainer.resume_mode=auto); a seed's command stays verbatim
+    output = Path(planned.ctx.stage_dir) / "output"
+    return dataclasses.replace(job, argv=swift_resume.wrap(job.argv, str(output)))
 
 
 def _duration(seconds: float) -> str:

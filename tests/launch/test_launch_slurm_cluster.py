@@ -3,6 +3,7 @@ torchrun, Ray and sbatch dependency chains. Only GPUs are absent: every stage ru
 (gloo), and GPU counts are 0."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -221,3 +222,38 @@ def test_requeued_stage_runs_again_and_resumes(slurm_cluster, tmp_path):
 def _show(job_id: str, env) -> str:
     return subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env,
                           capture_output=True, text=True).stdout
+
+
+
+def test_a_requeued_swift_stage_resumes_from_its_checkpoint(slurm_cluster, tmp_path, programs):
+    """What the harness submits for an ms-swift training stage (harness.runner wraps it in
+    harness.swift_resume): requeued after its first attempt saved checkpoint-5, the second
+    attempt gets --resume_from_checkpoint pointing there."""
+    from harness.swift_resume import wrap
+
+    output, report = tmp_path / "sft" / "output", tmp_path / "starts.jsonl"
+    trainer = [sys.executable, str(programs / "requeued_trainer.py"), str(output), str(report)]
+    job = _job(tmp_path, "sft", wrap(trainer, str(output), python=sys.executable))
+    launcher = _launcher(slurm_cluster)
+    [job_id] = launcher.submit([job], tmp_path / "run" / "slurm")
+    env = slurm_cluster.environ()
+    deadline = time.monotonic() + 120
+    while not (output / "checkpoint-5" / "trainer_state.json").exists():
+        assert time.monotonic() < deadline, "first attempt never saved its checkpoint"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "requeue", job_id], env=env, check=True, capture_output=True)
+    while "JobState=PENDING" not in _show(job_id, env):  # see test_requeued_stage_runs_again_and_resumes
+        assert time.monotonic() < deadline, _show(job_id, env)
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=env,
+                   check=True, capture_output=True)
+    result = launcher.wait([job_id], timeout_s=120)
+    logs = tmp_path / "run" / "logs"
+    seen = _show(job_id, env) + "".join(f"\n== {p.name}\n{p.read_text()}" for p in logs.glob("*.log"))
+    assert result.ok, result.describe() + seen
+    starts = [json.loads(line) for line in report.read_text().splitlines()]
+    assert starts == [
+        {"argv": [], "restart": "0"},
+        {"argv": ["--resume_from_checkpoint", str(output / "checkpoint-5")], "restart": "1"},
+    ], seen
+    assert f"[harness] resuming from {output / 'checkpoint-5'} (Slurm restart 1)" in seen
