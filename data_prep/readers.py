@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from data_prep.records import RawRecord, RecordRejected
 
-__all__ = ["iter_jsonl", "iter_json_array", "iter_json_records", "parse_json_object"]
+__all__ = ["iter_files", "iter_jsonl", "iter_json_array", "iter_json_records", "parse_json_object"]
 
 _READ_SIZE = 1 << 20
 
@@ -117,6 +117,16 @@ def iter_json_records(path: Path, start_ordinal: int = 0) -> Iterator[RawRecord]
     if _looks_like_array(path):
         return iter_json_array(path, start_ordinal)
     return iter_jsonl(path, start_ordinal)
+
+
+def iter_files(files: Iterable[Path],
+               reader: Callable[[Path, int], Iterator[RawRecord]] = iter_json_records) -> Iterator[RawRecord]:
+    """The records of several files in order, numbered by one running ordinal."""
+    ordinal = 0
+    for path in files:
+        for record in reader(path, ordinal):
+            ordinal = record.ordinal + 1
+            yield record
 
 
 def parse_json_object(record: RawRecord) -> dict[str, Any]:

@@ -104,6 +104,15 @@ def require_inputs(inputs: list[Path], source: str, what: str) -> list[Path]:
     return resolved
 
 
+def require_files(inputs: list[Path], source: str, what: str) -> list[Path]:
+    """require_inputs for sources that read files: a folder is an error naming it."""
+    files = require_inputs(inputs, source, what)
+    for path in files:
+        if path.is_dir():
+            raise ValueError(f"{source}: {path} is a folder; pass the files themselves ({what})")
+    return files
+
+
 def resolve_image_path(value: str, base_dir: str, image_root: str | None) -> Path:
     """An absolute path as is; a relative one against the option image_root, else the record's folder."""
     path = Path(value).expanduser()

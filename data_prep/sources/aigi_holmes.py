@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from data_prep.readers import iter_json_records, parse_json_object
+from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
-from data_prep.source_api import Prepared, require_inputs
+from data_prep.source_api import Prepared, require_files
 from data_prep.sources.common import checked_images, ensure_image_tags
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert"]
@@ -36,20 +36,9 @@ class Options:
     system: str | None = None  # replaces the records' system prompt when set
 
 
-def _records(files: list[Path]) -> Iterator[RawRecord]:
-    ordinal = 0
-    for path in files:
-        for record in iter_json_records(path, start_ordinal=ordinal):
-            ordinal = record.ordinal + 1
-            yield record
-
-
 def prepare(inputs: list[Path], options: Options) -> Prepared:
-    files = require_inputs(inputs, "aigi_holmes", "AIGI-Holmes SFT/DPO jsonl files")
-    for path in files:
-        if path.is_dir():
-            raise ValueError(f"aigi_holmes: {path} is a folder; pass the jsonl files (e.g. {path}/*.jsonl)")
-    return Prepared(records=_records(files))
+    files = require_files(inputs, "aigi_holmes", "AIGI-Holmes SFT/DPO jsonl files")
+    return Prepared(records=iter_files(files))
 
 
 def _text(value: Any, what: str, location: str) -> str:

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from data_prep.eval_manifest import DEFAULT_QUERY
-from data_prep.readers import iter_json_records, parse_json_object
+from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
-from data_prep.source_api import Prepared, require_inputs
+from data_prep.source_api import Prepared, require_files
 from data_prep.sources.common import (
     checked_images,
     ensure_image_tags,
@@ -62,14 +62,6 @@ class Options:
     ability: str = "aigi_detection"
 
 
-def _records(files: list[Path]) -> Iterator[RawRecord]:
-    ordinal = 0
-    for path in files:
-        for record in iter_json_records(path, start_ordinal=ordinal):
-            ordinal = record.ordinal + 1
-            yield record
-
-
 def parquet_schema() -> Any:
     import pyarrow as pa
 
@@ -91,11 +83,8 @@ def parquet_schema() -> Any:
 
 
 def prepare(inputs: list[Path], options: Options) -> Prepared:
-    files = require_inputs(inputs, "fake_hr1", "GenImage / FakeClue json files")
-    for path in files:
-        if path.is_dir():
-            raise ValueError(f"fake_hr1: {path} is a folder; pass the json files")
-    return Prepared(records=_records(files), parquet_schemas={"grpo.parquet": parquet_schema()})
+    files = require_files(inputs, "fake_hr1", "GenImage / FakeClue json files")
+    return Prepared(records=iter_files(files), parquet_schemas={"grpo.parquet": parquet_schema()})
 
 
 def _conversation(obj: dict[str, Any], location: str) -> list[dict[str, str]]:

@@ -55,7 +55,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from data_prep.chat_templates import (
     TEMPLATES_FILE,
@@ -80,7 +80,7 @@ from data_prep.model_frame import (
     map_box,
     model_frame,
 )
-from data_prep.readers import iter_jsonl, parse_json_object
+from data_prep.readers import iter_files, iter_jsonl, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
 from data_prep.source_api import Prepared, require_inputs, resolve_image_path
 
@@ -129,14 +129,6 @@ def _annotation_files(inputs: list[Path]) -> list[Path]:
         else:
             files.append(path)
     return files
-
-
-def _records(files: list[Path]) -> Iterator[RawRecord]:
-    ordinal = 0
-    for path in files:
-        for record in iter_jsonl(path, start_ordinal=ordinal):
-            ordinal = record.ordinal + 1
-            yield record
 
 
 def _pick_image_field(obj: dict[str, Any]) -> str | None:
@@ -199,11 +191,11 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
     schemas = {"grpo.parquet": parquet_schema(options.parquet_images)}
     if options.fold is None:
         return Prepared(
-            records=_records(files), route=_mark_split("all"), parquet_schemas=schemas, info=info, unique_ids=True
+            records=iter_files(files, iter_jsonl), route=_mark_split("all"), parquet_schemas=schemas, info=info, unique_ids=True
         )
 
     fakes, reals = [], []
-    for record in _records(files):
+    for record in iter_files(files, iter_jsonl):
         entry = _index_entry(record)
         if entry is not None:
             (fakes if entry[1] == "fake" else reals).append(entry[0])
@@ -215,7 +207,7 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
         converted.split = split  # for the stats; workers do not know the fold plan
         return TRAIN_OUTPUTS if split == "train" else EVAL_OUTPUTS if split == "test" else ()
 
-    return Prepared(records=_records(files), route=route, parquet_schemas=schemas, info=info, unique_ids=True)
+    return Prepared(records=iter_files(files, iter_jsonl), route=route, parquet_schemas=schemas, info=info, unique_ids=True)
 
 
 def _mark_split(split: str):
@@ -484,7 +476,7 @@ def check_layout(inputs: list[Path], *, verify_images: bool = False, image_root:
     options = Options(verify_images=verify_images, image_root=image_root)
     counts = {"fake": 0, "real": 0}
     shown = 0
-    for record in _records(files):
+    for record in iter_files(files, iter_jsonl):
         try:
             converted = convert(record, options)
             counts[converted.label or "real"] += 1

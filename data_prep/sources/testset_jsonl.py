@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from data_prep.eval_manifest import DEFAULT_QUERY, eval_row, prompt_messages
 from data_prep.image_check import image_size
 from data_prep.model_frame import model_frame
-from data_prep.readers import iter_json_records, parse_json_object
+from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
-from data_prep.source_api import Prepared, require_inputs, resolve_image_path
+from data_prep.source_api import Prepared, require_files, resolve_image_path
 from data_prep.sources.common import nonempty_str, word_label
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert"]
@@ -38,22 +37,11 @@ class Options:
     max_pixels: int | None = None
 
 
-def _records(files: list[Path]) -> Iterator[RawRecord]:
-    ordinal = 0
-    for path in files:
-        for record in iter_json_records(path, start_ordinal=ordinal):
-            ordinal = record.ordinal + 1
-            yield record
-
-
 def prepare(inputs: list[Path], options: Options) -> Prepared:
-    files = require_inputs(inputs, "testset_jsonl", 'a jsonl of {"file_path": ..., "label": ...}')
-    for path in files:
-        if path.is_dir():
-            raise ValueError(f"testset_jsonl: {path} is a folder; pass the jsonl file")
+    files = require_files(inputs, "testset_jsonl", 'a jsonl of {"file_path": ..., "label": ...}')
     if (options.min_pixels is None) != (options.max_pixels is None):
         raise ValueError("testset_jsonl options: give both min_pixels and max_pixels, or neither")
-    return Prepared(records=_records(files), unique_ids=True)
+    return Prepared(records=iter_files(files), unique_ids=True)
 
 
 def convert(record: RawRecord, options: Options) -> Converted:

@@ -55,8 +55,6 @@ def dead_prefixes() -> dict[str, str]:
 
 
 def _parse(item: str) -> tuple[str, bool, Any]:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     override = _parser().parse_override(item)
     return override.key_or_group, item.startswith("+"), override.value()
 
