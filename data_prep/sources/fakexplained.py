@@ -190,9 +190,8 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
     info: dict[str, Any] = {"frame": {"min_pixels": options.min_pixels, "max_pixels": options.max_pixels}}
     schemas = {"grpo.parquet": parquet_schema(options.parquet_images)}
     if options.fold is None:
-        return Prepared(
-            records=iter_files(files, iter_jsonl), route=_mark_split("all"), parquet_schemas=schemas, info=info, unique_ids=True
-        )
+        return Prepared(records=iter_files(files, iter_jsonl), route=_mark_split("all"),
+                        parquet_schemas=schemas, info=info, unique_ids=True)
 
     fakes, reals = [], []
     for record in iter_files(files, iter_jsonl):
@@ -207,7 +206,8 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
         converted.split = split  # for the stats; workers do not know the fold plan
         return TRAIN_OUTPUTS if split == "train" else EVAL_OUTPUTS if split == "test" else ()
 
-    return Prepared(records=iter_files(files, iter_jsonl), route=route, parquet_schemas=schemas, info=info, unique_ids=True)
+    return Prepared(records=iter_files(files, iter_jsonl), route=route, parquet_schemas=schemas, info=info,
+                    unique_ids=True)
 
 
 def _mark_split(split: str):
