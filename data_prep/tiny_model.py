@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from data_prep import cpu_compat
 from rewards.tags import FAKEXPLAIN_TAGS
@@ -361,12 +361,7 @@ def build_tiny_llava1_6(
     112x112. ms-swift loads it as ``llava1_6_mistral_hf``.
     """
     cpu_compat.apply()
-    import torch
-    from transformers import (
-        GenerationConfig,
-        LlavaNextConfig,
-        LlavaNextForConditionalGeneration,
-    )
+    from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration
     from transformers.models.llava_next.image_processing_pil_llava_next import (
         LlavaNextImageProcessorPil,
     )
@@ -377,30 +372,8 @@ def build_tiny_llava1_6(
     side = TINY_LLAVA_IMAGE_SIZE
     pinpoints = [[side, 2 * side], [2 * side, side], [2 * side, 2 * side]]
     config = LlavaNextConfig(
-        vision_config={
-            "model_type": "clip_vision_model",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": side,
-            "patch_size": 14,
-            "projection_dim": 32,
-        },
-        text_config={
-            "model_type": "mistral",
-            "vocab_size": _LLAVA_VOCAB_ROWS,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
-            "bos_token_id": LLAVA_SPECIAL_TOKENS["<s>"],
-            "eos_token_id": LLAVA_SPECIAL_TOKENS["</s>"],
-            "pad_token_id": LLAVA_SPECIAL_TOKENS["<pad>"],
-            "tie_word_embeddings": False,
-        },
+        vision_config=_tiny_clip_vision_config(side),
+        text_config=_tiny_llava_text_config("mistral", num_key_value_heads=2),
         image_token_index=LLAVA_SPECIAL_TOKENS["<image>"],
         image_grid_pinpoints=pinpoints,
         vision_feature_select_strategy="default",
@@ -408,34 +381,13 @@ def build_tiny_llava1_6(
         pad_token_id=LLAVA_SPECIAL_TOKENS["<pad>"],
         tie_word_embeddings=False,
     )
-    torch.manual_seed(seed)
-    model = LlavaNextForConditionalGeneration(config).to(torch.float32)
-    model.generation_config = GenerationConfig(
-        bos_token_id=LLAVA_SPECIAL_TOKENS["<s>"],
-        eos_token_id=LLAVA_SPECIAL_TOKENS["</s>"],
-        pad_token_id=LLAVA_SPECIAL_TOKENS["<pad>"],
-        do_sample=False,
-    )
-    model.save_pretrained(out)
     image_processor = LlavaNextImageProcessorPil(
         size={"shortest_edge": side},
         crop_size={"height": side, "width": side},
         image_grid_pinpoints=pinpoints,
     )
-    chat_template = (_FILES / "llava1_6_mistral_chat_template.jinja").read_text(encoding="utf-8")
-    tokenizer.chat_template = chat_template
-    processor = LlavaNextProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        chat_template=chat_template,
-        # the CLIP class token, as in llava-hf's processor_config.json
-        num_additional_image_tokens=1,
-    )
-    processor.save_pretrained(out)
-    image_processor.save_pretrained(out)
-    (out / "model.safetensors").chmod(0o644)
+    _save_tiny_llava(out, LlavaNextForConditionalGeneration, config, seed, tokenizer, image_processor,
+                     LlavaNextProcessor, "llava1_6_mistral_chat_template.jinja")
     return out
 
 
@@ -457,12 +409,7 @@ def build_tiny_llava1_5(
     (template ``llava1_5_hf``).
     """
     cpu_compat.apply()
-    import torch
-    from transformers import (
-        GenerationConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-    )
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
     from transformers.models.llava.processing_llava import LlavaProcessor
 
@@ -470,30 +417,8 @@ def build_tiny_llava1_5(
     tokenizer = _train_llava_tokenizer(extra_corpus, trained_vocab_size)
     side = TINY_LLAVA_IMAGE_SIZE
     config = LlavaConfig(
-        vision_config={
-            "model_type": "clip_vision_model",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": side,
-            "patch_size": 14,
-            "projection_dim": 32,
-        },
-        text_config={
-            "model_type": "llama",
-            "vocab_size": _LLAVA_VOCAB_ROWS,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 4,
-            "max_position_embeddings": 4096,
-            "bos_token_id": LLAVA_SPECIAL_TOKENS["<s>"],
-            "eos_token_id": LLAVA_SPECIAL_TOKENS["</s>"],
-            "pad_token_id": LLAVA_SPECIAL_TOKENS["<pad>"],
-            "tie_word_embeddings": False,
-        },
+        vision_config=_tiny_clip_vision_config(side),
+        text_config=_tiny_llava_text_config("llama", num_key_value_heads=4),
         image_token_index=LLAVA_SPECIAL_TOKENS["<image>"],
         projector_hidden_act="gelu",
         vision_feature_select_strategy="default",
@@ -501,8 +426,52 @@ def build_tiny_llava1_5(
         pad_token_id=LLAVA_SPECIAL_TOKENS["<pad>"],
         tie_word_embeddings=False,
     )
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
+    _save_tiny_llava(out, LlavaForConditionalGeneration, config, seed, tokenizer, image_processor,
+                     LlavaProcessor, "llava1_5_chat_template.jinja")
+    return out
+
+
+def _tiny_clip_vision_config(side: int) -> dict[str, Any]:
+    """The CLIP vision tower both tiny LLaVAs share: 14-pixel patches, 2 layers of width 32."""
+    return {
+        "model_type": "clip_vision_model",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "image_size": side,
+        "patch_size": 14,
+        "projection_dim": 32,
+    }
+
+
+def _tiny_llava_text_config(model_type: str, num_key_value_heads: int) -> dict[str, Any]:
+    """A width-64, 2-layer text model over the tiny LLaVA tokenizer's embedding rows."""
+    return {
+        "model_type": model_type,
+        "vocab_size": _LLAVA_VOCAB_ROWS,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": num_key_value_heads,
+        "max_position_embeddings": 4096,
+        "bos_token_id": LLAVA_SPECIAL_TOKENS["<s>"],
+        "eos_token_id": LLAVA_SPECIAL_TOKENS["</s>"],
+        "pad_token_id": LLAVA_SPECIAL_TOKENS["<pad>"],
+        "tie_word_embeddings": False,
+    }
+
+
+def _save_tiny_llava(out: Path, model_cls: Any, config: Any, seed: int, tokenizer: Any, image_processor: Any,
+                     processor_cls: Any, template_file: str) -> None:
+    """Build a tiny LLaVA with seeded random float32 weights; save it, its tokenizer and processor."""
+    import torch
+    from transformers import GenerationConfig
+
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config).to(torch.float32)
+    model = model_cls(config).to(torch.float32)
     model.generation_config = GenerationConfig(
         bos_token_id=LLAVA_SPECIAL_TOKENS["<s>"],
         eos_token_id=LLAVA_SPECIAL_TOKENS["</s>"],
@@ -510,10 +479,9 @@ def build_tiny_llava1_5(
         do_sample=False,
     )
     model.save_pretrained(out)
-    image_processor = CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
-    chat_template = (_FILES / "llava1_5_chat_template.jinja").read_text(encoding="utf-8")
+    chat_template = (_FILES / template_file).read_text(encoding="utf-8")
     tokenizer.chat_template = chat_template
-    processor = LlavaProcessor(
+    processor = processor_cls(
         image_processor=image_processor,
         tokenizer=tokenizer,
         patch_size=14,
@@ -525,7 +493,6 @@ def build_tiny_llava1_5(
     processor.save_pretrained(out)
     image_processor.save_pretrained(out)
     (out / "model.safetensors").chmod(0o644)
-    return out
 
 
 def _fresh_dir(out_dir: str | Path, overwrite: bool) -> Path:
