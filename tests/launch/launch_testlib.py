@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 # Fake-HR1's --system value exactly as ms-swift receives it from the README's command
@@ -79,3 +80,19 @@ def free_port_block(size: int, start: int = 30000, stop: int = 60000) -> int:
             for s in socks:
                 s.close()
     raise RuntimeError("no free port block")
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Pids of live (not zombie) processes whose command line mentions `marker`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmd and state != "Z":
+            pids.append(int(entry))
+    return pids

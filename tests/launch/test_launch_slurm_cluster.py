@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from launch import Job, make_launcher
-from launch_testlib import HOSTILE, HOSTILE_ENV, PWNED, free_port_block, read_json
+from launch_testlib import HOSTILE, HOSTILE_ENV, PWNED, free_port_block, processes_mentioning, read_json
 
 pytestmark = pytest.mark.slow
 
@@ -99,9 +99,9 @@ def test_two_node_ray_cluster_is_complete_before_the_entry_command(slurm_cluster
         assert "Ray cluster ready: 2 nodes" in batch
         for k in (0, 1):  # one log per node, and each node's Ray was stopped on request
             assert "attempt 1/3" in (logs / f"grpo.node{k}.ray.log").read_text()
-        assert _processes_mentioning(temp_dir) == []
+        assert processes_mentioning(temp_dir) == []
     finally:
-        for pid in _processes_mentioning(temp_dir):
+        for pid in processes_mentioning(temp_dir):
             os.kill(pid, 9)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
@@ -165,21 +165,6 @@ def test_hostile_values_and_secrets_through_a_single_stage(slurm_cluster, tmp_pa
     assert "passed through the environment sbatch runs with: CORP_VAULT_CRED HF_TOKEN WANDB_API_KEY" in script
 
 
-def _processes_mentioning(marker: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
-            state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmd and state != "Z":
-            pids.append(int(entry))
-    return pids
-
-
 def test_requeued_stage_runs_again_and_resumes(slurm_cluster, tmp_path):
     """A stage requeued mid-run (as after a node failure or preemption) starts again with the
     same command; the stand-in trainer finds the checkpoint its first attempt left, and both
@@ -222,7 +207,6 @@ def test_requeued_stage_runs_again_and_resumes(slurm_cluster, tmp_path):
 def _show(job_id: str, env) -> str:
     return subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env,
                           capture_output=True, text=True).stdout
-
 
 
 def test_a_requeued_swift_stage_resumes_from_its_checkpoint(slurm_cluster, tmp_path, programs):

@@ -11,7 +11,7 @@ import pytest
 
 from launch import Job, make_launcher
 from launch.config import ClusterConfigError
-from launch_testlib import HOSTILE, HOSTILE_ENV, PWNED, free_port, free_port_block, read_json
+from launch_testlib import HOSTILE, HOSTILE_ENV, PWNED, free_port, free_port_block, processes_mentioning, read_json
 
 TORCHRUN = {"launcher": "torchrun", "nnodes": None, "gpus_per_node": 0}
 
@@ -179,27 +179,11 @@ def test_two_hand_started_nodes_bring_up_ray_before_the_driver(tmp_path, program
         assert r0[0]["rc"] == r1[0]["rc"] == 0
         for k in (0, 1):
             assert "attempt 1/3" in (tmp_path / "logs" / f"grpo.node{k}.ray.log").read_text()
-        assert _ray_processes(ray["temp_dir"]) == []  # every node stopped its Ray
+        assert processes_mentioning(ray["temp_dir"]) == []  # every node stopped its Ray
     finally:
-        for pid in _ray_processes(ray["temp_dir"]):
+        for pid in processes_mentioning(ray["temp_dir"]):
             os.kill(pid, 9)
         shutil.rmtree(ray["temp_dir"], ignore_errors=True)
-
-
-def _ray_processes(marker: str) -> list[int]:
-    """Pids of processes whose command line mentions `marker` (this test's Ray temp dir)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
-            state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmd and state != "Z":
-            pids.append(int(entry))
-    return pids
 
 
 def test_is_primary_only_on_node_zero():
