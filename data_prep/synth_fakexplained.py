@@ -25,7 +25,7 @@ import numpy as np
 from data_prep.fakexplain_format import vocabulary
 from data_prep.sources.fakexplained import ANNOTATIONS_FILE
 
-__all__ = ["generate_fakexplained", "ARTEFACTS"]
+__all__ = ["generate_fakexplained", "ARTEFACTS", "draw_artefacts"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,20 @@ def _random_box(width: int, height: int, taken: list[tuple[int, int, int, int]],
     return None
 
 
+def draw_artefacts(pixels: np.ndarray, rng: np.random.Generator) -> list[tuple[tuple[int, int, int, int], _Artefact]]:
+    """Draw 1 to 3 random artefacts into non-overlapping boxes of `pixels`; return (box, artefact) pairs."""
+    height, width = pixels.shape[:2]
+    drawn: list[tuple[tuple[int, int, int, int], _Artefact]] = []
+    for _ in range(int(rng.integers(1, 4))):
+        box = _random_box(width, height, [b for b, _ in drawn], rng)
+        if box is None:
+            break
+        artefact = ARTEFACTS[int(rng.integers(0, len(ARTEFACTS)))]
+        artefact.draw(pixels, box, rng)
+        drawn.append((box, artefact))
+    return drawn
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", name).strip("_")
 
@@ -146,14 +160,7 @@ def _make_one(job: tuple[int, str, str | None, int, int, int, str]) -> dict[str,
             pixels = (pixels // (256 // levels)) * (256 // levels)
             tags.add("Artistic styles")
         else:
-            taken: list[tuple[int, int, int, int]] = []
-            for _ in range(int(rng.integers(1, 4))):
-                box = _random_box(width, height, taken, rng)
-                if box is None:
-                    break
-                artefact = ARTEFACTS[int(rng.integers(0, len(ARTEFACTS)))]
-                artefact.draw(pixels, box, rng)
-                taken.append(box)
+            for box, artefact in draw_artefacts(pixels, rng):
                 refs.append(artefact.description)
                 boxes.append(list(box))
                 tags.add(artefact.tag)

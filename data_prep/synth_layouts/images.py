@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.synth_fakexplained import ARTEFACTS, _random_box, _scene
+from data_prep.synth_fakexplained import _scene, draw_artefacts
 
 __all__ = ["SynthImage", "draw", "image_sizes", "explanation", "labels", "REAL_EXPLANATION", "FAKE_EXPLANATION"]
 
@@ -59,14 +59,7 @@ def draw(path: str | Path, label: str, seed: int, stream: int, index: int, size:
     artefacts: list[str] = []
     tags: list[str] = []
     if label == "fake":
-        taken: list[tuple[int, int, int, int]] = []
-        for _ in range(int(rng.integers(1, 4))):
-            box = _random_box(width, height, taken, rng)
-            if box is None:
-                break
-            artefact = ARTEFACTS[int(rng.integers(0, len(ARTEFACTS)))]
-            artefact.draw(pixels, box, rng)
-            taken.append(box)
+        for _, artefact in draw_artefacts(pixels, rng):
             artefacts.append(artefact.description)
             if artefact.tag not in tags:
                 tags.append(artefact.tag)
