@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from data_prep.image_check import image_size
+from data_prep.model_frame import model_frame
 from data_prep.records import RecordRejected
 from data_prep.source_api import resolve_image_path
 
@@ -16,6 +17,7 @@ __all__ = [
     "ensure_image_tags",
     "sharegpt_to_messages",
     "nonempty_str",
+    "resizable_frame",
 ]
 
 # Words only: 0/1 mean opposite things in different datasets (seeds.md §5.8).
@@ -99,3 +101,11 @@ def sharegpt_to_messages(conversations: Any, location: str) -> list[dict[str, st
             raise RecordRejected("bad_record", f"{location}: turn {turn!r} needs from=human|gpt and a string value")
         messages.append({"role": role, "content": text})
     return messages
+
+
+def resizable_frame(width: int, height: int, min_pixels: int, max_pixels: int, where: str) -> tuple[int, int]:
+    """model_frame, or the record rejected as image_not_resizable (`where` names the record and image)."""
+    try:
+        return model_frame(width, height, min_pixels, max_pixels)
+    except ValueError as error:
+        raise RecordRejected("image_not_resizable", f"{where}: {error}") from None

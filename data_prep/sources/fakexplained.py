@@ -78,11 +78,11 @@ from data_prep.model_frame import (
     QWEN_DEFAULT_MAX_PIXELS,
     QWEN_DEFAULT_MIN_PIXELS,
     map_box,
-    model_frame,
 )
 from data_prep.readers import iter_files, iter_jsonl, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
 from data_prep.source_api import Prepared, require_inputs, resolve_image_path
+from data_prep.sources.common import resizable_frame
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert", "check_layout", "ARCHIVE_URL", "ANNOTATIONS_FILE"]
 
@@ -376,10 +376,7 @@ def convert(record: RawRecord, options: Options) -> Converted:
     regions = _regions(obj, size, options.box_clip_tolerance, location)
     if label == "real" and regions:
         raise RecordRejected("real_with_regions", f"{location}: labelled real but has {len(regions)} region(s)")
-    try:
-        frame = model_frame(size[0], size[1], options.min_pixels, options.max_pixels)
-    except ValueError as error:
-        raise RecordRejected("image_not_resizable", f"{location}: {path}: {error}") from None
+    frame = resizable_frame(size[0], size[1], options.min_pixels, options.max_pixels, f"{location}: {path}")
     mapped = [(map_box(box, size, frame), text) for box, text in regions]
     generator, family = vocab.generator(obj.get("generator"))
     warnings = []

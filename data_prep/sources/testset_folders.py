@@ -17,9 +17,9 @@ from typing import Any, Iterator
 
 from data_prep.eval_manifest import DEFAULT_QUERY, eval_row, prompt_messages
 from data_prep.image_check import image_size
-from data_prep.model_frame import model_frame
-from data_prep.records import Converted, RawRecord, RecordRejected
+from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_inputs
+from data_prep.sources.common import resizable_frame
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert", "IMAGE_EXTENSIONS", "CLASS_FOLDERS"]
 
@@ -95,10 +95,7 @@ def convert(record: RawRecord, options: Options) -> Converted:
     width, height = image_size(path, verify=options.verify_images)
     frame = None
     if options.min_pixels is not None:
-        try:
-            frame = model_frame(width, height, options.min_pixels, options.max_pixels)
-        except ValueError as error:
-            raise RecordRejected("image_not_resizable", f"{path}: {error}") from None
+        frame = resizable_frame(width, height, options.min_pixels, options.max_pixels, str(path))
     row = eval_row(
         record_id=item["id"],
         image=str(path.resolve()),

@@ -14,11 +14,10 @@ from pathlib import Path
 
 from data_prep.eval_manifest import DEFAULT_QUERY, eval_row, prompt_messages
 from data_prep.image_check import image_size
-from data_prep.model_frame import model_frame
 from data_prep.readers import iter_files, parse_json_object
-from data_prep.records import Converted, RawRecord, RecordRejected
+from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_files, resolve_image_path
-from data_prep.sources.common import nonempty_str, word_label
+from data_prep.sources.common import nonempty_str, resizable_frame, word_label
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert"]
 
@@ -53,10 +52,7 @@ def convert(record: RawRecord, options: Options) -> Converted:
     width, height = image_size(path, verify=options.verify_images)
     frame = None
     if options.min_pixels is not None:
-        try:
-            frame = model_frame(width, height, options.min_pixels, options.max_pixels)
-        except ValueError as error:
-            raise RecordRejected("image_not_resizable", f"{location}: {path}: {error}") from None
+        frame = resizable_frame(width, height, options.min_pixels, options.max_pixels, f"{location}: {path}")
     generator = obj.get("generator") or options.generator
     record_id = str(obj.get("id") or file_path)
     row = eval_row(
