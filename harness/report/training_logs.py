@@ -20,7 +20,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Iterator
 
 from harness.report.run_dir import StageInfo
 
@@ -48,13 +48,18 @@ def _add(curves: Curves, step: float, metrics: dict[str, object]) -> None:
             curves.setdefault(key, {})[step] = number
 
 
-def read_swift_log(path: str | Path, curves: Curves | None = None) -> Curves:
-    curves = {} if curves is None else curves
+def _json_lines(path: str | Path) -> Iterator[Any]:
+    """The JSON values of a log's lines; a line that is not JSON (a trainer's other output) is skipped."""
     for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            row = json.loads(line)
+            yield json.loads(line)
         except json.JSONDecodeError:
             continue
+
+
+def read_swift_log(path: str | Path, curves: Curves | None = None) -> Curves:
+    curves = {} if curves is None else curves
+    for row in _json_lines(path):
         if not isinstance(row, dict) or "last_model_checkpoint" in row:
             continue
         progress = str(row.get("global_step/max_steps", ""))
@@ -70,11 +75,7 @@ def read_swift_log(path: str | Path, curves: Curves | None = None) -> Curves:
 
 def read_verl_file_log(path: str | Path, curves: Curves | None = None) -> Curves:
     curves = {} if curves is None else curves
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for row in _json_lines(path):
         if isinstance(row, dict) and isinstance(row.get("data"), dict) and _number(row.get("step")) is not None:
             _add(curves, float(row["step"]), row["data"])
     return curves
