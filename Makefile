@@ -15,7 +15,7 @@ DRY_RUN ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast reproduce gpu-lock bench-cli bench-reward bench-data clean-venv
+.PHONY: install lint test test-fast reproduce gpu-lock bench-cli bench-reward bench-data clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

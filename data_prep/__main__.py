@@ -21,8 +21,8 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["main", "build_parser"]
 
@@ -73,12 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", type=_size, default=(256, 192), help="WxH of the images (base size)")
     synth.add_argument("--fixed-size", action="store_true", help="every image exactly --size")
     synth.add_argument("--workers", type=int, default=None, help="fakexplained only: worker processes")
-    synth.add_argument("--generators", action="append", default=None,
-                       help="testset_folders / testset_jsonl: generator names; repeatable")
+    synth.add_argument(
+        "--generators",
+        action="append",
+        default=None,
+        help="testset_folders / testset_jsonl: generator names; repeatable",
+    )
     synth.add_argument("--num-val", type=int, default=None, help="aigi_holmes: images of val.jsonl")
 
     tiny = sub.add_parser("tiny-model", help="build a tiny random-weight model folder (no hub access)")
-    tiny.add_argument("--kind", "--arch", dest="kind", required=True, choices=["qwen2_5_vl", "llava1_6", "llava1_5"])
+    tiny.add_argument(
+        "--kind", "--arch", dest="kind", required=True, choices=["qwen2_5_vl", "llava1_6", "llava1_5"]
+    )
     tiny.add_argument("--output-dir", required=True, type=Path)
     tiny.add_argument("--seed", type=int, default=0)
 
@@ -173,8 +179,13 @@ def _synth(args: argparse.Namespace) -> int:
     else:
         function = importlib.import_module(f"data_prep.synth_layouts.{args.kind}").generate
     options = {"seed": args.seed, "size": args.size, "vary_size": not args.fixed_size}
-    given = {"num_fake": args.num_fake, "num_real": args.num_real, "workers": args.workers,
-             "generators": args.generators, "num_val": args.num_val}
+    given = {
+        "num_fake": args.num_fake,
+        "num_real": args.num_real,
+        "workers": args.workers,
+        "generators": args.generators,
+        "num_val": args.num_val,
+    }
     accepted = inspect.signature(function).parameters
     for name, value in given.items():
         if value is None:

@@ -8,9 +8,10 @@ so it is the same whatever the record order or the number of worker processes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, Sequence
+from typing import Literal
 
 from data_prep.conf_data import load_yaml
 
@@ -64,7 +65,7 @@ def load_templates(path: str = TEMPLATES_FILE) -> tuple[ChatTemplate, ...]:
 
 
 def _draw(seed: int, purpose: str, record_id: str, count: int) -> int:
-    digest = hashlib.sha256(f"{seed}\x00{purpose}\x00{record_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}\x00{purpose}\x00{record_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % count
 
 

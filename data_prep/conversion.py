@@ -20,9 +20,10 @@ import os
 import time
 import traceback
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from data_prep.records import REJECT_REASONS, Converted, RawRecord, RecordRejected
 from data_prep.source_api import parse_options
@@ -165,7 +166,9 @@ def run_conversion(
     seen_ids: set[str] = set()
     read = converted = 0
     try:
-        for result in convert_records(source, parsed, prepared.records, workers=workers, chunk_size=chunk_size):
+        for result in convert_records(
+            source, parsed, prepared.records, workers=workers, chunk_size=chunk_size
+        ):
             read += 1
             kind = result[0]
             if kind == "ok" and prepared.unique_ids:
@@ -186,7 +189,9 @@ def run_conversion(
                     routed[item.split] += 1
                 for name, rows in item.rows.items():
                     if name not in writers:
-                        raise StageFailed(f"{source} converter produced rows for {name}, not an output of this stage")
+                        raise StageFailed(
+                            f"{source} converter produced rows for {name}, not an output of this stage"
+                        )
                     if targets is not None and name not in targets:
                         continue
                     for row in rows:
@@ -230,7 +235,9 @@ def run_conversion(
         **prepared.info,
     }
     if read != converted + rejected_total:  # every record lands exactly once
-        raise StageFailed(f"record accounting broken: read {read} != converted {converted} + rejected {rejected_total}")
+        raise StageFailed(
+            f"record accounting broken: read {read} != converted {converted} + rejected {rejected_total}"
+        )
     tmp = out / (STATS_FILE + ".partial")
     tmp.write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out / STATS_FILE)

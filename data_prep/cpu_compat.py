@@ -41,7 +41,8 @@ import importlib.util
 import os
 import sys
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 if __name__ != "data_prep.cpu_compat":
     # Loaded by file path (ms-swift --external_plugins), which also put this file's folder first on

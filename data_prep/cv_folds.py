@@ -14,8 +14,8 @@ so). Reals beyond that are unused. Only ids and labels are kept in memory, never
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 __all__ = ["FoldPlan", "plan_folds"]
 
@@ -43,7 +43,9 @@ class FoldPlan:
         return self.membership.get(record_id, "unused")
 
 
-def plan_folds(fake_ids: Iterable[str], real_ids: Iterable[str], *, fold: int, num_folds: int, seed: int) -> FoldPlan:
+def plan_folds(
+    fake_ids: Iterable[str], real_ids: Iterable[str], *, fold: int, num_folds: int, seed: int
+) -> FoldPlan:
     """Assign every id of one fold to train, test or unused; deterministic in (ids, seed, num_folds)."""
     if num_folds < 2:
         raise ValueError(f"num_folds must be at least 2, got {num_folds}")

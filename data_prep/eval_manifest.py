@@ -15,7 +15,8 @@ evaluation resumes by id). Sources may add keys (FakeXplained adds ``orig_width`
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["EVAL_FILE", "eval_row", "prompt_messages", "DEFAULT_QUERY"]
 

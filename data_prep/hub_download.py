@@ -17,8 +17,9 @@ What is public where (seed 000 README, conf/model/*.yaml): the AIGI-Holmes datas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 __all__ = ["DownloadFailed", "download"]
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from data_prep.records import RawRecord, RecordRejected
 
@@ -103,7 +104,9 @@ def _json_array_items(path: Path) -> Iterator[bytes]:
 def iter_json_array(path: Path, start_ordinal: int = 0) -> Iterator[RawRecord]:
     base = str(path.resolve().parent)
     for index, payload in enumerate(_json_array_items(path)):
-        yield RawRecord(location=f"{path}[{index}]", payload=payload, base_dir=base, ordinal=start_ordinal + index)
+        yield RawRecord(
+            location=f"{path}[{index}]", payload=payload, base_dir=base, ordinal=start_ordinal + index
+        )
 
 
 def _looks_like_array(path: Path) -> bool:
@@ -119,8 +122,9 @@ def iter_json_records(path: Path, start_ordinal: int = 0) -> Iterator[RawRecord]
     return iter_jsonl(path, start_ordinal)
 
 
-def iter_files(files: Iterable[Path],
-               reader: Callable[[Path, int], Iterator[RawRecord]] = iter_json_records) -> Iterator[RawRecord]:
+def iter_files(
+    files: Iterable[Path], reader: Callable[[Path, int], Iterator[RawRecord]] = iter_json_records
+) -> Iterator[RawRecord]:
     """The records of several files in order, numbered by one running ordinal."""
     ordinal = 0
     for path in files:
@@ -145,5 +149,7 @@ def parse_json_object(record: RawRecord) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise RecordRejected("bad_json", f"{record.location}: {error.msg} at column {error.colno}") from None
     if not isinstance(value, dict):
-        raise RecordRejected("bad_record", f"{record.location}: expected a JSON object, got {type(value).__name__}")
+        raise RecordRejected(
+            "bad_record", f"{record.location}: expected a JSON object, got {type(value).__name__}"
+        )
     return value

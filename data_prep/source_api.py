@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from data_prep.records import Converted, RawRecord
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,12 @@ def _scribble(pixels: np.ndarray, box: tuple[int, int, int, int], rng: np.random
 ARTEFACTS: tuple[_Artefact, ...] = (
     _Artefact("checker", "a patch with a repetitive checkerboard texture", "Texture errors", _checker),
     _Artefact("noise", "a region of smeared, noisy pixels", "Texture errors", _noise),
-    _Artefact("limbs", "an object with too many limbs radiating from its centre", "Structure/attribute errors", _limbs),
+    _Artefact(
+        "limbs",
+        "an object with too many limbs radiating from its centre",
+        "Structure/attribute errors",
+        _limbs,
+    ),
     _Artefact("warp", "stripes that bend in an impossible way", "Perspective errors", _warp),
     _Artefact("blob", "a glossy magenta object that does not exist", "Unknown objects", _blob),
     _Artefact("scribble", "illegible text-like scribbles", "Other anomalies", _scribble),
@@ -127,7 +133,9 @@ def _random_box(width: int, height: int, taken: list[tuple[int, int, int, int]],
     return None
 
 
-def draw_artefacts(pixels: np.ndarray, rng: np.random.Generator) -> list[tuple[tuple[int, int, int, int], _Artefact]]:
+def draw_artefacts(
+    pixels: np.ndarray, rng: np.random.Generator
+) -> list[tuple[tuple[int, int, int, int], _Artefact]]:
     """Draw 1 to 3 random artefacts into non-overlapping boxes of `pixels`; return (box, artefact) pairs."""
     height, width = pixels.shape[:2]
     drawn: list[tuple[tuple[int, int, int, int], _Artefact]] = []
@@ -170,7 +178,13 @@ def _make_one(job: tuple[int, str, str | None, int, int, int, str]) -> dict[str,
     target = Path(out_dir) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(target, compress_level=1)
-    record: dict[str, Any] = {"id": record_id, "image": relative, "label": label, "width": width, "height": height}
+    record: dict[str, Any] = {
+        "id": record_id,
+        "image": relative,
+        "label": label,
+        "width": width,
+        "height": height,
+    }
     if label == "fake":
         record["generator"] = generator
         record["objects"] = {"ref": refs, "bbox": boxes}

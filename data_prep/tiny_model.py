@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from data_prep import cpu_compat
 from rewards.tags import FAKEXPLAIN_TAGS
@@ -296,7 +297,10 @@ def build_tiny_qwen2_5_vl(
     chat_template = (_FILES / "qwen2_5_vl_chat_template.jinja").read_text(encoding="utf-8")
     tokenizer.chat_template = chat_template
     processor = Qwen2_5_VLProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, video_processor=None, chat_template=chat_template
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=None,
+        chat_template=chat_template,
     )
     processor.save_pretrained(out)
     # Readers other than transformers' AutoProcessor (vLLM, older loaders) look for this file.
@@ -386,8 +390,16 @@ def build_tiny_llava1_6(
         crop_size={"height": side, "width": side},
         image_grid_pinpoints=pinpoints,
     )
-    _save_tiny_llava(out, LlavaNextForConditionalGeneration, config, seed, tokenizer, image_processor,
-                     LlavaNextProcessor, "llava1_6_mistral_chat_template.jinja")
+    _save_tiny_llava(
+        out,
+        LlavaNextForConditionalGeneration,
+        config,
+        seed,
+        tokenizer,
+        image_processor,
+        LlavaNextProcessor,
+        "llava1_6_mistral_chat_template.jinja",
+    )
     return out
 
 
@@ -426,9 +438,19 @@ def build_tiny_llava1_5(
         pad_token_id=LLAVA_SPECIAL_TOKENS["<pad>"],
         tie_word_embeddings=False,
     )
-    image_processor = CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
-    _save_tiny_llava(out, LlavaForConditionalGeneration, config, seed, tokenizer, image_processor,
-                     LlavaProcessor, "llava1_5_chat_template.jinja")
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": side}, crop_size={"height": side, "width": side}
+    )
+    _save_tiny_llava(
+        out,
+        LlavaForConditionalGeneration,
+        config,
+        seed,
+        tokenizer,
+        image_processor,
+        LlavaProcessor,
+        "llava1_5_chat_template.jinja",
+    )
     return out
 
 
@@ -464,8 +486,16 @@ def _tiny_llava_text_config(model_type: str, num_key_value_heads: int) -> dict[s
     }
 
 
-def _save_tiny_llava(out: Path, model_cls: Any, config: Any, seed: int, tokenizer: Any, image_processor: Any,
-                     processor_cls: Any, template_file: str) -> None:
+def _save_tiny_llava(
+    out: Path,
+    model_cls: Any,
+    config: Any,
+    seed: int,
+    tokenizer: Any,
+    image_processor: Any,
+    processor_cls: Any,
+    template_file: str,
+) -> None:
     """Build a tiny LLaVA with seeded random float32 weights; save it, its tokenizer and processor."""
     import torch
     from transformers import GenerationConfig

@@ -1,4 +1,5 @@
 """Reproduction harness for explainable AIGI detection: compose, render, validate, run."""
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:

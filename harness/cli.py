@@ -9,12 +9,14 @@ Harness keys on the command line (all Hydra overrides):
   cluster=local|torchrun|slurm, submit=true (slurm)
 Any other override changes the recipe, e.g. stages.sft.learning_rate=2e-5 model=qwen2_5_vl_7b.
 """
+
 from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -57,8 +59,11 @@ def load_config(inv: Invocation, out: TextIO | None = None) -> DictConfig:
     if cfg.get("as_published"):
         published = OmegaConf.select(cfg, "published.overrides")
         if published is None:
-            raise ConfigError(Problem("as_published", f"paper '{cfg.paper.name}' publishes no "
-                                                      f"commands to reproduce verbatim"))
+            raise ConfigError(
+                Problem(
+                    "as_published", f"paper '{cfg.paper.name}' publishes no commands to reproduce verbatim"
+                )
+            )
         # The seed's values first, the user's overrides after them so they still win.
         cfg = compose([*[str(o) for o in published], *overrides])
     return cfg
@@ -72,8 +77,11 @@ def _auto_profile(overrides: list[str], out: TextIO) -> list[str]:
     if cluster != "local" or gpu_available():
         return overrides
     paper = choice(overrides, "paper") or "<paper>"
-    print(f"No GPU found: running the CPU smoke profile (tiny model, synthetic data). "
-          f"For the full recipe: make reproduce PAPER={paper} PROFILE=full", file=out)
+    print(
+        f"No GPU found: running the CPU smoke profile (tiny model, synthetic data). "
+        f"For the full recipe: make reproduce PAPER={paper} PROFILE=full",
+        file=out,
+    )
     return [*overrides, "profile=smoke"]
 
 
@@ -85,8 +93,11 @@ def gpu_available() -> bool:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return False
-    return Path("/dev/nvidia0").exists() or Path("/proc/driver/nvidia/gpus").is_dir() or \
-        (shutil.which("nvidia-smi") is not None and Path("/dev/nvidiactl").exists())
+    return (
+        Path("/dev/nvidia0").exists()
+        or Path("/proc/driver/nvidia/gpus").is_dir()
+        or (shutil.which("nvidia-smi") is not None and Path("/dev/nvidiactl").exists())
+    )
 
 
 def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
@@ -106,8 +117,7 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
         _check_subset(plan, inv.stage_subset)
     from harness.validate import validate_plan
 
-    problems = validate_plan(plan, check_paths=not dry_run, deep=not dry_run,
-                             subset=inv.stage_subset)
+    problems = validate_plan(plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset)
     if dry_run:
         print_dry_run(plan, out)
         if problems:
@@ -128,8 +138,15 @@ def _check_subset(plan: Plan, subset: list[str]) -> None:
     if unknown:
         from harness.errors import did_you_mean
 
-        raise ConfigError([Problem("stages", f"no stage '{n}' in this pipeline{did_you_mean(n, names)}; "
-                                             f"stages: {', '.join(names)}") for n in unknown])
+        raise ConfigError(
+            [
+                Problem(
+                    "stages",
+                    f"no stage '{n}' in this pipeline{did_you_mean(n, names)}; stages: {', '.join(names)}",
+                )
+                for n in unknown
+            ]
+        )
 
 
 def print_dry_run(plan: Plan, out: TextIO) -> None:

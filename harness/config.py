@@ -3,12 +3,13 @@
 The CLI uses Hydra's compose API rather than `@hydra.main`: a dry run must not create output
 folders or configure logging, and the same function serves the tests.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -29,7 +30,7 @@ class Invocation:
 
     overrides: list[str] = field(default_factory=list)
     stage_subset: list[str] | None = None  # `stages=[a,b]`: run only these stages
-    multirun: bool = False                 # `-m`: sweep (e.g. over the cross-validation fold)
+    multirun: bool = False  # `-m`: sweep (e.g. over the cross-validation fold)
 
 
 _SUBSET = re.compile(r"^stages=\[(?P<names>[^\]]*)\]$")
@@ -91,11 +92,17 @@ def _check_groups(overrides: Sequence[str]) -> None:
             continue
         options = available(group)
         if picked not in options:
-            problems.append(Problem(group, f"unknown {group} '{picked}'{did_you_mean(picked, options)}; "
-                                           f"available: {', '.join(options)}"))
+            problems.append(
+                Problem(
+                    group,
+                    f"unknown {group} '{picked}'{did_you_mean(picked, options)}; "
+                    f"available: {', '.join(options)}",
+                )
+            )
     if choice(overrides, "paper") is None:
-        problems.append(Problem("paper", f"choose a paper with paper=<name>; available: "
-                                         f"{', '.join(available('paper'))}"))
+        problems.append(
+            Problem("paper", f"choose a paper with paper=<name>; available: {', '.join(available('paper'))}")
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -112,8 +119,11 @@ def _explain_composition(exc: Exception, overrides: Sequence[str]) -> Problem:
             hint = suggest_key(compose(rest), key)
         except ConfigError:
             hint = ""
-    return Problem(key, f"no such key{hint}; to add a key the config does not have, prefix the "
-                        f"override with '+' (+{key}=...)")
+    return Problem(
+        key,
+        f"no such key{hint}; to add a key the config does not have, prefix the "
+        f"override with '+' (+{key}=...)",
+    )
 
 
 def suggest_key(cfg: DictConfig, dotted: str) -> str:

@@ -1,9 +1,10 @@
 """Errors the harness reports to the user before anything is launched."""
+
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Runs after a training stage (as the launch job's post command, also inside Slurm
 next stage, rendered before training started, finds its input without knowing the step N:
 ms-swift writes `<stage_dir>/output/checkpoint-N`, verl `<stage_dir>/checkpoints/global_step_N`.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,10 @@ def last_verl_checkpoint(stage_dir: Path) -> Path:
             return path
     steps = sorted(checkpoints.glob("global_step_*"), key=lambda p: int(p.name.rsplit("_", 1)[1]))
     if not steps:
-        raise FileNotFoundError(f"no global_step_* checkpoint under {checkpoints}; set the verl stage's "
-                                f"trainer.save_freq so it saves one")
+        raise FileNotFoundError(
+            f"no global_step_* checkpoint under {checkpoints}; set the verl stage's "
+            f"trainer.save_freq so it saves one"
+        )
     return steps[-1]
 
 
@@ -32,8 +35,11 @@ def last_swift_checkpoint(output_dir: Path) -> Path | None:
     The Trainer writes trainer_state.json last (transformers Trainer._save_checkpoint), so a
     folder without it is a save that was interrupted (a killed run) and cannot be resumed from.
     """
-    steps = [p for p in output_dir.glob("checkpoint-*")
-             if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
+    steps = [
+        p
+        for p in output_dir.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
     return max(steps, key=lambda p: int(p.name.split("-")[-1])) if steps else None
 
 
@@ -57,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             found = last_swift_checkpoint(stage_dir / "output")
             if found is None:
-                raise FileNotFoundError(f"no checkpoint-* under {stage_dir / 'output'}; the stage saved "
-                                        f"no checkpoint (check save_steps / save_strategy)")
+                raise FileNotFoundError(
+                    f"no checkpoint-* under {stage_dir / 'output'}; the stage saved "
+                    f"no checkpoint (check save_steps / save_strategy)"
+                )
             target = found
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)

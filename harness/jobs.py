@@ -1,4 +1,5 @@
 """Planned stages as launch jobs (launch.job.Job), and the launcher a plan's cluster picks."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,7 @@ def cluster_settings(plan: Plan) -> dict[str, Any]:
     return settings
 
 
-def make_job(plan: Plan, planned: PlannedStage) -> "Job":
+def make_job(plan: Plan, planned: PlannedStage) -> Job:
     from launch.job import Job
 
     rendered = planned.rendered
@@ -37,7 +38,7 @@ def make_job(plan: Plan, planned: PlannedStage) -> "Job":
     )
 
 
-def launcher_for(plan: Plan) -> "Launcher":
+def launcher_for(plan: Plan) -> Launcher:
     from launch import make_launcher
 
     return make_launcher(cluster_settings(plan))

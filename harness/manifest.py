@@ -3,6 +3,7 @@
 Every write goes to a temporary file in the same folder, then replaces the target with
 os.replace, so a reader (or a killed run) never sees half a file.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,20 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 STAGE_RECORD = "stage.json"
-TRACKED_PACKAGES = ("aigi-repro", "ms-swift", "verl", "transformers", "torch", "vllm", "peft", "trl",
-                    "deepspeed", "flash-attn", "ray", "hydra-core")
+TRACKED_PACKAGES = (
+    "aigi-repro",
+    "ms-swift",
+    "verl",
+    "transformers",
+    "torch",
+    "vllm",
+    "peft",
+    "trl",
+    "deepspeed",
+    "flash-attn",
+    "ray",
+    "hydra-core",
+)
 
 
 def now() -> str:
@@ -55,11 +68,11 @@ def write_text_atomic(path: Path, text: str) -> None:
 class StageRecord:
     name: str
     kind: str
-    status: str = "pending"      # pending | running | completed | failed | skipped | submitted
+    status: str = "pending"  # pending | running | completed | failed | skipped | submitted
     stage_dir: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)    # secrets masked
+    env: dict[str, str] = field(default_factory=dict)  # secrets masked
     started: str | None = None
     ended: str | None = None
     seconds: float | None = None
@@ -71,7 +84,7 @@ class StageRecord:
     job_id: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "StageRecord":
+    def from_dict(cls, data: dict[str, Any]) -> StageRecord:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -107,14 +120,14 @@ class RunManifest:
         self.data = data
 
     @classmethod
-    def load(cls, run_dir: Path) -> "RunManifest | None":
+    def load(cls, run_dir: Path) -> RunManifest | None:
         path = run_dir / MANIFEST
         if not path.exists():
             return None
         return cls(run_dir, json.loads(path.read_text()))
 
     @classmethod
-    def create(cls, run_dir: Path, header: dict[str, Any]) -> "RunManifest":
+    def create(cls, run_dir: Path, header: dict[str, Any]) -> RunManifest:
         data = {**header, "created": now(), "updated": now(), "stages": []}
         return cls(run_dir, data)
 
@@ -126,8 +139,11 @@ class RunManifest:
             "harness_version": __version__,
             "git": git_state(repo),
             "versions": package_versions(),
-            "host": {"hostname": socket.gethostname(), "platform": platform.platform(),
-                     "python": platform.python_version()},
+            "host": {
+                "hostname": socket.gethostname(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+            },
         }
 
     def stage(self, name: str) -> StageRecord | None:

@@ -5,11 +5,13 @@ A paper config has `stages:` (name -> stage config) and either `pipeline:` (orde
 the trainer's own arguments plus a few harness keys (RESERVED_KEYS). `extends: <stage>` copies
 another stage's config and overrides it, so three GRPO stages do not repeat forty keys.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -17,18 +19,20 @@ from omegaconf.errors import OmegaConfBaseException
 from harness.errors import ConfigError, Problem, did_you_mean
 
 # Keys of a stage config that belong to the harness, not to the trainer.
-RESERVED_KEYS = frozenset({
-    "kind",               # which renderer: see harness.render.RENDERERS
-    "inputs",             # name -> literal path, `stage:<name>[/<file>]`, or {prefer, fallback, warning}
-    "env",                # extra environment for the stage's process
-    "global_batch_size",  # the paper's global batch; gradient accumulation is derived from it
-    "extends",            # base stage whose config this one overrides
-    "expected_rows",      # training rows the paper's data yields, for step counts before data exists
-    "options",            # tool options (data prep, eval, report), passed as one JSON argument
-    "reward_fn",          # ms-swift GRPO: {path, name, kwargs} of a verl-style compute_score (AIGI_REWARD)
-    "profile_skip",       # {profile: reason}: rendered and validated, but not run, in that profile
-    "note",               # free text shown in dry runs
-})
+RESERVED_KEYS = frozenset(
+    {
+        "kind",  # which renderer: see harness.render.RENDERERS
+        "inputs",  # name -> literal path, `stage:<name>[/<file>]`, or {prefer, fallback, warning}
+        "env",  # extra environment for the stage's process
+        "global_batch_size",  # the paper's global batch; gradient accumulation is derived from it
+        "extends",  # base stage whose config this one overrides
+        "expected_rows",  # training rows the paper's data yields, for step counts before data exists
+        "options",  # tool options (data prep, eval, report), passed as one JSON argument
+        "reward_fn",  # ms-swift GRPO: {path, name, kwargs} of a verl-style compute_score (AIGI_REWARD)
+        "profile_skip",  # {profile: reason}: rendered and validated, but not run, in that profile
+        "note",  # free text shown in dry runs
+    }
+)
 
 STAGE_REF = "stage:"
 
@@ -39,7 +43,7 @@ class StageSpec:
 
     name: str
     kind: str
-    config: dict[str, Any]          # every key of the stage, reserved ones included
+    config: dict[str, Any]  # every key of the stage, reserved ones included
 
     @property
     def trainer_args(self) -> dict[str, Any]:
@@ -58,19 +62,28 @@ def stage_names(cfg: DictConfig) -> list[str]:
     if variants is not None:
         variant = cfg.get("variant")
         if variant not in variants:
-            raise ConfigError(Problem("variant", f"unknown variant '{variant}'"
-                                                 f"{did_you_mean(str(variant), list(variants))}; "
-                                                 f"available: {', '.join(variants)}"))
+            raise ConfigError(
+                Problem(
+                    "variant",
+                    f"unknown variant '{variant}'"
+                    f"{did_you_mean(str(variant), list(variants))}; "
+                    f"available: {', '.join(variants)}",
+                )
+            )
         names = list(variants[variant])
         where = f"variants.{variant}"
     elif cfg.get("pipeline") is not None:
         names = list(cfg.pipeline)
         where = "pipeline"
     else:
-        raise ConfigError(Problem("pipeline", "the paper config must list its stages in "
-                                              "`pipeline:` or `variants:`"))
-    problems = [Problem(where, f"stage '{n}' is not defined under stages{did_you_mean(n, list(stages))}")
-                for n in names if n not in stages]
+        raise ConfigError(
+            Problem("pipeline", "the paper config must list its stages in `pipeline:` or `variants:`")
+        )
+    problems = [
+        Problem(where, f"stage '{n}' is not defined under stages{did_you_mean(n, list(stages))}")
+        for n in names
+        if n not in stages
+    ]
     seen = set()
     for n in names:
         if n in seen:
@@ -100,13 +113,19 @@ def _expand(work: DictConfig, name: str, chain: tuple[str, ...], done: set[str])
     if name in done:
         return
     if name in chain:
-        raise ConfigError(Problem(f"stages.{name}.extends", f"circular extends: {' -> '.join(chain + (name,))}"))
+        raise ConfigError(
+            Problem(f"stages.{name}.extends", f"circular extends: {' -> '.join(chain + (name,))}")
+        )
     node = stages[name]
     base_name = node.get("extends")
     if base_name is not None:
         if base_name not in stages:
-            raise ConfigError(Problem(f"stages.{name}.extends", f"no stage named '{base_name}'"
-                                                                f"{did_you_mean(str(base_name), list(stages))}"))
+            raise ConfigError(
+                Problem(
+                    f"stages.{name}.extends",
+                    f"no stage named '{base_name}'{did_you_mean(str(base_name), list(stages))}",
+                )
+            )
         _expand(work, str(base_name), chain + (name,), done)
         merged = OmegaConf.merge(stages[base_name], node)
         merged.pop("extends", None)
@@ -127,9 +146,14 @@ def stage_spec(cfg: DictConfig, name: str) -> StageSpec:
     from harness.render import RENDERERS  # local import: render imports this module
 
     if kind not in RENDERERS:
-        raise ConfigError(Problem(f"stages.{name}.kind", f"unknown stage kind '{kind}'"
-                                                         f"{did_you_mean(str(kind), RENDERERS)}; "
-                                                         f"available: {', '.join(sorted(RENDERERS))}"))
+        raise ConfigError(
+            Problem(
+                f"stages.{name}.kind",
+                f"unknown stage kind '{kind}'"
+                f"{did_you_mean(str(kind), RENDERERS)}; "
+                f"available: {', '.join(sorted(RENDERERS))}",
+            )
+        )
     return StageSpec(name=name, kind=kind, config=resolved)
 
 
@@ -141,24 +165,26 @@ def stage_dir(run_dir: Path, name: str) -> Path:
 PRIMARY_OUTPUT = {
     "data_prep": ".",
     "download": "model",
-    "swift_sft": "final",           # harness.finalize links the last checkpoint-N here
+    "swift_sft": "final",  # harness.finalize links the last checkpoint-N here
     "swift_rlhf": "final",
     "swift_export": "merged",
-    "verl_grpo": "final",           # harness.finalize links the last global_step_N here
+    "verl_grpo": "final",  # harness.finalize links the last global_step_N here
     "verl_merge": "hf",
     "eval": ".",
     "report": ".",
 }
 
 
-def resolve_ref(ref: str, run_dir: Path, kinds: Mapping[str, str], order: list[str],
-                consumer: str, key: str) -> str:
+def resolve_ref(
+    ref: str, run_dir: Path, kinds: Mapping[str, str], order: list[str], consumer: str, key: str
+) -> str:
     """`stage:<name>[/<file>]` -> a path in the run directory; the producer must run earlier."""
-    target = ref[len(STAGE_REF):]
+    target = ref[len(STAGE_REF) :]
     producer, _, rel = target.partition("/")
     if producer not in kinds:
-        raise ConfigError(Problem(key, f"'{ref}' names no stage of this pipeline"
-                                       f"{did_you_mean(producer, list(kinds))}"))
+        raise ConfigError(
+            Problem(key, f"'{ref}' names no stage of this pipeline{did_you_mean(producer, list(kinds))}")
+        )
     if order.index(producer) >= order.index(consumer):
         raise ConfigError(Problem(key, f"'{ref}': stage '{producer}' runs after '{consumer}'"))
     base = stage_dir(run_dir, producer)
@@ -168,8 +194,9 @@ def resolve_ref(ref: str, run_dir: Path, kinds: Mapping[str, str], order: list[s
     return str(base if primary == "." else base / primary)
 
 
-def resolve_inputs(spec: StageSpec, run_dir: Path, kinds: Mapping[str, str],
-                   order: list[str]) -> tuple[dict[str, Any], list[str]]:
+def resolve_inputs(
+    spec: StageSpec, run_dir: Path, kinds: Mapping[str, str], order: list[str]
+) -> tuple[dict[str, Any], list[str]]:
     """Resolve a stage's `inputs:` to paths; returns (inputs, warnings)."""
     warnings: list[str] = []
     resolved: dict[str, Any] = {}
@@ -179,24 +206,42 @@ def resolve_inputs(spec: StageSpec, run_dir: Path, kinds: Mapping[str, str],
     return resolved, warnings
 
 
-def _resolve_input(value: Any, run_dir: Path, kinds: Mapping[str, str], order: list[str],
-                   consumer: str, where: str, warnings: list[str]) -> Any:
+def _resolve_input(
+    value: Any,
+    run_dir: Path,
+    kinds: Mapping[str, str],
+    order: list[str],
+    consumer: str,
+    where: str,
+    warnings: list[str],
+) -> Any:
     if value is None:
         return None
     if isinstance(value, list):
-        return [_resolve_input(v, run_dir, kinds, order, consumer, f"{where}[{i}]", warnings)
-                for i, v in enumerate(value)]
+        return [
+            _resolve_input(v, run_dir, kinds, order, consumer, f"{where}[{i}]", warnings)
+            for i, v in enumerate(value)
+        ]
     if isinstance(value, dict):
         # {prefer: <path or null>, fallback: <path>, warning: <text>}: an optional better input.
         unknown = set(value) - {"prefer", "fallback", "warning"}
         if unknown:
-            raise ConfigError(Problem(where, f"unknown keys {sorted(unknown)}; an input is a path, "
-                                             f"'stage:<name>[/file]', or {{prefer, fallback, warning}}"))
+            raise ConfigError(
+                Problem(
+                    where,
+                    f"unknown keys {sorted(unknown)}; an input is a path, "
+                    f"'stage:<name>[/file]', or {{prefer, fallback, warning}}",
+                )
+            )
         if value.get("prefer") not in (None, ""):
-            return _resolve_input(value["prefer"], run_dir, kinds, order, consumer, f"{where}.prefer", warnings)
+            return _resolve_input(
+                value["prefer"], run_dir, kinds, order, consumer, f"{where}.prefer", warnings
+            )
         if value.get("warning"):
             warnings.append(f"{where}: {value['warning']}")
-        return _resolve_input(value.get("fallback"), run_dir, kinds, order, consumer, f"{where}.fallback", warnings)
+        return _resolve_input(
+            value.get("fallback"), run_dir, kinds, order, consumer, f"{where}.fallback", warnings
+        )
     text = str(value)
     if text.startswith(STAGE_REF):
         return resolve_ref(text, run_dir, kinds, order, consumer, where)

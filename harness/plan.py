@@ -1,4 +1,5 @@
 """From a composed config to the rendered commands of every stage, in order."""
+
 from __future__ import annotations
 
 import copy
@@ -20,7 +21,7 @@ class PlannedStage:
     spec: StageSpec
     ctx: StageContext
     rendered: Rendered
-    skip_reason: str | None = None          # rendered and validated, but not run in this profile
+    skip_reason: str | None = None  # rendered and validated, but not run in this profile
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -40,7 +41,7 @@ class Plan:
     profile: str
     stages: list[PlannedStage]
     cfg: DictConfig
-    notes: dict[str, Any] = field(default_factory=dict)   # recorded in the manifest (e.g. reward_sha256)
+    notes: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest (e.g. reward_sha256)
 
     def stage(self, name: str) -> PlannedStage:
         for planned in self.stages:
@@ -96,16 +97,30 @@ def build_plan(cfg: DictConfig, run_name: str | None = None) -> Plan:
             problems.extend(exc.problems)
             continue
         skip = (spec.get("profile_skip") or {}).get(profile)
-        planned.append(PlannedStage(spec=spec, ctx=ctx, rendered=rendered, skip_reason=skip,
-                                    warnings=[*warnings, *rendered.warnings]))
+        planned.append(
+            PlannedStage(
+                spec=spec,
+                ctx=ctx,
+                rendered=rendered,
+                skip_reason=skip,
+                warnings=[*warnings, *rendered.warnings],
+            )
+        )
     if problems:
         raise ConfigError(problems)
-    return Plan(paper=paper_name(cfg), run_name=str(run_name), run_dir=run_dir, profile=profile,
-                stages=planned, cfg=cfg)
+    return Plan(
+        paper=paper_name(cfg),
+        run_name=str(run_name),
+        run_dir=run_dir,
+        profile=profile,
+        stages=planned,
+        cfg=cfg,
+    )
 
 
-def _context(cfg: DictConfig, spec: StageSpec, inputs: dict[str, Any], run_dir: Path,
-             cluster: DictConfig) -> StageContext:
+def _context(
+    cfg: DictConfig, spec: StageSpec, inputs: dict[str, Any], run_dir: Path, cluster: DictConfig
+) -> StageContext:
     dialect_group = DIALECT_OF_KIND.get(spec.kind)
     dialect = OmegaConf.to_container(cfg.dialect[dialect_group], resolve=True) if dialect_group else {}
     env = {str(k): _env_value(spec.name, k, v) for k, v in (spec.get("env") or {}).items() if v is not None}
@@ -138,7 +153,7 @@ def _with_total_steps(spec: StageSpec, inputs: dict[str, Any]) -> StageSpec:
     """
     if spec.kind != "verl_grpo":
         return spec
-    kwargs = (((spec.config.get("reward") or {}).get("custom_reward_function") or {}).get("reward_kwargs"))
+    kwargs = ((spec.config.get("reward") or {}).get("custom_reward_function") or {}).get("reward_kwargs")
     if not isinstance(kwargs, dict) or "total_steps" not in kwargs or kwargs["total_steps"] is not None:
         return spec
     trainer = spec.config.get("trainer") or {}
@@ -147,9 +162,13 @@ def _with_total_steps(spec: StageSpec, inputs: dict[str, Any]) -> StageSpec:
     else:
         rows = _train_rows(inputs.get("train_files")) or spec.get("expected_rows")
         if not rows:
-            raise ConfigError(Problem(f"stages.{spec.name}.expected_rows",
-                                      "the reward schedule needs the job's total steps: set expected_rows "
-                                      "(training rows) or trainer.total_training_steps"))
+            raise ConfigError(
+                Problem(
+                    f"stages.{spec.name}.expected_rows",
+                    "the reward schedule needs the job's total steps: set expected_rows "
+                    "(training rows) or trainer.total_training_steps",
+                )
+            )
         batch = int((spec.config.get("data") or {}).get("train_batch_size", 1))
         steps = (int(rows) // batch) * int(trainer.get("total_epochs", 1))
     config = copy.deepcopy(spec.config)

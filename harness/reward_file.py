@@ -6,6 +6,7 @@ function accepts verl's call; then the file is copied to `<run_dir>/reward/` and
 that copy, so a Slurm job that starts hours later (or on another node) scores with exactly the
 file that was checked.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ Running the same command again with the same run name skips completed stages who
 config matches, resumes an interrupted training stage from its last checkpoint, and refuses a
 completed stage whose config changed (naming the keys) unless `from_stage=` asks for a rerun.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +12,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from omegaconf import OmegaConf
 
@@ -33,12 +35,17 @@ RESUMABLE_KINDS = TRAINING_KINDS | {"eval"}
 
 @dataclasses.dataclass
 class Decision:
-    action: str          # run | resume | skip_completed | skip_profile | not_selected
+    action: str  # run | resume | skip_completed | skip_profile | not_selected
     reason: str = ""
 
 
-def run_plan(plan: Plan, subset: Sequence[str] | None = None, from_stage: str | None = None,
-             out: TextIO | None = None, launcher: Any = None) -> int:
+def run_plan(
+    plan: Plan,
+    subset: Sequence[str] | None = None,
+    from_stage: str | None = None,
+    out: TextIO | None = None,
+    launcher: Any = None,
+) -> int:
     out = out or sys.stdout
     _use_this_environment()  # before the launcher snapshots the environment
     launcher = launcher or launcher_for(plan)
@@ -68,16 +75,27 @@ def run_plan(plan: Plan, subset: Sequence[str] | None = None, from_stage: str | 
             print(f"{tag}: already completed, skipped ({decision.reason})", file=out)
             continue
         if decision.action == "skip_profile":
-            print(f"{tag}: skipped in profile {plan.profile}: {planned.skip_reason} "
-                  f"(command rendered and validated; see dry_run=true)", file=out)
+            print(
+                f"{tag}: skipped in profile {plan.profile}: {planned.skip_reason} "
+                f"(command rendered and validated; see dry_run=true)",
+                file=out,
+            )
             if primary and manifest is not None:
                 record = _record(plan, planned, manifest)
                 record.status, record.skip_reason = "skipped", planned.skip_reason
                 record.argv = list(planned.rendered.argv)  # what would run, for the record
                 manifest.put_stage(record)
             continue
-        code = _run_stage(plan, planned, decision, manifest if primary else None, launcher, tag, out,
-                          run_elapsed=time.monotonic() - run_started)
+        code = _run_stage(
+            plan,
+            planned,
+            decision,
+            manifest if primary else None,
+            launcher,
+            tag,
+            out,
+            run_elapsed=time.monotonic() - run_started,
+        )
         if code != 0:
             return code
     if primary:
@@ -85,13 +103,16 @@ def run_plan(plan: Plan, subset: Sequence[str] | None = None, from_stage: str | 
     return 0
 
 
-def decide(plan: Plan, manifest: RunManifest | None, subset: Sequence[str] | None,
-           from_stage: str | None) -> tuple[dict[str, Decision], list[Problem]]:
+def decide(
+    plan: Plan, manifest: RunManifest | None, subset: Sequence[str] | None, from_stage: str | None
+) -> tuple[dict[str, Decision], list[Problem]]:
     """What happens to each stage; problems (changed configs, missing inputs) are collected."""
     names = [s.name for s in plan.stages]
     problems: list[Problem] = []
     if from_stage is not None and from_stage not in names:
-        problems.append(Problem("from_stage", f"no stage '{from_stage}' in this pipeline; stages: {', '.join(names)}"))
+        problems.append(
+            Problem("from_stage", f"no stage '{from_stage}' in this pipeline; stages: {', '.join(names)}")
+        )
         return {}, problems
     rerun_from = names.index(from_stage) if from_stage else len(names)
     decisions: dict[str, Decision] = {}
@@ -108,9 +129,13 @@ def decide(plan: Plan, manifest: RunManifest | None, subset: Sequence[str] | Non
             continue
         for producer in _producers(planned):
             if producer not in will_have and decisions.get(producer, Decision("")).action != "skip_profile":
-                problems.append(Problem(f"stages.{planned.name}.inputs",
-                                        f"needs the outputs of stage '{producer}', which has not completed in "
-                                        f"{plan.run_dir}; run it too (stages=[...]) or drop the subset"))
+                problems.append(
+                    Problem(
+                        f"stages.{planned.name}.inputs",
+                        f"needs the outputs of stage '{producer}', which has not completed in "
+                        f"{plan.run_dir}; run it too (stages=[...]) or drop the subset",
+                    )
+                )
         will_have.add(planned.name)
         if previous is None or index >= rerun_from:
             decisions[planned.name] = Decision("run")
@@ -118,10 +143,14 @@ def decide(plan: Plan, manifest: RunManifest | None, subset: Sequence[str] | Non
         if previous.status == "completed":
             changed = _changed_keys(previous.config, stage_fingerprint(plan, planned))
             if changed:
-                problems.append(Problem(f"stages.{planned.name}",
-                                        f"completed in {plan.run_dir} with a different config; changed: "
-                                        f"{'; '.join(changed)}. Rerun it and everything after it with "
-                                        f"from_stage={planned.name}, or use another run_name"))
+                problems.append(
+                    Problem(
+                        f"stages.{planned.name}",
+                        f"completed in {plan.run_dir} with a different config; changed: "
+                        f"{'; '.join(changed)}. Rerun it and everything after it with "
+                        f"from_stage={planned.name}, or use another run_name",
+                    )
+                )
                 continue
             if not _output_exists(planned):
                 decisions[planned.name] = Decision("run", "its outputs are gone")
@@ -140,7 +169,9 @@ def decide(plan: Plan, manifest: RunManifest | None, subset: Sequence[str] | Non
 
 def stage_fingerprint(plan: Plan, planned: PlannedStage) -> dict[str, Any]:
     """What decides a stage's result: its resolved config, its topology and trainer dialect."""
-    fingerprint = {f"stages.{planned.name}.{k}": _jsonable(v) for k, v in flatten(planned.spec.config).items()}
+    fingerprint = {
+        f"stages.{planned.name}.{k}": _jsonable(v) for k, v in flatten(planned.spec.config).items()
+    }
     fingerprint["cluster.nnodes"] = planned.ctx.nnodes
     fingerprint["cluster.gpus_per_node"] = planned.ctx.gpus_per_node
     if planned.ctx.dialect:
@@ -160,8 +191,11 @@ def _jsonable(value: Any) -> Any:
 
 def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     keys = sorted(set(before) | set(after))
-    return [f"{k} ({before.get(k, '<absent>')!r} -> {after.get(k, '<absent>')!r})"
-            for k in keys if before.get(k, "<absent>") != after.get(k, "<absent>")]
+    return [
+        f"{k} ({before.get(k, '<absent>')!r} -> {after.get(k, '<absent>')!r})"
+        for k in keys
+        if before.get(k, "<absent>") != after.get(k, "<absent>")
+    ]
 
 
 def _producers(planned: PlannedStage) -> list[str]:
@@ -174,7 +208,7 @@ def _producers(planned: PlannedStage) -> list[str]:
         elif isinstance(value, dict):
             walk(value.get("prefer") if value.get("prefer") not in (None, "") else value.get("fallback"))
         elif isinstance(value, str) and value.startswith(STAGE_REF):
-            found.append(value[len(STAGE_REF):].partition("/")[0])
+            found.append(value[len(STAGE_REF) :].partition("/")[0])
 
     for value in (planned.spec.get("inputs") or {}).values():
         walk(value)
@@ -197,10 +231,19 @@ def _open_manifest(plan: Plan, manifest: RunManifest | None) -> RunManifest:
     write_text_atomic(plan.run_dir / "config.yaml", OmegaConf.to_yaml(plan.cfg, resolve=True))
     environment = RunManifest.environment(Path(str(plan.cfg.paths.repo)))
     if manifest is None:
-        manifest = RunManifest.create(plan.run_dir, {
-            "paper": plan.paper, "run_name": plan.run_name, "run_dir": str(plan.run_dir),
-            "profile": plan.profile, "variant": plan.cfg.get("variant"),
-            "cluster": str(plan.cfg.cluster.launcher), **environment, "invocations": []})
+        manifest = RunManifest.create(
+            plan.run_dir,
+            {
+                "paper": plan.paper,
+                "run_name": plan.run_name,
+                "run_dir": str(plan.run_dir),
+                "profile": plan.profile,
+                "variant": plan.cfg.get("variant"),
+                "cluster": str(plan.cfg.cluster.launcher),
+                **environment,
+                "invocations": [],
+            },
+        )
     else:
         manifest.data.update(environment)
     manifest.data.update(plan.notes)
@@ -276,8 +319,16 @@ def _prepare(planned: PlannedStage, decision: Decision) -> PlannedStage:
     return dataclasses.replace(planned, rendered=dataclasses.replace(rendered, argv=tuple(argv)))
 
 
-def _run_stage(plan: Plan, planned: PlannedStage, decision: Decision, manifest: RunManifest | None,
-               launcher: Any, tag: str, out: TextIO, run_elapsed: float = 0.0) -> int:
+def _run_stage(
+    plan: Plan,
+    planned: PlannedStage,
+    decision: Decision,
+    manifest: RunManifest | None,
+    launcher: Any,
+    tag: str,
+    out: TextIO,
+    run_elapsed: float = 0.0,
+) -> int:
     from launch.secret_env import mask_env
 
     planned = _prepare(planned, decision)
@@ -307,16 +358,19 @@ def _run_stage(plan: Plan, planned: PlannedStage, decision: Decision, manifest: 
     if code == 0:
         print(f"{tag}: completed in {_duration(elapsed)}", file=out, flush=True)
         return 0
-    print(f"{tag}: FAILED with exit code {code} after {_duration(elapsed)}; nothing after it runs.",
-          file=sys.stderr)
+    print(
+        f"{tag}: FAILED with exit code {code} after {_duration(elapsed)}; nothing after it runs.",
+        file=sys.stderr,
+    )
     tail = _tail(log, 30)
     if tail:
         print(f"last lines of {log}:\n{tail}", file=sys.stderr)
     return code
 
 
-def _submit_to_slurm(plan: Plan, manifest: RunManifest | None, decisions: dict[str, Decision],
-                     launcher: Any, out: TextIO) -> int:
+def _submit_to_slurm(
+    plan: Plan, manifest: RunManifest | None, decisions: dict[str, Decision], launcher: Any, out: TextIO
+) -> int:
     jobs = []
     chosen = []
     for planned in plan.stages:
@@ -341,8 +395,11 @@ def _submit_to_slurm(plan: Plan, manifest: RunManifest | None, decisions: dict[s
         return 0
     ids = launcher.submit(jobs, script_dir)
     if manifest is not None:
-        manifest.data["slurm_submission"] = {"at": now(), "job_ids": [str(i) for i in ids],
-                                             "stages": [p.name for p in chosen]}
+        manifest.data["slurm_submission"] = {
+            "at": now(),
+            "job_ids": [str(i) for i in ids],
+            "stages": [p.name for p in chosen],
+        }
         manifest.save()
     records: dict[str, StageRecord] = {}
     for planned, job_id in zip(chosen, ids):

@@ -6,14 +6,15 @@ FakeXplain's numbers are four-fold cross-validation means, so
 `runs/<paper>/<base>__sweep/`. On Slurm (submit=true) each member is an independent job chain
 and the combined report is one more job that waits for the last stage of every chain.
 """
+
 from __future__ import annotations
 
 import itertools
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -101,8 +102,13 @@ def _submit_sweep_report(cfg: DictConfig, argv: list[str], report_dir: Path, run
         if submission.get("job_ids"):
             last_ids.append(submission["job_ids"][-1])
     report_dir.mkdir(parents=True, exist_ok=True)
-    job = Job(name="sweep_report", argv=tuple(argv), mode="single", workdir=str(cfg.paths.repo),
-              log_dir=str(report_dir / "logs"))
+    job = Job(
+        name="sweep_report",
+        argv=tuple(argv),
+        mode="single",
+        workdir=str(cfg.paths.repo),
+        log_dir=str(report_dir / "logs"),
+    )
     launcher = make_launcher(OmegaConf.to_container(cfg.cluster, resolve=True))
     (job_id,) = launcher.submit([job], report_dir / "slurm", after=last_ids)
     print(f"submitted the report across {len(run_dirs)} runs: job {job_id} (after {', '.join(last_ids)})")

@@ -10,12 +10,13 @@ ms-swift's own torchrun start are unchanged.
 
 verl needs no wrapper: `trainer.resume_mode=auto` (its default) already resumes at start.
 """
+
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from harness.finalize import last_swift_checkpoint
 
@@ -50,8 +51,7 @@ def with_resume(argv: Sequence[str], output_dir: Path) -> tuple[list[str], Path 
 def main(args: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if args is None else args)
     if len(args) < 3 or args[1] != "--":
-        print("usage: python3 -m harness.swift_resume <output_dir> -- <trainer argv ...>",
-              file=sys.stderr)
+        print("usage: python3 -m harness.swift_resume <output_dir> -- <trainer argv ...>", file=sys.stderr)
         return 2
     output_dir, argv = Path(args[0]), args[2:]
     argv, checkpoint = with_resume(argv, output_dir)
@@ -59,8 +59,11 @@ def main(args: Sequence[str] | None = None) -> int:
     if checkpoint is not None:
         print(f"[harness] resuming from {checkpoint} (Slurm restart {restart})", flush=True)
     else:
-        print(f"[harness] no complete checkpoint under {output_dir}; starting the stage "
-              f"(Slurm restart {restart})", flush=True)
+        print(
+            f"[harness] no complete checkpoint under {output_dir}; starting the stage "
+            f"(Slurm restart {restart})",
+            flush=True,
+        )
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:

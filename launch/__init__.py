@@ -13,7 +13,8 @@ Launchers know nothing about papers or trainers; see launch.job for the Job cont
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional, Protocol, Union
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from launch.config import ClusterConfig, ClusterConfigError, parse_cluster
 from launch.job import MODES, Job, JobError
@@ -53,12 +54,12 @@ class Launcher(Protocol):
     def is_primary(self) -> bool: ...
 
 
-AnyLauncher = Union[LocalLauncher, TorchrunLauncher, SlurmLauncher]
+AnyLauncher = LocalLauncher | TorchrunLauncher | SlurmLauncher
 
 
 def make_launcher(
-    cluster: Union[Mapping[str, Any], ClusterConfig],
-    environ: Optional[Mapping[str, str]] = None,
+    cluster: Mapping[str, Any] | ClusterConfig,
+    environ: Mapping[str, str] | None = None,
 ) -> AnyLauncher:
     """The launcher named by `cluster.launcher`, configured by the rest of `cluster`.
 

@@ -8,8 +8,9 @@ here means every launcher reports a bad value the same way: with the full key pa
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from launch.secret_env import DEFAULT_SECRET_PATTERNS
 
@@ -28,21 +29,21 @@ class RayConfig:
     # GCS port of the head; fixed so that workers know where to join.
     port: int = 6379
     dashboard: bool = False
-    dashboard_port: Optional[int] = None
-    client_server_port: Optional[int] = None
+    dashboard_port: int | None = None
+    client_server_port: int | None = None
     # Fixed per-node ports (firewalled clusters, as NVIDIA NeMo-RL's ray.sub does). The head
     # uses each value + 1 so a head and a worker can share a host. null: Ray picks.
-    node_manager_port: Optional[int] = None
-    object_manager_port: Optional[int] = None
-    runtime_env_agent_port: Optional[int] = None
-    dashboard_agent_grpc_port: Optional[int] = None
-    dashboard_agent_listen_port: Optional[int] = None
-    metrics_export_port: Optional[int] = None
-    min_worker_port: Optional[int] = None
-    max_worker_port: Optional[int] = None
+    node_manager_port: int | None = None
+    object_manager_port: int | None = None
+    runtime_env_agent_port: int | None = None
+    dashboard_agent_grpc_port: int | None = None
+    dashboard_agent_listen_port: int | None = None
+    metrics_export_port: int | None = None
+    min_worker_port: int | None = None
+    max_worker_port: int | None = None
     # CPUs Ray may schedule per node; null: the Slurm allocation's cpus_per_task, else all.
-    num_cpus: Optional[int] = None
-    temp_dir: Optional[str] = None
+    num_cpus: int | None = None
+    temp_dir: str | None = None
     start_retries: int = 3
     retry_delay_s: float = 5.0
     # How long the head waits for every node (and its GPUs) to join before giving up.
@@ -56,12 +57,12 @@ class RayConfig:
 class SlurmConfig:
     """`cluster.slurm`: the sbatch request and the shell preamble of every stage."""
 
-    partition: Optional[str] = None
-    account: Optional[str] = None
-    qos: Optional[str] = None
-    time: Optional[str] = None
-    cpus_per_task: Optional[int] = None
-    mem: Optional[str] = None
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time: str | None = None
+    cpus_per_task: int | None = None
+    mem: str | None = None
     # How GPUs are requested: `--gpus-per-node=G`, `--gres=<gres_name>:G`, or not at all
     # (clusters that hand out whole nodes).
     gpu_request: str = "gpus-per-node"
@@ -85,20 +86,20 @@ class ClusterConfig:
     """`cluster`: where stages run. See conf/cluster/*.yaml for the documented defaults."""
 
     launcher: str
-    nnodes: Optional[int] = 1
+    nnodes: int | None = 1
     gpus_per_node: int = 0
     # torchrun: this node's place in the job; null falls back to the environment
     # (NODE_RANK or RANK, NNODES or WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
-    node_rank: Optional[int] = None
-    master_addr: Optional[str] = None
-    master_port: Optional[int] = None
+    node_rank: int | None = None
+    master_addr: str | None = None
+    master_port: int | None = None
     # CUDA_VISIBLE_DEVICES for the stage; null: local derives 0..G-1, others leave it alone.
-    visible_devices: Optional[str] = None
+    visible_devices: str | None = None
     # Interpreter for launch helpers on the nodes (Ray sidecars); null: the running one.
-    python: Optional[str] = None
+    python: str | None = None
     # torchrun: rank 0 tells the other nodes when a rank-0-only step ended over this port
     # (null: master_port + 1); they wait at most sync_timeout_s.
-    sync_port: Optional[int] = None
+    sync_port: int | None = None
     sync_timeout_s: float = 86400.0
     ray: RayConfig = field(default_factory=RayConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
@@ -112,8 +113,7 @@ def parse_cluster(cluster: Mapping[str, Any]) -> ClusterConfig:
         raise ClusterConfigError(f"cluster must be a mapping, got {type(cluster).__name__}")
     if "launcher" not in data:
         raise ClusterConfigError(
-            f"cluster.launcher is missing; choose one of {', '.join(LAUNCHERS)} "
-            "(for example cluster=local)"
+            f"cluster.launcher is missing; choose one of {', '.join(LAUNCHERS)} (for example cluster=local)"
         )
     ray = _build(RayConfig, data.pop("ray", None) or {}, "cluster.ray")
     slurm = _build(SlurmConfig, data.pop("slurm", None) or {}, "cluster.slurm")
@@ -124,9 +124,7 @@ def parse_cluster(cluster: Mapping[str, Any]) -> ClusterConfig:
 
 def _check(cfg: ClusterConfig) -> None:
     if cfg.launcher not in LAUNCHERS:
-        raise ClusterConfigError(
-            f"cluster.launcher={cfg.launcher!r} is not one of {', '.join(LAUNCHERS)}"
-        )
+        raise ClusterConfigError(f"cluster.launcher={cfg.launcher!r} is not one of {', '.join(LAUNCHERS)}")
     if cfg.nnodes is not None and cfg.nnodes < 1:
         raise ClusterConfigError(f"cluster.nnodes must be >= 1, got {cfg.nnodes}")
     if cfg.nnodes is None and cfg.launcher != "torchrun":
@@ -149,19 +147,15 @@ def _check(cfg: ClusterConfig) -> None:
         if f.name.endswith("_port") or f.name == "port":
             _check_port(getattr(cfg.ray, f.name), f"cluster.ray.{f.name}")
     if cfg.ray.start_retries < 1:
-        raise ClusterConfigError(
-            f"cluster.ray.start_retries must be >= 1, got {cfg.ray.start_retries}"
-        )
+        raise ClusterConfigError(f"cluster.ray.start_retries must be >= 1, got {cfg.ray.start_retries}")
     if cfg.slurm.gpu_request not in GPU_REQUESTS:
         raise ClusterConfigError(
-            f"cluster.slurm.gpu_request={cfg.slurm.gpu_request!r} is not one of "
-            f"{', '.join(GPU_REQUESTS)}"
+            f"cluster.slurm.gpu_request={cfg.slurm.gpu_request!r} is not one of {', '.join(GPU_REQUESTS)}"
         )
     for i, line in enumerate(cfg.slurm.extra_sbatch):
         if "\n" in line or "\r" in line:
             raise ClusterConfigError(
-                f"cluster.slurm.extra_sbatch[{i}] spans several lines; give one #SBATCH "
-                "option per list item"
+                f"cluster.slurm.extra_sbatch[{i}] spans several lines; give one #SBATCH option per list item"
             )
     for key in ("partition", "account", "qos", "time", "mem", "gres_name"):
         value = getattr(cfg.slurm, key)
@@ -174,7 +168,7 @@ def _check(cfg: ClusterConfig) -> None:
         )
 
 
-def _check_port(value: Optional[int], key: str) -> None:
+def _check_port(value: int | None, key: str) -> None:
     if value is not None and not 1 <= value <= 65535:
         raise ClusterConfigError(f"{key} must be a port number in 1..65535, got {value}")
 
@@ -187,9 +181,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str, **given: Any) -> Any
         key = unknown[0]
         close = difflib.get_close_matches(key, list(known), n=1)
         hint = f"; did you mean {prefix}.{close[0]}?" if close else ""
-        raise ClusterConfigError(
-            f"{prefix}.{key} is not a setting{hint} (known: {', '.join(sorted(known))})"
-        )
+        raise ClusterConfigError(f"{prefix}.{key} is not a setting{hint} (known: {', '.join(sorted(known))})")
     kwargs: dict[str, Any] = dict(given)
     for name, value in data.items():
         kwargs[name] = _coerce(value, known[name].type, f"{prefix}.{name}")
@@ -201,13 +193,13 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str, **given: Any) -> Any
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Check `value` against the (string) annotation of a config field."""
-    text = str(annotation)
-    optional = text.startswith("Optional[")
+    text = str(annotation).replace(" ", "")
+    optional = text.endswith("|None")
     if value is None:
         if optional:
             return None
         raise ClusterConfigError(f"{key} must not be null")
-    base = text[len("Optional["):-1] if optional else text
+    base = text[: -len("|None")] if optional else text
     if base == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ClusterConfigError(f"{key} must be an integer, got {value!r}")

@@ -7,8 +7,8 @@ mode "torchrun" the launcher's whole job on a node is to set exactly those five 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 from launch.job import Job
 
@@ -71,7 +71,7 @@ def torchrun_env(job: Job, topo: Topology) -> dict[str, str]:
 def child_env(
     inherited: Mapping[str, str],
     job: Job,
-    launcher_vars: Optional[Mapping[str, str]] = None,
+    launcher_vars: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Inherited environment without distributed leftovers, then the stage env, then ours."""
     env = {k: v for k, v in inherited.items() if k not in DISTRIBUTED_VARS}

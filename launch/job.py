@@ -8,8 +8,8 @@ know nothing about papers or trainers beyond `mode`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence, Union
 
 # single:   one process on the first node (data prep, LoRA merge, eval, report).
 # torchrun: ms-swift's env contract (NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT,
@@ -89,9 +89,7 @@ class Job:
         if not isinstance(self.nnodes, int) or self.nnodes < 1:
             raise JobError(f"{where}: nnodes must be an integer >= 1, got {self.nnodes!r}")
         if not isinstance(self.gpus_per_node, int) or self.gpus_per_node < 0:
-            raise JobError(
-                f"{where}: gpus_per_node must be an integer >= 0, got {self.gpus_per_node!r}"
-            )
+            raise JobError(f"{where}: gpus_per_node must be an integer >= 0, got {self.gpus_per_node!r}")
         for key, value in self.env.items():
             if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
                 raise JobError(f"{where}: env name {key!r} is not a valid variable name")
@@ -105,8 +103,7 @@ class Job:
         for key, what in self.alloc_args.items():
             if what not in ALLOC_FIELDS:
                 raise JobError(
-                    f"{where}: alloc_args[{key!r}] = {what!r}; expected one of "
-                    f"{', '.join(ALLOC_FIELDS)}"
+                    f"{where}: alloc_args[{key!r}] = {what!r}; expected one of {', '.join(ALLOC_FIELDS)}"
                 )
         if not self.workdir:
             raise JobError(f"{where}: workdir is empty")
@@ -134,13 +131,13 @@ class AllocRef:
         return f"{self.key}={values[self.field]}"
 
 
-def alloc_argv(job: Job) -> list[Union[str, AllocRef]]:
+def alloc_argv(job: Job) -> list[str | AllocRef]:
     """The job's argv with its alloc_args items replaced by AllocRef placeholders.
 
     An item `key=anything` for a key in alloc_args becomes AllocRef(key, field); keys absent
     from argv are appended, so the trainer always receives the allocation's value.
     """
-    out: list[Union[str, AllocRef]] = []
+    out: list[str | AllocRef] = []
     seen: set[str] = set()
     for item in job.argv:
         key = item.split("=", 1)[0] if "=" in item else None
@@ -158,9 +155,7 @@ def alloc_argv(job: Job) -> list[Union[str, AllocRef]]:
 def resolved_argv(job: Job, nnodes: int, gpus_per_node: int) -> tuple[str, ...]:
     """The job's argv with alloc_args set from the given topology."""
     values = {"nnodes": nnodes, "gpus_per_node": gpus_per_node}
-    return tuple(
-        item.resolve(values) if isinstance(item, AllocRef) else item for item in alloc_argv(job)
-    )
+    return tuple(item.resolve(values) if isinstance(item, AllocRef) else item for item in alloc_argv(job))
 
 
 def _check_argv(argv: Sequence[str], where: str) -> None:
@@ -168,8 +163,6 @@ def _check_argv(argv: Sequence[str], where: str) -> None:
         raise JobError(f"{where} is empty")
     for i, item in enumerate(argv):
         if not isinstance(item, str):
-            raise JobError(
-                f"{where}[{i}] is {type(item).__name__} {item!r}; every argument must be a string"
-            )
+            raise JobError(f"{where}[{i}] is {type(item).__name__} {item!r}; every argument must be a string")
         if "\0" in item:
             raise JobError(f"{where}[{i}] contains a NUL byte, which no process can receive")

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from launch import shell
 from launch.config import ClusterConfig, ClusterConfigError
@@ -25,7 +25,7 @@ from launch.stream import run_logged
 class LocalLauncher:
     """Runs stages on this machine (cluster=local)."""
 
-    def __init__(self, cfg: ClusterConfig, environ: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, cfg: ClusterConfig, environ: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg
         self.environ = dict(os.environ if environ is None else environ)
 
@@ -77,7 +77,7 @@ class LocalLauncher:
                 f"{job.nnodes}, or set cluster.nnodes=1"
             )
 
-    def _visible_devices(self, job: Job) -> Optional[str]:
+    def _visible_devices(self, job: Job) -> str | None:
         if job.gpus_per_node == 0:
             return None
         chosen = self.cfg.visible_devices

@@ -44,9 +44,7 @@ class NodeSyncError(RuntimeError):
 class RankZeroChannel:
     """Rank 0 publishes step results; the other ranks wait for them."""
 
-    def __init__(
-        self, host: str, port: int, nnodes: int, node_rank: int, timeout_s: float
-    ) -> None:
+    def __init__(self, host: str, port: int, nnodes: int, node_rank: int, timeout_s: float) -> None:
         self.host, self.port = host, port
         self.nnodes, self.node_rank = nnodes, node_rank
         self.timeout_s = timeout_s
@@ -189,9 +187,7 @@ def _open_store(host: str, port: int, is_master: bool, timeout_s: float) -> Any:
     return store
 
 
-def channel_for(
-    host: str, port: int, nnodes: int, node_rank: int, timeout_s: float
-) -> RankZeroChannel:
+def channel_for(host: str, port: int, nnodes: int, node_rank: int, timeout_s: float) -> RankZeroChannel:
     """The process-wide channel for this topology: its step counters must outlive launchers."""
     key = (host, port, nnodes, node_rank)
     if key not in _CHANNELS:

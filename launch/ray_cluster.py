@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from launch.config import RayConfig
 from launch.shell import Word
@@ -47,7 +47,7 @@ def ray_cli(python: str) -> list[str]:
     return [python, "-m", "ray.scripts.scripts"]
 
 
-def _common_args(cfg: RayConfig, head: bool, num_cpus: Optional[Word]) -> list[Word]:
+def _common_args(cfg: RayConfig, head: bool, num_cpus: Word | None) -> list[Word]:
     args: list[Word] = [
         "--disable-usage-stats",
         "--resources=" + json.dumps({NODE_RESOURCE: 1}),
@@ -73,8 +73,8 @@ def _common_args(cfg: RayConfig, head: bool, num_cpus: Optional[Word]) -> list[W
 def head_start_argv(
     cfg: RayConfig,
     python: str,
-    node_ip: Optional[Word] = None,
-    num_cpus: Optional[Word] = None,
+    node_ip: Word | None = None,
+    num_cpus: Word | None = None,
 ) -> list[Word]:
     """`ray start --head ... --block` for the first node.
 
@@ -96,8 +96,8 @@ def worker_start_argv(
     cfg: RayConfig,
     python: str,
     address: Word,
-    node_ip: Optional[Word] = None,
-    num_cpus: Optional[Word] = None,
+    node_ip: Word | None = None,
+    num_cpus: Word | None = None,
 ) -> list[Word]:
     """`ray start --address=<head:port> ... --block` for every other node."""
     argv: list[Word] = [*ray_cli(python), "start"]
@@ -126,9 +126,7 @@ def split_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def wait_for_port(
-    address: str, timeout_s: float, alive: Optional[Callable[[], bool]] = None
-) -> None:
+def wait_for_port(address: str, timeout_s: float, alive: Callable[[], bool] | None = None) -> None:
     """Block until something accepts TCP connections at `address` (the head's GCS)."""
     host, port = split_address(address)
     deadline = time.monotonic() + timeout_s
@@ -168,7 +166,7 @@ def wait_for_cluster(
             if not alive():
                 raise RayClusterError(f"{what} exited before the Ray cluster was complete")
 
-    wait_for_port(address, timeout_s, alive=lambda: (check_watched() or True))
+    wait_for_port(address, timeout_s, alive=lambda: check_watched() or True)
     import ray  # lazy: importing ray takes about a second
 
     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
@@ -176,9 +174,7 @@ def wait_for_cluster(
         deadline = time.monotonic() + timeout_s
         last = None
         while True:
-            nodes = [
-                n for n in ray.nodes() if n.get("Alive") and n["Resources"].get(NODE_RESOURCE)
-            ]
+            nodes = [n for n in ray.nodes() if n.get("Alive") and n["Resources"].get(NODE_RESOURCE)]
             gpus = sorted(float(n["Resources"].get("GPU", 0)) for n in nodes)
             short = [g for g in gpus if g < gpus_per_node]
             state = f"{len(nodes)} of {nnodes} nodes joined, GPUs per node {gpus}"
@@ -194,8 +190,7 @@ def wait_for_cluster(
             check_watched()
             if time.monotonic() > deadline:
                 hint = (
-                    f"{len(short)} node(s) have fewer than {gpus_per_node} GPUs "
-                    "(cluster.gpus_per_node)"
+                    f"{len(short)} node(s) have fewer than {gpus_per_node} GPUs (cluster.gpus_per_node)"
                     if short
                     else "a node never joined; see the nodes' .ray.log files"
                 )

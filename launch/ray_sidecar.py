@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
 
 from launch import shell
 from launch.ray_cluster import wait_for_port
@@ -24,14 +24,14 @@ class RaySidecar:
     def __init__(
         self,
         argv: Sequence[str],
-        log_path: Optional[str],
+        log_path: str | None,
         *,
         retries: int,
         retry_delay_s: float,
         stop_timeout_s: float,
-        env: Optional[Mapping[str, str]] = None,
-        cwd: Optional[str] = None,
-        wait_for: Optional[str] = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        wait_for: str | None = None,
         wait_timeout_s: float = 600.0,
     ) -> None:
         self.argv = list(argv)
@@ -43,7 +43,7 @@ class RaySidecar:
         self.cwd = cwd
         self.wait_for = wait_for
         self.wait_timeout_s = wait_timeout_s
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.attempts = 0
 
     def supervise(self, should_stop: Callable[[], bool], poll_s: float = 0.5) -> int:
@@ -90,9 +90,7 @@ class RaySidecar:
         self._note(f"attempt {self.attempts}/{self.retries}: {shell.join(self.argv)}")
         if self.log_path is None:
             # Under srun the supervisor's own stdout already is the node's log file.
-            self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd
-            )
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd)
             return
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

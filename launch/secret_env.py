@@ -7,7 +7,7 @@ logs and manifests carry their names at most, never their values.
 from __future__ import annotations
 
 import fnmatch
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 # Matched case-insensitively against variable names. `cluster.secret_patterns` replaces this
 # list (conf/cluster/_base.yaml repeats it; tests/launch checks that both agree).
@@ -36,16 +36,12 @@ def is_secret_name(name: str, patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS)
     return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns)
 
 
-def secret_names(
-    env: Mapping[str, str], patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS
-) -> set[str]:
+def secret_names(env: Mapping[str, str], patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS) -> set[str]:
     """Names in `env` that are secrets under `patterns`."""
     return {name for name in env if is_secret_name(name, patterns)}
 
 
-def mask_env(
-    env: Mapping[str, str], patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS
-) -> dict[str, str]:
+def mask_env(env: Mapping[str, str], patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS) -> dict[str, str]:
     """A copy of `env` with every secret's value replaced by `***` (for manifests, dry runs)."""
     return {k: (MASK if is_secret_name(k, patterns) else v) for k, v in env.items()}
 
@@ -65,11 +61,7 @@ def secret_values(
     env: Mapping[str, str], patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS
 ) -> dict[str, str]:
     """{name: value} of the secrets in `env` long enough to be searched for in text."""
-    return {
-        k: v
-        for k, v in env.items()
-        if is_secret_name(k, patterns) and len(v) >= MIN_MASKED_LENGTH
-    }
+    return {k: v for k, v in env.items() if is_secret_name(k, patterns) and len(v) >= MIN_MASKED_LENGTH}
 
 
 def leaked_secret_names(texts: Iterable[str], secrets: Mapping[str, str]) -> list[str]:
@@ -103,7 +95,7 @@ class SecretMasker:
         if self._hold == 0:
             self._pending = b""
             return data
-        self._pending = data[-self._hold:]
+        self._pending = data[-self._hold :]
         return data[: -self._hold]
 
     def flush(self) -> bytes:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence, Union
 
 _VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A variable or one element of an array indexed by a variable or number: `nodes[$i]`.
@@ -38,15 +38,15 @@ class ShellVar:
 
     def render(self) -> str:
         if self.required_hint:
-            ref = '"${%s:?%s}"' % (self.ref, _double_quote_safe(self.required_hint))
+            ref = f'"${{{self.ref}:?{_double_quote_safe(self.required_hint)}}}"'
         else:
-            ref = '"${%s}"' % self.ref
+            ref = f'"${{{self.ref}}}"'
         before = shlex.quote(self.prefix) if self.prefix else ""
         after = shlex.quote(self.suffix) if self.suffix else ""
         return before + ref + after
 
 
-Word = Union[str, ShellVar]
+Word = str | ShellVar
 
 
 def _double_quote_safe(text: str) -> str:

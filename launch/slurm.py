@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
 
 from launch import shell
 from launch.config import ClusterConfig
@@ -34,7 +34,7 @@ class SlurmLauncher:
     def __init__(
         self,
         cfg: ClusterConfig,
-        environ: Optional[Mapping[str, str]] = None,
+        environ: Mapping[str, str] | None = None,
         runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
     ) -> None:
         self.cfg = cfg
@@ -140,7 +140,7 @@ class SlurmLauncher:
             print(f"[launch] stage {job.name}: Slurm job {job_id}{note} ({path})", flush=True)
         return ids
 
-    def wait(self, job_ids: Sequence[str], timeout_s: Optional[float] = None) -> ChainResult:
+    def wait(self, job_ids: Sequence[str], timeout_s: float | None = None) -> ChainResult:
         """Block until every job ended; print and return which stage failed, if any."""
         triples = []
         for job_id in job_ids:

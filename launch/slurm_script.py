@@ -18,7 +18,6 @@ written as code is the launcher's own and `cluster.slurm.setup`, which is shell 
 from __future__ import annotations
 
 import shlex
-from typing import Optional
 
 from launch import shell
 from launch.config import ClusterConfig
@@ -55,9 +54,7 @@ class _Renderer:
         """A log file name as a Slurm filename pattern (`%` in the user's path escaped)."""
         return f"{_pattern_escape(self.job.log_dir)}/{self.job.name}{suffix}"
 
-    def srun(
-        self, *opts: Word, output: Word, node: Optional[Word] = None, overlap: bool = False
-    ) -> list[Word]:
+    def srun(self, *opts: Word, output: Word, node: Word | None = None, overlap: bool = False) -> list[Word]:
         """`srun` with the options every step shares; `output` is a path or a ShellVar word."""
         argv: list[Word] = ["srun"]
         if overlap:
@@ -114,8 +111,13 @@ class _Renderer:
             sb.append(f"--gpus-per-node={job.gpus_per_node}")
         elif job.gpus_per_node > 0 and s.gpu_request == "gres":
             sb.append(f"--gres={s.gres_name}:{job.gpus_per_node}")
-        for key, flag in (("mem", "--mem"), ("time", "--time"), ("partition", "--partition"),
-                          ("account", "--account"), ("qos", "--qos")):
+        for key, flag in (
+            ("mem", "--mem"),
+            ("time", "--time"),
+            ("partition", "--partition"),
+            ("account", "--account"),
+            ("qos", "--qos"),
+        ):
             value = getattr(s, key)
             if value is not None:
                 sb.append(f"{flag}={value}")
@@ -156,8 +158,10 @@ class _Renderer:
             self.add(*shell.export_lines(public))
         self.add("")
         self.add('mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")')
-        self.add('if (( ${#nodes[@]} != SLURM_JOB_NUM_NODES )); then')
-        self.add('  echo "[launch] error: scontrol listed ${#nodes[@]} nodes, expected $SLURM_JOB_NUM_NODES" >&2')
+        self.add("if (( ${#nodes[@]} != SLURM_JOB_NUM_NODES )); then")
+        self.add(
+            '  echo "[launch] error: scontrol listed ${#nodes[@]} nodes, expected $SLURM_JOB_NUM_NODES" >&2'
+        )
         self.add("  exit 1")
         self.add("fi")
         self.add(f"gpus_per_node={job.gpus_per_node}")
@@ -212,11 +216,16 @@ class _Renderer:
         cpus = None if num_cpus is None else str(num_cpus)
         helper = [py, "-m", "launch.ray_node"]
         sidecar = [
-            *helper, "sidecar",
-            "--stop-file", ShellVar("ray_stop_file"),
-            "--retries", str(ray.start_retries),
-            "--retry-delay", f"{ray.retry_delay_s:g}",
-            "--stop-timeout", f"{ray.stop_timeout_s:g}",
+            *helper,
+            "sidecar",
+            "--stop-file",
+            ShellVar("ray_stop_file"),
+            "--retries",
+            str(ray.start_retries),
+            "--retry-delay",
+            f"{ray.retry_delay_s:g}",
+            "--stop-timeout",
+            f"{ray.stop_timeout_s:g}",
         ]
         self.add('head_node="${nodes[0]}"')
         self.add("head_ip=$(" + shell.join([*helper, "resolve", ShellVar("head_node")]) + ") || exit 1")
@@ -226,7 +235,9 @@ class _Renderer:
         self.add('rm -f "$ray_stop_file"')
         self.add("ray_pids=()")
         self.add("# Teardown on every exit path: the sidecars stop Ray once the stop file exists.")
-        self.add('stop_ray() { touch "$ray_stop_file"; wait "${ray_pids[@]}" 2>/dev/null; rm -f "$ray_stop_file"; }')
+        self.add(
+            'stop_ray() { touch "$ray_stop_file"; wait "${ray_pids[@]}" 2>/dev/null; rm -f "$ray_stop_file"; }'
+        )
         self.add("trap stop_ray EXIT")
         self.add("")
         self.add("# Ray head on node 0")
@@ -234,8 +245,10 @@ class _Renderer:
             ray, py, node_ip=ShellVar("head_ip", prefix="--node-ip-address="), num_cpus=cpus
         )
         srun_head = self.srun(
-            "--nodes=1", "--ntasks=1",
-            node=ShellVar("head_node"), output=self.log_path(".node0.ray.log"),
+            "--nodes=1",
+            "--ntasks=1",
+            node=ShellVar("head_node"),
+            output=self.log_path(".node0.ray.log"),
         )
         self.add(shell.join([*srun_head, *sidecar, "--", *head]) + " &")
         self.add("ray_pids+=($!)")
@@ -250,7 +263,8 @@ class _Renderer:
             num_cpus=cpus,
         )
         srun_worker = self.srun(
-            "--nodes=1", "--ntasks=1",
+            "--nodes=1",
+            "--ntasks=1",
             node=ShellVar("nodes[$i]"),
             output=ShellVar("i", prefix=f"--output={self.log_path('.node')}", suffix=".ray.log"),
         )
@@ -261,17 +275,25 @@ class _Renderer:
         self.add("")
         self.add("# Start the command only when every node and its GPUs registered")
         wait = [
-            *helper, "wait",
-            "--address", ShellVar("RAY_ADDRESS"),
-            "--nodes", ShellVar("SLURM_JOB_NUM_NODES"),
-            "--gpus-per-node", ShellVar("gpus_per_node"),
-            "--timeout", f"{ray.join_timeout_s:g}",
+            *helper,
+            "wait",
+            "--address",
+            ShellVar("RAY_ADDRESS"),
+            "--nodes",
+            ShellVar("SLURM_JOB_NUM_NODES"),
+            "--gpus-per-node",
+            ShellVar("gpus_per_node"),
+            "--timeout",
+            f"{ray.join_timeout_s:g}",
             "--watch-pid",
         ]
         self.add(shell.join(wait) + ' "${ray_pids[@]}" || exit 1')
         driver = self.srun(
-            "--nodes=1", "--ntasks=1", node=ShellVar("head_node"),
-            output=self.log_path(".node0.log"), overlap=True,
+            "--nodes=1",
+            "--ntasks=1",
+            node=ShellVar("head_node"),
+            output=self.log_path(".node0.log"),
+            overlap=True,
         )
         self.add("rc=0")
         self.add(shell.join([*driver, *self.main_argv()]) + " || rc=$?")
@@ -279,8 +301,11 @@ class _Renderer:
     def post_and_exit(self) -> None:
         for cmd in self.job.post_argv:
             argv = self.srun(
-                "--nodes=1", "--ntasks=1", node=ShellVar("head_node"),
-                output=self.log_path(".node0.log"), overlap=True,
+                "--nodes=1",
+                "--ntasks=1",
+                node=ShellVar("head_node"),
+                output=self.log_path(".node0.log"),
+                overlap=True,
             )
             self.add("if (( rc == 0 )); then")
             self.add("  " + shell.join([*argv, *cmd]) + " || rc=$?")

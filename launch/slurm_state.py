@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Sequence
 
 # States after which a job will not run again (REQUEUED / PENDING after a requeue are not).
 TERMINAL = {
@@ -80,7 +80,7 @@ class ChainResult:
         return all(s.ok for s in self.stages)
 
     @property
-    def failed(self) -> Optional[StageState]:
+    def failed(self) -> StageState | None:
         """The first stage that ran and did not succeed (None when all succeeded)."""
         return next((s for s in self.stages if s.ran and not s.ok), None)
 
@@ -95,7 +95,7 @@ class ChainResult:
 def query(
     job_id: str,
     runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-    env: Optional[Mapping[str, str]] = None,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """JobState, Reason, ExitCode, RunTime of one job; {'JobState': 'UNKNOWN'} once purged."""
     proc = runner(
@@ -107,9 +107,7 @@ def query(
     if proc.returncode != 0:
         if "Invalid job id" in (proc.stderr or ""):
             return {"JobState": "UNKNOWN", "Reason": "purged from the controller"}
-        raise RuntimeError(
-            f"scontrol show job {job_id} failed ({proc.returncode}): {proc.stderr.strip()}"
-        )
+        raise RuntimeError(f"scontrol show job {job_id} failed ({proc.returncode}): {proc.stderr.strip()}")
     return dict(_FIELD.findall(proc.stdout))
 
 
@@ -119,8 +117,10 @@ def to_state(stage: str, job_id: str, fields: Mapping[str, str], log: str = "") 
     reason = fields.get("Reason", "")
     # A job that never started has no batch host (RunTime alone is not reliable: Slurm may
     # stamp a cancelled-while-pending job with a start and end a second apart).
-    never = reason == NEVER_SATISFIED or state == "PENDING" or (
-        state == "CANCELLED" and fields.get("BatchHost", "") in ("", "(null)")
+    never = (
+        reason == NEVER_SATISFIED
+        or state == "PENDING"
+        or (state == "CANCELLED" and fields.get("BatchHost", "") in ("", "(null)"))
     )
     ran = not never
     if state == "FAILED" and rc == 0 and sig == 0:
@@ -139,9 +139,9 @@ def _exit_code(text: str) -> tuple[int, int]:
 def wait_chain(
     stages: Sequence[tuple[str, str, str]],
     poll_s: float = 5.0,
-    timeout_s: Optional[float] = None,
+    timeout_s: float | None = None,
     runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-    env: Optional[Mapping[str, str]] = None,
+    env: Mapping[str, str] | None = None,
 ) -> ChainResult:
     """Poll (stage, job_id, log) triples until every job is terminal; return the outcome."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s

@@ -10,8 +10,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, Iterable, Mapping, Optional, Sequence
+from typing import BinaryIO
 
 from launch import shell
 from launch.secret_env import SecretMasker
@@ -24,7 +25,7 @@ def run_logged(
     cwd: str,
     log_path: str,
     secrets: Iterable[str] = (),
-    console: Optional[BinaryIO] = None,
+    console: BinaryIO | None = None,
 ) -> int:
     """Run argv to completion; return its exit code (128 + n when killed by signal n).
 

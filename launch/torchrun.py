@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 from launch import shell
 from launch.config import ClusterConfig, ClusterConfigError
@@ -43,7 +43,7 @@ DEFAULT_MASTER_PORT = 29500
 class TorchrunLauncher:
     """Runs this node's share of each stage (cluster=torchrun)."""
 
-    def __init__(self, cfg: ClusterConfig, environ: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, cfg: ClusterConfig, environ: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg
         self.environ = dict(os.environ if environ is None else environ)
 
@@ -85,7 +85,7 @@ class TorchrunLauncher:
             raise ClusterConfigError(f"cluster.nnodes / NNODES must be >= 1, got {n}")
         return n
 
-    def _from(self, value: Optional[int], names: tuple[str, ...], key: str) -> Optional[int]:
+    def _from(self, value: int | None, names: tuple[str, ...], key: str) -> int | None:
         if value is not None:
             return value
         for name in names:
@@ -170,9 +170,18 @@ class TorchrunLauncher:
             return shell.join(a for a in worker if a != "--block")
         head = head_start_argv(ray, python, node_ip=addr("--node-ip-address="), num_cpus=cpus)
         wait = [
-            python, "-m", "launch.ray_node", "wait", "--address", addr(suffix=port),
-            "--nodes", str(topo.nnodes), "--gpus-per-node", str(job.gpus_per_node),
-            "--timeout", f"{ray.join_timeout_s:g}",
+            python,
+            "-m",
+            "launch.ray_node",
+            "wait",
+            "--address",
+            addr(suffix=port),
+            "--nodes",
+            str(topo.nnodes),
+            "--gpus-per-node",
+            str(job.gpus_per_node),
+            "--timeout",
+            f"{ray.join_timeout_s:g}",
         ]
         driver = shell.command_line(
             {**public, "RAY_ADDRESS": addr(suffix=port)},
@@ -202,8 +211,7 @@ class TorchrunLauncher:
         if job.mode == "ray":
             return self._run_ray(job, topo, channel, key)
         if job.mode == "single" and topo.node_rank != 0 and channel is not None:
-            print(f"[launch] stage {job.name}: runs on node 0; node {topo.node_rank} waits",
-                  flush=True)
+            print(f"[launch] stage {job.name}: runs on node 0; node {topo.node_rank} waits", flush=True)
             return _rank0_result(channel, key)
         env = child_env(self.environ, job, self.launcher_vars(job, topo))
         rc = self._run_main(job, topo, env, resolved_argv(job, topo.nnodes, job.gpus_per_node))
@@ -216,9 +224,7 @@ class TorchrunLauncher:
         rank0 = _rank0_result(channel, key)
         return rc or rank0
 
-    def _run_main(
-        self, job: Job, topo: Topology, env: dict[str, str], argv: Sequence[str]
-    ) -> int:
+    def _run_main(self, job: Job, topo: Topology, env: dict[str, str], argv: Sequence[str]) -> int:
         secrets = secret_values(env, self.cfg.secret_patterns).values()
         log = job.log_file(topo.node_rank)
         rc = run_logged(argv, env=env, cwd=job.workdir, log_path=log, secrets=secrets)
@@ -243,9 +249,7 @@ class TorchrunLauncher:
             )
         return worker_start_argv(ray, python, address, num_cpus=_opt(ray.num_cpus))
 
-    def _run_ray(
-        self, job: Job, topo: Topology, channel: Optional[RankZeroChannel], key: str
-    ) -> int:
+    def _run_ray(self, job: Job, topo: Topology, channel: RankZeroChannel | None, key: str) -> int:
         python = self.cfg.python or sys.executable
         address = self._ray_address(topo)
         env = child_env(self.environ, job, self.launcher_vars(job, topo))
@@ -273,8 +277,7 @@ class TorchrunLauncher:
         try:
             if topo.node_rank != 0 and channel is not None:
                 rc = _rank0_result(channel, key)
-                print(f"[launch] stage {job.name}: rank 0 finished with {rc}; stopping Ray here",
-                      flush=True)
+                print(f"[launch] stage {job.name}: rank 0 finished with {rc}; stopping Ray here", flush=True)
                 stop.set()
                 thread.join()
                 channel.confirm(key)
@@ -301,18 +304,25 @@ class TorchrunLauncher:
         secrets = secret_values(env, self.cfg.secret_patterns).values()
         log = job.log_file(0)
         wait = [
-            python, "-m", "launch.ray_node", "wait", "--address", address,
-            "--nodes", str(topo.nnodes), "--gpus-per-node", str(job.gpus_per_node),
-            "--timeout", f"{self.cfg.ray.join_timeout_s:g}",
+            python,
+            "-m",
+            "launch.ray_node",
+            "wait",
+            "--address",
+            address,
+            "--nodes",
+            str(topo.nnodes),
+            "--gpus-per-node",
+            str(job.gpus_per_node),
+            "--timeout",
+            f"{self.cfg.ray.join_timeout_s:g}",
         ]
         rc = run_logged(wait, env=env, cwd=job.workdir, log_path=log, secrets=secrets)
         if rc != 0:
             return rc
         if not sidecar_thread.is_alive():  # the head died after the cluster was complete
             return 1
-        return self._run_main(
-            job, topo, env, resolved_argv(job, topo.nnodes, job.gpus_per_node)
-        )
+        return self._run_main(job, topo, env, resolved_argv(job, topo.nnodes, job.gpus_per_node))
 
 
 def _rank0_result(channel: RankZeroChannel, key: str) -> int:
@@ -324,5 +334,5 @@ def _rank0_result(channel: RankZeroChannel, key: str) -> int:
         return 1
 
 
-def _opt(value: Optional[int]) -> Optional[str]:
+def _opt(value: int | None) -> str | None:
     return None if value is None else str(value)

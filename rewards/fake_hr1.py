@@ -13,11 +13,13 @@ example the seed's GRPO command was copied from). An unparsable response counts 
 Loaded by path (verl, the ms-swift adapter, the harness's copy in a run directory); it imports the
 rest of the ``rewards`` package from the installed project, or else from the checkout it sits in.
 """
+
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 if __package__ != "rewards":  # loaded by file path: by verl, by the ms-swift adapter, as a run's copy
     try:
@@ -64,8 +66,9 @@ def _label(ground_truth: Any) -> str:
     return normalise_label(value)
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: Any = None,
-                  **kwargs: Any) -> dict[str, float]:
+def compute_score(
+    data_source: str, solution_str: str, ground_truth: Any, extra_info: Any = None, **kwargs: Any
+) -> dict[str, float]:
     """Score one response; returns ``score`` and its parts (``score_keys``).
 
     Raises ValueError only for invalid keyword arguments (a config error at the first call); a
@@ -88,4 +91,10 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
         reward = weights.label_pos if acc else -weights.label_neg
     bonus = weights.no_think_bonus if acc and not parsed.thinking else 0.0
     score = weights.r_base + reward + fmt + bonus
-    return {"score": score, "format": fmt, "label": reward, "acc": acc, "thinking": 1.0 if parsed.thinking else 0.0}
+    return {
+        "score": score,
+        "format": fmt,
+        "label": reward,
+        "acc": acc,
+        "thinking": 1.0 if parsed.thinking else 0.0,
+    }

@@ -6,6 +6,7 @@ otherwise. Whitespace amounts are not checked (tokenisation may merge newlines);
 only whitespace before ``<think>``, exactly one ``<think>`` and one ``</think>``, then only the
 answer word (any case) and whitespace.
 """
+
 from __future__ import annotations
 
 import re

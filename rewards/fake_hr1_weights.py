@@ -8,11 +8,13 @@ Defaults follow the verl geo3k example reward that seed 001's GRPO command was c
 (``verl/utils/reward_score/geo3k.py``, format_score 0.1). ``no_think_bonus`` is a knob for
 HGRPO-style mode preference (not in the seed; 0 by default).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from rewards.kwarg_values import finite_number, non_negative_number
 

@@ -22,10 +22,12 @@ This file is loaded by path (verl's ``reward.custom_reward_function.path``, the 
 the harness's copy of it in a run directory). It then imports the rest of the ``rewards`` package
 from the installed project, or else from the checkout it sits in.
 """
+
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 if __package__ != "rewards":  # loaded by file path: by verl, by the ms-swift adapter, as a run's copy
     try:
@@ -44,7 +46,12 @@ if __package__ != "rewards":  # loaded by file path: by verl, by the ms-swift ad
             ) from exc
 
 from rewards.fakexplain_parser import ParsedResponse, parse_response, parse_response_fields
-from rewards.fakexplain_weights import FakeXplainWeights, check_reward_kwargs, training_progress, weights_from_kwargs
+from rewards.fakexplain_weights import (
+    FakeXplainWeights,
+    check_reward_kwargs,
+    training_progress,
+    weights_from_kwargs,
+)
 from rewards.geometry import clip_boxes, matched_iou_fast, relaxed_iou, union_iou_fast
 from rewards.ground_truth import GroundTruth, parse_ground_truth
 
@@ -101,12 +108,24 @@ def _grounding_weight(weights: FakeXplainWeights, extra_info: Any) -> float:
 
 def _neutral(weights: FakeXplainWeights, w_iou: float) -> dict[str, float]:
     # The same score for every response of a prompt: zero advantage under group normalisation.
-    return {"score": weights.r_base, "format": 0.0, "label": 0.0, "iou": 0.0, "grounding": 0.0, "acc": 0.0,
-            "w_iou": w_iou}
+    return {
+        "score": weights.r_base,
+        "format": 0.0,
+        "label": 0.0,
+        "iou": 0.0,
+        "grounding": 0.0,
+        "acc": 0.0,
+        "w_iou": w_iou,
+    }
 
 
-def _score(weights: FakeXplainWeights, w_iou: float, parsed: tuple, truth: GroundTruth,
-           frame: tuple[float, float] | None) -> dict[str, float]:
+def _score(
+    weights: FakeXplainWeights,
+    w_iou: float,
+    parsed: tuple,
+    truth: GroundTruth,
+    frame: tuple[float, float] | None,
+) -> dict[str, float]:
     error, verdict, boxes = parsed[0], parsed[1], parsed[2]
     if error is not None:
         fmt, label, iou, grounding, acc = -weights.format_neg, -weights.label_neg, 0.0, 0.0, 0.0
@@ -130,12 +149,20 @@ def _score(weights: FakeXplainWeights, w_iou: float, parsed: tuple, truth: Groun
             # reals IoU 1; here a predicted region on a real image earns nothing).
             grounding = iou = 0.0 if boxes else 1.0
     score = weights.r_base + w_iou * grounding + label + fmt
-    return {"score": score, "format": fmt, "label": label, "iou": iou, "grounding": grounding, "acc": acc,
-            "w_iou": w_iou}
+    return {
+        "score": score,
+        "format": fmt,
+        "label": label,
+        "iou": iou,
+        "grounding": grounding,
+        "acc": acc,
+        "w_iou": w_iou,
+    }
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: Any = None,
-                  **kwargs: Any) -> dict[str, float]:
+def compute_score(
+    data_source: str, solution_str: str, ground_truth: Any, extra_info: Any = None, **kwargs: Any
+) -> dict[str, float]:
     """Score one response; returns ``score`` and its parts (``score_keys``).
 
     Raises ValueError only for invalid keyword arguments (a config error, seen at the first call
@@ -154,5 +181,7 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     try:
         return _score(weights, w_iou, parse_response_fields(solution_str, frame), truth, frame)
     except Exception as exc:  # a parser bug must not end a days-long run; tests run without this net
-        _warn_once(f"bug:{type(exc).__name__}", f"FakeXplain reward: unexpected {exc!r}; scored as unparsable")
+        _warn_once(
+            f"bug:{type(exc).__name__}", f"FakeXplain reward: unexpected {exc!r}; scored as unparsable"
+        )
         return _score(weights, w_iou, (repr(exc), None, (), (), ()), truth, frame)

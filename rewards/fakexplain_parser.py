@@ -14,6 +14,7 @@ The contract (shared with data preparation and evaluation):
 - the verdict ``real``, ``fake`` or ``generated`` (the authors' code's word), any case; it is
   normalised to ``real`` / ``fake``.
 """
+
 from __future__ import annotations
 
 import json
@@ -110,7 +111,12 @@ def _parse_regions(think: str) -> tuple[list[Box], list[str]] | str:
                 label = obj.get("label")
                 if type(coords) is list and len(coords) == 4 and type(label) is str and label.strip():
                     x1, y1, x2, y2 = coords
-                    if type(x1) in numbers and type(y1) in numbers and type(x2) in numbers and type(y2) in numbers:
+                    if (
+                        type(x1) in numbers
+                        and type(y1) in numbers
+                        and type(x2) in numbers
+                        and type(y2) in numbers
+                    ):
                         try:
                             x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
                         except OverflowError:
@@ -183,4 +189,6 @@ def parse_response(text: str, frame: tuple[float, float] | None = None) -> Parse
     to it (a box wholly outside becomes empty but keeps its place next to its label).
     """
     error, verdict, boxes, labels, tags = parse_response_fields(text, frame)
-    return ParsedResponse(ok=error is None, error=error, verdict=verdict, boxes=boxes, region_labels=labels, tags=tags)
+    return ParsedResponse(
+        ok=error is None, error=error, verdict=verdict, boxes=boxes, region_labels=labels, tags=tags
+    )

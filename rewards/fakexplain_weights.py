@@ -18,13 +18,15 @@ and R_F is ``+format_pos`` / ``-format_neg``. The keyword arguments are verl's `
                 trainer_state.global_step via rewards/swift_adapter.py) and T = total_steps
                 (or extra_info["total_steps"], which the ms-swift adapter fills); replaces w_iou.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from rewards.kwarg_values import finite_number, non_negative_number
 
@@ -99,14 +101,19 @@ def _build(items: tuple[tuple[str, Any], ...]) -> FakeXplainWeights:
         raise ValueError("the linear schedule needs both w_iou_start and w_iou_end (or neither)")
     if start is not None:
         if given.get("w_iou") is not None:
-            raise ValueError("give either w_iou (constant) or w_iou_start/w_iou_end (linear schedule), not both")
+            raise ValueError(
+                "give either w_iou (constant) or w_iou_start/w_iou_end (linear schedule), not both"
+            )
         values["w_iou_start"] = non_negative_number("w_iou_start", start)
         values["w_iou_end"] = non_negative_number("w_iou_end", end)
     total = given.get("total_steps")
     if total is not None:
         whole = (
-            not isinstance(total, bool) and isinstance(total, numbers.Real)
-            and math.isfinite(total) and total == int(total) and total >= 1
+            not isinstance(total, bool)
+            and isinstance(total, numbers.Real)
+            and math.isfinite(total)
+            and total == int(total)
+            and total >= 1
         )
         if not whole:
             raise ValueError(
@@ -128,7 +135,9 @@ def weights_from_kwargs(kwargs: Mapping[str, Any]) -> FakeXplainWeights:
         return _build(items)
 
 
-def check_reward_kwargs(kwargs: Mapping[str, Any], *, total_steps_required: bool = False) -> FakeXplainWeights:
+def check_reward_kwargs(
+    kwargs: Mapping[str, Any], *, total_steps_required: bool = False
+) -> FakeXplainWeights:
     """Pre-launch check of a stage's reward_kwargs.
 
     With ``total_steps_required`` (verl, where nothing else supplies it), a linear schedule

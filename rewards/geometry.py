@@ -11,10 +11,11 @@ Conventions (the reward and the evaluation share them):
   region it is 0.0.
 - ``matched_iou`` with no annotated boxes is 1.0 when nothing is predicted, else 0.0.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 Box = tuple[float, float, float, float]
 _INF = float("inf")

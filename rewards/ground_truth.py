@@ -5,12 +5,14 @@ the ms-swift ``solution`` column): ``{"label": "real"|"fake", "boxes": [[x1, y1,
 in the pixel frame of the image as the model sees it. Parquet round trips turn the lists into
 numpy arrays, which are accepted too.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from rewards.geometry import Box
 
@@ -48,7 +50,9 @@ def _boxes(values: Any) -> tuple[Box, ...]:
             x1, y1, x2, y2 = box
             x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"ground-truth box {len(boxes)} must be 4 numbers (x1, y1, x2, y2), got {box!r}") from None
+            raise ValueError(
+                f"ground-truth box {len(boxes)} must be 4 numbers (x1, y1, x2, y2), got {box!r}"
+            ) from None
         if not (x1 < x2 and y1 < y2 and -_INF < x1 and x2 < _INF and -_INF < y1 and y2 < _INF):
             raise ValueError(f"ground-truth box {len(boxes)} needs finite x1 < x2 and y1 < y2, got {box!r}")
         boxes.append((x1, y1, x2, y2))
@@ -75,7 +79,7 @@ def _from_json(text: str) -> GroundTruth:
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"ground truth is not valid JSON: {exc}") from None
     if end != len(text) and text[end:].strip(_JSON_SPACE):
-        raise ValueError(f"ground truth has text after its JSON value: {text[end:end + 40]!r}")
+        raise ValueError(f"ground truth has text after its JSON value: {text[end : end + 40]!r}")
     if not isinstance(data, dict):
         raise ValueError(f"ground-truth JSON must be an object, got {type(data).__name__}")
     return _from_mapping(data)

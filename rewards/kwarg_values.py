@@ -1,4 +1,5 @@
 """Checks for reward keyword arguments (verl ``reward_kwargs``); errors name the kwarg to fix."""
+
 from __future__ import annotations
 
 import math

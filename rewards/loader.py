@@ -7,14 +7,16 @@ crash on the first GRPO step. The module is imported as verl's ``load_extern_obj
 (by file path, under a generated name, not registered in ``sys.modules``), so what passes here
 loads there too.
 """
+
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import inspect
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 __all__ = ["RewardPluginError", "check_reward_signature", "load_reward_fn"]
 
@@ -41,7 +43,9 @@ def _import_file(path: Path) -> Any:
     return module
 
 
-def check_reward_signature(fn: Callable, *, where: str, reward_kwargs: Mapping[str, Any] | None = None) -> None:
+def check_reward_signature(
+    fn: Callable, *, where: str, reward_kwargs: Mapping[str, Any] | None = None
+) -> None:
     """Raise RewardPluginError unless ``fn(data_source=, solution_str=, ground_truth=,
     extra_info=, **reward_kwargs)`` binds to ``fn``'s signature."""
     if not callable(fn):

@@ -20,13 +20,15 @@ Set ``AIGI_REWARD_LOG=/path/file.jsonl`` to append one JSON line per call (the s
 given to compute_score, the scores and their parts): the proof in tests that the reward ran with
 the step, and a debugging aid.
 """
+
 import asyncio
 import inspect
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 if __package__ != "rewards":  # ms-swift imports plugins by file path
     # ms-swift's importer (swift/utils/utils.py import_external_file) also puts this file's folder
@@ -64,15 +66,17 @@ def _read_config() -> tuple[str, str, dict]:
     raw = os.environ.get(ENV_CONFIG)
     if not raw:
         raise RewardPluginError(
-            f"{ENV_CONFIG} is not set; export {ENV_CONFIG}='{{\"path\": \"/abs/reward.py\", "
-            f"\"name\": \"compute_score\", \"kwargs\": {{}}}}' before swift rlhf --reward_funcs {ORM_NAME}"
+            f'{ENV_CONFIG} is not set; export {ENV_CONFIG}=\'{{"path": "/abs/reward.py", '
+            f'"name": "compute_score", "kwargs": {{}}}}\' before swift rlhf --reward_funcs {ORM_NAME}'
         )
     try:
         config = json.loads(raw)
     except ValueError as exc:
         raise RewardPluginError(f"{ENV_CONFIG} is not valid JSON ({exc}): {raw!r}") from None
     if not isinstance(config, dict) or not isinstance(config.get("path"), str):
-        raise RewardPluginError(f'{ENV_CONFIG} must be a JSON object with "path" (and "name", "kwargs"): {raw!r}')
+        raise RewardPluginError(
+            f'{ENV_CONFIG} must be a JSON object with "path" (and "name", "kwargs"): {raw!r}'
+        )
     kwargs = config.get("kwargs") or {}
     if not isinstance(kwargs, dict):
         raise RewardPluginError(f'{ENV_CONFIG} "kwargs" must be a JSON object, got {kwargs!r}')
@@ -129,21 +133,39 @@ class AigiReward(ORM):
             if max_steps is not None and max_steps > 0:
                 extra_info["total_steps"] = max_steps
             extra_infos.append(extra_info)
-            results.append(self.compute_score(
-                data_source=source or "", solution_str=completion, ground_truth=solution,
-                extra_info=extra_info, **self.reward_kwargs,
-            ))
+            results.append(
+                self.compute_score(
+                    data_source=source or "",
+                    solution_str=completion,
+                    ground_truth=solution,
+                    extra_info=extra_info,
+                    **self.reward_kwargs,
+                )
+            )
         if any(inspect.isawaitable(r) for r in results):  # an async def compute_score, as verl allows
+
             async def gather() -> list:
                 return list(await asyncio.gather(*results))
+
             results = asyncio.run(gather())
         scores = [float(r["score"]) if isinstance(r, dict) else float(r) for r in results]
         if self.log_path:
-            parts = [{k: v for k, v in r.items() if isinstance(v, (int, float))} if isinstance(r, dict) else {}
-                     for r in results]
-            self._log({"global_step": step, "max_steps": max_steps, "scores": scores, "parts": parts,
-                       "completions": list(completions), "ground_truths": solutions, "data_sources": sources,
-                       "extra_infos": extra_infos})
+            parts = [
+                {k: v for k, v in r.items() if isinstance(v, (int, float))} if isinstance(r, dict) else {}
+                for r in results
+            ]
+            self._log(
+                {
+                    "global_step": step,
+                    "max_steps": max_steps,
+                    "scores": scores,
+                    "parts": parts,
+                    "completions": list(completions),
+                    "ground_truths": solutions,
+                    "data_sources": sources,
+                    "extra_infos": extra_infos,
+                }
+            )
         return scores
 
     def _log(self, line: dict) -> None:

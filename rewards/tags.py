@@ -2,6 +2,7 @@
 
 The appendix says "exactly five" but defines six; all six are accepted (seeds.md §5.6).
 """
+
 from __future__ import annotations
 
 # 002 appendix B, in the order it lists them; these spellings are the canonical names.

@@ -4,6 +4,7 @@ Prints the wall time of a fresh interpreter rendering and validating every paper
 (median of N runs) and the in-process time without interpreter start-up. Not a test: a number
 to watch (the target is about a second).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -81,7 +81,9 @@ def main() -> int:
         if generated:
             print(f"generated {args.images} synthetic FakeXplained images ({args.size}) in {generated:.1f} s")
         print(f"machine: {os.cpu_count()} CPU(s); data: {data_dir}")
-        header = f"{'mode':<28}{'workers':>8}{'records':>9}{'seconds':>9}{'records/s':>11}{'peak RSS MiB':>14}"
+        header = (
+            f"{'mode':<28}{'workers':>8}{'records':>9}{'seconds':>9}{'records/s':>11}{'peak RSS MiB':>14}"
+        )
         print(header)
         print("-" * len(header))
         for verify in (False, True):

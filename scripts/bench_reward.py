@@ -7,6 +7,7 @@ helps) for the full ``compute_score`` in both IoU modes, the parser alone, the e
 alone, and a naive rasterised-mask IoU on the same boxes in the same run; then Fake-HR1's reward.
 The project's target is at least 20,000 FakeXplain responses per second per core.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,8 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -32,10 +33,37 @@ from rewards.tags import FAKEXPLAIN_TAGS  # noqa: E402
 TARGET = 20_000
 parse_ground_truth_cache_clear = _from_json.cache_clear
 WIDTH, HEIGHT = 1008, 756  # a Qwen2.5-VL frame: multiples of 28 (seeds.md §2.5)
-WORDS = ("the", "texture", "of", "fur", "looks", "metallic", "and", "edges", "blur", "into", "background",
-         "lighting", "is", "inconsistent", "with", "shadow", "direction", "fingers", "merge", "text", "garbled")
-LABELS = ("hand with six fingers", "fur with a metallic sheen", "garbled letters on the sign",
-          "shadow pointing the wrong way", "wheel merging into the road", "eye with two pupils")
+WORDS = (
+    "the",
+    "texture",
+    "of",
+    "fur",
+    "looks",
+    "metallic",
+    "and",
+    "edges",
+    "blur",
+    "into",
+    "background",
+    "lighting",
+    "is",
+    "inconsistent",
+    "with",
+    "shadow",
+    "direction",
+    "fingers",
+    "merge",
+    "text",
+    "garbled",
+)
+LABELS = (
+    "hand with six fingers",
+    "fur with a metallic sheen",
+    "garbled letters on the sign",
+    "shadow pointing the wrong way",
+    "wheel merging into the road",
+    "eye with two pupils",
+)
 
 
 def _box(rng: random.Random) -> list[int]:
@@ -49,8 +77,12 @@ def _near(rng: random.Random, box: list[int]) -> list[int]:
     w, h = box[2] - box[0], box[3] - box[1]
     x1 = min(max(0, box[0] + rng.randint(-w // 3, w // 3)), WIDTH - 10)
     y1 = min(max(0, box[1] + rng.randint(-h // 3, h // 3)), HEIGHT - 10)
-    return [x1, y1, min(WIDTH, max(x1 + 10, x1 + w + rng.randint(-w // 3, w // 3))),
-            min(HEIGHT, max(y1 + 10, y1 + h + rng.randint(-h // 3, h // 3)))]
+    return [
+        x1,
+        y1,
+        min(WIDTH, max(x1 + 10, x1 + w + rng.randint(-w // 3, w // 3))),
+        min(HEIGHT, max(y1 + 10, y1 + h + rng.randint(-h // 3, h // 3))),
+    ]
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -111,12 +143,18 @@ def rate(fn: Callable[[], object], count: int, min_seconds: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--responses", type=int, default=4000)
     parser.add_argument("--seconds", type=float, default=2.0, help="minimum timing per measurement")
     parser.add_argument("--core", type=int, default=None, help="pin to this CPU (default: the first allowed)")
-    parser.add_argument("--min-rate", type=float, default=0.0,
-                        help="exit 1 when compute_score (union) scores fewer responses per second")
+    parser.add_argument(
+        "--min-rate",
+        type=float,
+        default=0.0,
+        help="exit 1 when compute_score (union) scores fewer responses per second",
+    )
     args = parser.parse_args(argv)
 
     if hasattr(os, "sched_setaffinity"):
@@ -140,21 +178,40 @@ def main(argv: list[str] | None = None) -> int:
     grouped = [(r, cases[i - i % 4][1]) for i, (r, _, _, _) in enumerate(cases)]
     hr1_cases = [(f"<think>\n{r[7:200]}\n</think>\n\nfake", "fake") for r, _, _, _ in cases]
     rows = [
-        ("FakeXplain compute_score, iou_mode=union",
-         lambda: [fakexplain.compute_score("fakexplain", r, g, frame) for r, g, _, _ in cases], len(cases)),
-        ("FakeXplain compute_score, iou_mode=matched",
-         lambda: [fakexplain.compute_score("fakexplain", r, g, frame, iou_mode="matched") for r, g, _, _ in cases],
-         len(cases)),
-        ("FakeXplain compute_score, groups of 4 sharing a ground truth",
-         lambda: [fakexplain.compute_score("fakexplain", r, g, frame) for r, g in grouped], len(grouped)),
-        ("FakeXplain parse_response alone",
-         lambda: [parse_response(r) for r, _, _, _ in cases], len(cases)),
-        ("exact union IoU alone (5 vs 5 boxes)",
-         lambda: [union_iou(p, g) for _, _, p, g in cases], len(cases)),
-        (f"naive rasterised-mask IoU ({WIDTH}x{HEIGHT} masks)",
-         lambda: [raster_iou(p, g) for _, _, p, g in raster_cases], len(raster_cases)),
-        ("Fake-HR1 compute_score",
-         lambda: [fake_hr1.compute_score("fake_hr1", r, g) for r, g in hr1_cases], len(hr1_cases)),
+        (
+            "FakeXplain compute_score, iou_mode=union",
+            lambda: [fakexplain.compute_score("fakexplain", r, g, frame) for r, g, _, _ in cases],
+            len(cases),
+        ),
+        (
+            "FakeXplain compute_score, iou_mode=matched",
+            lambda: [
+                fakexplain.compute_score("fakexplain", r, g, frame, iou_mode="matched")
+                for r, g, _, _ in cases
+            ],
+            len(cases),
+        ),
+        (
+            "FakeXplain compute_score, groups of 4 sharing a ground truth",
+            lambda: [fakexplain.compute_score("fakexplain", r, g, frame) for r, g in grouped],
+            len(grouped),
+        ),
+        ("FakeXplain parse_response alone", lambda: [parse_response(r) for r, _, _, _ in cases], len(cases)),
+        (
+            "exact union IoU alone (5 vs 5 boxes)",
+            lambda: [union_iou(p, g) for _, _, p, g in cases],
+            len(cases),
+        ),
+        (
+            f"naive rasterised-mask IoU ({WIDTH}x{HEIGHT} masks)",
+            lambda: [raster_iou(p, g) for _, _, p, g in raster_cases],
+            len(raster_cases),
+        ),
+        (
+            "Fake-HR1 compute_score",
+            lambda: [fake_hr1.compute_score("fake_hr1", r, g) for r, g in hr1_cases],
+            len(hr1_cases),
+        ),
     ]
     print(f"{'what':58s} {'per CPU s':>12s}")
     results = {}
@@ -163,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:58s} {results[name]:12,.0f}")
     full = results[rows[0][0]]
     verdict = "meets" if full >= TARGET else "MISSES"
-    print(f"FakeXplain compute_score {verdict} the target of {TARGET:,} responses/second/core "
-          f"({full / results[rows[5][0]]:,.0f}x the rasterised IoU alone)")
+    print(
+        f"FakeXplain compute_score {verdict} the target of {TARGET:,} responses/second/core "
+        f"({full / results[rows[5][0]]:,.0f}x the rasterised IoU alone)"
+    )
     return 1 if full < args.min_rate else 0
 
 

@@ -1,5 +1,6 @@
 """The install sets: the CPU set installed here is consistent, and the `gpu` extra resolves for a
 linux x86_64 training node (no GPU machine installs it here, so the resolver proves it)."""
+
 from __future__ import annotations
 
 import re
@@ -40,14 +41,32 @@ def test_gpu_extra_resolves_for_linux_x86_64_and_satisfies_both_trainers(tmp_pat
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     assert uv, "uv is part of the dev extra"
     lock = tmp_path / "gpu.lock"
-    proc = subprocess.run([uv, "pip", "compile", str(REPO / "pyproject.toml"), "--extra", "gpu",
-                           "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28",
-                           "--quiet", "-o", str(lock)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            uv,
+            "pip",
+            "compile",
+            str(REPO / "pyproject.toml"),
+            "--extra",
+            "gpu",
+            "--python-version",
+            "3.11",
+            "--python-platform",
+            "x86_64-manylinux_2_28",
+            "--quiet",
+            "-o",
+            str(lock),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     pins = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)", lock.read_text(), re.M))
     pins = {name.lower().replace("_", "-"): value for name, value in pins.items()}
     assert pins["ms-swift"] == "4.6.0" and pins["verl"] == "0.9.1"
-    assert pins["vllm"] == "0.24.0"              # verl 0.9.1's own vllm extra
+    assert pins["vllm"] == "0.24.0"  # verl 0.9.1's own vllm extra
     assert pins["torch"] == "2.11.0" and pins["transformers"] == "5.9.0"
     assert "deepspeed" in pins and "flash-attn" in pins
     # The shared packages satisfy what both installed trainers declare.

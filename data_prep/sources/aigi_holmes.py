@@ -58,7 +58,9 @@ def _messages_from_query(obj: dict[str, Any], location: str) -> list[dict[str, s
         raise RecordRejected("bad_record", f"{location}: 'history' must be a list of [query, response] pairs")
     for pair in history:
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise RecordRejected("bad_record", f"{location}: history entry {pair!r} is not a [query, response] pair")
+            raise RecordRejected(
+                "bad_record", f"{location}: history entry {pair!r} is not a [query, response] pair"
+            )
         messages.append({"role": "user", "content": _text(pair[0], "history query", location)})
         messages.append({"role": "assistant", "content": _text(pair[1], "history response", location)})
     messages.append({"role": "user", "content": _text(obj.get("query"), "query", location)})
@@ -73,19 +75,25 @@ def _messages_passthrough(obj: dict[str, Any], location: str) -> list[dict[str, 
     messages = []
     for message in raw:
         if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
-            raise RecordRejected("bad_record", f"{location}: message {message!r} needs role system|user|assistant")
+            raise RecordRejected(
+                "bad_record", f"{location}: message {message!r} needs role system|user|assistant"
+            )
         if not isinstance(message.get("content"), str):
             raise RecordRejected("bad_record", f"{location}: message content must be a string")
         messages.append({"role": message["role"], "content": message["content"]})
     if messages[-1]["role"] != "assistant" or not messages[-1]["content"].strip():
-        raise RecordRejected("empty_response", f"{location}: the last message must be a non-empty assistant turn")
+        raise RecordRejected(
+            "empty_response", f"{location}: the last message must be a non-empty assistant turn"
+        )
     return messages
 
 
 def convert(record: RawRecord, options: Options) -> Converted:
     obj = parse_json_object(record)
     location = record.location
-    messages = _messages_passthrough(obj, location) if "messages" in obj else _messages_from_query(obj, location)
+    messages = (
+        _messages_passthrough(obj, location) if "messages" in obj else _messages_from_query(obj, location)
+    )
     if options.system is not None:
         messages = [m for m in messages if m["role"] != "system"]
         if options.system:

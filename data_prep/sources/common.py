@@ -46,7 +46,9 @@ def nonempty_str(obj: dict[str, Any], key: str, location: str) -> str:
     return value
 
 
-def checked_images(values: Any, base_dir: str, image_root: str | None, verify: bool, location: str) -> list[str]:
+def checked_images(
+    values: Any, base_dir: str, image_root: str | None, verify: bool, location: str
+) -> list[str]:
     """Absolute paths of a record's images, each checked to exist (and decode, with ``verify``)."""
     if isinstance(values, str):
         values = [values]
@@ -98,7 +100,9 @@ def sharegpt_to_messages(conversations: Any, location: str) -> list[dict[str, st
         role = _ROLES.get(str(turn.get("from", turn.get("role", ""))).lower())
         text = turn.get("value", turn.get("content"))
         if role is None or not isinstance(text, str):
-            raise RecordRejected("bad_record", f"{location}: turn {turn!r} needs from=human|gpt and a string value")
+            raise RecordRejected(
+                "bad_record", f"{location}: turn {turn!r} needs from=human|gpt and a string value"
+            )
         messages.append({"role": role, "content": text})
     return messages
 

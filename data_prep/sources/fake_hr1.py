@@ -114,7 +114,9 @@ def convert(record: RawRecord, options: Options) -> Converted:
     if options.response_style == "no_think":
         response = NO_THINK_TEMPLATE.format(label=label)
     elif answer is None or not answer.strip():
-        raise RecordRejected("empty_response", f"{location}: no assistant answer (use response_style=no_think)")
+        raise RecordRejected(
+            "empty_response", f"{location}: no assistant answer (use response_style=no_think)"
+        )
     elif options.response_style == "keep" or answer.lstrip().startswith("<think>"):
         response = answer
     else:

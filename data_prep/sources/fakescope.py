@@ -52,7 +52,9 @@ def _pairs(obj: dict[str, Any], location: str) -> list[tuple[str, str]]:
     if "qa" in obj:
         raw = obj["qa"]
         if not isinstance(raw, list) or not raw:
-            raise RecordRejected("bad_record", f"{location}: 'qa' must be a non-empty list of question/answer pairs")
+            raise RecordRejected(
+                "bad_record", f"{location}: 'qa' must be a non-empty list of question/answer pairs"
+            )
         pairs = []
         for position, pair in enumerate(raw):
             if not isinstance(pair, dict):
@@ -66,12 +68,17 @@ def _pairs(obj: dict[str, Any], location: str) -> list[tuple[str, str]]:
         return pairs
     if "conversations" in obj:
         turns = [m for m in sharegpt_to_messages(obj["conversations"], location) if m["role"] != "system"]
-        if len(turns) % 2 or any(t["role"] != ("user" if i % 2 == 0 else "assistant") for i, t in enumerate(turns)):
+        if len(turns) % 2 or any(
+            t["role"] != ("user" if i % 2 == 0 else "assistant") for i, t in enumerate(turns)
+        ):
             raise RecordRejected("bad_record", f"{location}: conversations must alternate human, gpt")
         for turn in turns[1::2]:
             if not turn["content"].strip():
                 raise RecordRejected("empty_response", f"{location}: an answer is empty")
-        return [(q["content"].replace("<image>", "").strip(), a["content"]) for q, a in zip(turns[::2], turns[1::2])]
+        return [
+            (q["content"].replace("<image>", "").strip(), a["content"])
+            for q, a in zip(turns[::2], turns[1::2])
+        ]
     if "auth" in obj:
         label = word_label(obj["auth"], location)
         reasoning = obj.get("reasoning")

@@ -190,8 +190,13 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
     info: dict[str, Any] = {"frame": {"min_pixels": options.min_pixels, "max_pixels": options.max_pixels}}
     schemas = {"grpo.parquet": parquet_schema(options.parquet_images)}
     if options.fold is None:
-        return Prepared(records=iter_files(files, iter_jsonl), route=_mark_split("all"),
-                        parquet_schemas=schemas, info=info, unique_ids=True)
+        return Prepared(
+            records=iter_files(files, iter_jsonl),
+            route=_mark_split("all"),
+            parquet_schemas=schemas,
+            info=info,
+            unique_ids=True,
+        )
 
     fakes, reals = [], []
     for record in iter_files(files, iter_jsonl):
@@ -206,8 +211,13 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
         converted.split = split  # for the stats; workers do not know the fold plan
         return TRAIN_OUTPUTS if split == "train" else EVAL_OUTPUTS if split == "test" else ()
 
-    return Prepared(records=iter_files(files, iter_jsonl), route=route, parquet_schemas=schemas, info=info,
-                    unique_ids=True)
+    return Prepared(
+        records=iter_files(files, iter_jsonl),
+        route=route,
+        parquet_schemas=schemas,
+        info=info,
+        unique_ids=True,
+    )
 
 
 def _mark_split(split: str):
@@ -224,9 +234,13 @@ def parquet_schema(images: str) -> Any:
 
     message = pa.struct([("role", pa.string()), ("content", pa.string())])
     if images == "bytes":
-        image = pa.struct([("bytes", pa.binary()), ("resized_height", pa.int64()), ("resized_width", pa.int64())])
+        image = pa.struct(
+            [("bytes", pa.binary()), ("resized_height", pa.int64()), ("resized_width", pa.int64())]
+        )
     else:
-        image = pa.struct([("image", pa.string()), ("resized_height", pa.int64()), ("resized_width", pa.int64())])
+        image = pa.struct(
+            [("image", pa.string()), ("resized_height", pa.int64()), ("resized_width", pa.int64())]
+        )
     extra = pa.struct(
         [
             ("index", pa.int64()),
@@ -261,7 +275,9 @@ def _label(obj: dict[str, Any], location: str) -> str:
         raise RecordRejected("missing_field", f"{location}: no 'label' (expected 'fake' or 'real')")
     if not isinstance(raw, str):
         # 0/1 polarity differs between datasets (seeds.md §5.8); only words are accepted here.
-        raise RecordRejected("unknown_label", f"{location}: label {raw!r} is not a word; use 'fake' or 'real'")
+        raise RecordRejected(
+            "unknown_label", f"{location}: label {raw!r} is not a word; use 'fake' or 'real'"
+        )
     label = _LABELS.get(raw.strip().lower())
     if label is None:
         raise RecordRejected("unknown_label", f"{location}: label {raw!r}; use one of {sorted(_LABELS)}")
@@ -276,7 +292,9 @@ def _tags(obj: dict[str, Any], vocab: Vocabulary, location: str) -> list[str]:
     if isinstance(raw, str):
         raw = [part for part in raw.split(",")]
     if not isinstance(raw, list):
-        raise RecordRejected("bad_record", f"{location}: 'tags' must be a list of strings or a comma-separated string")
+        raise RecordRejected(
+            "bad_record", f"{location}: 'tags' must be a list of strings or a comma-separated string"
+        )
     found = set()
     for tag in raw:
         if not isinstance(tag, str):
@@ -285,7 +303,9 @@ def _tags(obj: dict[str, Any], vocab: Vocabulary, location: str) -> list[str]:
             continue
         canonical = vocab.canonical_tag(tag)
         if canonical is None:
-            raise RecordRejected("unknown_tag", f"{location}: tag {tag!r}; known tags: {', '.join(vocab.tags)}")
+            raise RecordRejected(
+                "unknown_tag", f"{location}: tag {tag!r}; known tags: {', '.join(vocab.tags)}"
+            )
         found.add(canonical)
     return [tag for tag in vocab.tags if tag in found]  # canonical order: the response is deterministic
 
@@ -329,7 +349,9 @@ def _regions(
             raise RecordRejected("box_outside_image", f"{where} = {box!r} exceeds the {width}x{height} image")
         x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height))
         if x2 <= x1 or y2 <= y1:
-            raise RecordRejected("box_outside_image", f"{where} = {box!r} lies outside the {width}x{height} image")
+            raise RecordRejected(
+                "box_outside_image", f"{where} = {box!r} lies outside the {width}x{height} image"
+            )
         regions.append(([x1, y1, x2, y2], " ".join(ref.split())))
     return regions
 
@@ -375,7 +397,9 @@ def convert(record: RawRecord, options: Options) -> Converted:
     tags = _tags(obj, vocab, location)
     regions = _regions(obj, size, options.box_clip_tolerance, location)
     if label == "real" and regions:
-        raise RecordRejected("real_with_regions", f"{location}: labelled real but has {len(regions)} region(s)")
+        raise RecordRejected(
+            "real_with_regions", f"{location}: labelled real but has {len(regions)} region(s)"
+        )
     frame = resizable_frame(size[0], size[1], options.min_pixels, options.max_pixels, f"{location}: {path}")
     mapped = [(map_box(box, size, frame), text) for box, text in regions]
     generator, family = vocab.generator(obj.get("generator"))
@@ -389,7 +413,9 @@ def convert(record: RawRecord, options: Options) -> Converted:
     sft_template = pick_template(
         templates, record_id, options.seed, label=label, pool=options.sft_template_pool, purpose="sft"
     )
-    prompt_template = pick_template(templates, record_id, options.seed, label=None, pool="all", purpose="prompt")
+    prompt_template = pick_template(
+        templates, record_id, options.seed, label=None, pool="all", purpose="prompt"
+    )
     response = render_response(label, mapped, tags, vocab.wording)
     boxes = [box for box, _ in mapped]
     truth = ground_truth_json(label, boxes)
@@ -455,7 +481,9 @@ def convert(record: RawRecord, options: Options) -> Converted:
     )
 
 
-def check_layout(inputs: list[Path], *, verify_images: bool = False, image_root: str | None = None) -> list[str]:
+def check_layout(
+    inputs: list[Path], *, verify_images: bool = False, image_root: str | None = None
+) -> list[str]:
     """Problems with what the user put in place (empty list = ready); each says what to do."""
     problems: list[str] = []
     hint = f"get FakeXplain.7z from {ARCHIVE_URL} and arrange it as documented in data_prep/sources/fakexplained.py"

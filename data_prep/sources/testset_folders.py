@@ -11,9 +11,10 @@ Files that are not images (by extension) are ignored and counted.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from data_prep.eval_manifest import DEFAULT_QUERY, eval_row, prompt_messages
 from data_prep.image_check import image_size
@@ -39,7 +40,11 @@ class Options:
 
 
 def _class_roots(generator_dir: Path) -> list[tuple[Path, str]]:
-    direct = [(generator_dir / name, label) for name, label in CLASS_FOLDERS.items() if (generator_dir / name).is_dir()]
+    direct = [
+        (generator_dir / name, label)
+        for name, label in CLASS_FOLDERS.items()
+        if (generator_dir / name).is_dir()
+    ]
     if direct:
         return direct
     nested = []
@@ -82,7 +87,9 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
     roots = require_inputs(inputs, "testset_folders", "a TestSet folder with <generator>/{0_real,1_fake}")
     for root in roots:
         if not root.is_dir():
-            raise ValueError(f"testset_folders: {root} is not a folder; expected TestSet/<generator>/{{0_real,1_fake}}")
+            raise ValueError(
+                f"testset_folders: {root} is not a folder; expected TestSet/<generator>/{{0_real,1_fake}}"
+            )
     if (options.min_pixels is None) != (options.max_pixels is None):
         raise ValueError("testset_folders options: give both min_pixels and max_pixels, or neither")
     skipped: dict[str, Any] = {}

@@ -31,7 +31,14 @@ from typing import Any
 __all__ = ["LAYOUTS", "generate"]
 
 # layout name -> module under data_prep.synth_layouts (fakexplained has its own top-level module)
-LAYOUTS: tuple[str, ...] = ("fakexplained", "fake_hr1", "aigi_holmes", "fakescope", "testset_folders", "testset_jsonl")
+LAYOUTS: tuple[str, ...] = (
+    "fakexplained",
+    "fake_hr1",
+    "aigi_holmes",
+    "fakescope",
+    "testset_folders",
+    "testset_jsonl",
+)
 
 
 def _fakexplained(out_dir: str | Path, **options: Any) -> list[Path]:

@@ -26,7 +26,7 @@ from data_prep.synth_layouts.output import relative, write_json_array
 
 __all__ = ["generate", "GENIMAGE_FILE", "FAKECLUE_FILE", "GENIMAGE_GENERATORS", "FAKECLUE_CATEGORIES"]
 
-GENIMAGE_FILE = "GenImage/train_cleaned_0915.json"         # 001 README --dataset
+GENIMAGE_FILE = "GenImage/train_cleaned_0915.json"  # 001 README --dataset
 FAKECLUE_FILE = "FakeClue/data_json/train_clean_0916.json"  # 001 README --dataset
 # GenImage's generator folders (<generator>/train/{ai,nature}).
 GENIMAGE_GENERATORS = ("ADM", "BigGAN", "glide", "Midjourney", "stable_diffusion_v_1_4", "VQDM", "wukong")
@@ -40,7 +40,9 @@ def _think(reasoning: str, label: str) -> str:
     return f"<think>\n{reasoning}\n</think>\n\n{label}"
 
 
-def _genimage(root: Path, num_fake: int, num_real: int, seed: int, size: tuple[int, int], vary_size: bool) -> Path:
+def _genimage(
+    root: Path, num_fake: int, num_real: int, seed: int, size: tuple[int, int], vary_size: bool
+) -> Path:
     file = root / GENIMAGE_FILE
     order = labels(num_fake, num_real)
     sizes = image_sizes(len(order), seed, _GENIMAGE_STREAM, size, vary_size)
@@ -66,7 +68,9 @@ def _genimage(root: Path, num_fake: int, num_real: int, seed: int, size: tuple[i
     return write_json_array(file, records)
 
 
-def _fakeclue(root: Path, num_fake: int, num_real: int, seed: int, size: tuple[int, int], vary_size: bool) -> Path:
+def _fakeclue(
+    root: Path, num_fake: int, num_real: int, seed: int, size: tuple[int, int], vary_size: bool
+) -> Path:
     file = root / FAKECLUE_FILE
     order = labels(num_fake, num_real)
     sizes = image_sizes(len(order), seed, _FAKECLUE_STREAM, size, vary_size)

@@ -33,7 +33,12 @@ def _record(root: Path, image: SynthImage, index: int) -> dict[str, Any]:
     verdict = f"This image is {image.label}."
     shape = index % 3
     if shape == 0:  # a FakeChain triple
-        return {"id": f"fakescope_{index:06d}", "image": path, "auth": image.label, "reasoning": explanation(image)}
+        return {
+            "id": f"fakescope_{index:06d}",
+            "image": path,
+            "auth": image.label,
+            "reasoning": explanation(image),
+        }
     if shape == 1:  # question/answer pairs
         return {"id": f"fakescope_{index:06d}", "image": path, "qa": [
             {"question": AUTHENTICITY_QUESTION, "answer": f"{verdict} {explanation(image)}"},

@@ -10,8 +10,8 @@ the paper's result rows, conf/results/<paper>.yaml, so the report fills those ro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from data_prep.synth_layouts.images import draw, image_sizes, labels
 

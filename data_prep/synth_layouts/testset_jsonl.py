@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from data_prep.synth_layouts.images import draw, image_sizes, labels
 from data_prep.synth_layouts.output import relative, write_jsonl

@@ -13,21 +13,28 @@ examples:
       --config-json '{"backend": "transformers", "response_format": "think_tag_verdict",
                       "metrics": ["accuracy", "iou"], "limit": 8}'
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.errors import ConfigError, HarnessError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness.evaluation", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.evaluation",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     parser.add_argument("--manifest", required=True, help="evaluation manifest (eval.jsonl)")
-    parser.add_argument("--model", required=True, help="model folder (or the served model's name for backend openai)")
+    parser.add_argument(
+        "--model", required=True, help="model folder (or the served model's name for backend openai)"
+    )
     parser.add_argument("--output-dir", required=True, help="where predictions.jsonl and metrics.json go")
     parser.add_argument("--config-json", default="{}", help="eval options as one JSON object")
     return parser
@@ -45,8 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         config = parse_eval_config(options)
-        document = evaluate(args.manifest, args.model, args.output_dir, config,
-                            log=lambda message: print(message, flush=True))
+        document = evaluate(
+            args.manifest, args.model, args.output_dir, config, log=lambda message: print(message, flush=True)
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

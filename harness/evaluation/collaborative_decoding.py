@@ -20,14 +20,16 @@ Everything here is plain Python over one logits row (a torch tensor), so it is t
 transformers backend wraps it as a ``LogitsProcessor``. ``load_expert_probabilities`` reads the
 expert's output from a file, so any expert (CLIP-LoRA, NPR, ...) can be plugged in.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from harness.errors import HarnessError
 
@@ -76,7 +78,11 @@ class OneShotAnswerBias:
             logits[:] = -math.inf
             logits[target[step]] = keep
             return logits
-        if self.triggered_at is None and step >= len(target) and tuple(output_ids[step - len(target):]) == target:
+        if (
+            self.triggered_at is None
+            and step >= len(target)
+            and tuple(output_ids[step - len(target) :]) == target
+        ):
             real, fake = float(logits[self.spec.real_id]), float(logits[self.spec.fake_id])
             if self.spec.force_prefix:
                 # "<target> real|fake": the verdict token is one of the two, the bias picks which.

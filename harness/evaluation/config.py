@@ -4,14 +4,16 @@
 value comes from; this module holds the defaults (for running the CLI by hand) and rejects unknown
 keys with a "did you mean". All problems of a config are reported together.
 """
+
 from __future__ import annotations
 
 import collections.abc
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any, Union
 
 from harness.errors import ConfigError, Problem, did_you_mean
 
@@ -172,13 +174,15 @@ def parse_eval_config(data: Mapping[str, Any] | None) -> EvalConfig:
 def _check_names(config: EvalConfig) -> list[Problem]:
     from harness.evaluation.backends import BACKENDS
     from harness.evaluation.metrics import METRICS
+    from harness.evaluation.registry import UnknownNameError
     from harness.evaluation.response_formats import RESPONSE_FORMATS
     from harness.evaluation.robustness import ROBUSTNESS_TRANSFORMS
-    from harness.evaluation.registry import UnknownNameError
 
     problems: list[Problem] = []
-    checks: list[tuple[str, Any, Any]] = [("eval.backend", BACKENDS, config.backend),
-                                          ("eval.response_format", RESPONSE_FORMATS, config.response_format)]
+    checks: list[tuple[str, Any, Any]] = [
+        ("eval.backend", BACKENDS, config.backend),
+        ("eval.response_format", RESPONSE_FORMATS, config.response_format),
+    ]
     checks += [(f"eval.metrics[{i}]", METRICS, name) for i, name in enumerate(config.metrics)]
     if config.robustness is not None:
         checks.append(("eval.robustness", ROBUSTNESS_TRANSFORMS, config.robustness))
@@ -190,20 +194,34 @@ def _check_names(config: EvalConfig) -> list[Problem]:
     soft = config.soft_scoring
     if soft is not None:
         if soft.position not in ("answer", "prefix"):
-            problems.append(Problem("eval.soft_scoring.position", f"must be answer or prefix, got {soft.position!r}"))
+            problems.append(
+                Problem("eval.soft_scoring.position", f"must be answer or prefix, got {soft.position!r}")
+            )
         if soft.multi_token_variants not in ("skip", "first_token"):
-            problems.append(Problem("eval.soft_scoring.multi_token_variants",
-                                    f"must be skip or first_token, got {soft.multi_token_variants!r}"))
+            problems.append(
+                Problem(
+                    "eval.soft_scoring.multi_token_variants",
+                    f"must be skip or first_token, got {soft.multi_token_variants!r}",
+                )
+            )
         if not soft.fake_words or not soft.real_words:
             problems.append(Problem("eval.soft_scoring", "fake_words and real_words must not be empty"))
     collab = config.collaborative_decoding
     if collab is not None:
         if not collab.expert_probs:
-            problems.append(Problem("eval.collaborative_decoding.expert_probs",
-                                    "names the file of the expert's probabilities (jsonl id/p_fake or csv)"))
+            problems.append(
+                Problem(
+                    "eval.collaborative_decoding.expert_probs",
+                    "names the file of the expert's probabilities (jsonl id/p_fake or csv)",
+                )
+            )
         if collab.on_missing not in ("error", "unbiased"):
-            problems.append(Problem("eval.collaborative_decoding.on_missing",
-                                    f"must be error or unbiased, got {collab.on_missing!r}"))
+            problems.append(
+                Problem(
+                    "eval.collaborative_decoding.on_missing",
+                    f"must be error or unbiased, got {collab.on_missing!r}",
+                )
+            )
     if config.batch_size < 1:
         problems.append(Problem("eval.batch_size", "must be at least 1"))
     if config.limit is not None and config.limit < 0:
@@ -215,6 +233,7 @@ def _check_names(config: EvalConfig) -> list[Problem]:
 
 # --- generic dataclass <-> mapping -------------------------------------------------------------
 
+
 def from_mapping(cls: type, data: Any, where: str, problems: list[Problem]) -> Any:
     """Build dataclass ``cls`` from a mapping; unknown keys and wrong types go to ``problems``."""
     if not isinstance(data, Mapping):
@@ -225,8 +244,12 @@ def from_mapping(cls: type, data: Any, where: str, problems: list[Problem]) -> A
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
-            problems.append(Problem(f"{where}.{key}", f"unknown key{did_you_mean(str(key), fields)}; "
-                                                      f"known: {', '.join(fields)}"))
+            problems.append(
+                Problem(
+                    f"{where}.{key}",
+                    f"unknown key{did_you_mean(str(key), fields)}; known: {', '.join(fields)}",
+                )
+            )
             continue
         kwargs[key] = _convert(hints[key], value, f"{where}.{key}", problems)
     try:

@@ -11,6 +11,7 @@ their judgement in words rather than in a tagged field. The rule, in order:
 Verdict words: fake class ``fake, ai-generated, generated, synthetic, synthesized, artificial``;
 real class ``real, authentic, genuine``. No verdict word at all -> unparsable.
 """
+
 from __future__ import annotations
 
 import re

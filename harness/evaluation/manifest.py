@@ -9,12 +9,14 @@ Row contract (data_prep writes it; ``boxes`` are pixels of the frame the model s
 
 Extra keys (``orig_width``, ``orig_height``, ...) are kept but not required.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from harness.errors import HarnessError
 
@@ -53,7 +55,9 @@ def read_manifest(path: str | Path, limit: int | None = None) -> list[EvalItem]:
             break
         item = _item(row, f"{path}:{line_no}")
         if item.id in seen:
-            raise ManifestError(f"{path}:{line_no}: duplicate id {item.id!r}; ids must be unique (resume keys on them)")
+            raise ManifestError(
+                f"{path}:{line_no}: duplicate id {item.id!r}; ids must be unique (resume keys on them)"
+            )
         seen.add(item.id)
         items.append(item)
     return items
@@ -93,8 +97,20 @@ def _item(row: dict[str, Any], where: str) -> EvalItem:
     original = None
     if row.get("orig_width") and row.get("orig_height"):
         original = (int(row["orig_width"]), int(row["orig_height"]))
-    known = {"id", "image", "label", "generator", "family", "messages", "boxes", "regions", "tags", "frame",
-             "orig_width", "orig_height"}
+    known = {
+        "id",
+        "image",
+        "label",
+        "generator",
+        "family",
+        "messages",
+        "boxes",
+        "regions",
+        "tags",
+        "frame",
+        "orig_width",
+        "orig_height",
+    }
     return EvalItem(
         id=str(row["id"]),
         image=str(row["image"]),

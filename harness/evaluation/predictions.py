@@ -15,14 +15,16 @@ Line schema (``PredictionRow``; ``null`` where a value does not apply)::
      "robustness" (name|null), "expert_p_fake" (float|null), "num_generated_tokens" (int|null),
      "seconds" (wall time of the batch / batch size)}
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from harness.errors import HarnessError
 
@@ -66,7 +68,7 @@ class PredictionRow:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False, allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PredictionRow":
+    def from_dict(cls, data: dict[str, Any]) -> PredictionRow:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -122,7 +124,8 @@ class PredictionsFile:
             if changed:
                 raise ResumeConflict(
                     f"{self.path} holds predictions made with a different config (changed: {', '.join(changed)}); "
-                    f"delete it to start over, or use another --output-dir")
+                    f"delete it to start over, or use another --output-dir"
+                )
         tmp = config_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, config_path)

@@ -6,11 +6,13 @@ Chat templates of Hugging Face processors want structured content (``[{"type": "
 "text", ...}]``) and OpenAI-compatible servers want ``image_url`` parts. The same messages feed every
 backend, so CPU and GPU evaluations ask the same question.
 """
+
 from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image
 
@@ -71,7 +73,9 @@ def _data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def openai_messages(messages: Sequence[dict[str, Any]], images: Sequence[Image.Image]) -> list[dict[str, Any]]:
+def openai_messages(
+    messages: Sequence[dict[str, Any]], images: Sequence[Image.Image]
+) -> list[dict[str, Any]]:
     """Messages for an OpenAI-compatible chat endpoint; images inline as PNG data URLs."""
     out: list[dict[str, Any]] = []
     remaining = list(images)

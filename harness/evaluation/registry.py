@@ -4,10 +4,12 @@ Modelled on lm-evaluation-harness: a config names things by string, and a mistyp
 with the close matches and the full list, e.g.
 ``Unknown metric 'acuracy'. Did you mean: accuracy? Available: accuracy, ap, auc, ...``.
 """
+
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

@@ -12,10 +12,11 @@ Registered names (``eval.response_format``):
 A parser never raises: an answer it cannot read has ``ok=False`` and an ``error``; such answers
 count as wrong in accuracy and are counted separately.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from harness.evaluation.registry import Registry
 
@@ -45,8 +46,14 @@ def _think_tag_verdict(text: str, frame: tuple[int, int] | None = None) -> Parse
     from rewards.fakexplain import parse_response
 
     parsed = parse_response(text, frame)
-    return ParsedAnswer(ok=parsed.ok, error=parsed.error, verdict=parsed.verdict, boxes=tuple(parsed.boxes),
-                        region_labels=tuple(parsed.region_labels), tags=tuple(parsed.tags))
+    return ParsedAnswer(
+        ok=parsed.ok,
+        error=parsed.error,
+        verdict=parsed.verdict,
+        boxes=tuple(parsed.boxes),
+        region_labels=tuple(parsed.region_labels),
+        tags=tuple(parsed.tags),
+    )
 
 
 @RESPONSE_FORMATS.register("think_answer")
@@ -54,8 +61,12 @@ def _think_answer(text: str, frame: tuple[int, int] | None = None) -> ParsedAnsw
     from rewards.fake_hr1 import parse_response
 
     parsed = parse_response(text)
-    return ParsedAnswer(ok=parsed.ok, error=parsed.error, verdict=parsed.verdict,
-                        thinking=parsed.thinking if parsed.ok else None)
+    return ParsedAnswer(
+        ok=parsed.ok,
+        error=parsed.error,
+        verdict=parsed.verdict,
+        thinking=parsed.thinking if parsed.ok else None,
+    )
 
 
 @RESPONSE_FORMATS.register("free_text_verdict")

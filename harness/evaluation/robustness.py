@@ -14,12 +14,13 @@ resumed or re-ordered evaluation perturbs each image the same way. A transform a
 affine map of pixel coordinates it applied, so annotated boxes can follow the image
 (``map_boxes``); boxes cropped away entirely are dropped with their descriptions.
 """
+
 from __future__ import annotations
 
 import io
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from PIL import Image
 
@@ -86,13 +87,17 @@ def apply_transform(name: str, image: Image.Image, seed: int, image_id: str) -> 
     return ROBUSTNESS_TRANSFORMS.get(name)(image, rng)
 
 
-def scale_boxes(boxes: Sequence[Box], from_size: tuple[float, float], to_size: tuple[float, float]) -> list[Box]:
+def scale_boxes(
+    boxes: Sequence[Box], from_size: tuple[float, float], to_size: tuple[float, float]
+) -> list[Box]:
     """Rescale boxes between two frames of the same picture ((width, height) each)."""
     sx, sy = to_size[0] / from_size[0], to_size[1] / from_size[1]
     return [(x1 * sx, y1 * sy, x2 * sx, y2 * sy) for x1, y1, x2, y2 in boxes]
 
 
-def map_boxes(boxes: Sequence[Box], labels: Sequence[str], result: Transformed) -> tuple[list[Box], list[str]]:
+def map_boxes(
+    boxes: Sequence[Box], labels: Sequence[str], result: Transformed
+) -> tuple[list[Box], list[str]]:
     """Boxes (source pixels) carried through a transform and clipped to the result; empty ones dropped."""
     width, height = result.image.size
     kept: list[Box] = []

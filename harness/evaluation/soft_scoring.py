@@ -16,11 +16,13 @@ A variant counts only if the tokenizer spells it as one token (a multi-token var
 logit) unless ``multi_token_variants="first_token"``; both classes must keep at least one token
 and no token may belong to both.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "AnchorTokens",
@@ -79,8 +81,9 @@ class AnchorTokens:
         return self.fake_ids + self.real_ids
 
 
-def resolve_anchor_tokens(tokenizer: Any, fake_words: Sequence[str], real_words: Sequence[str],
-                          multi_token_variants: str = "skip") -> AnchorTokens:
+def resolve_anchor_tokens(
+    tokenizer: Any, fake_words: Sequence[str], real_words: Sequence[str], multi_token_variants: str = "skip"
+) -> AnchorTokens:
     """Token ids of the anchor words, each with and without a leading space (how it follows a word)."""
     skipped: list[str] = []
     unknown = getattr(tokenizer, "unk_token_id", None)
@@ -102,13 +105,17 @@ def resolve_anchor_tokens(tokenizer: Any, fake_words: Sequence[str], real_words:
     fake_ids, real_ids = ids_of(fake_words), ids_of(real_words)
     if not fake_ids or not real_ids:
         empty = "fake" if not fake_ids else "real"
-        raise ValueError(f"no anchor word of the {empty} class is a single token in this tokenizer "
-                         f"(tried {', '.join(repr(s) for s in skipped)}); add a variant that is, or set "
-                         f"soft_scoring.multi_token_variants=first_token")
+        raise ValueError(
+            f"no anchor word of the {empty} class is a single token in this tokenizer "
+            f"(tried {', '.join(repr(s) for s in skipped)}); add a variant that is, or set "
+            f"soft_scoring.multi_token_variants=first_token"
+        )
     shared = set(fake_ids) & set(real_ids)
     if shared:
-        raise ValueError(f"token ids {sorted(shared)} stand for both fake and real anchor words; "
-                         f"the classes must be told apart by their tokens")
+        raise ValueError(
+            f"token ids {sorted(shared)} stand for both fake and real anchor words; "
+            f"the classes must be told apart by their tokens"
+        )
     return AnchorTokens(fake_ids=fake_ids, real_ids=real_ids, skipped=tuple(skipped))
 
 
@@ -135,8 +142,13 @@ def soft_score(logits: Mapping[int, float], anchors: AnchorTokens) -> SoftScore:
     return SoftScore(eq2_probability_fake(fake, real), logsumexp_probability_fake(fake, real), note)
 
 
-def find_answer_position(token_ids: Sequence[int], anchors: AnchorTokens, decode: Callable[[Sequence[int]], str],
-                         prefix_text: str = "", answer_after: str | None = None) -> int | None:
+def find_answer_position(
+    token_ids: Sequence[int],
+    anchors: AnchorTokens,
+    decode: Callable[[Sequence[int]], str],
+    prefix_text: str = "",
+    answer_after: str | None = None,
+) -> int | None:
     """Index of the first generated anchor token (after the text ``answer_after``, when set)."""
     wanted = set(anchors.all_ids)
     for index, token in enumerate(token_ids):

@@ -15,10 +15,12 @@ Per-request argument (key ``EXTRA_ARGS_KEY``)::
 vLLM is imported only when the class is first needed (``processor_class()``), so this module
 imports on machines without vLLM; there is no vLLM on the CPU test machine.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from harness.evaluation.collaborative_decoding import AnswerBias, OneShotAnswerBias
 
@@ -30,8 +32,14 @@ _CLASS: Any = None
 
 def answer_bias_to_args(spec: AnswerBias) -> dict[str, Any]:
     """The JSON-able per-request argument for ``spec``."""
-    return {"target_ids": list(spec.target_ids), "real_id": spec.real_id, "fake_id": spec.fake_id,
-            "bias_real": spec.bias_real, "bias_fake": spec.bias_fake, "force_prefix": spec.force_prefix}
+    return {
+        "target_ids": list(spec.target_ids),
+        "real_id": spec.real_id,
+        "fake_id": spec.fake_id,
+        "bias_real": spec.bias_real,
+        "bias_fake": spec.bias_fake,
+        "force_prefix": spec.force_prefix,
+    }
 
 
 def answer_bias_from_args(extra_args: Mapping[str, Any] | None) -> AnswerBias | None:
@@ -42,9 +50,14 @@ def answer_bias_from_args(extra_args: Mapping[str, Any] | None) -> AnswerBias | 
     try:
         if isinstance(args, str):  # the server's vllm_xargs carry scalars only: JSON text
             args = json.loads(args)
-        return AnswerBias(target_ids=tuple(int(i) for i in args["target_ids"]), real_id=int(args["real_id"]),
-                          fake_id=int(args["fake_id"]), bias_real=float(args["bias_real"]),
-                          bias_fake=float(args["bias_fake"]), force_prefix=bool(args.get("force_prefix", False)))
+        return AnswerBias(
+            target_ids=tuple(int(i) for i in args["target_ids"]),
+            real_id=int(args["real_id"]),
+            fake_id=int(args["fake_id"]),
+            bias_real=float(args["bias_real"]),
+            bias_fake=float(args["bias_fake"]),
+            force_prefix=bool(args.get("force_prefix", False)),
+        )
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         raise ValueError(f"invalid {EXTRA_ARGS_KEY} request argument {args!r}: {exc}") from None
 

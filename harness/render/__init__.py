@@ -5,10 +5,12 @@ environment, no files, no clock) and returns a `Rendered` command; launching it 
 `launch/`'s job. `Rendered.keys` maps every rendered flag or override back to the config key
 it came from, so validation errors can name the key the user has to change.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -17,18 +19,18 @@ class StageContext:
 
     name: str
     kind: str
-    args: Mapping[str, Any]              # trainer arguments (the stage config minus harness keys)
-    inputs: Mapping[str, Any]            # input name -> resolved path (or list of paths)
+    args: Mapping[str, Any]  # trainer arguments (the stage config minus harness keys)
+    inputs: Mapping[str, Any]  # input name -> resolved path (or list of paths)
     stage_dir: str
     run_dir: str
     repo: str
     nnodes: int
     gpus_per_node: int
-    dialect: Mapping[str, Any]           # the trainer's dialect (conf/dialect/<trainer>/)
+    dialect: Mapping[str, Any]  # the trainer's dialect (conf/dialect/<trainer>/)
     env: Mapping[str, str] = field(default_factory=dict)
     global_batch_size: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
-    reward_fn: Mapping[str, Any] | None = None       # ms-swift GRPO reward: {path, name, kwargs}
+    reward_fn: Mapping[str, Any] | None = None  # ms-swift GRPO reward: {path, name, kwargs}
     # as_published=true: add nothing the recipe does not state, so a seed's own command comes
     # out verbatim (harness conveniences such as checkpoint symlinks are left out).
     verbatim: bool = False
@@ -38,12 +40,12 @@ class StageContext:
 class Rendered:
     argv: tuple[str, ...]
     env: Mapping[str, str]
-    mode: str                                         # launch mode: single | torchrun | ray
-    keys: Mapping[str, str] = field(default_factory=dict)   # flag/override key -> config key
+    mode: str  # launch mode: single | torchrun | ray
+    keys: Mapping[str, str] = field(default_factory=dict)  # flag/override key -> config key
     alloc_args: Mapping[str, str] = field(default_factory=dict)
     post_argv: tuple[tuple[str, ...], ...] = ()
     warnings: tuple[str, ...] = ()
-    trainer: str | None = None                        # "ms-swift" | "verl" | None
+    trainer: str | None = None  # "ms-swift" | "verl" | None
 
 
 Renderer = Callable[[StageContext], Rendered]
@@ -69,8 +71,11 @@ RENDERERS: dict[str, Renderer] = _registry()
 
 # Which dialect group a kind's trainer reads (`dialect.<name>` in the composed config).
 DIALECT_OF_KIND = {
-    "swift_sft": "swift", "swift_rlhf": "swift", "swift_export": "swift",
-    "verl_grpo": "verl", "verl_merge": "verl",
+    "swift_sft": "swift",
+    "swift_rlhf": "swift",
+    "swift_export": "swift",
+    "verl_grpo": "verl",
+    "verl_merge": "verl",
 }
 
 

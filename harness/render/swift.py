@@ -5,11 +5,13 @@ for another ms-swift version and lists the defaults that version implied, so a s
 command comes out verbatim and a recipe that states those defaults trains the same objective
 on the pinned version.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from harness.batching import gradient_accumulation_steps
 from harness.errors import ConfigError, Problem
@@ -28,8 +30,9 @@ def render_swift_sft(ctx: StageContext) -> Rendered:
 
 def render_swift_rlhf(ctx: StageContext) -> Rendered:
     if "rlhf_type" not in ctx.args:
-        raise ConfigError(Problem(f"stages.{ctx.name}.rlhf_type", "a swift_rlhf stage must say "
-                                                                  "rlhf_type (dpo, grpo, ...)"))
+        raise ConfigError(
+            Problem(f"stages.{ctx.name}.rlhf_type", "a swift_rlhf stage must say rlhf_type (dpo, grpo, ...)")
+        )
     return _render_training(ctx, "rlhf")
 
 
@@ -41,8 +44,14 @@ def render_swift_export(ctx: StageContext) -> Rendered:
     args["output_dir"] = str(Path(ctx.stage_dir) / "merged")
     keys["output_dir"] = f"stages.{ctx.name} (output: <stage_dir>/merged)"
     argv, flag_keys, warnings = render_swift_args(args, keys, ctx.dialect)
-    return Rendered(argv=("swift", "export", *argv), env=dict(ctx.env), mode="single",
-                    keys=flag_keys, warnings=tuple(warnings), trainer="ms-swift")
+    return Rendered(
+        argv=("swift", "export", *argv),
+        env=dict(ctx.env),
+        mode="single",
+        keys=flag_keys,
+        warnings=tuple(warnings),
+        trainer="ms-swift",
+    )
 
 
 def _render_training(ctx: StageContext, command: str) -> Rendered:
@@ -54,10 +63,15 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
         per_device = int(ctx.args.get("per_device_train_batch_size", 1))
         where = f"stages.{ctx.name}.global_batch_size"
         if "gradient_accumulation_steps" in ctx.args:
-            raise ConfigError(Problem(f"stages.{ctx.name}.gradient_accumulation_steps",
-                                      "is derived from global_batch_size; set one of the two"))
+            raise ConfigError(
+                Problem(
+                    f"stages.{ctx.name}.gradient_accumulation_steps",
+                    "is derived from global_batch_size; set one of the two",
+                )
+            )
         args["gradient_accumulation_steps"] = gradient_accumulation_steps(
-            int(ctx.global_batch_size), per_device, ctx.gpus_per_node, ctx.nnodes, where)
+            int(ctx.global_batch_size), per_device, ctx.gpus_per_node, ctx.nnodes, where
+        )
         keys["gradient_accumulation_steps"] = where
     # Deterministic output folders let resume and later stages find them (libs.md 1: ms-swift
     # otherwise writes a new vN-<timestamp> folder per run).
@@ -76,8 +90,15 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
     if ctx.reward_fn is not None:
         # rewards/swift_adapter.py wraps this verl-style compute_score for ms-swift's GRPO.
         env[REWARD_ENV] = json.dumps(dict(ctx.reward_fn), sort_keys=True)
-    return Rendered(argv=("swift", command, *argv), env=env, mode="torchrun",
-                    keys=flag_keys, post_argv=post, warnings=tuple(warnings), trainer="ms-swift")
+    return Rendered(
+        argv=("swift", command, *argv),
+        env=env,
+        mode="torchrun",
+        keys=flag_keys,
+        post_argv=post,
+        warnings=tuple(warnings),
+        trainer="ms-swift",
+    )
 
 
 def _take_inputs(ctx: StageContext, args: dict[str, Any], keys: dict[str, str]) -> None:
@@ -92,20 +113,33 @@ def _take_inputs(ctx: StageContext, args: dict[str, Any], keys: dict[str, str]) 
 def _take_args(ctx: StageContext, args: dict[str, Any], keys: dict[str, str]) -> None:
     for name, value in ctx.args.items():
         if name in _OWNED:
-            raise ConfigError(Problem(f"stages.{ctx.name}.{name}", "is set by the harness from the run "
-                                                                   "directory; remove it from the recipe"))
+            raise ConfigError(
+                Problem(
+                    f"stages.{ctx.name}.{name}",
+                    "is set by the harness from the run directory; remove it from the recipe",
+                )
+            )
         if name in args:
-            raise ConfigError(Problem(f"stages.{ctx.name}.{name}", f"is also given as an input "
-                                                                   f"(stages.{ctx.name}.inputs.{name})"))
+            raise ConfigError(
+                Problem(
+                    f"stages.{ctx.name}.{name}",
+                    f"is also given as an input (stages.{ctx.name}.inputs.{name})",
+                )
+            )
         if name == "add_version" and value is not False:
-            raise ConfigError(Problem(f"stages.{ctx.name}.add_version",
-                                      "must be false: the harness needs deterministic output folders"))
+            raise ConfigError(
+                Problem(
+                    f"stages.{ctx.name}.add_version",
+                    "must be false: the harness needs deterministic output folders",
+                )
+            )
         args[name] = value
         keys[name] = f"stages.{ctx.name}.{name}"
 
 
-def render_swift_args(args: Mapping[str, Any], keys: Mapping[str, str],
-                      dialect: Mapping[str, Any]) -> tuple[list[str], dict[str, str], list[str]]:
+def render_swift_args(
+    args: Mapping[str, Any], keys: Mapping[str, str], dialect: Mapping[str, Any]
+) -> tuple[list[str], dict[str, str], list[str]]:
     """Canonical (ms-swift 4.6) arguments -> argv in `dialect`; also flag -> config key."""
     renames: Mapping[str, str] = dialect.get("flags") or {}
     value_maps: Mapping[str, Mapping[str, str]] = dialect.get("values") or {}

@@ -3,10 +3,12 @@
 They are Python modules run as `python3 -m <module> <subcommand> --flag value ...`; a stage's
 `options:` mapping travels as one JSON argument so nested settings need no flag of their own.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from harness.render import Rendered, StageContext
 from harness.render.values import cli_value
@@ -15,8 +17,7 @@ from harness.render.values import cli_value
 def render_data_prep(ctx: StageContext) -> Rendered:
     args = dict(ctx.args)
     command = str(args.pop("command", "convert"))
-    return _render_tool(ctx, ("data_prep", command), args, output_flag="--output-dir",
-                        output=ctx.stage_dir)
+    return _render_tool(ctx, ("data_prep", command), args, output_flag="--output-dir", output=ctx.stage_dir)
 
 
 def render_download(ctx: StageContext) -> Rendered:
@@ -24,18 +25,36 @@ def render_download(ctx: StageContext) -> Rendered:
 
 
 def render_eval(ctx: StageContext) -> Rendered:
-    return _render_tool(ctx, ("harness.evaluation",), dict(ctx.args), output_flag="--output-dir",
-                        output=ctx.stage_dir, options_flag="--config-json")
+    return _render_tool(
+        ctx,
+        ("harness.evaluation",),
+        dict(ctx.args),
+        output_flag="--output-dir",
+        output=ctx.stage_dir,
+        options_flag="--config-json",
+    )
 
 
 def render_report(ctx: StageContext) -> Rendered:
     args = dict(ctx.args)
-    return _render_tool(ctx, ("harness.report",), args, output_flag="--run-dir", output=ctx.run_dir,
-                        options_flag="--config-json")
+    return _render_tool(
+        ctx,
+        ("harness.report",),
+        args,
+        output_flag="--run-dir",
+        output=ctx.run_dir,
+        options_flag="--config-json",
+    )
 
 
-def _render_tool(ctx: StageContext, module_and_command: tuple[str, ...], args: Mapping[str, Any],
-                 output_flag: str | None, output: str | None, options_flag: str = "--options") -> Rendered:
+def _render_tool(
+    ctx: StageContext,
+    module_and_command: tuple[str, ...],
+    args: Mapping[str, Any],
+    output_flag: str | None,
+    output: str | None,
+    options_flag: str = "--options",
+) -> Rendered:
     module, *subcommand = module_and_command
     argv: list[str] = ["python3", "-m", module, *subcommand]
     keys: dict[str, str] = {}

@@ -1,10 +1,12 @@
 """Spelling Python values as command-line arguments: argparse flags and Hydra overrides."""
+
 from __future__ import annotations
 
 import json
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _BARE_HYDRA = re.compile(r"^[A-Za-z_/.][A-Za-z0-9_\-./:@+]*$")
 _HYDRA_KEYWORDS = {"null", "true", "false", "nan", "inf", "-inf"}

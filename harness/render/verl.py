@@ -5,10 +5,12 @@ A verl stage's config is a nested tree of verl's own keys (verl/trainer/config/p
 (conf/dialect/verl/) renames key prefixes for other verl versions and marks keys that the
 version's schema lacks, which Hydra only accepts with a leading '+'.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from harness.errors import ConfigError, Problem
 from harness.render import Rendered, StageContext
@@ -33,15 +35,22 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
     keys: dict[str, str] = {}
     for name, value in ctx.inputs.items():
         if name not in GRPO_INPUT_KEYS:
-            raise ConfigError(Problem(f"stages.{ctx.name}.inputs.{name}",
-                                      f"a verl_grpo stage takes inputs {sorted(GRPO_INPUT_KEYS)}"))
+            raise ConfigError(
+                Problem(
+                    f"stages.{ctx.name}.inputs.{name}",
+                    f"a verl_grpo stage takes inputs {sorted(GRPO_INPUT_KEYS)}",
+                )
+            )
         if value is not None:
             overrides[GRPO_INPUT_KEYS[name]] = value
             keys[GRPO_INPUT_KEYS[name]] = f"stages.{ctx.name}.inputs.{name}"
     for dotted, value in flatten(ctx.args).items():
         if dotted in _OWNED:
-            raise ConfigError(Problem(f"stages.{ctx.name}.{dotted}", f"is set by the harness from "
-                                                                     f"{_OWNED[dotted]}; remove it"))
+            raise ConfigError(
+                Problem(
+                    f"stages.{ctx.name}.{dotted}", f"is set by the harness from {_OWNED[dotted]}; remove it"
+                )
+            )
         if dotted in overrides:
             raise ConfigError(Problem(f"stages.{ctx.name}.{dotted}", "is also given as a stage input"))
         overrides[dotted] = value
@@ -54,7 +63,9 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
     keys["trainer.n_gpus_per_node"] = "cluster.gpus_per_node"
 
     argv, rendered_keys = render_verl_overrides(overrides, keys, ctx.dialect)
-    renamed = {k: _rename(k, ctx.dialect.get("keys") or {}) for k in ("trainer.nnodes", "trainer.n_gpus_per_node")}
+    renamed = {
+        k: _rename(k, ctx.dialect.get("keys") or {}) for k in ("trainer.nnodes", "trainer.n_gpus_per_node")
+    }
     post: tuple[tuple[str, ...], ...] = ()
     if not ctx.verbatim:
         # Record the last global_step_N as <stage_dir>/final for the merger stage.
@@ -78,21 +89,40 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
 def render_verl_merge(ctx: StageContext) -> Rendered:
     checkpoint = ctx.inputs.get("checkpoint")
     if not checkpoint:
-        raise ConfigError(Problem(f"stages.{ctx.name}.inputs.checkpoint",
-                                  "a verl_merge stage needs the GRPO stage's checkpoint (stage:<grpo stage>)"))
+        raise ConfigError(
+            Problem(
+                f"stages.{ctx.name}.inputs.checkpoint",
+                "a verl_merge stage needs the GRPO stage's checkpoint (stage:<grpo stage>)",
+            )
+        )
     backend = ctx.args.get("backend", "fsdp")
     extra = {k: v for k, v in ctx.args.items() if k != "backend"}
-    argv = ["python3", "-m", "verl.model_merger", "merge", "--backend", str(backend),
-            "--local_dir", str(Path(checkpoint) / "actor"),
-            "--target_dir", str(Path(ctx.stage_dir) / "hf")]
+    argv = [
+        "python3",
+        "-m",
+        "verl.model_merger",
+        "merge",
+        "--backend",
+        str(backend),
+        "--local_dir",
+        str(Path(checkpoint) / "actor"),
+        "--target_dir",
+        str(Path(ctx.stage_dir) / "hf"),
+    ]
     for name, value in extra.items():
         argv += [f"--{name}", str(value)]
-    return Rendered(argv=tuple(argv), env=dict(ctx.env), mode="single",
-                    keys={"--local_dir": f"stages.{ctx.name}.inputs.checkpoint"}, trainer="verl")
+    return Rendered(
+        argv=tuple(argv),
+        env=dict(ctx.env),
+        mode="single",
+        keys={"--local_dir": f"stages.{ctx.name}.inputs.checkpoint"},
+        trainer="verl",
+    )
 
 
-def render_verl_overrides(overrides: Mapping[str, Any], keys: Mapping[str, str],
-                          dialect: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+def render_verl_overrides(
+    overrides: Mapping[str, Any], keys: Mapping[str, str], dialect: Mapping[str, Any]
+) -> tuple[list[str], dict[str, str]]:
     """Canonical verl 0.9.1 keys -> `key=value` argv items in `dialect`."""
     renames: Mapping[str, str] = dialect.get("keys") or {}
     append = tuple(dialect.get("append") or ())
@@ -110,7 +140,7 @@ def _rename(key: str, renames: Mapping[str, str]) -> str:
     # Longest matching prefix wins, so specific renames can refine general ones.
     for prefix in sorted(renames, key=len, reverse=True):
         if key == prefix or key.startswith(prefix + "."):
-            return renames[prefix] + key[len(prefix):]
+            return renames[prefix] + key[len(prefix) :]
     return key
 
 

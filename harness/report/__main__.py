@@ -12,22 +12,31 @@ examples:
   python -m harness.report --output-dir runs/fakexplain/cv__sweep \\
       --run-dir runs/fakexplain/cv__data.fold-0 --run-dir runs/fakexplain/cv__data.fold-1
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.errors import ConfigError, HarnessError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
-    parser.add_argument("--run-dir", action="append", required=True, help="a run directory (repeat for folds)")
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--run-dir", action="append", required=True, help="a run directory (repeat for folds)"
+    )
     parser.add_argument("--config-json", default=None, help="the results config as one JSON object")
-    parser.add_argument("--output-dir", default=None, help="where report.md goes (default: the first run dir)")
+    parser.add_argument(
+        "--output-dir", default=None, help="where report.md goes (default: the first run dir)"
+    )
     return parser
 
 

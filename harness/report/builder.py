@@ -1,18 +1,25 @@
 """Build ``report.md`` (+ ``report.json`` and PNGs) from one run directory or the folds of a multirun."""
+
 from __future__ import annotations
 
 import json
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from harness.evaluation.metrics.ranking import roc_points
 from harness.evaluation.metrics.base import group_rows
+from harness.evaluation.metrics.ranking import roc_points
 from harness.evaluation.predictions import read_predictions
 from harness.report.config import ReportConfig, parse_report_config
-from harness.report.markdown import (render_all_metrics, render_eval_settings, render_paper_table, render_runs,
-                                     render_stages)
+from harness.report.markdown import (
+    render_all_metrics,
+    render_eval_settings,
+    render_paper_table,
+    render_runs,
+    render_stages,
+)
 from harness.report.plots import plot_roc, plot_training_curves
 from harness.report.run_dir import RunInfo, load_run, results_config_of
 from harness.report.tables import fill_tables, table_as_dict
@@ -62,15 +69,22 @@ def _roc_figures(runs: Sequence[RunInfo], config: ReportConfig, out: Path) -> li
                 points = roc_points(subset)
                 if points is not None:
                     curves.append((generator, *points))
-            name = f"roc_{_slug(stage.name)}.png" if len(runs) == 1 else \
-                f"roc_{_slug(run.run_name)}_{_slug(stage.name)}.png"
+            name = (
+                f"roc_{_slug(stage.name)}.png"
+                if len(runs) == 1
+                else f"roc_{_slug(run.run_name)}_{_slug(stage.name)}.png"
+            )
             plot_roc(curves, out / name, f"ROC of p(fake), {run.run_name} / {stage.name}")
             figures.append((f"ROC curves of `{stage.name}` ({run.run_name})", name))
     return figures
 
 
-def build_report(run_dirs: Sequence[str | Path], output_dir: str | Path | None = None,
-                 config_data: Mapping[str, Any] | None = None, log: Callable[[str], None] = print) -> Path:
+def build_report(
+    run_dirs: Sequence[str | Path],
+    output_dir: str | Path | None = None,
+    config_data: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
     """Write report.md, report.json and the figures; returns the report.md path."""
     runs = [load_run(d) for d in run_dirs]
     out = Path(output_dir) if output_dir is not None else runs[0].path
@@ -85,8 +99,11 @@ def build_report(run_dirs: Sequence[str | Path], output_dir: str | Path | None =
     title = config.title or runs[0].paper
     parts = [f"# {title}: reproduction report", ""]
     if len(runs) > 1:
-        parts += [f"{len(runs)} runs (e.g. the folds of a cross-validation multirun): run values are the mean "
-                  f"± sample standard deviation over the runs that have them.", ""]
+        parts += [
+            f"{len(runs)} runs (e.g. the folds of a cross-validation multirun): run values are the mean "
+            f"± sample standard deviation over the runs that have them.",
+            "",
+        ]
     if config.note:
         parts += [config.note, ""]
     parts += ["## Runs", "", render_runs(runs), "", "## Stages", "", render_stages(runs), ""]
@@ -95,7 +112,10 @@ def build_report(run_dirs: Sequence[str | Path], output_dir: str | Path | None =
         parts += ["## Paper tables", ""]
         parts += [render_paper_table(table) for table in filled]
     else:
-        parts += ["No paper tables are configured (results config missing): only the run's metrics follow.", ""]
+        parts += [
+            "No paper tables are configured (results config missing): only the run's metrics follow.",
+            "",
+        ]
     eval_names: list[str] = []
     for run in runs:
         eval_names += [s.name for s in run.eval_stages() if s.name not in eval_names]
@@ -105,16 +125,23 @@ def build_report(run_dirs: Sequence[str | Path], output_dir: str | Path | None =
     parts += ["## Figures", ""]
     figures = training + rocs
     if not training:
-        parts += ["No training curves: no training stage left a log this report can read "
-                  "(ms-swift logging.jsonl; verl file-logger jsonl or console lines).", ""]
+        parts += [
+            "No training curves: no training stage left a log this report can read "
+            "(ms-swift logging.jsonl; verl file-logger jsonl or console lines).",
+            "",
+        ]
     if config.roc and not rocs:
         parts += ["No ROC curves: no eval stage has a probability of fake for both real and fake images.", ""]
     for caption, name in figures:
         parts += [f"![{caption}]({name})", ""]
     report_path = out / "report.md"
     _write_text(report_path, "\n".join(parts))
-    document = {"paper": config.paper or runs[0].paper, "runs": [str(r.path) for r in runs],
-                "tables": [table_as_dict(t) for t in filled], "figures": [name for _, name in figures]}
+    document = {
+        "paper": config.paper or runs[0].paper,
+        "runs": [str(r.path) for r in runs],
+        "tables": [table_as_dict(t) for t in filled],
+        "figures": [name for _, name in figures],
+    }
     _write_text(out / "report.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
     log(f"report: {report_path} ({len(filled)} paper tables, {len(figures)} figures)")
     return report_path

@@ -17,10 +17,12 @@ A table is rows x columns. Each cell compares the paper's number with a metric o
 ``percent: true`` means the paper prints percentages: run values (fractions) are shown x100.
 ``tolerance`` (absolute, in the paper's units) adds a pass/fail column per cell.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from harness.errors import ConfigError, Problem, did_you_mean
 from harness.evaluation.config import from_mapping
@@ -118,7 +120,9 @@ def _check_tables(config: ReportConfig) -> list[Problem]:
                 if column not in names:
                     problems.append(Problem(f"{row_where}.paper.{column}", _no_column(column, names)))
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                    problems.append(Problem(f"{row_where}.paper.{column}", f"must be a number or null, got {value!r}"))
+                    problems.append(
+                        Problem(f"{row_where}.paper.{column}", f"must be a number or null, got {value!r}")
+                    )
             for column in row.metrics:
                 if column not in names:
                     problems.append(Problem(f"{row_where}.metrics.{column}", _no_column(column, names)))
@@ -126,8 +130,13 @@ def _check_tables(config: ReportConfig) -> list[Problem]:
                 if column.name in row.metrics and not row.metrics[column.name]:
                     continue  # explicitly without a run value
                 if not (row.metrics.get(column.name) or column.metric or row.metric):
-                    problems.append(Problem(row_where, f"no metric for column {column.name!r}: set the column's "
-                                                       f"metric, the row's metric or the row's metrics.{column.name}"))
+                    problems.append(
+                        Problem(
+                            row_where,
+                            f"no metric for column {column.name!r}: set the column's "
+                            f"metric, the row's metric or the row's metrics.{column.name}",
+                        )
+                    )
     return problems
 
 

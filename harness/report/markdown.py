@@ -1,13 +1,30 @@
 """Markdown rendering of the report's parts (pure functions: data in, text out)."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from harness.report.run_dir import RunInfo
-from harness.report.tables import NOT_APPLICABLE, NOT_PUBLISHED, NOT_RUN, OTHER_MODEL, Cell, FilledTable, aggregate
+from harness.report.tables import (
+    NOT_APPLICABLE,
+    NOT_PUBLISHED,
+    NOT_RUN,
+    OTHER_MODEL,
+    Cell,
+    FilledTable,
+    aggregate,
+)
 
-__all__ = ["format_number", "markdown_table", "render_all_metrics", "render_paper_table", "render_runs",
-           "render_stages", "render_eval_settings"]
+__all__ = [
+    "format_number",
+    "markdown_table",
+    "render_all_metrics",
+    "render_paper_table",
+    "render_runs",
+    "render_stages",
+    "render_eval_settings",
+]
 
 DASH = "—"
 
@@ -24,8 +41,10 @@ def _escape(text: Any) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(_escape(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(_escape(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -54,18 +73,26 @@ def render_paper_table(table: FilledTable) -> str:
         line: list[str] = [row.name + (f" ({row.source})" if row.source else "")]
         for column in spec.columns:
             cell = cells[column.name]
-            line += [format_number(cell.paper, spec.percent) if cell.paper is not None else NOT_PUBLISHED,
-                     _run_text(cell, spec.percent), format_number(cell.delta, spec.percent, signed=True)]
+            line += [
+                format_number(cell.paper, spec.percent) if cell.paper is not None else NOT_PUBLISHED,
+                _run_text(cell, spec.percent),
+                format_number(cell.delta, spec.percent, signed=True),
+            ]
             if spec.tolerance is not None:
-                line.append(DASH if cell.within_tolerance is None else ("yes" if cell.within_tolerance else "no"))
+                line.append(
+                    DASH if cell.within_tolerance is None else ("yes" if cell.within_tolerance else "no")
+                )
         rows.append(line)
     parts = [f"### {spec.title}", "", f"Paper values: {spec.source}."]
     if spec.note:
         parts.append(f"{spec.note}")
     metrics = sorted({(c.stage, c.metric) for _, cells in table.rows for c in cells.values() if c.stage})
     stages = sorted({s for s, _ in metrics})
-    parts.append(f"Run values: eval stage(s) {', '.join(f'`{s}`' for s in stages)}"
-                 + (" (percent)" if spec.percent else "") + "; Δ = run − paper.")
+    parts.append(
+        f"Run values: eval stage(s) {', '.join(f'`{s}`' for s in stages)}"
+        + (" (percent)" if spec.percent else "")
+        + "; Δ = run − paper."
+    )
     parts += ["", markdown_table(header, rows), ""]
     return "\n".join(parts)
 
@@ -76,8 +103,15 @@ def render_runs(runs: Sequence[RunInfo]) -> str:
         git = run.manifest.get("git") or {}
         commit = (git.get("commit") or "")[:10] + (" (dirty)" if git.get("dirty") else "")
         completed = sum(1 for s in run.stages if s.status == "completed")
-        rows.append([run.run_name, f"`{run.path}`", run.manifest.get("profile", DASH), commit or DASH,
-                     f"{completed}/{len(run.stages)} completed"])
+        rows.append(
+            [
+                run.run_name,
+                f"`{run.path}`",
+                run.manifest.get("profile", DASH),
+                commit or DASH,
+                f"{completed}/{len(run.stages)} completed",
+            ]
+        )
     return markdown_table(["run", "directory", "profile", "git commit", "stages"], rows)
 
 
@@ -97,8 +131,11 @@ def render_stages(runs: Sequence[RunInfo]) -> str:
             else:
                 seconds = f" ({stage.seconds:.0f} s)" if stage.seconds is not None else ""
                 # The report stage is still running while it writes this very table.
-                status = "writing this report" if stage.kind == "report" and stage.status == "running" \
+                status = (
+                    "writing this report"
+                    if stage.kind == "report" and stage.status == "running"
                     else stage.status
+                )
                 cells.append(status + seconds)
         rows.append([name, kind, *cells])
     return markdown_table(header, rows)
@@ -115,22 +152,45 @@ def render_eval_settings(run: RunInfo) -> str:
         sampling = config.get("sampling") or {}
         soft = config.get("soft_scoring") or {}
         counts = metrics.get("counts") or {}
-        decoding = "greedy" if not sampling.get("temperature") else \
-            f"T={sampling.get('temperature')}, top_p={sampling.get('top_p')}"
-        rows.append([stage.name, config.get("backend", DASH), config.get("response_format", DASH), decoding,
-                     config.get("max_new_tokens", DASH), config.get("robustness") or "none",
-                     soft.get("position", "off") if soft and soft.get("enabled", True) else "off",
-                     f"{metrics.get('n_predictions')}/{metrics.get('n_images')}",
-                     counts.get("unparsable", DASH)])
-    return markdown_table(["eval stage", "backend", "response format", "decoding", "max new tokens", "robustness",
-                           "soft scoring", "predictions", "unparsable"], rows)
+        decoding = (
+            "greedy"
+            if not sampling.get("temperature")
+            else f"T={sampling.get('temperature')}, top_p={sampling.get('top_p')}"
+        )
+        rows.append(
+            [
+                stage.name,
+                config.get("backend", DASH),
+                config.get("response_format", DASH),
+                decoding,
+                config.get("max_new_tokens", DASH),
+                config.get("robustness") or "none",
+                soft.get("position", "off") if soft and soft.get("enabled", True) else "off",
+                f"{metrics.get('n_predictions')}/{metrics.get('n_images')}",
+                counts.get("unparsable", DASH),
+            ]
+        )
+    return markdown_table(
+        [
+            "eval stage",
+            "backend",
+            "response format",
+            "decoding",
+            "max new tokens",
+            "robustness",
+            "soft scoring",
+            "predictions",
+            "unparsable",
+        ],
+        rows,
+    )
 
 
 def render_all_metrics(runs: Sequence[RunInfo], stage: str) -> str:
     keys: list[str] = []
     per_run = []
     for run in runs:
-        values = ((run.metrics(stage) or {}).get("values") or {})
+        values = (run.metrics(stage) or {}).get("values") or {}
         per_run.append(values)
         keys += [k for k in values if k not in keys]
     rows = []

@@ -5,11 +5,12 @@ training stages are laid end to end on one step axis, a dashed line and the stag
 where each begins. Panels come from ``results.curves`` (exact keys and/or regular expressions).
 matplotlib runs with the non-interactive Agg backend.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from harness.report.config import PanelSpec
 from harness.report.training_logs import Curves
@@ -35,8 +36,9 @@ def select_keys(panel: PanelSpec, available: Sequence[str]) -> list[str]:
     return chosen
 
 
-def plot_training_curves(stages: Sequence[tuple[str, Curves]], panels: Sequence[PanelSpec], path: Path,
-                         title: str = "") -> list[str]:
+def plot_training_curves(
+    stages: Sequence[tuple[str, Curves]], panels: Sequence[PanelSpec], path: Path, title: str = ""
+) -> list[str]:
     """Draw the panels that have data; returns the keys drawn (nothing is written when none)."""
     offsets: list[tuple[str, float]] = []
     shifted: list[tuple[str, Curves]] = []
@@ -46,7 +48,9 @@ def plot_training_curves(stages: Sequence[tuple[str, Curves]], panels: Sequence[
         if not steps:
             continue
         offsets.append((name, offset))
-        shifted.append((name, {k: {s + offset: v for s, v in series.items()} for k, series in curves.items()}))
+        shifted.append(
+            (name, {k: {s + offset: v for s, v in series.items()} for k, series in curves.items()})
+        )
         offset += max(steps)
     available = sorted({k for _, curves in shifted for k in curves})
     used = [(panel, select_keys(panel, available)) for panel in panels]
@@ -65,14 +69,27 @@ def plot_training_curves(stages: Sequence[tuple[str, Curves]], panels: Sequence[
                 points = sorted(curves.get(key, {}).items())
                 if not points:
                     continue
-                axis.plot([s for s, _ in points], [v for _, v in points], color=colors[index % len(colors)],
-                          marker="." if len(points) < 30 else None, label=label)
+                axis.plot(
+                    [s for s, _ in points],
+                    [v for _, v in points],
+                    color=colors[index % len(colors)],
+                    marker="." if len(points) < 30 else None,
+                    label=label,
+                )
                 label = None
             drawn.append(key)
         for stage, start in offsets:
             axis.axvline(start, color="grey", linestyle="--", linewidth=0.8)
-            axis.annotate(stage, xy=(start, 0.98), xycoords=("data", "axes fraction"), xytext=(3, 0),
-                          textcoords="offset points", fontsize=7, va="top", color="grey")
+            axis.annotate(
+                stage,
+                xy=(start, 0.98),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, 0),
+                textcoords="offset points",
+                fontsize=7,
+                va="top",
+                color="grey",
+            )
         axis.set_title(panel.title, fontsize=10)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="best")

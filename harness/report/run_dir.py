@@ -1,4 +1,5 @@
 """Reading a run directory: its manifest, its stages, each eval stage's metrics and predictions."""
+
 from __future__ import annotations
 
 import json
@@ -73,10 +74,24 @@ def load_run(path: str | Path) -> RunInfo:
         if not stage_dir.is_absolute():
             stage_dir = root / stage_dir
         log = Path(item["log"]) if item.get("log") else None
-        stages.append(StageInfo(name=item["name"], kind=item.get("kind", ""), status=item.get("status", "pending"),
-                                stage_dir=stage_dir, log=log, seconds=item.get("seconds")))
-    return RunInfo(path=root, paper=str(manifest.get("paper", "")), run_name=str(manifest.get("run_name", root.name)),
-                   stages=stages, manifest=manifest, config=_run_config(root))
+        stages.append(
+            StageInfo(
+                name=item["name"],
+                kind=item.get("kind", ""),
+                status=item.get("status", "pending"),
+                stage_dir=stage_dir,
+                log=log,
+                seconds=item.get("seconds"),
+            )
+        )
+    return RunInfo(
+        path=root,
+        paper=str(manifest.get("paper", "")),
+        run_name=str(manifest.get("run_name", root.name)),
+        stages=stages,
+        manifest=manifest,
+        config=_run_config(root),
+    )
 
 
 def _run_config(root: Path) -> dict[str, Any]:

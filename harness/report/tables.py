@@ -5,11 +5,13 @@ Several run directories are the folds of one cross-validated experiment (FakeXpl
 four-fold cross-validation): a cell's run value is the mean over the runs that have it, with the
 sample standard deviation (n - 1) and the per-run values kept in ``report.json``.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from harness.report.config import ReportConfig, RowSpec, TableSpec
 from harness.report.run_dir import RunInfo
@@ -64,13 +66,24 @@ def metric_value(run: RunInfo, stage: str, metric: str) -> tuple[float | None, s
     return float(value), ""
 
 
-def _cell(table: TableSpec, row: RowSpec, column_name: str, column_metric: str | None, column_stage: str | None,
-          runs: Sequence[RunInfo]) -> Cell:
+def _cell(
+    table: TableSpec,
+    row: RowSpec,
+    column_name: str,
+    column_metric: str | None,
+    column_stage: str | None,
+    runs: Sequence[RunInfo],
+) -> Cell:
     if column_name in row.metrics and not row.metrics[column_name]:
         # explicitly no metric (e.g. IoU of real images): only the paper's entry is shown
         paper = row.paper.get(column_name)
-        return Cell(metric="", stage="", paper=float(paper) if paper is not None else None, run_values=[],
-                    status=NOT_APPLICABLE)
+        return Cell(
+            metric="",
+            stage="",
+            paper=float(paper) if paper is not None else None,
+            run_values=[],
+            status=NOT_APPLICABLE,
+        )
     template = row.metrics.get(column_name) or column_metric or row.metric or ""
     metric = template.replace("{key}", row.key if row.key is not None else row.name)
     stage = column_stage or row.stage or table.stage
@@ -78,13 +91,20 @@ def _cell(table: TableSpec, row: RowSpec, column_name: str, column_metric: str |
     if row.model is not None:
         runs = [run for run in runs if run.model_name in (None, row.model)]
         if not runs:
-            return Cell(metric=metric, stage=stage, paper=float(paper) if paper is not None else None,
-                        run_values=[], status=OTHER_MODEL)
+            return Cell(
+                metric=metric,
+                stage=stage,
+                paper=float(paper) if paper is not None else None,
+                run_values=[],
+                status=OTHER_MODEL,
+            )
     found = [metric_value(run, stage, metric) for run in runs]
     scale = 100.0 if table.percent else 1.0  # run metrics are fractions; such a paper prints percent
     values = [v * scale if v is not None else None for v, _ in found]
     present = [v for v in values if v is not None]
-    cell = Cell(metric=metric, stage=stage, paper=float(paper) if paper is not None else None, run_values=values)
+    cell = Cell(
+        metric=metric, stage=stage, paper=float(paper) if paper is not None else None, run_values=values
+    )
     if present:
         mean, std = aggregate(present)
         cell.mean, cell.std, cell.n = mean, std, len(present)
@@ -111,8 +131,18 @@ def fill_tables(config: ReportConfig, runs: Sequence[RunInfo]) -> list[FilledTab
 def table_as_dict(table: FilledTable) -> dict[str, Any]:
     spec = table.spec
     return {
-        "id": spec.id, "title": spec.title, "source": spec.source, "note": spec.note, "percent": spec.percent,
+        "id": spec.id,
+        "title": spec.title,
+        "source": spec.source,
+        "note": spec.note,
+        "percent": spec.percent,
         "columns": [c.name for c in spec.columns],
-        "rows": [{"name": row.name, "source": row.source,
-                  "cells": {name: cell.__dict__ for name, cell in cells.items()}} for row, cells in table.rows],
+        "rows": [
+            {
+                "name": row.name,
+                "source": row.source,
+                "cells": {name: cell.__dict__ for name, cell in cells.items()},
+            }
+            for row, cells in table.rows
+        ],
     }

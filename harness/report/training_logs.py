@@ -14,13 +14,15 @@
 - verl with ``console``: ``step:<n> - key:value - ...`` lines (``verl/utils/logger/
   aggregate_logger.py``) in the stage's log file; numbers may print as ``np.float64(0.5)``.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from harness.report.run_dir import StageInfo
 
@@ -76,7 +78,11 @@ def read_swift_log(path: str | Path, curves: Curves | None = None) -> Curves:
 def read_verl_file_log(path: str | Path, curves: Curves | None = None) -> Curves:
     curves = {} if curves is None else curves
     for row in _json_lines(path):
-        if isinstance(row, dict) and isinstance(row.get("data"), dict) and _number(row.get("step")) is not None:
+        if (
+            isinstance(row, dict)
+            and isinstance(row.get("data"), dict)
+            and _number(row.get("step")) is not None
+        ):
             _add(curves, float(row["step"]), row["data"])
     return curves
 

@@ -6,6 +6,7 @@ this snapshot instead; a slow test regenerates it and fails when it is stale).
 `verl-<version>.yaml` records what composing verl's config cannot tell: keys that compose but
 are never read by `main_ppo`.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ the argparse actions of the same `HfArgumentParser` ms-swift builds for `swift s
 `swift rlhf` and `swift export`, plus the tables that free-string flags are checked against
 (model types, templates, DeepSpeed presets).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,11 +40,11 @@ def _describe_action(action: argparse.Action) -> dict[str, Any]:
 
 
 def build_spec() -> dict[str, Any]:
-    from transformers import HfArgumentParser
     from swift.arguments import ExportArguments, RLHFArguments, SftArguments
-    from swift.utils.utils import _patch_get_type_hints
     from swift.model import MODEL_MAPPING
     from swift.template import TEMPLATE_MAPPING
+    from swift.utils.utils import _patch_get_type_hints
+    from transformers import HfArgumentParser
 
     commands: dict[str, Any] = {}
     for command, cls in (("sft", SftArguments), ("rlhf", RLHFArguments), ("export", ExportArguments)):
@@ -71,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(spec, indent=1, sort_keys=True) + "\n"
     if args.check:
         if not path.exists() or path.read_text() != text:
-            print(f"{path} is out of date; regenerate with `python -m harness.trainer_specs.generate`",
-                  file=sys.stderr)
+            print(
+                f"{path} is out of date; regenerate with `python -m harness.trainer_specs.generate`",
+                file=sys.stderr,
+            )
             return 1
         print(f"{path} is up to date")
         return 0

@@ -6,18 +6,20 @@
   batch-size rules), and with deep=True verl's own validate_config in a subprocess;
 - inputs the user provides (models, datasets) must exist unless this is a dry run.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.errors import Problem
 from harness.pipeline import literal_inputs
 from harness.plan import Plan
 
 
-def validate_plan(plan: Plan, check_paths: bool, deep: bool = False,
-                  subset: Sequence[str] | None = None) -> list[Problem]:
+def validate_plan(
+    plan: Plan, check_paths: bool, deep: bool = False, subset: Sequence[str] | None = None
+) -> list[Problem]:
     from harness.validate.swift_args import check_swift_argv
     from harness.validate.verl_overrides import check_verl_argv, check_verl_deep
 
@@ -43,10 +45,11 @@ def _missing_inputs(plan: Plan, stage: str, selected_names: list[str]) -> list[P
     problems = []
     produced_earlier = _outputs_expected_before(plan, stage, selected_names)
     for key, path in literal_inputs(planned.spec):
-        if os.path.exists(path) or any(path == p or path.startswith(p.rstrip("/") + "/") for p in produced_earlier):
+        if os.path.exists(path) or any(
+            path == p or path.startswith(p.rstrip("/") + "/") for p in produced_earlier
+        ):
             continue
-        problems.append(Problem(key, f"{path} does not exist; put the file there or point "
-                                     f"{key} at it"))
+        problems.append(Problem(key, f"{path} does not exist; put the file there or point {key} at it"))
     return problems
 
 

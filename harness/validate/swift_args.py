@@ -5,12 +5,14 @@ generated from ms-swift's HfArgumentParser (importing ms-swift costs ~12 s; a sl
 the snapshot against the installed package and runs the real parser too). Abbreviated flags are
 rejected (`allow_abbrev=False`): ms-swift would silently accept a unique prefix.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from harness.errors import Problem, did_you_mean
 from harness.trainer_specs import load_swift_spec
@@ -80,8 +82,12 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
         where = keys.get(flag, flag)
         if flag not in flags:
             snake = [f for f in flags if "-" not in f[2:]]  # suggest one spelling per flag
-            problems.append(Problem(where, f"ms-swift {version} `swift {command}` has no flag {flag}"
-                                           f"{did_you_mean(flag, snake)}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"ms-swift {version} `swift {command}` has no flag {flag}{did_you_mean(flag, snake)}",
+                )
+            )
             continue
         try:
             ns, unknown = parser.parse_known_args([flag, *values])
@@ -89,8 +95,12 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
             problems.append(Problem(where, f"ms-swift {version} rejects `{flag} {' '.join(values)}`: {exc}"))
             continue
         if unknown:
-            problems.append(Problem(where, f"ms-swift {version} `swift {command}` does not accept "
-                                           f"{' '.join(unknown)} after {flag}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"ms-swift {version} `swift {command}` does not accept {' '.join(unknown)} after {flag}",
+                )
+            )
             continue
         problems += _check_value(flag, values, where, spec)
     return problems
@@ -116,14 +126,26 @@ def _check_value(flag: str, values: list[str], where: str, spec: Mapping[str, An
         return []
     value = values[0]
     if name == "model_type" and value not in spec["model_types"]:
-        return [Problem(where, f"ms-swift {version} has no model_type '{value}'"
-                               f"{did_you_mean(value, spec['model_types'])}")]
+        return [
+            Problem(
+                where,
+                f"ms-swift {version} has no model_type '{value}'{did_you_mean(value, spec['model_types'])}",
+            )
+        ]
     if name == "template" and value not in spec["templates"]:
-        return [Problem(where, f"ms-swift {version} has no template '{value}'"
-                               f"{did_you_mean(value, spec['templates'])}")]
+        return [
+            Problem(
+                where, f"ms-swift {version} has no template '{value}'{did_you_mean(value, spec['templates'])}"
+            )
+        ]
     if name == "deepspeed":
         presets = spec["deepspeed_presets"]
         if value not in presets and not value.lstrip().startswith("{") and not os.path.exists(value):
-            return [Problem(where, f"ms-swift {version} --deepspeed takes one of {', '.join(presets)}, "
-                                   f"a JSON string or an existing JSON file, not '{value}'")]
+            return [
+                Problem(
+                    where,
+                    f"ms-swift {version} --deepspeed takes one of {', '.join(presets)}, "
+                    f"a JSON string or an existing JSON file, not '{value}'",
+                )
+            ]
     return []

@@ -2,6 +2,7 @@
 
 Separate process because importing verl costs ~10 s and pulls in torch and ray.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ def deep_problems(overrides: list[str]) -> list[dict[str, str]]:
     from verl.utils.config import validate_config
 
     try:
-        validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+        validate_config(
+            config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg)
+        )
     except (ValueError, AssertionError, TypeError) as exc:
         return [{"key": "", "message": f"verl's validate_config: {exc}"}]
     return []

@@ -6,21 +6,24 @@ compose but main_ppo never reads, and mirror verl's batch-size checks. Deep path
 (`check_verl_deep`, before a launch and in tests): compose with the overrides for real and run
 verl's own `validate_config` in a subprocess (importing verl takes ~10 s).
 """
+
 from __future__ import annotations
 
 import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import Problem, did_you_mean
 from harness.trainer_specs import VERL_VERSION, verl_spec_path
+
 
 def verl_package_dir() -> Path:
     spec = importlib.util.find_spec("verl")  # finds the package without importing it
@@ -81,19 +84,26 @@ def check_verl_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Proble
         where = keys.get(key, key)
         exists = has_key(defaults, key)
         if not plus and not exists:
-            problems.append(Problem(where, f"verl {VERL_VERSION} has no config key '{key}'"
-                                           f"{_suggest(defaults, key)}"))
+            problems.append(
+                Problem(where, f"verl {VERL_VERSION} has no config key '{key}'{_suggest(defaults, key)}")
+            )
             continue
         if plus and exists:
-            problems.append(Problem(where, f"'{key}' already exists in verl {VERL_VERSION}'s config; "
-                                           f"drop the '+'"))
+            problems.append(
+                Problem(where, f"'{key}' already exists in verl {VERL_VERSION}'s config; drop the '+'")
+            )
             continue
         dead = _dead_replacement(key)
         if dead is not None and value is not None:
-            problems.append(Problem(where, f"'{key}' composes in verl {VERL_VERSION} but main_ppo never "
-                                           f"reads it (only fully_async_main migrates legacy reward keys): "
-                                           f"the run would silently use verl's default reward; use "
-                                           f"'{dead}' instead"))
+            problems.append(
+                Problem(
+                    where,
+                    f"'{key}' composes in verl {VERL_VERSION} but main_ppo never "
+                    f"reads it (only fully_async_main migrates legacy reward keys): "
+                    f"the run would silently use verl's default reward; use "
+                    f"'{dead}' instead",
+                )
+            )
         OmegaConf.update(effective, key, value, force_add=True)
     problems += _batch_problems(effective, keys)
     return problems
@@ -109,7 +119,7 @@ def has_key(cfg: DictConfig, dotted: str) -> bool:
 def _dead_replacement(key: str) -> str | None:
     for prefix in sorted(dead_prefixes(), key=len, reverse=True):
         if key == prefix or key.startswith(prefix + "."):
-            return dead_prefixes()[prefix] + key[len(prefix):]
+            return dead_prefixes()[prefix] + key[len(prefix) :]
     return None
 
 
@@ -131,25 +141,42 @@ def _batch_problems(cfg: DictConfig, keys: Mapping[str, str]) -> list[Problem]:
     mini = int(actor.ppo_mini_batch_size)
     n = int(cfg.actor_rollout_ref.rollout.n)
     n_gpus = int(cfg.trainer.n_gpus_per_node) * int(cfg.trainer.nnodes)
-    mini_key = keys.get("actor_rollout_ref.actor.ppo_mini_batch_size", "actor_rollout_ref.actor.ppo_mini_batch_size")
+    mini_key = keys.get(
+        "actor_rollout_ref.actor.ppo_mini_batch_size", "actor_rollout_ref.actor.ppo_mini_batch_size"
+    )
     train_key = keys.get("data.train_batch_size", "data.train_batch_size")
     if train < mini:
-        problems.append(Problem(mini_key, f"verl {VERL_VERSION} rejects data.train_batch_size ({train}) < "
-                                          f"actor_rollout_ref.actor.ppo_mini_batch_size ({mini}) "
-                                          f"(ActorConfig.validate); lower the mini batch or raise "
-                                          f"{train_key}"))
+        problems.append(
+            Problem(
+                mini_key,
+                f"verl {VERL_VERSION} rejects data.train_batch_size ({train}) < "
+                f"actor_rollout_ref.actor.ppo_mini_batch_size ({mini}) "
+                f"(ActorConfig.validate); lower the mini batch or raise "
+                f"{train_key}",
+            )
+        )
     if n_gpus > 0 and (train * n) % n_gpus != 0:
-        problems.append(Problem(train_key, f"verl {VERL_VERSION} needs data.train_batch_size x rollout.n "
-                                           f"({train} x {n}) divisible by the {n_gpus} GPUs "
-                                           f"(validate_config)"))
+        problems.append(
+            Problem(
+                train_key,
+                f"verl {VERL_VERSION} needs data.train_batch_size x rollout.n "
+                f"({train} x {n}) divisible by the {n_gpus} GPUs "
+                f"(validate_config)",
+            )
+        )
     return problems
 
 
 def check_verl_deep(argv: Sequence[str], keys: Mapping[str, str]) -> list[Problem]:
     """Compose with verl's Hydra for real and run verl's own validate_config (subprocess)."""
     overrides = list(argv[3:])
-    proc = subprocess.run([sys.executable, "-m", "harness.validate.verl_deep"], input=json.dumps(overrides),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.validate.verl_deep"],
+        input=json.dumps(overrides),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         return [Problem("verl", f"verl's own config check could not run: {proc.stderr.strip()[-2000:]}")]
     problems = []

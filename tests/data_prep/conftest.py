@@ -17,7 +17,12 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
     """Run ``python -m data_prep ...`` from the checkout, as the pipeline does."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run(
-        [PYTHON, "-m", "data_prep", *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout
+        [PYTHON, "-m", "data_prep", *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -17,7 +17,9 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 
 class FakeHub:
-    def __init__(self, repo_id: str, files: dict[str, bytes], repo_type: str = "model", commit: str = "a" * 40):
+    def __init__(
+        self, repo_id: str, files: dict[str, bytes], repo_type: str = "model", commit: str = "a" * 40
+    ):
         self.repo_id = repo_id
         self.files = files
         self.repo_type = repo_type
@@ -44,7 +46,7 @@ class FakeHub:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def __enter__(self) -> "FakeHub":
+    def __enter__(self) -> FakeHub:
         self.thread.start()
         return self
 
@@ -67,7 +69,9 @@ class FakeHub:
         prefix = "" if self.repo_type == "model" else "/datasets"
         if path.startswith(f"/api/{kind}/{self.repo_id}/revision/"):
             siblings = [{"rfilename": name} for name in self.files]
-            return self._json(handler, {"id": self.repo_id, "sha": self.commit, "siblings": siblings, "private": False})
+            return self._json(
+                handler, {"id": self.repo_id, "sha": self.commit, "siblings": siblings, "private": False}
+            )
         if path.startswith(f"/api/{kind}/{self.repo_id}/tree/"):
             entries = [
                 {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}

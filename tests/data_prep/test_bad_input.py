@@ -20,7 +20,9 @@ TINY = {"min_pixels": 3136, "max_pixels": 12544}
 
 def _png(path: Path, width: int = 120, height: int = 90) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((np.random.default_rng(width * height).random((height, width, 3)) * 255).astype("uint8")).save(path)
+    Image.fromarray(
+        (np.random.default_rng(width * height).random((height, width, 3)) * 255).astype("uint8")
+    ).save(path)
 
 
 def _fake(image: str, **extra) -> dict:
@@ -53,7 +55,10 @@ def _cases(root: Path) -> list[tuple[bytes, str | None]]:
         (line(ok), None),
         (line({"image": "real.png", "label": "real", "tags": []}), None),
         (line({**ok, "id": "v1", "label": "Generated"}), None),  # the authors' verdict word, any case
-        (line({**ok, "id": "v2", "tags": "texture errors, Artistic Style"}), None),  # spellings of the six tags
+        (
+            line({**ok, "id": "v2", "tags": "texture errors, Artistic Style"}),
+            None,
+        ),  # spellings of the six tags
         (line({**ok, "objects": {"ref": ["edge"], "bbox": [[-1.5, 0, 20, 20]]}}), "box_outside_image"),
         (line(_fake("truncated.png")), "image_corrupt"),
         (line(_fake("garbage.png")), "image_corrupt"),
@@ -66,7 +71,10 @@ def _cases(root: Path) -> list[tuple[bytes, str | None]]:
         (line({**ok, "objects": {"ref": ["x"], "bbox": [[10, 10, 10, 40]]}}), "box_degenerate"),
         (line({**ok, "objects": {"ref": ["x"], "bbox": [[50, 10, 20, 40]]}}), "box_degenerate"),
         (line({**ok, "objects": {"ref": ["x"], "bbox": [[10, 10, 40]]}}), "box_invalid"),
-        (b'{"image": "ok.png", "label": "fake", "objects": {"ref": ["x"], "bbox": [[NaN, 1, 5, 5]]}}', "box_invalid"),
+        (
+            b'{"image": "ok.png", "label": "fake", "objects": {"ref": ["x"], "bbox": [[NaN, 1, 5, 5]]}}',
+            "box_invalid",
+        ),
         (line({**ok, "objects": {"ref": ["x"], "bbox": [["a", 1, 5, 5]]}}), "box_invalid"),
         (line({**ok, "objects": {"ref": ["   "], "bbox": [[10, 10, 50, 40]]}}), "empty_description"),
         (line({**ok, "objects": {"ref": ["a", "b"], "bbox": [[10, 10, 50, 40]]}}), "objects_mismatch"),
@@ -117,7 +125,11 @@ def test_every_bad_record_is_rejected_with_its_reason_and_counts_add_up(bad_set,
 def test_clip_tolerance_keeps_boxes_just_outside_the_image(bad_set, tmp_path):
     root, _ = bad_set
     stats = run_conversion(
-        "fakexplained", [root], tmp_path / "out", options={**TINY, "box_clip_tolerance": 2}, echo=lambda s: None
+        "fakexplained",
+        [root],
+        tmp_path / "out",
+        options={**TINY, "box_clip_tolerance": 2},
+        echo=lambda s: None,
     )
     assert stats["rejected"]["box_outside_image"] == 1  # the -1.5 box is clipped, the 500 one is not
 
@@ -129,7 +141,9 @@ def test_strict_fails_the_stage_listing_the_first_reasons(bad_set, tmp_path):
         run_conversion("fakexplained", [root], out, options=TINY, strict=True, echo=lambda s: None)
     assert "image_corrupt" in str(failure.value) and "annotations.jsonl:5" in str(failure.value)
     assert not (out / "sft.jsonl").exists() and not (out / "grpo.parquet").exists()
-    assert (out / "rejects.jsonl").exists() and json.loads((out / "stats.json").read_text())["rejected_total"] > 0
+    assert (out / "rejects.jsonl").exists() and json.loads((out / "stats.json").read_text())[
+        "rejected_total"
+    ] > 0
 
 
 def test_cli_prints_counts_and_strict_exit_code(bad_set, tmp_path):
@@ -149,8 +163,12 @@ def test_missing_input_and_bad_options_name_what_to_change(tmp_path, synth_raw):
     assert result.returncode == 2 and "nowhere" in result.stderr and "does not exist" in result.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = run_cli("convert", "--source", "fakexplained", "--input", str(empty), "--output-dir", str(tmp_path / "o"))
-    assert result.returncode == 2 and "annotations.jsonl" in result.stderr and "FakeXplain.7z" in result.stderr
+    result = run_cli(
+        "convert", "--source", "fakexplained", "--input", str(empty), "--output-dir", str(tmp_path / "o")
+    )
+    assert (
+        result.returncode == 2 and "annotations.jsonl" in result.stderr and "FakeXplain.7z" in result.stderr
+    )
     result = run_cli("convert", "--source", "fakexplained", "--input", str(synth_raw), "--output-dir",
                      str(tmp_path / "o"), "--options", '{"fold": 0, "folds": 4}')  # fmt: skip
     assert result.returncode == 2 and "'folds'" in result.stderr and "num_folds" in result.stderr

@@ -33,7 +33,9 @@ def test_workers_consume_the_input_lazily(synth_raw):
     assert consumed <= bound, f"{consumed} records read before the first result (bound {bound})"
     rest = list(results)
     assert len(rest) + 1 == len(lines) and consumed == len(lines)
-    assert [r[1].record_id for r in rest[:3]] == [json.loads(line)["id"] for line in lines[1:4]]  # input order
+    assert [r[1].record_id for r in rest[:3]] == [
+        json.loads(line)["id"] for line in lines[1:4]
+    ]  # input order
 
 
 def test_every_registered_source_has_the_module_contract():
@@ -81,6 +83,8 @@ def test_vocabulary_maps_generator_spellings_to_table_2_families():
     assert vocab.generator("PixArt-Σ".lower()) == ("PixArtSigma", "DiT")
     assert vocab.generator("LlamaGen") == ("LlamaGen", "Others")
     assert vocab.generator("brand-new-model") == ("brand-new-model", None)
-    counts = {f: sum(1 for _, fam in set(vocab.generator_lookup.values()) if fam == f) for f in vocab.families}
+    counts = {
+        f: sum(1 for _, fam in set(vocab.generator_lookup.values()) if fam == f) for f in vocab.families
+    }
     assert counts == {"Diffusion": 15, "GAN": 4, "DiT": 4, "Others": 4}  # 002 Table 2 lists 27 generators
     assert len(vocab.tags) == 6  # 002 App. B

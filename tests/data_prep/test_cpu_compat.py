@@ -16,7 +16,9 @@ CPU_COMPAT = REPO / "data_prep" / "cpu_compat.py"
 
 def _python(code: str, *, env_path: str | None = None) -> subprocess.CompletedProcess:
     env = {"PYTHONPATH": f"{env_path}:{REPO}" if env_path else str(REPO), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([PYTHON, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [PYTHON, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_apply_patches_once_and_is_idempotent():
@@ -134,7 +136,9 @@ def test_processor_without_video_processor_saves_and_reloads(tmp_path):
         chat_template="{{ messages }}",
     )
     processor.save_pretrained(tmp_path)
-    assert {"processor_config.json", "tokenizer.json", "chat_template.jinja"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"processor_config.json", "tokenizer.json", "chat_template.jinja"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
     reloaded = AutoProcessor.from_pretrained(tmp_path)
     assert type(reloaded).__name__ == "Qwen2_5_VLProcessor"
     assert reloaded.video_processor is None

@@ -26,14 +26,18 @@ def _rows(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def fold0(synth_raw, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fx_fold0")
-    run_conversion("fakexplained", [synth_raw], out, options={"fold": 0, "seed": 3, **TINY_BOUNDS}, echo=lambda s: None)
+    run_conversion(
+        "fakexplained", [synth_raw], out, options={"fold": 0, "seed": 3, **TINY_BOUNDS}, echo=lambda s: None
+    )
     return out
 
 
 @pytest.fixture(scope="module")
 def all_records(synth_raw, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fx_all")
-    run_conversion("fakexplained", [synth_raw], out, options={"seed": 3, **TINY_BOUNDS}, workers=2, echo=lambda s: None)
+    run_conversion(
+        "fakexplained", [synth_raw], out, options={"seed": 3, **TINY_BOUNDS}, workers=2, echo=lambda s: None
+    )
     return out
 
 
@@ -70,9 +74,16 @@ def test_output_is_identical_for_one_and_two_workers(synth_raw, tmp_path):
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
         run_conversion(
-            "fakexplained", [synth_raw], out, options={"fold": 1, **TINY_BOUNDS}, workers=workers, echo=lambda s: None
+            "fakexplained",
+            [synth_raw],
+            out,
+            options={"fold": 1, **TINY_BOUNDS},
+            workers=workers,
+            echo=lambda s: None,
         )
-        outputs.append({name: (out / name).read_bytes() for name in ("sft.jsonl", "grpo.jsonl", "eval.jsonl")})
+        outputs.append(
+            {name: (out / name).read_bytes() for name in ("sft.jsonl", "grpo.jsonl", "eval.jsonl")}
+        )
         outputs[-1]["parquet"] = pq.read_table(out / "grpo.parquet").to_pylist()
     assert outputs[0] == outputs[1]
 
@@ -130,7 +141,10 @@ def test_boxes_are_the_annotations_mapped_into_the_frame(all_records, synth_raw)
         sx, sy = width / source["width"], height / source["height"]
         for box, (x1, y1, x2, y2) in zip(row["boxes"], expected):
             # each edge scaled by its axis' resize factor, to the nearest frame pixel edge
-            assert all(abs(a - b) <= 0.5 for a, b in zip(box, [x1 * sx, y1 * sy, x2 * sx, y2 * sy])), (box, source)
+            assert all(abs(a - b) <= 0.5 for a, b in zip(box, [x1 * sx, y1 * sy, x2 * sx, y2 * sy])), (
+                box,
+                source,
+            )
         assert [r["bbox_2d"] for r in row["regions"]] == row["boxes"]
         assert [r["label"] for r in row["regions"]] == source.get("objects", {}).get("ref", [])
 
@@ -167,7 +181,14 @@ def test_parquet_reads_the_way_verl_reads_it(all_records):
     import datasets
 
     table = pq.read_table(all_records / "grpo.parquet")
-    assert set(table.column_names) == {"data_source", "prompt", "images", "ability", "reward_model", "extra_info"}
+    assert set(table.column_names) == {
+        "data_source",
+        "prompt",
+        "images",
+        "ability",
+        "reward_model",
+        "extra_info",
+    }
     # verl's RLHFDataset reads parquet with datasets.load_dataset("parquet", ...)["train"].
     dataset = datasets.load_dataset("parquet", data_files=str(all_records / "grpo.parquet"))["train"]
     for row in dataset:
@@ -181,12 +202,18 @@ def test_parquet_reads_the_way_verl_reads_it(all_records):
         )
         truth = json.loads(row["reward_model"]["ground_truth"])
         assert row["reward_model"]["style"] == "rule" and truth["label"] == row["extra_info"]["label"]
-        assert {"width", "height", "index", "generator", "orig_width", "orig_height"} <= set(row["extra_info"])
+        assert {"width", "height", "index", "generator", "orig_width", "orig_height"} <= set(
+            row["extra_info"]
+        )
 
 
 def test_parquet_can_embed_image_bytes(synth_raw, tmp_path):
     run_conversion(
-        "fakexplained", [synth_raw], tmp_path, options={"parquet_images": "bytes", **TINY_BOUNDS}, echo=lambda s: None
+        "fakexplained",
+        [synth_raw],
+        tmp_path,
+        options={"parquet_images": "bytes", **TINY_BOUNDS},
+        echo=lambda s: None,
     )
     rows = pq.read_table(tmp_path / "grpo.parquet").to_pylist()
     first = rows[0]
@@ -295,7 +322,10 @@ def test_authors_mllm_defake_rows_are_accepted(tmp_path):
     rows = _rows(out / "eval.jsonl")
     assert [r["label"] for r in rows] == ["fake", "real"]
     assert rows[0]["tags"] == ["Unknown objects", "Texture errors"]  # canonical order of 002 App. B
-    assert rows[0]["regions"][0]["label"] == "a melted clock" and rows[0]["frame"] == {"width": 140, "height": 56}
+    assert rows[0]["regions"][0]["label"] == "a melted clock" and rows[0]["frame"] == {
+        "width": 140,
+        "height": 56,
+    }
     assert rows[0]["boxes"] == [[14, 6, 84, 50]]  # x * 140/200, y * 56/100
 
 

@@ -46,7 +46,9 @@ def test_hf_download_rerun_after_a_failure_fetches_only_what_is_missing(tmp_path
             download("hf", "org/tiny-model", tmp_path / "cache", endpoint=hub.endpoint)
         before = len(hub.requests)
         path = download("hf", "org/tiny-model", tmp_path / "cache", endpoint=hub.endpoint)
-        rerun = [r[1].rsplit("/", 1)[1] for r in hub.requests[before:] if r[0] == "GET" and "/resolve/" in r[1]]
+        rerun = [
+            r[1].rsplit("/", 1)[1] for r in hub.requests[before:] if r[0] == "GET" and "/resolve/" in r[1]
+        ]
     # huggingface_hub 1.x keeps finished files; an interrupted file restarts (its partial file is
     # process-unique and deleted on failure, file_download._download_to_tmp_and_move).
     assert rerun == ["model.safetensors"]
@@ -55,7 +57,9 @@ def test_hf_download_rerun_after_a_failure_fetches_only_what_is_missing(tmp_path
 
 def test_hf_download_is_served_from_the_cache_offline(tmp_path, monkeypatch):
     with FakeHub("org/tiny-data", FILES, repo_type="dataset") as hub:
-        first = download("hf", "org/tiny-data", tmp_path / "cache", repo_type="dataset", endpoint=hub.endpoint)
+        first = download(
+            "hf", "org/tiny-data", tmp_path / "cache", repo_type="dataset", endpoint=hub.endpoint
+        )
         downloads = [r for r in hub.requests if r[0] == "GET" and "/resolve/" in r[1]]
         assert len(downloads) == len(FILES)
     # the server is gone: with HF_HUB_OFFLINE the client answers from the cache the first call filled
@@ -94,7 +98,9 @@ def test_modelscope_download_resumes_a_cut_transfer_and_reruns_fetch_nothing(tmp
         hub.cut_plan["model.safetensors"] = [12 * 2**20 + 5]
         path = download("modelscope", "org/tiny-model", tmp_path / "cache", endpoint=hub.endpoint)
         transfers = [r[2] for r in hub.requests if r[0] == "GET" and "model.safetensors" in r[1]]
-        assert transfers == [None, f"bytes={12 * 2**20 + 5}-"], "the retry must continue where the cut happened"
+        assert transfers == [None, f"bytes={12 * 2**20 + 5}-"], (
+            "the retry must continue where the cut happened"
+        )
         for name, data in FILES.items():
             assert _sha((path / name).read_bytes()) == _sha(data), name
         before = len(hub.requests)

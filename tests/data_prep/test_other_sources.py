@@ -16,12 +16,16 @@ from data_prep.conversion import run_conversion
 
 def _png(path: Path, seed: int = 0, size=(64, 48)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((np.random.default_rng(seed).random((size[1], size[0], 3)) * 255).astype("uint8")).save(path)
+    Image.fromarray((np.random.default_rng(seed).random((size[1], size[0], 3)) * 255).astype("uint8")).save(
+        path
+    )
     return path
 
 
 def _jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -70,8 +74,13 @@ def test_aigi_holmes_sft_and_dpo_rows(holmes, tmp_path):
     assert sft[1]["messages"][0]["content"] == "<image>Look at this."
     assert sft[0]["images"] == [str(holmes / "0_real" / "a.png")]
     dpo = _rows(out / "dpo.jsonl")[0]
-    assert dpo["messages"][-2]["content"] == "<image>Is this fake?"  # ms-swift 2.x prepended the tag for LLaVA
-    assert dpo["rejected_response"] == "It is real." and dpo["messages"][-1]["content"] == "Yes, fake: texture errors."
+    assert (
+        dpo["messages"][-2]["content"] == "<image>Is this fake?"
+    )  # ms-swift 2.x prepended the tag for LLaVA
+    assert (
+        dpo["rejected_response"] == "It is real."
+        and dpo["messages"][-1]["content"] == "Yes, fake: texture errors."
+    )
 
 
 @pytest.fixture()
@@ -96,11 +105,16 @@ def fakeclue(tmp_path) -> Path:
 def test_fake_hr1_sft_grpo_and_parquet(fakeclue, tmp_path):
     system = "You are a helpful assistant for AI-generated image detection."
     out = tmp_path / "out"
-    stats = _quiet("fake_hr1", [fakeclue], out, options={"image_root": str(tmp_path / "playground"), "system": system})
+    stats = _quiet(
+        "fake_hr1", [fakeclue], out, options={"image_root": str(tmp_path / "playground"), "system": system}
+    )
     assert stats["read"] == 3 and stats["written"]["sft.jsonl"] == 2 and _rejects(out) == ["unknown_label"]
     sft = _rows(out / "sft.jsonl")
     assert [m["role"] for m in sft[0]["messages"]] == ["user", "assistant"]  # system comes from the recipe
-    assert sft[0]["messages"][1]["content"] == "<think>\nThis is a fake image. The fur is smeared.\n</think>\n\nfake"
+    assert (
+        sft[0]["messages"][1]["content"]
+        == "<think>\nThis is a fake image. The fur is smeared.\n</think>\n\nfake"
+    )
     assert sft[1]["messages"][1]["content"].endswith("</think>\n\nreal")  # FakeClue label 1 = real
     grpo = _rows(out / "grpo.jsonl")
     assert grpo[0]["solution"] == "fake" and grpo[0]["messages"][0] == {"role": "system", "content": system}
@@ -150,7 +164,9 @@ def test_testset_folders_keep_the_generator(tmp_path):
     root = tmp_path / "TestSet"
     _png(root / "FLUX" / "0_real" / "r1.png", 1)
     _png(root / "FLUX" / "1_fake" / "f1.png", 2)
-    _png(root / "VAR" / "subset_a" / "1_fake" / "f2.jpg", 3)  # nested class folders (AIGI-Holmes concatenates)
+    _png(
+        root / "VAR" / "subset_a" / "1_fake" / "f2.jpg", 3
+    )  # nested class folders (AIGI-Holmes concatenates)
     _png(root / "VAR" / "subset_a" / "0_real" / "r2.png", 4)
     (root / "VAR" / "subset_a" / "0_real" / "notes.txt").write_text("not an image")
     (root / "Empty").mkdir()
@@ -161,12 +177,16 @@ def test_testset_folders_keep_the_generator(tmp_path):
     assert set(rows) == {"TestSet/FLUX/0_real/r1.png", "TestSet/FLUX/1_fake/f1.png",
                          "TestSet/VAR/subset_a/1_fake/f2.jpg", "TestSet/VAR/subset_a/0_real/r2.png"}  # fmt: skip
     assert (
-        rows["TestSet/FLUX/0_real/r1.png"]["label"] == "real" and rows["TestSet/FLUX/1_fake/f1.png"]["label"] == "fake"
+        rows["TestSet/FLUX/0_real/r1.png"]["label"] == "real"
+        and rows["TestSet/FLUX/1_fake/f1.png"]["label"] == "fake"
     )
     assert rows["TestSet/VAR/subset_a/1_fake/f2.jpg"]["generator"] == "VAR"
     assert rows["TestSet/FLUX/0_real/r1.png"]["frame"] == {"width": 56, "height": 56}
     assert _rejects(out) == ["image_corrupt"]
-    assert stats["skipped"] == {"non_image_files": 1, "folders_without_0_real_or_1_fake": [str(root / "Empty")]}
+    assert stats["skipped"] == {
+        "non_image_files": 1,
+        "folders_without_0_real_or_1_fake": [str(root / "Empty")],
+    }
 
 
 def test_testset_jsonl_manifest(tmp_path):

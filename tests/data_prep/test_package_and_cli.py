@@ -42,7 +42,9 @@ def test_nine_templates_three_real_six_fake():
 
 def test_bad_templates_file_is_an_error_naming_it(tmp_path, synth_raw):
     bad = tmp_path / "templates.yaml"
-    bad.write_text("templates:\n  - {name: a, label: real, user: is it real}\n  - {name: a, label: fake, user: x}\n")
+    bad.write_text(
+        "templates:\n  - {name: a, label: real, user: is it real}\n  - {name: a, label: fake, user: x}\n"
+    )
     result = run_cli("convert", "--source", "fakexplained", "--input", str(synth_raw), "--output-dir",
                      str(tmp_path / "o"), "--options", json.dumps({"templates": str(bad)}))  # fmt: skip
     assert result.returncode == 2 and str(bad) in result.stderr and "unique" in result.stderr
@@ -78,7 +80,9 @@ def test_synth_is_deterministic(tmp_path):
     b = generate_fakexplained(tmp_path / "b", num_fake=5, num_real=3, seed=9)
     assert a.read_text() == b.read_text()
     for record in map(json.loads, a.read_text().splitlines()):
-        assert (tmp_path / "a" / record["image"]).read_bytes() == (tmp_path / "b" / record["image"]).read_bytes()
+        assert (tmp_path / "a" / record["image"]).read_bytes() == (
+            tmp_path / "b" / record["image"]
+        ).read_bytes()
 
 
 def test_synthetic_boxes_hold_the_drawn_artefacts(synth_raw):
@@ -127,6 +131,11 @@ def test_tiny_model_cli_builds_both_kinds(tmp_path):
 
 def test_bad_command_lines_exit_2(tmp_path):
     assert run_cli("convert", "--source", "nope", "--input", "x", "--output-dir", "y").returncode == 2
-    bad_json = run_cli("convert", "--source", "fakexplained", "--input", "x", "--output-dir", "y", "--options", "{")
+    bad_json = run_cli(
+        "convert", "--source", "fakexplained", "--input", "x", "--output-dir", "y", "--options", "{"
+    )
     assert bad_json.returncode == 2 and "--options is not valid JSON" in bad_json.stderr
-    assert run_cli("synth", "--kind", "fakexplained", "--output-dir", str(tmp_path), "--size", "9x9").returncode == 2
+    assert (
+        run_cli("synth", "--kind", "fakexplained", "--output-dir", str(tmp_path), "--size", "9x9").returncode
+        == 2
+    )

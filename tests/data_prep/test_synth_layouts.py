@@ -57,7 +57,7 @@ def test_fake_hr1_layout_through_the_fake_hr1_converter(tmp_path):
         assert stats["written"] == {"sft.jsonl": 5, "grpo.jsonl": 5, "grpo.parquet": 5}
         assert stats["labels"] == {"fake": 3, "real": 2}
         sft, grpo = _rows(out / "sft.jsonl"), _rows(out / "grpo.jsonl")
-        for record, row, prompt in zip(raw, sft, grpo):
+        for _record, row, prompt in zip(raw, sft, grpo):
             # the label is the image's folder (GenImage ai/nature, FakeClue fake/real)
             folder = Path(prompt["images"][0]).parent.name
             expected = {"ai": "fake", "nature": "real"}.get(folder, folder)
@@ -78,10 +78,16 @@ def test_fake_hr1_layout_through_the_fake_hr1_converter(tmp_path):
 
 def test_aigi_holmes_layout_through_the_aigi_holmes_converter(tmp_path):
     root = tmp_path / "dataset"
-    sft_file, dpo_file, val_file = synth_layouts.generate("aigi_holmes", root, num_fake=3, num_real=3, num_val=2)
+    sft_file, dpo_file, val_file = synth_layouts.generate(
+        "aigi_holmes", root, num_fake=3, num_real=3, num_val=2
+    )
     assert [p.name for p in (sft_file, dpo_file, val_file)] == ["SFTDATA.jsonl", "DPODATA.jsonl", "val.jsonl"]
     assert {p.name for p in root.iterdir() if p.is_dir()} == {"0_real", "1_fake"}
-    for path, count, output in ((sft_file, 6, "sft.jsonl"), (dpo_file, 6, "dpo.jsonl"), (val_file, 2, "sft.jsonl")):
+    for path, count, output in (
+        (sft_file, 6, "sft.jsonl"),
+        (dpo_file, 6, "dpo.jsonl"),
+        (val_file, 2, "sft.jsonl"),
+    ):
         raw = _raw_records(path)
         assert len(raw) == count and all("query" in r and "response" in r for r in raw)  # ms-swift 2.x rows
         out = tmp_path / path.stem
@@ -139,9 +145,13 @@ def test_testset_folders_layout_through_the_testset_folders_converter(tmp_path):
 
 @pytest.mark.parametrize("generators", [None, ["FLUX", "SD35-L"]])
 def test_testset_jsonl_layout_through_the_testset_jsonl_converter(tmp_path, generators):
-    (path,) = synth_layouts.generate("testset_jsonl", tmp_path / "raw", num_fake=3, num_real=2, generators=generators)
+    (path,) = synth_layouts.generate(
+        "testset_jsonl", tmp_path / "raw", num_fake=3, num_real=2, generators=generators
+    )
     raw = _raw_records(path)
-    assert all(set(r) == ({"file_path", "label", "generator"} if generators else {"file_path", "label"}) for r in raw)
+    assert all(
+        set(r) == ({"file_path", "label", "generator"} if generators else {"file_path", "label"}) for r in raw
+    )
     stats = _convert("testset_jsonl", [path], tmp_path / "out", {"system": SYSTEM})
     _assert_all_converted(stats, 5)
     rows = _rows(tmp_path / "out" / "eval.jsonl")
@@ -152,7 +162,9 @@ def test_testset_jsonl_layout_through_the_testset_jsonl_converter(tmp_path, gene
     assert [r["generator"] for r in rows] == expected
 
 
-@pytest.mark.parametrize("layout", ["fake_hr1", "aigi_holmes", "fakescope", "testset_folders", "testset_jsonl"])
+@pytest.mark.parametrize(
+    "layout", ["fake_hr1", "aigi_holmes", "fakescope", "testset_folders", "testset_jsonl"]
+)
 def test_layouts_are_a_function_of_the_seed(tmp_path, layout):
     options = {"num_fake": 2, "num_real": 2}
     synth_layouts.generate(layout, tmp_path / "a", seed=3, **options)
@@ -166,7 +178,9 @@ def test_layouts_are_a_function_of_the_seed(tmp_path, layout):
 def test_training_and_test_layouts_do_not_share_pictures(tmp_path):
     """A smoke run makes its training set and its test set with the same seed."""
     synth_layouts.generate("fake_hr1", tmp_path / "train", num_fake=3, num_real=3, seed=0, vary_size=False)
-    synth_layouts.generate("testset_jsonl", tmp_path / "test", num_fake=3, num_real=3, seed=0, vary_size=False)
+    synth_layouts.generate(
+        "testset_jsonl", tmp_path / "test", num_fake=3, num_real=3, seed=0, vary_size=False
+    )
     train = set(_digest(tmp_path / "train").values())
     test = {h for name, h in _digest(tmp_path / "test").items() if name.endswith(".png")}
     assert test and not (train & test)
@@ -191,7 +205,9 @@ def test_cli_writes_a_layout_and_rejects_options_the_layout_does_not_take(tmp_pa
         "TestSet/A/0_real/000001.png", "TestSet/A/1_fake/000000.png",
         "TestSet/B/0_real/000001.png", "TestSet/B/1_fake/000000.png",
     ]  # fmt: skip
-    refused = run_cli("synth", "--layout", "fakescope", "--output-dir", str(tmp_path / "f"), "--generators", "A")
+    refused = run_cli(
+        "synth", "--layout", "fakescope", "--output-dir", str(tmp_path / "f"), "--generators", "A"
+    )
     assert refused.returncode == 2 and "takes no --generators" in refused.stderr
     assert not (tmp_path / "f").exists()
     unknown = run_cli("synth", "--layout", "nope", "--output-dir", str(tmp_path / "n"))

@@ -37,7 +37,9 @@ def _swift_exe() -> str:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
 
 
 def _tiny_images(folder: Path, count: int = 4) -> list[str]:
@@ -47,7 +49,9 @@ def _tiny_images(folder: Path, count: int = 4) -> list[str]:
     paths = []
     for i in range(count):
         path = folder / f"img{i}.png"
-        Image.fromarray((np.random.default_rng(i).random((60 + 4 * i, 72, 3)) * 255).astype("uint8")).save(path)
+        Image.fromarray((np.random.default_rng(i).random((60 + 4 * i, 72, 3)) * 255).astype("uint8")).save(
+            path
+        )
         paths.append(str(path))
     return paths
 
@@ -203,6 +207,11 @@ def test_swift_sft_and_dpo_run_on_tiny_llava(tiny_llava, tmp_path):
     for kind in ("sft", "dpo"):
         out = tmp_path / f"out_{kind}"
         command = ["sft"] if kind == "sft" else ["rlhf", "--rlhf_type", "dpo", "--rpo_alpha", "1.0"]
-        args = [*command, *_common_train_args(tiny_llava, dataset, out), "--model_type", "llava1_6_mistral_hf"]
+        args = [
+            *command,
+            *_common_train_args(tiny_llava, dataset, out),
+            "--model_type",
+            "llava1_6_mistral_hf",
+        ]
         log = tmp_path / f"swift_{kind}.log"
         _assert_trained(_run_swift(args, log), out, log, 2)

@@ -5,14 +5,16 @@
 - ``tiny_qwen``: data_prep's tiny random-weight Qwen2.5-VL (slow tests only);
 - ``make_manifest``: synthetic images and an eval.jsonl in the data-prep row contract.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,8 +23,28 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 
-WORDS = ["[UNK]", "[PAD]", "This", "image", "is", "fake", "Fake", "real", "Real", "generated", "<verdict>",
-         "</verdict>", "<think>", "</think>", "the", "a", "hand", "has", "six", "fingers"]
+WORDS = [
+    "[UNK]",
+    "[PAD]",
+    "This",
+    "image",
+    "is",
+    "fake",
+    "Fake",
+    "real",
+    "Real",
+    "generated",
+    "<verdict>",
+    "</verdict>",
+    "<think>",
+    "</think>",
+    "the",
+    "a",
+    "hand",
+    "has",
+    "six",
+    "fingers",
+]
 
 
 @pytest.fixture(scope="session")
@@ -61,17 +83,36 @@ def write_image(path: Path, seed: int, size: tuple[int, int] = (100, 80)) -> Pat
     return path
 
 
-def manifest_row(item_id: str, image: Path, label: str, generator: str | None = None, family: str | None = None,
-                 boxes: list[list[float]] | None = None, region_labels: list[str] | None = None,
-                 frame: tuple[int, int] | None = (112, 84), question: str = "Is this image real or fake?") -> dict:
+def manifest_row(
+    item_id: str,
+    image: Path,
+    label: str,
+    generator: str | None = None,
+    family: str | None = None,
+    boxes: list[list[float]] | None = None,
+    region_labels: list[str] | None = None,
+    frame: tuple[int, int] | None = (112, 84),
+    question: str = "Is this image real or fake?",
+) -> dict:
     boxes = boxes or []
     labels = region_labels or ["region looks generated"] * len(boxes)
-    return {"id": item_id, "image": str(image), "label": label, "generator": generator, "family": family,
-            "messages": [{"role": "system", "content": "You detect AI-generated images."},
-                         {"role": "user", "content": "<image>" + question}],
-            "boxes": boxes, "regions": [{"bbox_2d": b, "label": t} for b, t in zip(boxes, labels)], "tags": [],
-            "frame": {"width": frame[0], "height": frame[1]} if frame else None,
-            "orig_width": 100, "orig_height": 80}
+    return {
+        "id": item_id,
+        "image": str(image),
+        "label": label,
+        "generator": generator,
+        "family": family,
+        "messages": [
+            {"role": "system", "content": "You detect AI-generated images."},
+            {"role": "user", "content": "<image>" + question},
+        ],
+        "boxes": boxes,
+        "regions": [{"bbox_2d": b, "label": t} for b, t in zip(boxes, labels)],
+        "tags": [],
+        "frame": {"width": frame[0], "height": frame[1]} if frame else None,
+        "orig_width": 100,
+        "orig_height": 80,
+    }
 
 
 @pytest.fixture
@@ -88,8 +129,17 @@ def make_manifest(tmp_path: Path) -> Callable[..., Path]:
             generator = ["SD 1.5", "BigGAN"][index // 2 % 2]
             family = {"SD 1.5": "Diffusion", "BigGAN": "GAN"}[generator]
             boxes = [[10.0, 10.0, 50.0, 40.0]] if label == "fake" else []
-            rows.append(manifest_row(f"img{index}", image, label, generator, family, boxes,
-                                     ["hand has six fingers"] * len(boxes)))
+            rows.append(
+                manifest_row(
+                    f"img{index}",
+                    image,
+                    label,
+                    generator,
+                    family,
+                    boxes,
+                    ["hand has six fingers"] * len(boxes),
+                )
+            )
         path = root / "eval.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         return path
@@ -100,5 +150,6 @@ def make_manifest(tmp_path: Path) -> Callable[..., Path]:
 def run_module(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``python -m <module> ...`` from the checkout, as the pipeline renders it."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    return subprocess.run([PYTHON, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [PYTHON, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )

@@ -6,6 +6,7 @@ below replaces vLLM's ``AdapterLogitsProcessor`` with a minimal stand-in that fo
 interface (``new_req_logits_processor(params)`` -> per-request callable applied to each logits row),
 so what is checked is our subclass's wiring, not vLLM.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,17 +18,28 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.evaluation.collaborative_decoding import (AnswerBias, ExpertProbabilityError, OneShotAnswerBias,
-                                                       expert_biases, load_expert_probabilities)
 from harness.evaluation import vllm_logits_processor as vlp
+from harness.evaluation.collaborative_decoding import (
+    AnswerBias,
+    ExpertProbabilityError,
+    OneShotAnswerBias,
+    expert_biases,
+    load_expert_probabilities,
+)
 
-TARGET = (11, 12, 13)   # "This image is"
+TARGET = (11, 12, 13)  # "This image is"
 REAL, FAKE = 3, 4
 
 
 def spec(bias_real: float = -1.0, bias_fake: float = 2.0, force: bool = False) -> AnswerBias:
-    return AnswerBias(target_ids=TARGET, real_id=REAL, fake_id=FAKE, bias_real=bias_real, bias_fake=bias_fake,
-                      force_prefix=force)
+    return AnswerBias(
+        target_ids=TARGET,
+        real_id=REAL,
+        fake_id=FAKE,
+        bias_real=bias_real,
+        bias_fake=bias_fake,
+        force_prefix=force,
+    )
 
 
 def test_expert_biases_by_hand() -> None:
@@ -35,7 +47,7 @@ def test_expert_biases_by_hand() -> None:
     assert bias_real == pytest.approx(math.log(0.2)) and bias_fake == pytest.approx(math.log(0.8))
     assert expert_biases(0.8, weight=0.0) == (0.0, 0.0)
     assert expert_biases(0.8, weight=2.5)[1] == pytest.approx(2.5 * math.log(0.8))
-    assert expert_biases(1.0)[0] == pytest.approx(math.log(1e-6))   # clipped, not -inf
+    assert expert_biases(1.0)[0] == pytest.approx(math.log(1e-6))  # clipped, not -inf
     with pytest.raises(ValueError):
         expert_biases(1.2)
 
@@ -53,11 +65,11 @@ def test_bias_is_a_product_of_experts_over_the_two_answers(p_expert: float, weig
 def test_one_shot_bias_fires_once_right_after_the_target() -> None:
     machine = OneShotAnswerBias(spec())
     scores = torch.zeros(20)
-    assert torch.equal(machine([11, 12], scores.clone()), scores)            # target not complete yet
-    out = machine([5, 11, 12, 13], scores.clone())                           # ends with the target
+    assert torch.equal(machine([11, 12], scores.clone()), scores)  # target not complete yet
+    out = machine([5, 11, 12, 13], scores.clone())  # ends with the target
     assert out[REAL] == -1.0 and out[FAKE] == 2.0 and out.sum() == 1.0
     assert machine.triggered_at == 4
-    again = machine([11, 12, 13, 4, 11, 12, 13], scores.clone())             # target again: no second bias
+    again = machine([11, 12, 13, 4, 11, 12, 13], scores.clone())  # target again: no second bias
     assert torch.equal(again, scores)
 
 
@@ -68,7 +80,7 @@ def test_force_prefix_spells_the_target_then_restricts_the_verdict() -> None:
         out = machine(list(TARGET[:step]), scores.clone())
         assert torch.isfinite(out).sum() == 1 and out.argmax().item() == token
     out = machine(list(TARGET), scores.clone())
-    assert torch.isfinite(out).sum() == 2                                   # only "real" and "fake" remain
+    assert torch.isfinite(out).sum() == 2  # only "real" and "fake" remain
     assert out[REAL] == pytest.approx(REAL - 1.0) and out[FAKE] == pytest.approx(FAKE + 2.0)
 
 
@@ -99,7 +111,7 @@ def test_request_arguments_round_trip_as_dict_and_as_json_text() -> None:
 
 def test_module_imports_without_vllm_and_says_so_when_the_class_is_needed(monkeypatch) -> None:
     monkeypatch.setattr(vlp, "_CLASS", None)
-    monkeypatch.setitem(sys.modules, "vllm", None)   # vLLM is not installed on the CPU machines anyway
+    monkeypatch.setitem(sys.modules, "vllm", None)  # vLLM is not installed on the CPU machines anyway
     with pytest.raises(ImportError):
         vlp.processor_class()
 
@@ -128,7 +140,7 @@ def test_vllm_processor_wiring_with_a_stand_in_adapter(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "vllm.v1.sample.logits_processor", module)
     monkeypatch.setattr(vlp, "_CLASS", None)
 
-    cls = vlp.CollaborativeDecodingLogitsProcessor   # module attribute, as --logits-processors looks it up
+    cls = vlp.CollaborativeDecodingLogitsProcessor  # module attribute, as --logits-processors looks it up
     processor = cls()
     assert processor.is_argmax_invariant() is False
     with_bias = types.SimpleNamespace(extra_args={vlp.EXTRA_ARGS_KEY: vlp.answer_bias_to_args(spec())})
@@ -136,12 +148,12 @@ def test_vllm_processor_wiring_with_a_stand_in_adapter(monkeypatch) -> None:
     outputs_0, outputs_1 = [7, 11, 12, 13], [11, 12, 13]
     processor.add_request(0, with_bias, outputs_0)
     processor.add_request(1, without, outputs_1)
-    assert set(processor.req_info) == {0}                     # no bias asked, no per-request processor
+    assert set(processor.req_info) == {0}  # no bias asked, no per-request processor
     logits = torch.zeros(2, 20)
     out = processor.apply(logits)
     assert out[0, REAL] == -1.0 and out[0, FAKE] == 2.0 and out[1].abs().sum() == 0
-    outputs_0.append(FAKE)                                    # the list vLLM keeps growing
-    assert processor.apply(torch.zeros(2, 20)).abs().sum() == 0   # one-shot
+    outputs_0.append(FAKE)  # the list vLLM keeps growing
+    assert processor.apply(torch.zeros(2, 20)).abs().sum() == 0  # one-shot
     cls.validate_params(with_bias)
     with pytest.raises(ValueError):
         cls.validate_params(types.SimpleNamespace(extra_args={vlp.EXTRA_ARGS_KEY: "{not json"}))

@@ -1,4 +1,5 @@
 """The eval options: registry errors, schema checks, and the shipped conf/eval + conf/results files."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,15 @@ def test_defaults_parse_from_an_empty_config() -> None:
 
 def test_all_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_eval_config({"backend": "vlm", "metrics": ["accuracy", "rouge"], "sampling": {"temprature": 0.5},
-                           "batch_size": "8", "respnse_format": "x"})
+        parse_eval_config(
+            {
+                "backend": "vlm",
+                "metrics": ["accuracy", "rouge"],
+                "sampling": {"temprature": 0.5},
+                "batch_size": "8",
+                "respnse_format": "x",
+            }
+        )
     text = str(caught.value)
     assert "eval.sampling.temprature: unknown key (did you mean: temperature?)" in text
     assert "eval.batch_size: must be an integer, got '8'" in text
@@ -53,8 +61,14 @@ def test_all_problems_are_reported_together() -> None:
 
 def test_registry_names_are_checked_after_the_schema() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_eval_config({"backend": "vlm", "metrics": ["accuracy", "rouge"], "robustness": "jpeg50",
-                           "response_format": "think_tags"})
+        parse_eval_config(
+            {
+                "backend": "vlm",
+                "metrics": ["accuracy", "rouge"],
+                "robustness": "jpeg50",
+                "response_format": "think_tags",
+            }
+        )
     text = str(caught.value)
     assert "eval.backend: Unknown backend 'vlm'. Did you mean: vllm?" in text
     assert "eval.metrics[1]: Unknown metric 'rouge'" in text
@@ -63,8 +77,12 @@ def test_registry_names_are_checked_after_the_schema() -> None:
 
 
 def test_nested_sections_are_typed() -> None:
-    config = parse_eval_config({"soft_scoring": {"fake_words": ["fake"], "real_words": ["real"], "position": "prefix"},
-                                "collaborative_decoding": {"expert_probs": "/x.jsonl", "weight": 2}})
+    config = parse_eval_config(
+        {
+            "soft_scoring": {"fake_words": ["fake"], "real_words": ["real"], "position": "prefix"},
+            "collaborative_decoding": {"expert_probs": "/x.jsonl", "weight": 2},
+        }
+    )
     assert config.soft_scoring is not None and config.soft_scoring.fake_words == ("fake",)
     assert config.collaborative_decoding is not None and config.collaborative_decoding.weight == 2.0
     with pytest.raises(ConfigError, match="must be answer or prefix"):
@@ -114,8 +132,11 @@ def test_paper_values_are_transcribed_from_the_seeds() -> None:
     assert overall["paper"] == {"Acc": 0.981, "IoU": 0.352}
     iclr = next(r for r in tables["iclr_main"]["rows"] if r["name"] == "Overall")
     assert iclr["paper"] == {"Acc": 0.982, "IoU": 0.360}
-    seed_002 = next((REPO.parent / "shared" / "seeds").glob("002_*.txt"), None) if (REPO.parent / "shared").exists() \
+    seed_002 = (
+        next((REPO.parent / "shared" / "seeds").glob("002_*.txt"), None)
+        if (REPO.parent / "shared").exists()
         else None
+    )
     generators = [r for r in tables["table2_per_generator"]["rows"] if "metrics" not in r]
     assert len(generators) == 27  # 002 Table 2 lists 27 generators (seeds.md §5.6)
     if seed_002 is not None:

@@ -1,6 +1,7 @@
 """CPU end to end: ``python -m harness.evaluation`` on the tiny Qwen2.5-VL (interrupted and resumed), then
 ``python -m harness.report`` on a run directory holding that eval stage, a real ms-swift log and a
 verl log. Slow: builds the model and runs both CLIs as the pipeline renders them."""
+
 from __future__ import annotations
 
 import json
@@ -20,18 +21,45 @@ from tests.evaluation.run_factory import DATA, verl_file_log
 pytestmark = pytest.mark.slow
 
 EVAL_OPTIONS = {
-    "backend": "transformers", "response_format": "think_tag_verdict", "max_new_tokens": 12, "batch_size": 2,
-    "metrics": ["accuracy", "iou", "matched_iou", "bleu2", "rouge_l", "ap", "auc", "soft_accuracy", "response_tokens"],
+    "backend": "transformers",
+    "response_format": "think_tag_verdict",
+    "max_new_tokens": 12,
+    "batch_size": 2,
+    "metrics": [
+        "accuracy",
+        "iou",
+        "matched_iou",
+        "bleu2",
+        "rouge_l",
+        "ap",
+        "auc",
+        "soft_accuracy",
+        "response_tokens",
+    ],
     # prefix scoring always yields a probability, even from a random model that never says real or fake
-    "soft_scoring": {"position": "prefix", "fake_words": ["fake"], "real_words": ["real"],
-                     "prompt": "What is the authenticity of this image?", "assistant_prefix": "This image is"},
+    "soft_scoring": {
+        "position": "prefix",
+        "fake_words": ["fake"],
+        "real_words": ["real"],
+        "prompt": "What is the authenticity of this image?",
+        "assistant_prefix": "This image is",
+    },
 }
 
 
 def evaluate_cli(manifest: Path, model: Path, out: Path, **overrides) -> subprocess.CompletedProcess:
     options = {**EVAL_OPTIONS, **overrides}
-    return run_module("harness.evaluation", "--manifest", str(manifest), "--model", str(model), "--output-dir",
-                      str(out), "--config-json", json.dumps(options))
+    return run_module(
+        "harness.evaluation",
+        "--manifest",
+        str(manifest),
+        "--model",
+        str(model),
+        "--output-dir",
+        str(out),
+        "--config-json",
+        json.dumps(options),
+    )
 
 
 def lines(path: Path) -> list[str]:
@@ -88,18 +116,32 @@ def test_evaluation_resumes_and_the_report_is_built(tiny_qwen: Path, make_manife
 
     # 6. a run directory around it: manifest.json, a real ms-swift SFT log, a verl file log
     stages = []
-    for name, kind in (("prepare_data", "data_prep"), ("sft", "swift_sft"), ("grpo", "verl_grpo"),
-                       ("eval", "eval"), ("report", "report")):
+    for name, kind in (
+        ("prepare_data", "data_prep"),
+        ("sft", "swift_sft"),
+        ("grpo", "verl_grpo"),
+        ("eval", "eval"),
+        ("report", "report"),
+    ):
         stage_dir = run / name
         stage_dir.mkdir(parents=True, exist_ok=True)
-        stages.append({"name": name, "kind": kind, "status": "running" if kind == "report" else "completed",
-                       "stage_dir": str(stage_dir), "outputs": {}, "log": str(run / "logs" / f"{name}.node0.log"),
-                       "seconds": 3.0})
+        stages.append(
+            {
+                "name": name,
+                "kind": kind,
+                "status": "running" if kind == "report" else "completed",
+                "stage_dir": str(stage_dir),
+                "outputs": {},
+                "log": str(run / "logs" / f"{name}.node0.log"),
+                "seconds": 3.0,
+            }
+        )
     (run / "sft" / "output").mkdir()
     (run / "sft" / "output" / "logging.jsonl").write_bytes((DATA / "swift_sft_logging.jsonl").read_bytes())
     verl_file_log(run / "grpo" / "verl_logs" / "aigi-repro" / "fakexplain-linear.jsonl")
-    (run / "manifest.json").write_text(json.dumps({"paper": "fakexplain", "run_name": "smoke1", "profile": "smoke",
-                                                   "stages": stages}))
+    (run / "manifest.json").write_text(
+        json.dumps({"paper": "fakexplain", "run_name": "smoke1", "profile": "smoke", "stages": stages})
+    )
     results = yaml.safe_load((REPO / "conf" / "results" / "fakexplain.yaml").read_text())
     report = run_module("harness.report", "--run-dir", str(run), "--config-json", json.dumps(results))
     assert report.returncode == 0, report.stderr[-3000:]
@@ -110,7 +152,7 @@ def test_evaluation_resumes_and_the_report_is_built(tiny_qwen: Path, make_manife
     assert f"| Overall | 0.981 | {overall_acc} | {overall_delta} |" in text
     sd15 = values.get("accuracy/generator/SD 1.5")
     assert f"| SD 1.5 | 0.975 | {sd15:.3f} |" in text
-    assert "| DALL-E 2 | 0.986 | — | — |" in text               # not in this test set
+    assert "| DALL-E 2 | 0.986 | — | — |" in text  # not in this test set
     assert "| JPEG compression (quality 80) | 0.978 | not run |" in text
     for png in ("training_curves.png", "roc_eval.png"):
         assert f"]({png})" in text
@@ -119,15 +161,33 @@ def test_evaluation_resumes_and_the_report_is_built(tiny_qwen: Path, make_manife
             assert image.format == "PNG"
 
 
-def test_a_killed_evaluation_resumes_without_duplicates(tiny_qwen: Path, make_manifest, tmp_path: Path) -> None:
+def test_a_killed_evaluation_resumes_without_duplicates(
+    tiny_qwen: Path, make_manifest, tmp_path: Path
+) -> None:
     """SIGKILL while images are being written, then a restart: every image exactly once."""
     manifest = make_manifest(8)
     out = tmp_path / "eval"
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     options = json.dumps({**EVAL_OPTIONS, "batch_size": 1, "max_new_tokens": 24})
-    process = subprocess.Popen([PYTHON, "-m", "harness.evaluation", "--manifest", str(manifest), "--model",
-                                str(tiny_qwen), "--output-dir", str(out), "--config-json", options],
-                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "harness.evaluation",
+            "--manifest",
+            str(manifest),
+            "--model",
+            str(tiny_qwen),
+            "--output-dir",
+            str(out),
+            "--config-json",
+            options,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     predictions = out / "predictions.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:

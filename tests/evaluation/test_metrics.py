@@ -1,4 +1,5 @@
 """Metrics against hand-computed values and against the libraries' own reference implementations."""
+
 from __future__ import annotations
 
 import math
@@ -12,18 +13,28 @@ from harness.evaluation.predictions import PredictionRow
 
 
 def row(item_id: str, label: str, verdict: str | None, ok: bool = True, **extra: Any) -> PredictionRow:
-    return PredictionRow(id=item_id, image=f"/{item_id}.png", label=label, generator=extra.pop("generator", None),
-                         family=extra.pop("family", None), response="", parse_ok=ok,
-                         parse_error=None if ok else "broken", verdict=verdict if ok else None, **extra)
+    return PredictionRow(
+        id=item_id,
+        image=f"/{item_id}.png",
+        label=label,
+        generator=extra.pop("generator", None),
+        family=extra.pop("family", None),
+        response="",
+        parse_ok=ok,
+        parse_error=None if ok else "broken",
+        verdict=verdict if ok else None,
+        **extra,
+    )
 
 
 # --- accuracy ------------------------------------------------------------------------------------
+
 
 def accuracy_rows() -> list[PredictionRow]:
     return [
         row("r1", "real", "real", generator="G1"),
         row("r2", "real", "fake", generator="G2"),
-        row("r3", "real", None, ok=False),                        # unparsable: wrong, counted
+        row("r3", "real", None, ok=False),  # unparsable: wrong, counted
         row("f1", "fake", "fake", generator="G1", family="Diffusion"),
         row("f2", "fake", "fake", generator="G1", family="Diffusion"),
         row("f3", "fake", "real", generator="G2", family="GAN"),
@@ -34,7 +45,7 @@ def accuracy_rows() -> list[PredictionRow]:
 def test_accuracy_by_hand() -> None:
     result = compute_metrics(accuracy_rows(), ["accuracy"])
     values, counts = result["values"], result["counts"]
-    assert values["accuracy"] == pytest.approx(3 / 7)           # r1, f1, f2
+    assert values["accuracy"] == pytest.approx(3 / 7)  # r1, f1, f2
     assert values["accuracy/real"] == pytest.approx(1 / 3)
     assert values["accuracy/fake"] == pytest.approx(2 / 4)
     assert values["accuracy/generator/G1"] == pytest.approx(3 / 3)
@@ -56,16 +67,32 @@ def test_accuracy_of_nothing_is_undefined() -> None:
 
 # --- grounding ----------------------------------------------------------------------------------
 
+
 def test_union_iou_by_hand_on_fakes_only() -> None:
     rows = [
         # pred [0,0,10,10] vs gt [5,0,15,10]: intersection 50, union 150
-        row("f1", "fake", "fake", generator="G1", family="GAN", boxes=[[0, 0, 10, 10]], gt_boxes=[[5, 0, 15, 10]]),
+        row(
+            "f1",
+            "fake",
+            "fake",
+            generator="G1",
+            family="GAN",
+            boxes=[[0, 0, 10, 10]],
+            gt_boxes=[[5, 0, 15, 10]],
+        ),
         # two predicted boxes covering the gt exactly: IoU 1
-        row("f2", "fake", "fake", generator="G1", family="GAN", boxes=[[0, 0, 5, 10], [5, 0, 10, 10]],
-            gt_boxes=[[0, 0, 10, 10]]),
-        row("f3", "fake", None, ok=False, generator="G2", gt_boxes=[[0, 0, 10, 10]]),   # unparsable: 0
-        row("f4", "fake", "fake", boxes=[[0, 0, 1, 1]], gt_boxes=[]),                   # unannotated: left out
-        row("r1", "real", "real", boxes=[[0, 0, 10, 10]], gt_boxes=[]),                 # real: left out
+        row(
+            "f2",
+            "fake",
+            "fake",
+            generator="G1",
+            family="GAN",
+            boxes=[[0, 0, 5, 10], [5, 0, 10, 10]],
+            gt_boxes=[[0, 0, 10, 10]],
+        ),
+        row("f3", "fake", None, ok=False, generator="G2", gt_boxes=[[0, 0, 10, 10]]),  # unparsable: 0
+        row("f4", "fake", "fake", boxes=[[0, 0, 1, 1]], gt_boxes=[]),  # unannotated: left out
+        row("r1", "real", "real", boxes=[[0, 0, 10, 10]], gt_boxes=[]),  # real: left out
     ]
     result = compute_metrics(rows, ["iou"])
     values, counts = result["values"], result["counts"]
@@ -85,8 +112,8 @@ def test_matched_iou_is_the_authors_greedy_matching() -> None:
     assert values["iou"] == pytest.approx(0.5)
     rows = [row("f1", "fake", "fake", boxes=[[0, 0, 10, 10], [0, 0, 10, 10]], gt_boxes=[[0, 0, 10, 20]])]
     values = compute_metrics(rows, ["iou", "matched_iou"])["values"]
-    assert values["iou"] == pytest.approx(0.5)           # union of the duplicates is one box
-    assert values["matched_iou"] == pytest.approx(0.5)   # one match, the extra prediction ignored
+    assert values["iou"] == pytest.approx(0.5)  # union of the duplicates is one box
+    assert values["matched_iou"] == pytest.approx(0.5)  # one match, the extra prediction ignored
 
 
 def test_iou_without_annotations_is_undefined() -> None:
@@ -95,6 +122,7 @@ def test_iou_without_annotations_is_undefined() -> None:
 
 
 # --- text overlap -------------------------------------------------------------------------------
+
 
 def test_tokenize_matches_rouge_scores_default_tokenizer() -> None:
     from rouge_score import tokenize as rouge_tokenize
@@ -106,15 +134,18 @@ def test_tokenize_matches_rouge_scores_default_tokenizer() -> None:
 def test_bleu2_by_hand() -> None:
     # hyp: the hand has six fingers / ref: the hand has five fingers
     # unigram precision 4/5, bigram precision 2/4 (the hand, hand has), equal lengths: no brevity penalty
-    assert bleu2("The hand has six fingers", "the hand has five fingers") == pytest.approx(math.sqrt(0.8 * 0.5))
+    assert bleu2("The hand has six fingers", "the hand has five fingers") == pytest.approx(
+        math.sqrt(0.8 * 0.5)
+    )
 
 
 def test_bleu2_equals_nltk_on_the_same_tokens() -> None:
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
     hyp, ref = "a blurry face with warped teeth", "the face is blurry and the teeth are warped"
-    expected = sentence_bleu([tokenize(ref)], tokenize(hyp), weights=(0.5, 0.5),
-                             smoothing_function=SmoothingFunction().method1)
+    expected = sentence_bleu(
+        [tokenize(ref)], tokenize(hyp), weights=(0.5, 0.5), smoothing_function=SmoothingFunction().method1
+    )
     assert bleu2(hyp, ref) == pytest.approx(expected)
     # by hand: hyp 6 tokens, ref 9 -> brevity penalty exp(1 - 9/6); unigram matches 4/6 (blurry, face,
     # warped, teeth; not "a", "with"), bigram matches 0/5 -> smoothed to 0.1/5 by method1
@@ -133,10 +164,15 @@ def test_rouge_l_by_hand_and_against_rouge_score() -> None:
 
 def test_text_metrics_over_images() -> None:
     rows = [
-        row("f1", "fake", "fake", region_labels=["the hand has six fingers"], gt_region_labels=["the hand has",
-                                                                                                "five fingers"]),
-        row("f2", "fake", None, ok=False, gt_region_labels=["texture is blurry"]),   # unparsable: 0
-        row("f3", "fake", "fake", gt_region_labels=[]),                               # no annotation: left out
+        row(
+            "f1",
+            "fake",
+            "fake",
+            region_labels=["the hand has six fingers"],
+            gt_region_labels=["the hand has", "five fingers"],
+        ),
+        row("f2", "fake", None, ok=False, gt_region_labels=["texture is blurry"]),  # unparsable: 0
+        row("f3", "fake", "fake", gt_region_labels=[]),  # no annotation: left out
         row("r1", "real", "real", region_labels=["x"], gt_region_labels=[]),
     ]
     result = compute_metrics(rows, ["bleu2", "rouge_l"])
@@ -149,21 +185,31 @@ def test_corpus_bleu2_equals_nltk() -> None:
     from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
 
     pairs = [("the hand has six fingers", "the hand has five fingers"), ("blurry text", "the text is blurry")]
-    rows = [row(f"f{i}", "fake", "fake", region_labels=[h], gt_region_labels=[r]) for i, (h, r) in enumerate(pairs)]
-    expected = corpus_bleu([[tokenize(r)] for _, r in pairs], [tokenize(h) for h, _ in pairs], weights=(0.5, 0.5),
-                           smoothing_function=SmoothingFunction().method1)
+    rows = [
+        row(f"f{i}", "fake", "fake", region_labels=[h], gt_region_labels=[r])
+        for i, (h, r) in enumerate(pairs)
+    ]
+    expected = corpus_bleu(
+        [[tokenize(r)] for _, r in pairs],
+        [tokenize(h) for h, _ in pairs],
+        weights=(0.5, 0.5),
+        smoothing_function=SmoothingFunction().method1,
+    )
     assert compute_metrics(rows, ["bleu2"])["values"]["bleu2/corpus"] == pytest.approx(expected)
 
 
 # --- AP / AUC -----------------------------------------------------------------------------------
 
+
 def ranked_rows() -> list[PredictionRow]:
     # labels fake, real, fake, real with p_fake 0.9, 0.8, 0.3, 0.1
-    return [row("a", "fake", "fake", p_fake=0.9, p_fake_logsumexp=0.6, generator="G"),
-            row("b", "real", "fake", p_fake=0.8, p_fake_logsumexp=0.2, generator="G"),
-            row("c", "fake", "real", p_fake=0.3, p_fake_logsumexp=0.7, generator="G"),
-            row("d", "real", "real", p_fake=0.1, p_fake_logsumexp=0.1, generator="H"),
-            row("e", "real", None, ok=False)]   # no probability: left out, counted
+    return [
+        row("a", "fake", "fake", p_fake=0.9, p_fake_logsumexp=0.6, generator="G"),
+        row("b", "real", "fake", p_fake=0.8, p_fake_logsumexp=0.2, generator="G"),
+        row("c", "fake", "real", p_fake=0.3, p_fake_logsumexp=0.7, generator="G"),
+        row("d", "real", "real", p_fake=0.1, p_fake_logsumexp=0.1, generator="H"),
+        row("e", "real", None, ok=False),
+    ]  # no probability: left out, counted
 
 
 def test_ap_auc_by_hand() -> None:
@@ -177,7 +223,7 @@ def test_ap_auc_by_hand() -> None:
     assert values["auc/logsumexp"] == pytest.approx(1.0) and values["ap/logsumexp"] == pytest.approx(1.0)
     # generator G has both classes (a, c fake; b real): pairs (a,b) right, (c,b) wrong
     assert values["auc/generator/G"] == pytest.approx(0.5)
-    assert "auc/generator/H" not in values                  # one class only
+    assert "auc/generator/H" not in values  # one class only
     assert values["auc/generator_macro"] == pytest.approx(0.5)
     assert values["soft_accuracy"] == pytest.approx(2 / 4)  # a right, b wrong, c wrong, d right
     assert counts["n/p_fake"] == 4 and counts["n/p_fake_missing"] == 1
@@ -203,11 +249,14 @@ def test_ap_with_one_class_is_undefined_and_says_why() -> None:
 
 # --- behaviour ----------------------------------------------------------------------------------
 
+
 def test_think_rate_and_response_tokens() -> None:
-    rows = [row("a", "fake", "fake", thinking=True, num_generated_tokens=40),
-            row("b", "real", "real", thinking=False, num_generated_tokens=6),
-            row("c", "real", "real", thinking=False, num_generated_tokens=8),
-            row("d", "fake", None, ok=False, num_generated_tokens=100)]
+    rows = [
+        row("a", "fake", "fake", thinking=True, num_generated_tokens=40),
+        row("b", "real", "real", thinking=False, num_generated_tokens=6),
+        row("c", "real", "real", thinking=False, num_generated_tokens=8),
+        row("d", "fake", None, ok=False, num_generated_tokens=100),
+    ]
     values = compute_metrics(rows, ["think_rate", "response_tokens"])["values"]
     assert values["think_rate"] == pytest.approx(1 / 3)
     assert values["think_rate/fake"] == 1.0 and values["think_rate/real"] == 0.0

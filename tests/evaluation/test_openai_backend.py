@@ -5,14 +5,16 @@ request and answers in the chat-completions shape vLLM returns, tokens as ``toke
 client asks for ``return_tokens_as_token_ids``. Everything on the client side is the real code: HTTP,
 retries, request body, parsing, soft scoring.
 """
+
 from __future__ import annotations
 
 import base64
 import io
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -29,7 +31,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self.failures: list[int] = []   # status codes to answer before succeeding
+        self.failures: list[int] = []  # status codes to answer before succeeding
         self.reply: dict[str, Any] = {}
 
 
@@ -67,15 +69,29 @@ def server() -> Iterator[tuple[FakeServer, str]]:
 
 
 def entry(token_id: int, logprob: float, top: dict[int, float]) -> dict[str, Any]:
-    return {"token": f"token_id:{token_id}", "logprob": logprob,
-            "top_logprobs": [{"token": f"token_id:{t}", "logprob": v} for t, v in top.items()]}
+    return {
+        "token": f"token_id:{token_id}",
+        "logprob": logprob,
+        "top_logprobs": [{"token": f"token_id:{t}", "logprob": v} for t, v in top.items()],
+    }
 
 
 def config(base_url: str, **extra: Any):
-    return parse_eval_config({"backend": "openai", "max_new_tokens": 32, "sampling": {"temperature": 0.0, "seed": 3},
-                              "openai": {"base_url": base_url, "model": "served", "api_key_env": "TEST_EVAL_KEY",
-                                         "max_retries": 2, "timeout_s": 10},
-                              **extra})
+    return parse_eval_config(
+        {
+            "backend": "openai",
+            "max_new_tokens": 32,
+            "sampling": {"temperature": 0.0, "seed": 3},
+            "openai": {
+                "base_url": base_url,
+                "model": "served",
+                "api_key_env": "TEST_EVAL_KEY",
+                "max_retries": 2,
+                "timeout_s": 10,
+            },
+            **extra,
+        }
+    )
 
 
 def test_generation_request_and_soft_score(server, word_tokenizer_dir, word_tokenizer, monkeypatch) -> None:
@@ -83,17 +99,31 @@ def test_generation_request_and_soft_score(server, word_tokenizer_dir, word_toke
     monkeypatch.setenv("TEST_EVAL_KEY", "sekret")
     vocab = word_tokenizer.get_vocab()
     this, image_, is_, fake, real = (vocab[w] for w in ("This", "image", "is", "fake", "real"))
-    state.reply = {"choices": [{"message": {"content": "This image is fake"},
-                                "logprobs": {"content": [entry(this, -0.1, {this: -0.1}), entry(image_, -0.1, {}),
-                                                         entry(is_, -0.2, {}),
-                                                         entry(fake, -0.3, {fake: -0.3, real: -1.9, 99: -2.5})]}}],
-                   "usage": {"completion_tokens": 4}}
+    state.reply = {
+        "choices": [
+            {
+                "message": {"content": "This image is fake"},
+                "logprobs": {
+                    "content": [
+                        entry(this, -0.1, {this: -0.1}),
+                        entry(image_, -0.1, {}),
+                        entry(is_, -0.2, {}),
+                        entry(fake, -0.3, {fake: -0.3, real: -1.9, 99: -2.5}),
+                    ]
+                },
+            }
+        ],
+        "usage": {"completion_tokens": 4},
+    }
     cfg = config(url, soft_scoring={"fake_words": ["fake"], "real_words": ["real"], "top_logprobs": 5})
     backend = OpenAIBackend(str(word_tokenizer_dir), cfg)
     image = Image.new("RGB", (6, 4), (1, 2, 3))
-    bias = AnswerBias(target_ids=(this, image_, is_), real_id=real, fake_id=fake, bias_real=-1.0, bias_fake=0.5)
-    request = GenerationRequest(id="a", messages=[{"role": "user", "content": "<image>Real or fake?"}], image=image,
-                                answer_bias=bias)
+    bias = AnswerBias(
+        target_ids=(this, image_, is_), real_id=real, fake_id=fake, bias_real=-1.0, bias_fake=0.5
+    )
+    request = GenerationRequest(
+        id="a", messages=[{"role": "user", "content": "<image>Real or fake?"}], image=image, answer_bias=bias
+    )
     [result] = backend.generate([request])
     assert result.text == "This image is fake" and result.num_generated_tokens == 4
     assert result.soft_score is not None
@@ -111,22 +141,39 @@ def test_generation_request_and_soft_score(server, word_tokenizer_dir, word_toke
     assert state.headers[0]["Authorization"] == "Bearer sekret"
 
 
-def test_prefix_soft_scoring_continues_the_assistant_message(server, word_tokenizer_dir, word_tokenizer,
-                                                              monkeypatch) -> None:
+def test_prefix_soft_scoring_continues_the_assistant_message(
+    server, word_tokenizer_dir, word_tokenizer, monkeypatch
+) -> None:
     state, url = server
     monkeypatch.setenv("TEST_EVAL_KEY", "k")
     vocab = word_tokenizer.get_vocab()
-    state.reply = {"choices": [{"message": {"content": "real"},
-                                "logprobs": {"content": [entry(vocab["real"], -0.5, {vocab["real"]: -0.5,
-                                                                                      vocab["fake"]: -1.0})]}}]}
-    cfg = config(url, soft_scoring={"position": "prefix", "fake_words": ["fake"], "real_words": ["real"],
-                                    "prompt": "What is the authenticity of this image?",
-                                    "assistant_prefix": "This image is"})
+    state.reply = {
+        "choices": [
+            {
+                "message": {"content": "real"},
+                "logprobs": {
+                    "content": [entry(vocab["real"], -0.5, {vocab["real"]: -0.5, vocab["fake"]: -1.0})]
+                },
+            }
+        ]
+    }
+    cfg = config(
+        url,
+        soft_scoring={
+            "position": "prefix",
+            "fake_words": ["fake"],
+            "real_words": ["real"],
+            "prompt": "What is the authenticity of this image?",
+            "assistant_prefix": "This image is",
+        },
+    )
     backend = OpenAIBackend(str(word_tokenizer_dir), cfg)
-    [result] = backend.generate([GenerationRequest("a", [{"role": "user", "content": "<image>Q"}],
-                                                   Image.new("RGB", (2, 2)))])
-    assert result.soft_score is not None and result.soft_score.p_fake == pytest.approx(eq2_probability_fake([-1.0],
-                                                                                                            [-0.5]))
+    [result] = backend.generate(
+        [GenerationRequest("a", [{"role": "user", "content": "<image>Q"}], Image.new("RGB", (2, 2)))]
+    )
+    assert result.soft_score is not None and result.soft_score.p_fake == pytest.approx(
+        eq2_probability_fake([-1.0], [-0.5])
+    )
     generation, scoring = state.bodies
     assert "logprobs" not in generation
     assert scoring["max_tokens"] == 1 and scoring["continue_final_message"] is True
@@ -142,13 +189,16 @@ def test_server_errors_are_retried_then_reported(server, monkeypatch) -> None:
     state.failures = [503, 500]
     monkeypatch.setattr("time.sleep", lambda s: None)
     backend = OpenAIBackend("served-model-without-local-folder", config(url))
-    [result] = backend.generate([GenerationRequest("a", [{"role": "user", "content": "<image>Q"}],
-                                                   Image.new("RGB", (2, 2)))])
+    [result] = backend.generate(
+        [GenerationRequest("a", [{"role": "user", "content": "<image>Q"}], Image.new("RGB", (2, 2)))]
+    )
     assert result.text == "This image is real." and len(state.bodies) == 3 and result.soft_score is None
     state.failures = [400]
     with pytest.raises(ServerError, match="HTTP 400"):
-        backend.generate([GenerationRequest("b", [{"role": "user", "content": "<image>Q"}], Image.new("RGB", (2, 2)))])
-    assert len(state.bodies) == 4   # a client error is not retried
+        backend.generate(
+            [GenerationRequest("b", [{"role": "user", "content": "<image>Q"}], Image.new("RGB", (2, 2)))]
+        )
+    assert len(state.bodies) == 4  # a client error is not retried
 
 
 def test_a_named_but_unset_key_variable_is_an_error(monkeypatch) -> None:
@@ -174,32 +224,68 @@ def test_the_eval_stage_can_start_and_stop_the_server(tmp_path, make_manifest, m
     program = Path(__file__).resolve().parent / "programs" / "fake_openai_server.py"
     expert = tmp_path / "expert.jsonl"
     expert.write_text("".join(json.dumps({"id": f"img{k}", "p_fake": 0.5}) + "\n" for k in range(4)))
-    cfg = parse_eval_config({
-        "backend": "openai", "response_format": "free_text_verdict", "metrics": ["accuracy"], "batch_size": 2,
-        "openai": {"base_url": f"http://127.0.0.1:{port}/v1", "model": "served", "launch_server": True,
-                   "server_command": [sys.executable, str(program)], "server_args": ["--enforce-eager"],
-                   "startup_timeout_s": 60},
-    })
-    document = evaluate(str(make_manifest(4)), "/models/holmes", str(tmp_path / "out"), cfg, log=lambda m: None)
-    assert document["values"]["accuracy"] == 0.5           # "fake" for all: right on the 2 fakes
+    cfg = parse_eval_config(
+        {
+            "backend": "openai",
+            "response_format": "free_text_verdict",
+            "metrics": ["accuracy"],
+            "batch_size": 2,
+            "openai": {
+                "base_url": f"http://127.0.0.1:{port}/v1",
+                "model": "served",
+                "launch_server": True,
+                "server_command": [sys.executable, str(program)],
+                "server_args": ["--enforce-eager"],
+                "startup_timeout_s": 60,
+            },
+        }
+    )
+    document = evaluate(
+        str(make_manifest(4)), "/models/holmes", str(tmp_path / "out"), cfg, log=lambda m: None
+    )
+    assert document["values"]["accuracy"] == 0.5  # "fake" for all: right on the 2 fakes
     argv = json.loads(argv_file.read_text())
-    assert argv[:8] == ["--model", "/models/holmes", "--served-model-name", "served", "--host", "127.0.0.1",
-                        "--port", str(port)]
+    assert argv[:8] == [
+        "--model",
+        "/models/holmes",
+        "--served-model-name",
+        "served",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     assert argv[-1] == "--enforce-eager" and "--logits-processors" not in argv
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()   # stopped with the evaluation
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()  # stopped with the evaluation
 
 
 def test_server_flags_follow_the_config() -> None:
     from harness.evaluation.backends.server_process import LOGITS_PROCESSOR, server_argv
 
-    cfg = parse_eval_config({"soft_scoring": {"fake_words": ["fake"], "real_words": ["real"]},
-                             "collaborative_decoding": {"expert_probs": "/e.jsonl"},
-                             "openai": {"base_url": "http://0.0.0.0:8030/v1", "model": "xtuner_try",
-                                        "server_args": ["--dtype=half"]}})
+    cfg = parse_eval_config(
+        {
+            "soft_scoring": {"fake_words": ["fake"], "real_words": ["real"]},
+            "collaborative_decoding": {"expert_probs": "/e.jsonl"},
+            "openai": {
+                "base_url": "http://0.0.0.0:8030/v1",
+                "model": "xtuner_try",
+                "server_args": ["--dtype=half"],
+            },
+        }
+    )
     argv = server_argv("/m", cfg)
     assert argv[:3] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
-    assert argv[3:11] == ["--model", "/m", "--served-model-name", "xtuner_try", "--host", "0.0.0.0", "--port", "8030"]
+    assert argv[3:11] == [
+        "--model",
+        "/m",
+        "--served-model-name",
+        "xtuner_try",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8030",
+    ]
     assert ["--logprobs-mode", "raw_logits"] == argv[11:13]
     assert ["--logits-processors", LOGITS_PROCESSOR] == argv[13:15] and argv[-1] == "--dtype=half"
     module, _, name = LOGITS_PROCESSOR.partition(":")
@@ -215,4 +301,6 @@ def test_a_server_that_dies_at_start_up_is_reported(tmp_path) -> None:
     from harness.evaluation.backends.server_process import ServerProcess
 
     with pytest.raises(HarnessError, match="exited with code 3 before it was ready"):
-        ServerProcess([sys.executable, "-c", "import sys; sys.exit(3)"], "http://127.0.0.1:9/v1", 30, poll_s=0.1)
+        ServerProcess(
+            [sys.executable, "-c", "import sys; sys.exit(3)"], "http://127.0.0.1:9/v1", 30, poll_s=0.1
+        )

@@ -1,4 +1,5 @@
 """predictions.jsonl (append, resume, torn lines, config conflicts), the manifest reader and prompts."""
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,18 @@ from tests.evaluation.conftest import manifest_row
 
 
 def prediction(item_id: str) -> PredictionRow:
-    return PredictionRow(id=item_id, image="/x.png", label="fake", generator="G", family=None, response="r",
-                         parse_ok=True, parse_error=None, verdict="fake", p_fake=0.7)
+    return PredictionRow(
+        id=item_id,
+        image="/x.png",
+        label="fake",
+        generator="G",
+        family=None,
+        response="r",
+        parse_ok=True,
+        parse_error=None,
+        verdict="fake",
+        p_fake=0.7,
+    )
 
 
 def test_rows_are_appended_and_read_back(tmp_path: Path) -> None:
@@ -34,7 +45,7 @@ def test_a_torn_last_line_is_dropped_and_cut_off(tmp_path: Path) -> None:
     file = PredictionsFile(tmp_path, {})
     file.append([prediction("a")])
     with file.path.open("a") as handle:
-        handle.write('{"id": "b", "image": "/x.pn')   # the process died mid-write
+        handle.write('{"id": "b", "image": "/x.pn')  # the process died mid-write
     reopened = PredictionsFile(tmp_path, {})
     assert set(reopened.done) == {"a"}
     reopened.append([prediction("b")])
@@ -46,12 +57,14 @@ def test_resuming_with_a_different_answer_config_is_refused(tmp_path: Path) -> N
     PredictionsFile(tmp_path, {"robustness": None, "max_new_tokens": 64}).append([prediction("a")])
     with pytest.raises(ResumeConflict, match="changed: robustness"):
         PredictionsFile(tmp_path, {"robustness": "jpeg30", "max_new_tokens": 64})
-    PredictionsFile(tmp_path, {"robustness": None, "max_new_tokens": 64})   # same config: fine
+    PredictionsFile(tmp_path, {"robustness": None, "max_new_tokens": 64})  # same config: fine
 
 
 def test_manifest_reader(tmp_path: Path) -> None:
-    rows = [manifest_row("a", tmp_path / "a.png", "fake", "SD 1.5", "Diffusion", [[1, 2, 3, 4]], ["odd hand"]),
-            manifest_row("b", tmp_path / "b.png", "REAL")]
+    rows = [
+        manifest_row("a", tmp_path / "a.png", "fake", "SD 1.5", "Diffusion", [[1, 2, 3, 4]], ["odd hand"]),
+        manifest_row("b", tmp_path / "b.png", "REAL"),
+    ]
     path = tmp_path / "eval.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     items = read_manifest(path)
@@ -69,11 +82,17 @@ def test_manifest_reader(tmp_path: Path) -> None:
 
 
 def test_structured_messages_place_the_image_where_the_placeholder_is() -> None:
-    messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": "Look: <image> Real or fake?"}]
+    messages = [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "Look: <image> Real or fake?"},
+    ]
     structured, images = structured_messages(messages)
     assert images == 1
-    assert structured[1]["content"] == [{"type": "text", "text": "Look: "}, {"type": "image"},
-                                        {"type": "text", "text": " Real or fake?"}]
+    assert structured[1]["content"] == [
+        {"type": "text", "text": "Look: "},
+        {"type": "image"},
+        {"type": "text", "text": " Real or fake?"},
+    ]
     replaced = with_system_prompt(messages, "new system")
     assert replaced[0] == {"role": "system", "content": "new system"} and len(replaced) == 2
     assert with_system_prompt(messages, None) == messages
@@ -81,8 +100,9 @@ def test_structured_messages_place_the_image_where_the_placeholder_is() -> None:
 
 def test_openai_messages_inline_the_exact_image() -> None:
     image = Image.new("RGB", (7, 5), (10, 200, 30))
-    messages = openai_messages([{"role": "system", "content": "sys"}, {"role": "user", "content": "<image>Q?"}],
-                               [image])
+    messages = openai_messages(
+        [{"role": "system", "content": "sys"}, {"role": "user", "content": "<image>Q?"}], [image]
+    )
     assert messages[0] == {"role": "system", "content": "sys"}
     url = messages[1]["content"][0]["image_url"]["url"]
     assert url.startswith("data:image/png;base64,")

@@ -1,5 +1,6 @@
 """The report: trainer-log parsing, table cells (paper, run, difference, spread over folds), PNGs, and
 the shipped conf/results tables against the metric keys the evaluation really produces."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,12 @@ from harness.evaluation.predictions import PredictionRow
 from harness.report.builder import build_report
 from harness.report.config import parse_report_config
 from harness.report.run_dir import StageInfo
-from harness.report.training_logs import read_stage_curves, read_swift_log, read_verl_console_log, read_verl_file_log
+from harness.report.training_logs import (
+    read_stage_curves,
+    read_swift_log,
+    read_verl_console_log,
+    read_verl_file_log,
+)
 from tests.evaluation.run_factory import DATA, make_run, verl_console_log, verl_file_log
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,12 +33,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 # --- trainer logs -------------------------------------------------------------------------------
 
+
 def test_real_swift_sft_log() -> None:
     curves = read_swift_log(DATA / "swift_sft_logging.jsonl")
     assert sorted(curves["loss"]) == [1.0, 2.0, 3.0, 4.0]
     assert curves["loss"][1.0] == pytest.approx(11.78431988)
     assert curves["token_acc"][4.0] == pytest.approx(0.16666667)
-    assert "elapsed_time" not in curves and "log_history" not in curves   # strings and the summary line skipped
+    assert (
+        "elapsed_time" not in curves and "log_history" not in curves
+    )  # strings and the summary line skipped
     assert curves["train_loss"] == {4.0: pytest.approx(11.77151513)}
 
 
@@ -56,14 +65,18 @@ def test_verl_file_and_console_logs(tmp_path: Path) -> None:
     assert curves["critic/score/mean"] == pytest.approx({1.0: -0.7, 2.0: -0.4, 3.0: -0.1, 4.0: 0.2})
     verl_console_log(tmp_path / "console.log", steps=3)
     curves = read_verl_console_log(tmp_path / "console.log")
-    assert curves["critic/score/mean"] == pytest.approx({1.0: 0.1, 2.0: 0.2, 3.0: 0.3})   # np.float64(...) read
+    assert curves["critic/score/mean"] == pytest.approx(
+        {1.0: 0.1, 2.0: 0.2, 3.0: 0.3}
+    )  # np.float64(...) read
     assert curves["acc"][3.0] == pytest.approx(0.6) and curves["timing_s/gen"][1.0] == 1.5
 
 
 def test_verl_stage_prefers_its_file_log_and_falls_back_to_the_console(tmp_path: Path) -> None:
     stage_dir = tmp_path / "grpo"
     verl_console_log(tmp_path / "grpo.log")
-    stage = StageInfo(name="grpo", kind="verl_grpo", status="completed", stage_dir=stage_dir, log=tmp_path / "grpo.log")
+    stage = StageInfo(
+        name="grpo", kind="verl_grpo", status="completed", stage_dir=stage_dir, log=tmp_path / "grpo.log"
+    )
     assert read_stage_curves(stage)["acc"][2.0] == pytest.approx(0.4)
     verl_file_log(stage_dir / "logs" / "exp.jsonl", steps=2)
     assert "acc" not in read_stage_curves(stage) and len(read_stage_curves(stage)["actor/pg_loss"]) == 2
@@ -72,40 +85,102 @@ def test_verl_stage_prefers_its_file_log_and_falls_back_to_the_console(tmp_path:
 # --- tables -------------------------------------------------------------------------------------
 
 TABLE_CONFIG: dict[str, Any] = {
-    "paper": "fakexplain", "title": "Test paper",
+    "paper": "fakexplain",
+    "title": "Test paper",
     "tables": [
-        {"id": "per_gen", "title": "Per generator", "source": "seed 002 Table 2",
-         "columns": [{"name": "Acc", "metric": "accuracy/generator/{key}"},
-                     {"name": "IoU", "metric": "iou/generator/{key}"}],
-         "rows": [{"name": "SD 1.5", "paper": {"Acc": 0.975, "IoU": 0.347}},
-                  {"name": "Missing gen", "paper": {"Acc": 0.9, "IoU": None}},
-                  {"name": "Real Images", "metrics": {"Acc": "accuracy/real", "IoU": None}, "paper": {"Acc": 0.985}},
-                  {"name": "Overall", "metrics": {"Acc": "accuracy", "IoU": "iou"},
-                   "paper": {"Acc": 0.981, "IoU": 0.352}}]},
-        {"id": "stages", "title": "Stages", "source": "seed 002 Table 4",
-         "columns": [{"name": "SFT", "stage": "eval_sft"}, {"name": "GRPO^alpha", "stage": "eval_alpha"},
-                     {"name": "Best", "stage": "eval"}],
-         "rows": [{"name": "Acc", "metric": "accuracy", "paper": {"SFT": 0.893, "GRPO^alpha": 0.954, "Best": 0.981}}]},
-        {"id": "pct", "title": "Percent", "source": "seed 003", "percent": True, "tolerance": 5.0,
-         "columns": [{"name": "AP", "metric": "ap"}], "rows": [{"name": "All", "paper": {"AP": 95.0}}]},
+        {
+            "id": "per_gen",
+            "title": "Per generator",
+            "source": "seed 002 Table 2",
+            "columns": [
+                {"name": "Acc", "metric": "accuracy/generator/{key}"},
+                {"name": "IoU", "metric": "iou/generator/{key}"},
+            ],
+            "rows": [
+                {"name": "SD 1.5", "paper": {"Acc": 0.975, "IoU": 0.347}},
+                {"name": "Missing gen", "paper": {"Acc": 0.9, "IoU": None}},
+                {
+                    "name": "Real Images",
+                    "metrics": {"Acc": "accuracy/real", "IoU": None},
+                    "paper": {"Acc": 0.985},
+                },
+                {
+                    "name": "Overall",
+                    "metrics": {"Acc": "accuracy", "IoU": "iou"},
+                    "paper": {"Acc": 0.981, "IoU": 0.352},
+                },
+            ],
+        },
+        {
+            "id": "stages",
+            "title": "Stages",
+            "source": "seed 002 Table 4",
+            "columns": [
+                {"name": "SFT", "stage": "eval_sft"},
+                {"name": "GRPO^alpha", "stage": "eval_alpha"},
+                {"name": "Best", "stage": "eval"},
+            ],
+            "rows": [
+                {
+                    "name": "Acc",
+                    "metric": "accuracy",
+                    "paper": {"SFT": 0.893, "GRPO^alpha": 0.954, "Best": 0.981},
+                }
+            ],
+        },
+        {
+            "id": "pct",
+            "title": "Percent",
+            "source": "seed 003",
+            "percent": True,
+            "tolerance": 5.0,
+            "columns": [{"name": "AP", "metric": "ap"}],
+            "rows": [{"name": "All", "paper": {"AP": 95.0}}],
+        },
     ],
 }
 
-STAGES = [("prepare_data", "data_prep", "completed"), ("sft", "swift_sft", "completed"),
-          ("eval_sft", "eval", "completed"), ("grpo", "swift_rlhf", "completed"), ("eval", "eval", "completed"),
-          ("report", "report", "running")]
+STAGES = [
+    ("prepare_data", "data_prep", "completed"),
+    ("sft", "swift_sft", "completed"),
+    ("eval_sft", "eval", "completed"),
+    ("grpo", "swift_rlhf", "completed"),
+    ("eval", "eval", "completed"),
+    ("report", "report", "running"),
+]
 
 
 def eval_values(acc: float) -> dict[str, float | None]:
-    return {"accuracy": acc, "accuracy/real": 0.9, "accuracy/generator/SD 1.5": 0.8, "iou/generator/SD 1.5": 0.3,
-            "iou": 0.25, "ap": 0.93, "auc": 0.9}
+    return {
+        "accuracy": acc,
+        "accuracy/real": 0.9,
+        "accuracy/generator/SD 1.5": 0.8,
+        "iou/generator/SD 1.5": 0.3,
+        "iou": 0.25,
+        "ap": 0.93,
+        "auc": 0.9,
+    }
 
 
 def predictions() -> list[PredictionRow]:
     rows = []
-    for index, (label, p) in enumerate([("fake", 0.9), ("real", 0.2), ("fake", 0.4), ("real", 0.6), ("fake", 0.8)]):
-        rows.append(PredictionRow(id=str(index), image="/x", label=label, generator="SD 1.5" if index < 4 else "GALIP",
-                                  family=None, response="", parse_ok=True, parse_error=None, verdict=label, p_fake=p))
+    for index, (label, p) in enumerate(
+        [("fake", 0.9), ("real", 0.2), ("fake", 0.4), ("real", 0.6), ("fake", 0.8)]
+    ):
+        rows.append(
+            PredictionRow(
+                id=str(index),
+                image="/x",
+                label=label,
+                generator="SD 1.5" if index < 4 else "GALIP",
+                family=None,
+                response="",
+                parse_ok=True,
+                parse_error=None,
+                verdict=label,
+                p_fake=p,
+            )
+        )
     return rows
 
 
@@ -119,10 +194,15 @@ def cell(document: dict[str, Any], table: str, row: str, column: str) -> dict[st
 
 
 def test_one_run_fills_paper_run_and_difference(tmp_path: Path) -> None:
-    run = make_run(tmp_path, "r1", "fakexplain", STAGES,
-                   metrics={"eval": eval_values(0.95), "eval_sft": {"accuracy": 0.5}},
-                   predictions={"eval": predictions()}, swift_logs={"sft": "swift_sft_logging.jsonl",
-                                                                    "grpo": "swift_grpo_logging.jsonl"})
+    run = make_run(
+        tmp_path,
+        "r1",
+        "fakexplain",
+        STAGES,
+        metrics={"eval": eval_values(0.95), "eval_sft": {"accuracy": 0.5}},
+        predictions={"eval": predictions()},
+        swift_logs={"sft": "swift_sft_logging.jsonl", "grpo": "swift_grpo_logging.jsonl"},
+    )
     build_report([run], None, TABLE_CONFIG, log=lambda m: None)
     document = report_json(run)
     overall = cell(document, "per_gen", "Overall", "Acc")
@@ -153,14 +233,21 @@ def test_one_run_fills_paper_run_and_difference(tmp_path: Path) -> None:
 
 
 def test_folds_give_mean_and_spread(tmp_path: Path) -> None:
-    runs = [make_run(tmp_path, f"cv__data.fold-{k}", "fakexplain", STAGES, metrics={"eval": eval_values(acc)})
-            for k, acc in enumerate([0.7, 0.8, 0.9])]
-    runs.append(make_run(tmp_path, "cv__data.fold-3", "fakexplain", STAGES[:3],
-                         metrics={"eval_sft": {"accuracy": 0.4}}))
+    runs = [
+        make_run(tmp_path, f"cv__data.fold-{k}", "fakexplain", STAGES, metrics={"eval": eval_values(acc)})
+        for k, acc in enumerate([0.7, 0.8, 0.9])
+    ]
+    runs.append(
+        make_run(
+            tmp_path, "cv__data.fold-3", "fakexplain", STAGES[:3], metrics={"eval_sft": {"accuracy": 0.4}}
+        )
+    )
     out = tmp_path / "cv__sweep"
     build_report(runs, out, TABLE_CONFIG, log=lambda m: None)
     overall = cell(report_json(out), "per_gen", "Overall", "Acc")
-    assert overall["n"] == 3 and overall["mean"] == pytest.approx(0.8) and overall["std"] == pytest.approx(0.1)
+    assert (
+        overall["n"] == 3 and overall["mean"] == pytest.approx(0.8) and overall["std"] == pytest.approx(0.1)
+    )
     assert overall["run_values"] == [0.7, 0.8, 0.9, None]
     markdown = (out / "report.md").read_text()
     assert "0.800 ± 0.100 (n=3) [1 run(s) without it]" in markdown
@@ -171,7 +258,9 @@ def test_folds_give_mean_and_spread(tmp_path: Path) -> None:
 
 
 def test_report_reads_the_results_section_of_the_run_config(tmp_path: Path) -> None:
-    run = make_run(tmp_path, "r1", "fakexplain", STAGES, metrics={"eval": eval_values(0.95)}, results=TABLE_CONFIG)
+    run = make_run(
+        tmp_path, "r1", "fakexplain", STAGES, metrics={"eval": eval_values(0.95)}, results=TABLE_CONFIG
+    )
     build_report([run], None, None, log=lambda m: None)
     assert cell(report_json(run), "per_gen", "Overall", "Acc")["mean"] == pytest.approx(0.95)
     bare = make_run(tmp_path, "r2", "fakexplain", STAGES, metrics={"eval": eval_values(0.95)})
@@ -213,12 +302,27 @@ def synthetic_predictions(generators: list[str], families: list[str]) -> list[Pr
     for g_index, generator in enumerate(generators):
         family = families[g_index % len(families)] if families else None
         for label, p in (("fake", 0.8), ("real", 0.3), ("fake", 0.4)):
-            rows.append(PredictionRow(
-                id=f"{generator}-{len(rows)}", image="/x", label=label, generator=generator,
-                family=family if label == "fake" else None, response="", parse_ok=True, parse_error=None,
-                verdict="fake", boxes=[[0, 0, 4, 4]], region_labels=["odd hand"], thinking=label == "fake",
-                p_fake=p, p_fake_logsumexp=p, gt_boxes=[[0, 0, 4, 8]] if label == "fake" else [],
-                gt_region_labels=["odd hand"] if label == "fake" else [], num_generated_tokens=10))
+            rows.append(
+                PredictionRow(
+                    id=f"{generator}-{len(rows)}",
+                    image="/x",
+                    label=label,
+                    generator=generator,
+                    family=family if label == "fake" else None,
+                    response="",
+                    parse_ok=True,
+                    parse_error=None,
+                    verdict="fake",
+                    boxes=[[0, 0, 4, 4]],
+                    region_labels=["odd hand"],
+                    thinking=label == "fake",
+                    p_fake=p,
+                    p_fake_logsumexp=p,
+                    gt_boxes=[[0, 0, 4, 8]] if label == "fake" else [],
+                    gt_region_labels=["odd hand"] if label == "fake" else [],
+                    num_generated_tokens=10,
+                )
+            )
     return rows
 
 
@@ -226,15 +330,18 @@ def synthetic_predictions(generators: list[str], families: list[str]) -> list[Pr
 def test_every_table_cell_names_a_metric_the_evaluation_computes(paper: str) -> None:
     results = parse_report_config(yaml.safe_load((REPO / "conf" / "results" / f"{paper}.yaml").read_text()))
     eval_data = yaml.safe_load((REPO / "conf" / "eval" / f"{paper}.yaml").read_text())
-    eval_data["model_frame"] = None        # its ${model.*} interpolations need the composed config
+    eval_data["model_frame"] = None  # its ${model.*} interpolations need the composed config
     eval_data["vllm"]["tensor_parallel_size"] = 1
     metrics = parse_eval_config(eval_data).metrics
     generators, families = set(), set()
     for table in results.tables:
         for row in table.rows:
             for column in table.columns:
-                template = row.metrics.get(column.name, column.metric or row.metric) if column.name in row.metrics \
+                template = (
+                    row.metrics.get(column.name, column.metric or row.metric)
+                    if column.name in row.metrics
                     else (column.metric or row.metric)
+                )
                 if template and "{key}" in template:
                     key = row.key or row.name
                     (families if "/family/" in template else generators).add(key)
@@ -248,20 +355,26 @@ def test_every_table_cell_names_a_metric_the_evaluation_computes(paper: str) -> 
                 template = row.metrics.get(column.name) or column.metric or row.metric
                 assert template, f"{paper}/{table.id}/{row.name}/{column.name}: no metric"
                 key = template.replace("{key}", row.key or row.name)
-                assert key in values, f"{paper}/{table.id}/{row.name}/{column.name}: '{key}' is not computed by " \
-                                      f"the metrics {list(metrics)}"
+                assert key in values, (
+                    f"{paper}/{table.id}/{row.name}/{column.name}: '{key}' is not computed by "
+                    f"the metrics {list(metrics)}"
+                )
                 assert values[key] is not None and math.isfinite(values[key])
 
 
 @pytest.mark.parametrize("paper", PAPERS)
 def test_every_shipped_table_renders(paper: str, tmp_path: Path) -> None:
     results = yaml.safe_load((REPO / "conf" / "results" / f"{paper}.yaml").read_text())
-    run = make_run(tmp_path, "r", paper, STAGES, metrics={"eval": {"accuracy": 0.5}, "eval_sft": {"accuracy": 0.25}})
+    run = make_run(
+        tmp_path, "r", paper, STAGES, metrics={"eval": {"accuracy": 0.5}, "eval_sft": {"accuracy": 0.25}}
+    )
     build_report([run], None, results, log=lambda m: None)
     markdown = (run / "report.md").read_text()
     for table in results["tables"]:
         assert f"### {table['title']}" in markdown
         for row in table["rows"]:
-            assert re.search(r"^\| " + re.escape(row["name"].replace("|", "\\|")), markdown, re.MULTILINE), row["name"]
+            assert re.search(r"^\| " + re.escape(row["name"].replace("|", "\\|")), markdown, re.MULTILINE), (
+                row["name"]
+            )
     if paper == "fake_hr1":
         assert "| Accuracy (all images) | not published | 0.500 | — |" in markdown

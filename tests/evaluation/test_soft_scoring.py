@@ -1,12 +1,19 @@
 """Token soft-scoring (seed 003 eq. 2) with hand-built logits, and anchor tokens from a real tokenizer."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from harness.evaluation.soft_scoring import (AnchorTokens, eq2_probability_fake, find_answer_position,
-                                             logsumexp_probability_fake, resolve_anchor_tokens, soft_score)
+from harness.evaluation.soft_scoring import (
+    AnchorTokens,
+    eq2_probability_fake,
+    find_answer_position,
+    logsumexp_probability_fake,
+    resolve_anchor_tokens,
+    soft_score,
+)
 
 
 def test_eq2_as_printed_by_hand() -> None:
@@ -44,19 +51,19 @@ def test_large_logits_do_not_overflow() -> None:
 
 def test_soft_score_notes_missing_anchor_tokens() -> None:
     anchors = AnchorTokens(fake_ids=(5, 6), real_ids=(7,))
-    score = soft_score({5: 2.0, 7: 0.5}, anchors)            # id 6 not among a server's top-k
+    score = soft_score({5: 2.0, 7: 0.5}, anchors)  # id 6 not among a server's top-k
     assert score.p_fake == pytest.approx(eq2_probability_fake([2.0], [0.5]))
     assert "[6]" in (score.note or "")
-    empty = soft_score({5: 2.0}, anchors)                     # no real token at all
+    empty = soft_score({5: 2.0}, anchors)  # no real token at all
     assert empty.p_fake is None and empty.p_fake_logsumexp is None and empty.note
-    broken = soft_score({5: float("nan"), 7: 0.5}, anchors)   # a NaN logit gives no probability, not NaN
+    broken = soft_score({5: float("nan"), 7: 0.5}, anchors)  # a NaN logit gives no probability, not NaN
     assert broken.p_fake is None and "not finite" in (broken.note or "")
 
 
 def test_anchor_tokens_from_a_real_tokenizer(word_tokenizer) -> None:
     vocab = word_tokenizer.get_vocab()
     anchors = resolve_anchor_tokens(word_tokenizer, ["fake", "Fake", "FAKE"], ["real", "Real"])
-    assert anchors.fake_ids == (vocab["fake"], vocab["Fake"])   # FAKE is unknown to this vocabulary
+    assert anchors.fake_ids == (vocab["fake"], vocab["Fake"])  # FAKE is unknown to this vocabulary
     assert anchors.real_ids == (vocab["real"], vocab["Real"])
     assert "FAKE" in anchors.skipped
 
@@ -68,8 +75,10 @@ def test_multi_token_variants_are_skipped_or_cut(tiny_qwen) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_qwen)
     anchors = resolve_anchor_tokens(tokenizer, ["fake", "Fake"], ["real"])
-    assert anchors.fake_ids == (tokenizer.encode("fake", add_special_tokens=False)[0],
-                                tokenizer.encode(" fake", add_special_tokens=False)[0])
+    assert anchors.fake_ids == (
+        tokenizer.encode("fake", add_special_tokens=False)[0],
+        tokenizer.encode(" fake", add_special_tokens=False)[0],
+    )
     assert "Fake" in anchors.skipped
     first = resolve_anchor_tokens(tokenizer, ["Fake"], ["real"], multi_token_variants="first_token")
     assert first.fake_ids[0] == tokenizer.encode("Fake", add_special_tokens=False)[0]
@@ -91,8 +100,10 @@ def test_answer_position_after_a_marker(word_tokenizer) -> None:
     def decode(t):
         return word_tokenizer.decode(t)
 
-    assert find_answer_position(ids, anchors, decode) == 1                          # first anchor anywhere
+    assert find_answer_position(ids, anchors, decode) == 1  # first anchor anywhere
     assert find_answer_position(ids, anchors, decode, answer_after="<verdict>") == 5
     assert find_answer_position(ids, anchors, decode, answer_after="<nowhere>") is None
     # the response prefix counts as text before the answer
-    assert find_answer_position(ids[4:], anchors, decode, prefix_text="<verdict>", answer_after="<verdict>") == 1
+    assert (
+        find_answer_position(ids[4:], anchors, decode, prefix_text="<verdict>", answer_after="<verdict>") == 1
+    )

@@ -1,4 +1,5 @@
 """Helpers for composing and rendering the real conf/ tree in tests."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ def plan_for(paper: str, *overrides: str, run_name: str = "test-run") -> Plan:
 def load_published(paper: str, *overrides: str) -> DictConfig:
     from harness.cli import load_config
 
-    return load_config(Invocation(overrides=[f"paper={paper}", "profile=full", "as_published=true",
-                                             *overrides, *_extra()]))
+    return load_config(
+        Invocation(overrides=[f"paper={paper}", "profile=full", "as_published=true", *overrides, *_extra()])
+    )
 
 
 @pytest.fixture(params=PAPERS)

@@ -1,4 +1,5 @@
 """Read the seeds' published commands (tests/published/*.sh) as flag -> values maps."""
+
 from __future__ import annotations
 
 import re

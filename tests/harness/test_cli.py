@@ -1,4 +1,5 @@
 """The CLI: dry-run output, exit codes, the light render path, profile selection."""
+
 from __future__ import annotations
 
 import io
@@ -16,8 +17,14 @@ from .conftest import plan_for
 
 
 def _harness(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _split_line(line: str) -> tuple[dict[str, str], list[str]]:
@@ -36,11 +43,11 @@ def test_dry_run_prints_every_stage_as_one_shell_line() -> None:
     assert lines[0].startswith("# paper: fakexplain  variant: linear  profile: full")
     plan = plan_for("fakexplain", run_name="cli-test")
     stage_lines = [i for i, line in enumerate(lines) if line.startswith("# stage: ")]
-    assert [lines[i][len("# stage: "):] for i in stage_lines] == [s.name for s in plan.stages]
+    assert [lines[i][len("# stage: ") :] for i in stage_lines] == [s.name for s in plan.stages]
     for index, planned in zip(stage_lines, plan.stages):
         command = lines[index + 1]
         env, argv = _split_line(command)
-        assert argv == list(planned.rendered.argv), planned.name   # shlex round trip, verbatim
+        assert argv == list(planned.rendered.argv), planned.name  # shlex round trip, verbatim
         for key, value in planned.rendered.env.items():
             assert env[key] == value
     sft_env, _ = _split_line(lines[stage_lines[[s.name for s in plan.stages].index("sft")] + 1])
@@ -57,7 +64,9 @@ def test_render_path_imports_neither_torch_nor_the_trainers() -> None:
         "{'torch', 'swift', 'verl', 'transformers', 'vllm', 'ray', 'deepspeed', 'peft', 'trl'})\n"
         "print(rc, ','.join(heavy))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "0", f"heavy modules imported: {proc.stdout}"
 
@@ -90,22 +99,28 @@ def test_unknown_stage_in_subset_is_an_error() -> None:
     assert "no stage 'sfft' in this pipeline (did you mean: sft" in proc.stderr
 
 
-@pytest.mark.parametrize("overrides,switches", [
-    (["paper=fakexplain"], True),
-    (["paper=fakexplain", "cluster=local"], True),
-    (["paper=fakexplain", "profile=full"], False),
-    (["paper=fakexplain", "cluster=slurm"], False),
-    (["paper=fakexplain", "cluster=torchrun"], False),
-])
-def test_cpu_machine_falls_back_to_smoke_only_locally(overrides: list[str], switches: bool,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "overrides,switches",
+    [
+        (["paper=fakexplain"], True),
+        (["paper=fakexplain", "cluster=local"], True),
+        (["paper=fakexplain", "profile=full"], False),
+        (["paper=fakexplain", "cluster=slurm"], False),
+        (["paper=fakexplain", "cluster=torchrun"], False),
+    ],
+)
+def test_cpu_machine_falls_back_to_smoke_only_locally(
+    overrides: list[str], switches: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("harness.cli.gpu_available", lambda: False)
     out = io.StringIO()
     result = _auto_profile(list(overrides), out)
     assert ("profile=smoke" in result) is switches
     if switches:
-        assert out.getvalue().strip() == ("No GPU found: running the CPU smoke profile (tiny model, synthetic "
-                                          "data). For the full recipe: make reproduce PAPER=fakexplain PROFILE=full")
+        assert out.getvalue().strip() == (
+            "No GPU found: running the CPU smoke profile (tiny model, synthetic "
+            "data). For the full recipe: make reproduce PAPER=fakexplain PROFILE=full"
+        )
     else:
         assert out.getvalue() == ""
 

@@ -1,4 +1,5 @@
 """Every config file in conf/ composes, and every paper renders and validates on the pinned trainers."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,9 @@ from .conftest import PAPERS, compose_paper, plan_for
 # Folders of conf/ that hold data files other code reads directly (data_prep's vocabularies and
 # chat templates), not Hydra config groups; their own tests load them.
 DATA_FOLDERS = {"data_prep"}
-GROUPS = sorted({p.parent.relative_to(CONF_DIR).as_posix() for p in CONF_DIR.rglob("*.yaml")} - {"."} - DATA_FOLDERS)
+GROUPS = sorted(
+    {p.parent.relative_to(CONF_DIR).as_posix() for p in CONF_DIR.rglob("*.yaml")} - {"."} - DATA_FOLDERS
+)
 
 
 def test_all_four_papers_exist() -> None:
@@ -55,8 +58,9 @@ def _group_cases() -> list[tuple[str, str, list[str]]]:
     return cases
 
 
-@pytest.mark.parametrize("paper,node,overrides", _group_cases(),
-                         ids=lambda v: v if isinstance(v, str) else "-".join(v))
+@pytest.mark.parametrize(
+    "paper,node,overrides", _group_cases(), ids=lambda v: v if isinstance(v, str) else "-".join(v)
+)
 def test_every_option_of_every_group_composes(paper: str, node: str, overrides: list[str]) -> None:
     assert paper in PAPERS, f"{overrides}: names no paper"
     cfg = compose_paper(paper, *overrides)

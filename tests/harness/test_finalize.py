@@ -1,4 +1,5 @@
 """Which checkpoint a resumed or finished stage uses."""
+
 from __future__ import annotations
 
 from pathlib import Path

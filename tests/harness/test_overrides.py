@@ -1,4 +1,5 @@
 """Command-line overrides reach the rendered commands; the global batch survives hardware changes."""
+
 from __future__ import annotations
 
 import pytest
@@ -42,21 +43,33 @@ def test_cluster_size_reaches_verl_trainer_topology() -> None:
     plan = plan_for("fakexplain", "cluster.nnodes=2", "cluster.gpus_per_node=4")
     overrides = _verl(plan, "grpo")
     assert overrides["trainer.nnodes"] == 2 and overrides["trainer.n_gpus_per_node"] == 4
-    assert plan.stage("grpo").rendered.alloc_args == {"trainer.nnodes": "nnodes",
-                                                      "trainer.n_gpus_per_node": "gpus_per_node"}
+    assert plan.stage("grpo").rendered.alloc_args == {
+        "trainer.nnodes": "nnodes",
+        "trainer.n_gpus_per_node": "gpus_per_node",
+    }
 
 
 def _global_batch(plan, stage: str) -> int:
     flags = _swift(plan, stage)
     ctx = plan.stage(stage).ctx
-    return (int(flags["--per_device_train_batch_size"][0]) * int(flags["--gradient_accumulation_steps"][0])
-            * max(ctx.gpus_per_node, 1) * ctx.nnodes)
+    return (
+        int(flags["--per_device_train_batch_size"][0])
+        * int(flags["--gradient_accumulation_steps"][0])
+        * max(ctx.gpus_per_node, 1)
+        * ctx.nnodes
+    )
 
 
-@pytest.mark.parametrize("paper,stage,expected", [
-    ("aigi_holmes", "sft", 128), ("aigi_holmes", "dpo", 64), ("fake_hr1", "sft", 32),
-    ("fakexplain", "sft", 16), ("fakescope", "sft", 128),
-])
+@pytest.mark.parametrize(
+    "paper,stage,expected",
+    [
+        ("aigi_holmes", "sft", 128),
+        ("aigi_holmes", "dpo", 64),
+        ("fake_hr1", "sft", 32),
+        ("fakexplain", "sft", 16),
+        ("fakescope", "sft", 128),
+    ],
+)
 def test_global_batch_is_invariant_under_nodes_and_gpus(paper: str, stage: str, expected: int) -> None:
     seen = set()
     for nodes, gpus in [(1, None), (2, None), (1, 2), (2, 4), (4, 1)]:

@@ -4,6 +4,7 @@ The seeds' commands are kept verbatim in tests/published/. Flags whose values ar
 compared by presence and count only: the harness resolves them into the run directory (the
 explicit list below). Everything else must match value for value.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,12 @@ from .published import published_command, same_value, swift_flags, verl_override
 
 # Flags/keys whose values are paths the harness resolves (seed: /path/to/..., $model_path, ...).
 SWIFT_PATH_FLAGS = {"--model_id_or_path", "--model", "--dataset", "--val_dataset", "--output_dir"}
-VERL_PATH_KEYS = {"data.train_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
-                  "custom_reward_function.path"}
+VERL_PATH_KEYS = {
+    "data.train_files",
+    "actor_rollout_ref.model.path",
+    "trainer.default_local_dir",
+    "custom_reward_function.path",
+}
 
 
 def _rendered(paper: str, stage: str):
@@ -24,11 +29,14 @@ def _rendered(paper: str, stage: str):
     return plan.stage(stage).rendered
 
 
-@pytest.mark.parametrize("paper,stage,published", [
-    ("aigi_holmes", "sft", "aigi_holmes_sft"),
-    ("aigi_holmes", "dpo", "aigi_holmes_dpo"),
-    ("fake_hr1", "sft", "fake_hr1_sft"),
-])
+@pytest.mark.parametrize(
+    "paper,stage,published",
+    [
+        ("aigi_holmes", "sft", "aigi_holmes_sft"),
+        ("aigi_holmes", "dpo", "aigi_holmes_dpo"),
+        ("fake_hr1", "sft", "fake_hr1_sft"),
+    ],
+)
 def test_swift_commands_match_the_seeds(paper: str, stage: str, published: str) -> None:
     env, seed_argv = published_command(published)
     rendered = _rendered(paper, stage)
@@ -36,15 +44,17 @@ def test_swift_commands_match_the_seeds(paper: str, stage: str, published: str) 
     ours = swift_flags(list(rendered.argv))
     theirs = swift_flags(seed_argv)
     assert sorted(ours) == sorted(theirs), (
-        f"missing: {sorted(set(theirs) - set(ours))}, extra: {sorted(set(ours) - set(theirs))}")
+        f"missing: {sorted(set(theirs) - set(ours))}, extra: {sorted(set(ours) - set(theirs))}"
+    )
     for flag, values in theirs.items():
         if flag in SWIFT_PATH_FLAGS:
             assert len(ours[flag]) == len(values), flag
             continue
         if flag in UNESCAPED_FLAGS:
             continue  # compared after unescaping below
-        assert len(ours[flag]) == len(values) and all(
-            same_value(a, b) for a, b in zip(ours[flag], values)), f"{flag}: {ours[flag]} != {values}"
+        assert len(ours[flag]) == len(values) and all(same_value(a, b) for a, b in zip(ours[flag], values)), (
+            f"{flag}: {ours[flag]} != {values}"
+        )
 
 
 def test_seed_environment_is_rendered() -> None:
@@ -79,9 +89,15 @@ def test_system_prompt_after_ms_swifts_own_unescaping() -> None:
 
     def unescape(system: str, prefix: str) -> tuple[str, str]:
         args = TemplateArguments.__new__(TemplateArguments)  # no model: only the string handling runs
-        for key, value in dict(system=system, response_prefix=prefix, use_chat_template=None,
-                               truncation_strategy=None, disable_ignore_empty_think=True, template=None,
-                               loss_scale="default").items():
+        for key, value in dict(
+            system=system,
+            response_prefix=prefix,
+            use_chat_template=None,
+            truncation_strategy=None,
+            disable_ignore_empty_think=True,
+            template=None,
+            loss_scale="default",
+        ).items():
             setattr(args, key, value)
         TemplateArguments.__post_init__(args)  # ms-swift's own code path for these two flags
         return args.system, args.response_prefix
@@ -89,8 +105,9 @@ def test_system_prompt_after_ms_swifts_own_unescaping() -> None:
     _, seed_argv = published_command("fake_hr1_sft")
     theirs = swift_flags(seed_argv)
     ours = swift_flags(list(_rendered("fake_hr1", "sft").argv))
-    assert unescape(ours["--system"][0], ours["--response_prefix"][0]) == \
-        unescape(theirs["--system"][0], theirs["--response_prefix"][0])
+    assert unescape(ours["--system"][0], ours["--response_prefix"][0]) == unescape(
+        theirs["--system"][0], theirs["--response_prefix"][0]
+    )
 
 
 def test_verl_grpo_command_matches_the_seed() -> None:
@@ -99,7 +116,8 @@ def test_verl_grpo_command_matches_the_seed() -> None:
     ours = verl_overrides(list(rendered.argv))
     theirs = verl_overrides(seed_argv)
     assert sorted(ours) == sorted(theirs), (
-        f"missing: {sorted(set(theirs) - set(ours))}, extra: {sorted(set(ours) - set(theirs))}")
+        f"missing: {sorted(set(theirs) - set(ours))}, extra: {sorted(set(ours) - set(theirs))}"
+    )
     for key, value in theirs.items():
         if key in VERL_PATH_KEYS:
             continue
@@ -122,6 +140,13 @@ def test_pinned_recipe_states_the_2_6_dpo_defaults_explicitly() -> None:
     assert pinned["--tuner_type"] == ["lora"]
     assert pinned["--deepspeed"] == ["zero2"]
     seed = swift_flags(list(_rendered("aigi_holmes", "dpo").argv))
-    for flag in ("--beta", "--loss_type", "--rpo_alpha", "--rlhf_type", "--target_modules", "--freeze_aligner"):
+    for flag in (
+        "--beta",
+        "--loss_type",
+        "--rpo_alpha",
+        "--rlhf_type",
+        "--target_modules",
+        "--freeze_aligner",
+    ):
         assert flag not in seed
     assert seed["--sft_type"] == ["lora"] and seed["--deepspeed"] == ["default-zero2"]

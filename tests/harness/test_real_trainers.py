@@ -5,11 +5,13 @@
   verl's own validate_config accepts the pinned recipes and rejects the seed's batch sizes;
 - the committed parser snapshot the fast path uses equals the installed ms-swift's.
 """
+
 from __future__ import annotations
 
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
+
 import pytest
 
 from harness.plan import Plan
@@ -30,11 +32,11 @@ def _plans() -> list[Plan]:
     return plans
 
 
-@lru_cache(maxsize=None)
+@cache
 def _swift_parser(command: str):  # type: ignore[no-untyped-def]
-    from transformers import HfArgumentParser
     from swift.arguments import ExportArguments, RLHFArguments, SftArguments
     from swift.utils.utils import _patch_get_type_hints
+    from transformers import HfArgumentParser
 
     cls = {"sft": SftArguments, "rlhf": RLHFArguments, "export": ExportArguments}[command]
     with _patch_get_type_hints():
@@ -44,8 +46,12 @@ def _swift_parser(command: str):  # type: ignore[no-untyped-def]
 
 
 def _swift_commands() -> list[tuple[str, list[str]]]:
-    return [(f"{plan.paper}/{plan.cfg.get('variant')}/{s.name}", list(s.rendered.argv))
-            for plan in _plans() for s in plan.stages if s.rendered.argv[0] == "swift"]
+    return [
+        (f"{plan.paper}/{plan.cfg.get('variant')}/{s.name}", list(s.rendered.argv))
+        for plan in _plans()
+        for s in plan.stages
+        if s.rendered.argv[0] == "swift"
+    ]
 
 
 def test_every_swift_command_is_accepted_by_the_installed_ms_swift_parser() -> None:
@@ -68,14 +74,22 @@ def test_the_real_parser_rejects_what_the_fast_check_rejects() -> None:
 
 
 def test_parser_snapshot_matches_the_installed_ms_swift() -> None:
-    proc = subprocess.run([sys.executable, "-m", "harness.trainer_specs.generate", "--check"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.trainer_specs.generate", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def _verl_commands() -> list[tuple[str, list[str]]]:
-    return [(f"{plan.paper}/{plan.cfg.get('variant')}/{s.name}", list(s.rendered.argv))
-            for plan in _plans() for s in plan.stages if s.rendered.argv[2:3] == ("verl.trainer.main_ppo",)]
+    return [
+        (f"{plan.paper}/{plan.cfg.get('variant')}/{s.name}", list(s.rendered.argv))
+        for plan in _plans()
+        for s in plan.stages
+        if s.rendered.argv[2:3] == ("verl.trainer.main_ppo",)
+    ]
 
 
 def test_every_verl_command_composes_against_the_installed_verl_config() -> None:
@@ -130,9 +144,13 @@ def test_legacy_reward_keys_compose_but_main_ppo_never_migrates_them() -> None:
     assert cfg.custom_reward_function.path == "/x/reward.py"
     assert cfg.reward.custom_reward_function.path is None
     root = verl_package_dir()
-    callers = [p for p in root.rglob("*.py")
-               if "migrate_legacy_reward_impl(" in p.read_text(errors="ignore")
-               and "def migrate_legacy_reward_impl" not in p.read_text(errors="ignore")]
-    assert [p.relative_to(root).as_posix() for p in callers] == \
-        ["experimental/fully_async_policy/fully_async_main.py"]
+    callers = [
+        p
+        for p in root.rglob("*.py")
+        if "migrate_legacy_reward_impl(" in p.read_text(errors="ignore")
+        and "def migrate_legacy_reward_impl" not in p.read_text(errors="ignore")
+    ]
+    assert [p.relative_to(root).as_posix() for p in callers] == [
+        "experimental/fully_async_policy/fully_async_main.py"
+    ]
     assert 'config.reward.get("custom_reward_function")' in (root / "trainer/ppo/reward.py").read_text()

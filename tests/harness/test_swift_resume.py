@@ -1,4 +1,5 @@
 """A requeued Slurm job resumes its ms-swift stage from the checkpoint written before the requeue."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ def test_the_newest_complete_checkpoint_is_added_or_replaces_an_older_one(tmp_pa
     _checkpoint(out, 6, complete=False)  # the requeue hit while it was saving
     argv, found = with_resume(["swift", "sft", "--lr", "1"], out)
     assert found == newest and argv == ["swift", "sft", "--lr", "1", "--resume_from_checkpoint", str(newest)]
-    argv, _ = with_resume(["swift", "sft", "--resume_from_checkpoint", str(out / "checkpoint-2"), "--x", "y"], out)
+    argv, _ = with_resume(
+        ["swift", "sft", "--resume_from_checkpoint", str(out / "checkpoint-2"), "--x", "y"], out
+    )
     assert argv == ["swift", "sft", "--resume_from_checkpoint", str(newest), "--x", "y"]
     argv, _ = with_resume(["swift", "sft", f"--resume_from_checkpoint={out / 'checkpoint-2'}"], out)
     assert argv == ["swift", "sft", f"--resume_from_checkpoint={newest}"]
@@ -41,28 +44,56 @@ def test_the_newest_complete_checkpoint_is_added_or_replaces_an_older_one(tmp_pa
 def test_the_wrapper_execs_the_trainer_with_the_resume_flag(tmp_path: Path) -> None:
     out = tmp_path / "output"
     odd = "a 'quoted' $(value)\nwith a newline"
-    first = subprocess.run(wrap([*ECHO, odd], str(out), python=sys.executable), cwd=REPO_ROOT,
-                           capture_output=True, text=True, check=True)
+    first = subprocess.run(
+        wrap([*ECHO, odd], str(out), python=sys.executable),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(first.stdout.splitlines()[-1]) == [odd]
     checkpoint = _checkpoint(out, 3)
-    second = subprocess.run(wrap([*ECHO, odd], str(out), python=sys.executable), cwd=REPO_ROOT,
-                            capture_output=True, text=True, check=True,
-                            env={"PATH": "/usr/bin:/bin", "SLURM_RESTART_COUNT": "1"})
+    second = subprocess.run(
+        wrap([*ECHO, odd], str(out), python=sys.executable),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "SLURM_RESTART_COUNT": "1"},
+    )
     assert f"[harness] resuming from {checkpoint} (Slurm restart 1)" in second.stdout
     assert json.loads(second.stdout.splitlines()[-1]) == [odd, "--resume_from_checkpoint", str(checkpoint)]
 
 
 def test_the_exit_code_is_the_trainers(tmp_path: Path) -> None:
-    proc = subprocess.run(wrap([sys.executable, "-c", "raise SystemExit(7)"], str(tmp_path), python=sys.executable),
-                          cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        wrap([sys.executable, "-c", "raise SystemExit(7)"], str(tmp_path), python=sys.executable),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 7
 
 
 def test_slurm_scripts_wrap_swift_training_stages_only(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "paper=fakexplain", "profile=smoke", "cluster=slurm",
-         "cluster.gpus_per_node=0", f"paths.runs={tmp_path}", "run_name=r", "submit=false"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "paper=fakexplain",
+            "profile=smoke",
+            "cluster=slurm",
+            "cluster.gpus_per_node=0",
+            f"paths.runs={tmp_path}",
+            "run_name=r",
+            "submit=false",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     scripts = tmp_path / "fakexplain" / "r" / "slurm"
     sft = (scripts / "sft.sbatch").read_text()

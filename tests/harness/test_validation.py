@@ -1,4 +1,5 @@
 """Each validation error names the key to change, before anything is launched."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,8 +53,10 @@ def test_unknown_variant_lists_the_variants() -> None:
 def test_flag_the_pinned_ms_swift_does_not_accept() -> None:
     problems = _problems("fakexplain", "+stages.sft.learnig_rate=2e-5")
     assert len(problems) == 1
-    assert problems[0].startswith("stages.sft.learnig_rate: ms-swift 4.6.0 `swift sft` has no flag "
-                                  "--learnig_rate (did you mean: --learning_rate")
+    assert problems[0].startswith(
+        "stages.sft.learnig_rate: ms-swift 4.6.0 `swift sft` has no flag "
+        "--learnig_rate (did you mean: --learning_rate"
+    )
 
 
 def test_abbreviated_flag_is_rejected() -> None:
@@ -77,47 +80,61 @@ def test_unknown_model_type_is_caught_without_loading_a_model() -> None:
 
 def test_unknown_deepspeed_preset() -> None:
     problems = _problems("aigi_holmes", "stages.sft.deepspeed=default-zero2")
-    assert problems == ["stages.sft.deepspeed: ms-swift 4.6.0 --deepspeed takes one of zero0, zero1, zero2, "
-                        "zero3, zero2_offload, zero3_offload, a JSON string or an existing JSON file, "
-                        "not 'default-zero2'"]
+    assert problems == [
+        "stages.sft.deepspeed: ms-swift 4.6.0 --deepspeed takes one of zero0, zero1, zero2, "
+        "zero3, zero2_offload, zero3_offload, a JSON string or an existing JSON file, "
+        "not 'default-zero2'"
+    ]
 
 
 def test_verl_key_the_pinned_verl_does_not_have() -> None:
     problems = _problems("fakexplain", "+stages.grpo.actor_rollout_ref.actor.ppo_mini_batchsize=8")
     assert len(problems) == 1
-    assert problems[0].startswith("stages.grpo.actor_rollout_ref.actor.ppo_mini_batchsize: verl 0.9.1 has no "
-                                  "config key 'actor_rollout_ref.actor.ppo_mini_batchsize' (did you mean: "
-                                  "ppo_mini_batch_size")
+    assert problems[0].startswith(
+        "stages.grpo.actor_rollout_ref.actor.ppo_mini_batchsize: verl 0.9.1 has no "
+        "config key 'actor_rollout_ref.actor.ppo_mini_batchsize' (did you mean: "
+        "ppo_mini_batch_size"
+    )
 
 
 def test_verl_key_that_composes_but_is_dead() -> None:
     problems = _problems("fakexplain", "+stages.grpo.custom_reward_function.path=/tmp/reward.py")
     assert len(problems) == 1
-    assert problems[0].startswith("stages.grpo.custom_reward_function.path: 'custom_reward_function.path' "
-                                  "composes in verl 0.9.1 but main_ppo never reads it")
+    assert problems[0].startswith(
+        "stages.grpo.custom_reward_function.path: 'custom_reward_function.path' "
+        "composes in verl 0.9.1 but main_ppo never reads it"
+    )
     assert "use 'reward.custom_reward_function.path' instead" in problems[0]
 
 
 def test_verl_batch_rule() -> None:
     problems = _problems("fakexplain", "stages.grpo.actor_rollout_ref.actor.ppo_mini_batch_size=64")
-    assert problems == ["stages.grpo.actor_rollout_ref.actor.ppo_mini_batch_size: verl 0.9.1 rejects "
-                        "data.train_batch_size (32) < actor_rollout_ref.actor.ppo_mini_batch_size (64) "
-                        "(ActorConfig.validate); lower the mini batch or raise stages.grpo.data.train_batch_size"]
+    assert problems == [
+        "stages.grpo.actor_rollout_ref.actor.ppo_mini_batch_size: verl 0.9.1 rejects "
+        "data.train_batch_size (32) < actor_rollout_ref.actor.ppo_mini_batch_size (64) "
+        "(ActorConfig.validate); lower the mini batch or raise stages.grpo.data.train_batch_size"
+    ]
 
 
 def test_required_paths_are_checked_outside_dry_runs(tmp_path: Path) -> None:
     overrides = [f"paths.data={tmp_path}/data", f"paths.models={tmp_path}/models"]
     problems = _problems("fakexplain", *overrides, check_paths=True)
     # The model is downloaded by an earlier stage of the same run, so only the dataset is missing.
-    assert problems == [f"stages.prepare_data.inputs.input: {tmp_path}/data/FakeXplained does not exist; "
-                        f"put the file there or point stages.prepare_data.inputs.input at it"]
+    assert problems == [
+        f"stages.prepare_data.inputs.input: {tmp_path}/data/FakeXplained does not exist; "
+        f"put the file there or point stages.prepare_data.inputs.input at it"
+    ]
     (tmp_path / "data" / "FakeXplained").mkdir(parents=True)
     assert _problems("fakexplain", *overrides, check_paths=True) == []
 
 
 def test_problems_are_reported_together() -> None:
-    problems = _problems("fakexplain", "+stages.sft.learnig_rate=2e-5", "stages.sft.lora_rank=x",
-                         "+stages.grpo.actor_rollout_ref.actor.bogus=1")
+    problems = _problems(
+        "fakexplain",
+        "+stages.sft.learnig_rate=2e-5",
+        "stages.sft.lora_rank=x",
+        "+stages.grpo.actor_rollout_ref.actor.bogus=1",
+    )
     assert len(problems) == 3
 
 
@@ -126,10 +143,15 @@ def test_seed_dialect_is_flagged_on_the_pinned_trainers() -> None:
 
     from .conftest import load_published
 
-    problems = [str(p) for p in validate_plan(build_plan(load_published("fake_hr1"), run_name="x"),
-                                              check_paths=False)]
-    assert any(p.startswith("stages.sft.tuner_type: ms-swift 4.6.0 `swift sft` has no flag --train_type")
-               for p in problems)
-    assert any("data.train_batch_size (32) < actor_rollout_ref.actor.ppo_mini_batch_size (128)" in p
-               for p in problems)
+    problems = [
+        str(p) for p in validate_plan(build_plan(load_published("fake_hr1"), run_name="x"), check_paths=False)
+    ]
+    assert any(
+        p.startswith("stages.sft.tuner_type: ms-swift 4.6.0 `swift sft` has no flag --train_type")
+        for p in problems
+    )
+    assert any(
+        "data.train_batch_size (32) < actor_rollout_ref.actor.ppo_mini_batch_size (128)" in p
+        for p in problems
+    )
     assert sum("composes in verl 0.9.1 but main_ppo never reads it" in p for p in problems) == 2

@@ -24,12 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from launch_testlib import free_port
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -66,8 +65,10 @@ def _run(argv: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 def _ensure_packages() -> None:
-    if all(Path(p).exists() for p in ("/usr/sbin/slurmctld", "/usr/sbin/slurmd",
-                                       "/usr/bin/sbatch", "/usr/sbin/munged")):
+    if all(
+        Path(p).exists()
+        for p in ("/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/sbin/munged")
+    ):
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
@@ -128,7 +129,7 @@ def _slurm_conf(base: Path, host: str, ports: dict[str, int]) -> str:
     return f"""\
 ClusterName=aigitest
 SlurmctldHost={host}(127.0.0.1)
-SlurmctldPort={ports['ctld']}
+SlurmctldPort={ports["ctld"]}
 SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
@@ -150,7 +151,7 @@ ReturnToService=2
 MinJobAge=600
 KillWait=5
 {nodes}
-PartitionName=debug Nodes={','.join(NODES)} Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes={",".join(NODES)} Default=YES MaxTime=INFINITE State=UP
 """
 
 
@@ -192,11 +193,21 @@ def _start(base: Path, t0: float, pid_files: list[Path]) -> SlurmCluster:
     shutil.chown(key, "munge", "munge")
     key.chmod(0o400)
     pid_files.append(munge / "munged.pid")
-    _run([
-        "runuser", "-u", "munge", "--", "/usr/sbin/munged", "--force",
-        f"--socket={munge}/munge.sock", f"--key-file={key}", f"--pid-file={munge}/munged.pid",
-        f"--log-file={munge}/munged.log", f"--seed-file={munge}/munged.seed",
-    ])
+    _run(
+        [
+            "runuser",
+            "-u",
+            "munge",
+            "--",
+            "/usr/sbin/munged",
+            "--force",
+            f"--socket={munge}/munge.sock",
+            f"--key-file={key}",
+            f"--pid-file={munge}/munged.pid",
+            f"--log-file={munge}/munged.log",
+            f"--seed-file={munge}/munged.seed",
+        ]
+    )
     for d in ("state", "spool", "log"):
         (base / d).mkdir()
     host = socket.gethostname().split(".")[0]
@@ -214,8 +225,7 @@ def _start(base: Path, t0: float, pid_files: list[Path]) -> SlurmCluster:
     deadline = time.monotonic() + 60
     states = ""
     while time.monotonic() < deadline:
-        proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], env=full,
-                              capture_output=True, text=True)
+        proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], env=full, capture_output=True, text=True)
         states = proc.stdout.strip()
         if proc.returncode == 0 and states.count("idle") == len(NODES):
             return SlurmCluster(base, conf, env, time.monotonic() - t0)
@@ -232,13 +242,14 @@ def _shutdown(base: Path, pid_files: list[Path]) -> None:
     subprocess.run(["scancel", "--full", "--user", "root"], env=env, capture_output=True, timeout=30)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        proc = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True,
-                              text=True, timeout=30)
+        proc = subprocess.run(
+            ["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, timeout=30
+        )
         if proc.returncode != 0 or not proc.stdout.strip():
             break
         time.sleep(0.5)
     subprocess.run(["scontrol", "shutdown"], env=env, capture_output=True, timeout=30)
-    for path, pid in daemon_pids.items():
+    for _path, pid in daemon_pids.items():
         _stop_pid(pid)  # whatever `scontrol shutdown` did not end, munged included
     _edit_hosts(None)
     shutil.rmtree(base, ignore_errors=True)

@@ -23,7 +23,7 @@ FAKE_HR1_SYSTEM = (
 HOSTILE = (
     "--system",
     FAKE_HR1_SYSTEM,
-    "it's a \"quoted\" value",
+    'it\'s a "quoted" value',
     "$(touch /tmp/aigi-launch-pwned)",
     "`touch /tmp/aigi-launch-pwned`",
     "${HOME} $HOME %n %j",
@@ -41,7 +41,7 @@ HOSTILE = (
 )
 
 HOSTILE_ENV = {
-    "AIGI_HOSTILE": "it's $(x) `y` \"z\"\nsecond line ${HOME} %n",
+    "AIGI_HOSTILE": 'it\'s $(x) `y` "z"\nsecond line ${HOME} %n',
     "AIGI_SPACES": "  a b  ",
 }
 

@@ -32,8 +32,9 @@ def test_every_cluster_file_composes_and_builds_its_launcher(name, cls, gpus, mo
 
 
 def test_command_line_overrides_reach_the_launcher():
-    cfg = _compose("+cluster=slurm", "cluster.nnodes=2", "cluster.slurm.partition=gpu",
-                   "cluster.gpus_per_node=16")
+    cfg = _compose(
+        "+cluster=slurm", "cluster.nnodes=2", "cluster.slurm.partition=gpu", "cluster.gpus_per_node=16"
+    )
     launcher = make_launcher(cfg.cluster)
     assert (launcher.cfg.nnodes, launcher.cfg.gpus_per_node) == (2, 16)
     assert launcher.cfg.slurm.partition == "gpu"
@@ -45,8 +46,8 @@ def test_misspelt_override_is_rejected_by_hydra():
 
 
 @pytest.mark.parametrize(
-    "env, expected", [({}, 1), ({"NNODES": "3"}, 3), ({"WORLD_SIZE": "4"}, 4),
-                      ({"NNODES": "2", "WORLD_SIZE": "4"}, 2)],
+    "env, expected",
+    [({}, 1), ({"NNODES": "3"}, 3), ({"WORLD_SIZE": "4"}, 4), ({"NNODES": "2", "WORLD_SIZE": "4"}, 2)],
 )
 def test_torchrun_node_count_comes_from_the_environment(env, expected, monkeypatch):
     monkeypatch.delenv("NPROC_PER_NODE", raising=False)
@@ -64,7 +65,10 @@ def test_torchrun_node_count_comes_from_the_environment(env, expected, monkeypat
     [
         ({}, "cluster.launcher is missing"),
         ({"launcher": "pbs"}, "cluster.launcher='pbs'"),
-        ({"launcher": "slurm", "slurm": {"partion": "gpu"}}, "cluster.slurm.partion .*did you mean cluster.slurm.partition"),
+        (
+            {"launcher": "slurm", "slurm": {"partion": "gpu"}},
+            "cluster.slurm.partion .*did you mean cluster.slurm.partition",
+        ),
         ({"launcher": "local", "gpus_per_nod": 8}, "did you mean cluster.gpus_per_node"),
         ({"launcher": "local", "gpus_per_node": "8"}, "cluster.gpus_per_node must be an integer"),
         ({"launcher": "local", "nnodes": 0}, "cluster.nnodes must be >= 1"),

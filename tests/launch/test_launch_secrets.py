@@ -19,8 +19,18 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "cluster"
 
 @pytest.mark.parametrize(
     "name",
-    ["WANDB_API_KEY", "HF_TOKEN", "hf_token", "OPENAI_API_KEY", "MY_API_KEY_2", "AWS_SECRET_ACCESS_KEY",
-     "DB_PASSWORD", "GITHUB_TOKEN", "AWS_ACCESS_KEY_ID", "SOME_SECRET"],
+    [
+        "WANDB_API_KEY",
+        "HF_TOKEN",
+        "hf_token",
+        "OPENAI_API_KEY",
+        "MY_API_KEY_2",
+        "AWS_SECRET_ACCESS_KEY",
+        "DB_PASSWORD",
+        "GITHUB_TOKEN",
+        "AWS_ACCESS_KEY_ID",
+        "SOME_SECRET",
+    ],
 )
 def test_secret_names_match_defaults(name):
     assert secret_names({name: "v", "PATH": "/bin"}) == {name}
@@ -53,7 +63,7 @@ def test_masker_masks_values_split_across_chunks(chunk):
     secret = "sk-0123456789"
     text = f"start {secret} middle {secret}{secret} end-{secret}".encode()
     masker = SecretMasker([secret, "short"])
-    out = b"".join(masker.feed(text[i:i + chunk]) for i in range(0, len(text), chunk))
+    out = b"".join(masker.feed(text[i : i + chunk]) for i in range(0, len(text), chunk))
     out += masker.flush()
     assert out == b"start *** middle ****** end-***"
 

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from launch_testlib import HOSTILE, HOSTILE_ENV, PWNED, free_port_block, processes_mentioning, read_json
 
 from launch import Job, make_launcher
-from launch_testlib import HOSTILE, HOSTILE_ENV, PWNED, free_port_block, processes_mentioning, read_json
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,13 @@ def _launcher(slurm_cluster, **cluster):
 
 
 def _job(tmp_path, name, argv, **kw):
-    return Job(name=name, argv=tuple(str(a) for a in argv), workdir=str(tmp_path),
-               log_dir=str(tmp_path / "run" / "logs"), **kw)
+    return Job(
+        name=name,
+        argv=tuple(str(a) for a in argv),
+        workdir=str(tmp_path),
+        log_dir=str(tmp_path / "run" / "logs"),
+        **kw,
+    )
 
 
 def _files_containing(root: Path, needles) -> list[str]:
@@ -47,10 +52,15 @@ def _files_containing(root: Path, needles) -> list[str]:
 def test_two_node_torchrun_rendezvous(slurm_cluster, tmp_path, programs, capsys):
     PWNED.unlink(missing_ok=True)
     ranks = tmp_path / "ranks"
-    job = _job(tmp_path, "sft",
-               [sys.executable, programs / "fake_swift.py", programs / "dist_worker.py", ranks,
-                *HOSTILE],
-               env=HOSTILE_ENV, mode="torchrun", nnodes=2, gpus_per_node=0)
+    job = _job(
+        tmp_path,
+        "sft",
+        [sys.executable, programs / "fake_swift.py", programs / "dist_worker.py", ranks, *HOSTILE],
+        env=HOSTILE_ENV,
+        mode="torchrun",
+        nnodes=2,
+        gpus_per_node=0,
+    )
     launcher = _launcher(slurm_cluster)
     ids = launcher.submit([job], tmp_path / "run" / "slurm")
     assert f"stage sft: Slurm job {ids[0]}" in capsys.readouterr().out
@@ -74,16 +84,32 @@ def test_two_node_ray_cluster_is_complete_before_the_entry_command(slurm_cluster
     out = tmp_path / "ray.json"
     temp_dir = f"/tmp/rs{os.getpid()}"
     p = free_port_block(15)
-    ray = {"port": p, "client_server_port": p + 1, "dashboard_port": p + 2,
-           "node_manager_port": p + 3, "object_manager_port": p + 5,
-           "runtime_env_agent_port": p + 7, "dashboard_agent_grpc_port": p + 9,
-           "dashboard_agent_listen_port": p + 11, "metrics_export_port": p + 13,
-           "min_worker_port": p + 20, "max_worker_port": p + 60,
-           "num_cpus": 1, "retry_delay_s": 2, "join_timeout_s": 180, "temp_dir": temp_dir}
-    job = _job(tmp_path, "grpo",
-               [sys.executable, programs / "ray_entry.py", out, "trainer.nnodes=1", *HOSTILE],
-               mode="ray", nnodes=2, gpus_per_node=0,
-               alloc_args={"trainer.nnodes": "nnodes", "trainer.n_gpus_per_node": "gpus_per_node"})
+    ray = {
+        "port": p,
+        "client_server_port": p + 1,
+        "dashboard_port": p + 2,
+        "node_manager_port": p + 3,
+        "object_manager_port": p + 5,
+        "runtime_env_agent_port": p + 7,
+        "dashboard_agent_grpc_port": p + 9,
+        "dashboard_agent_listen_port": p + 11,
+        "metrics_export_port": p + 13,
+        "min_worker_port": p + 20,
+        "max_worker_port": p + 60,
+        "num_cpus": 1,
+        "retry_delay_s": 2,
+        "join_timeout_s": 180,
+        "temp_dir": temp_dir,
+    }
+    job = _job(
+        tmp_path,
+        "grpo",
+        [sys.executable, programs / "ray_entry.py", out, "trainer.nnodes=1", *HOSTILE],
+        mode="ray",
+        nnodes=2,
+        gpus_per_node=0,
+        alloc_args={"trainer.nnodes": "nnodes", "trainer.n_gpus_per_node": "gpus_per_node"},
+    )
     launcher = _launcher(slurm_cluster, ray=ray)
     try:
         ids = launcher.submit([job], tmp_path / "run" / "slurm")
@@ -112,8 +138,9 @@ def test_chain_runs_in_dependency_order(slurm_cluster, tmp_path):
     jobs = [_job(tmp_path, n, [sys.executable, "-c", code, order, n]) for n in ("a", "b", "c")]
     launcher = _launcher(slurm_cluster)
     ids = launcher.submit(jobs, tmp_path / "run" / "slurm")
-    deps = subprocess.run(["scontrol", "show", "job", ids[2]], capture_output=True, text=True,
-                          env=slurm_cluster.environ()).stdout
+    deps = subprocess.run(
+        ["scontrol", "show", "job", ids[2]], capture_output=True, text=True, env=slurm_cluster.environ()
+    ).stdout
     assert f"Dependency=afterok:{ids[1]}" in deps or "Dependency=(null)" in deps
     result = launcher.wait(ids, timeout_s=240)
     assert result.ok, result.describe()
@@ -124,8 +151,7 @@ def test_failed_middle_stage_stops_the_chain_and_is_named(slurm_cluster, tmp_pat
     dump = str(programs / "dump_argv.py")
     jobs = [
         _job(tmp_path, "prep", [sys.executable, dump, tmp_path / "prep.json"]),
-        _job(tmp_path, "train", [sys.executable, dump, tmp_path / "train.json"],
-             env={"DUMP_EXIT": "3"}),
+        _job(tmp_path, "train", [sys.executable, dump, tmp_path / "train.json"], env={"DUMP_EXIT": "3"}),
         _job(tmp_path, "report", [sys.executable, dump, tmp_path / "report.json"]),
     ]
     launcher = _launcher(slurm_cluster)
@@ -144,18 +170,26 @@ def test_failed_middle_stage_stops_the_chain_and_is_named(slurm_cluster, tmp_pat
 def test_hostile_values_and_secrets_through_a_single_stage(slurm_cluster, tmp_path, programs):
     PWNED.unlink(missing_ok=True)
     out = tmp_path / "out.json"
-    env = {**HOSTILE_ENV, **SECRETS, "DUMP_ENV": "AIGI_HOSTILE,AIGI_SPACES",
-           "DUMP_SECRETS": ",".join(SECRETS)}
-    job = _job(tmp_path, "eval", [sys.executable, programs / "dump_argv.py", out, *HOSTILE],
-               env=env, post_argv=((sys.executable, "-c", "print('post ran')"),))
+    env = {
+        **HOSTILE_ENV,
+        **SECRETS,
+        "DUMP_ENV": "AIGI_HOSTILE,AIGI_SPACES",
+        "DUMP_SECRETS": ",".join(SECRETS),
+    }
+    job = _job(
+        tmp_path,
+        "eval",
+        [sys.executable, programs / "dump_argv.py", out, *HOSTILE],
+        env=env,
+        post_argv=((sys.executable, "-c", "print('post ran')"),),
+    )
     patterns = ["*_TOKEN", "*_API_KEY", "CORP_VAULT_*"]
     launcher = _launcher(slurm_cluster, secret_patterns=patterns)
     assert launcher.run(job) == 0
     got = read_json(out)
     assert got["argv"] == list(HOSTILE)
     assert got["env"] == {k: HOSTILE_ENV[k] for k in ("AIGI_HOSTILE", "AIGI_SPACES")}
-    assert got["secret_sha256"] == {k: hashlib.sha256(v.encode()).hexdigest()
-                                    for k, v in SECRETS.items()}
+    assert got["secret_sha256"] == {k: hashlib.sha256(v.encode()).hexdigest() for k, v in SECRETS.items()}
     assert got["cwd"] == str(tmp_path)
     assert not PWNED.exists()
     assert "post ran" in (tmp_path / "run" / "logs" / "eval.node0.log").read_text()
@@ -194,8 +228,9 @@ def test_requeued_stage_runs_again_and_resumes(slurm_cluster, tmp_path):
     while "JobState=PENDING" not in _show(job_id, env):
         assert time.monotonic() < deadline, _show(job_id, env)
         time.sleep(0.2)
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=env, check=True, capture_output=True
+    )
     result = launcher.wait([job_id], timeout_s=120)
     assert result.ok, result.describe()
     log = (tmp_path / "run" / "logs" / "train.node0.log").read_text()
@@ -205,8 +240,9 @@ def test_requeued_stage_runs_again_and_resumes(slurm_cluster, tmp_path):
 
 
 def _show(job_id: str, env) -> str:
-    return subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env,
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["scontrol", "show", "job", "-o", job_id], env=env, capture_output=True, text=True
+    ).stdout
 
 
 def test_a_requeued_swift_stage_resumes_from_its_checkpoint(slurm_cluster, tmp_path, programs):
@@ -229,8 +265,9 @@ def test_a_requeued_swift_stage_resumes_from_its_checkpoint(slurm_cluster, tmp_p
     while "JobState=PENDING" not in _show(job_id, env):  # see test_requeued_stage_runs_again_and_resumes
         assert time.monotonic() < deadline, _show(job_id, env)
         time.sleep(0.2)
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=env, check=True, capture_output=True
+    )
     result = launcher.wait([job_id], timeout_s=120)
     logs = tmp_path / "run" / "logs"
     seen = _show(job_id, env) + "".join(f"\n== {p.name}\n{p.read_text()}" for p in logs.glob("*.log"))

@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from launch_testlib import FAKE_HR1_SYSTEM
 
 from launch import Job, make_launcher
 from launch.job import JobError
-from launch_testlib import FAKE_HR1_SYSTEM
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("AIGI_UPDATE_GOLDEN") == "1"
@@ -32,8 +32,13 @@ CLUSTER = {
         "setup": ["module load cuda/12.4", "source /opt/venv/bin/activate"],
         "srun_args": ["--mpi=pmix"],
     },
-    "ray": {"port": 6379, "node_manager_port": 53001, "object_manager_port": 53003,
-            "min_worker_port": 54001, "max_worker_port": 54513},
+    "ray": {
+        "port": 6379,
+        "node_manager_port": 53001,
+        "object_manager_port": 53003,
+        "min_worker_port": 54001,
+        "max_worker_port": 54513,
+    },
 }
 ALLOC = {"trainer.nnodes": "nnodes", "trainer.n_gpus_per_node": "gpus_per_node"}
 RUN = "/runs/fake_hr1/demo run"
@@ -41,23 +46,53 @@ RUN = "/runs/fake_hr1/demo run"
 JOBS = {
     "sft": Job(
         "sft",
-        ("swift", "sft", "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--system", FAKE_HR1_SYSTEM,
-         "--response_prefix", "<think>\\n", "--output_dir", f"{RUN}/sft/output"),
+        (
+            "swift",
+            "sft",
+            "--model",
+            "Qwen/Qwen2.5-VL-7B-Instruct",
+            "--system",
+            FAKE_HR1_SYSTEM,
+            "--response_prefix",
+            "<think>\\n",
+            "--output_dir",
+            f"{RUN}/sft/output",
+        ),
         env={"MAX_PIXELS": "12845056", "HF_TOKEN": "hf_never_written_123", "NOTE": "it's $(x)"},
-        mode="torchrun", nnodes=2, gpus_per_node=16, workdir="/repo", log_dir=f"{RUN}/logs",
+        mode="torchrun",
+        nnodes=2,
+        gpus_per_node=16,
+        workdir="/repo",
+        log_dir=f"{RUN}/logs",
         post_argv=(("python", "-m", "harness.finalize", "--stage", "sft"),),
     ),
     "grpo": Job(
         "grpo",
-        ("python3", "-m", "verl.trainer.main_ppo", "algorithm.adv_estimator=grpo",
-         "trainer.nnodes=1", "trainer.n_gpus_per_node=16", "trainer.resume_mode=auto"),
+        (
+            "python3",
+            "-m",
+            "verl.trainer.main_ppo",
+            "algorithm.adv_estimator=grpo",
+            "trainer.nnodes=1",
+            "trainer.n_gpus_per_node=16",
+            "trainer.resume_mode=auto",
+        ),
         env={"WANDB_API_KEY": "wandb_never_written_456"},
-        mode="ray", nnodes=2, gpus_per_node=8, workdir="/repo", log_dir=f"{RUN}/logs",
+        mode="ray",
+        nnodes=2,
+        gpus_per_node=8,
+        workdir="/repo",
+        log_dir=f"{RUN}/logs",
         alloc_args=ALLOC,
     ),
     "eval": Job(
-        "eval", ("python", "-m", "harness.evaluation", "--out", f"{RUN}/eval"),
-        mode="single", nnodes=1, gpus_per_node=1, workdir="/repo", log_dir=f"{RUN}/logs",
+        "eval",
+        ("python", "-m", "harness.evaluation", "--out", f"{RUN}/eval"),
+        mode="single",
+        nnodes=1,
+        gpus_per_node=1,
+        workdir="/repo",
+        log_dir=f"{RUN}/logs",
     ),
 }
 
@@ -90,31 +125,47 @@ def test_rendered_script_is_valid_bash_without_secrets(name, tmp_path):
 
 
 def test_gres_request_and_fixed_master_port():
-    cluster = {**CLUSTER, "master_port": 29400,
-               "slurm": {**CLUSTER["slurm"], "gpu_request": "gres", "gres_name": "gpu:a100"}}
+    cluster = {
+        **CLUSTER,
+        "master_port": 29400,
+        "slurm": {**CLUSTER["slurm"], "gpu_request": "gres", "gres_name": "gpu:a100"},
+    }
     text = make_launcher(cluster, environ={}).render_script(JOBS["sft"])
     assert "#SBATCH --gres=gpu:a100:16\n" in text
     assert "export MASTER_PORT=29400\n" in text
 
 
 def test_single_stage_on_a_multi_node_cluster_asks_for_one_node():
-    job = Job("prep", ("python", "-m", "data_prep"), mode="single", nnodes=4,
-              workdir="/repo", log_dir="/run/logs")
+    job = Job(
+        "prep", ("python", "-m", "data_prep"), mode="single", nnodes=4, workdir="/repo", log_dir="/run/logs"
+    )
     text = make_launcher(CLUSTER, environ={}).render_script(job)
     assert "#SBATCH --nodes=1\n" in text and "NODE_RANK" not in text.split("unset", 1)[1].split("\n", 1)[1]
 
 
 def test_cpu_single_node_torchrun_stage_runs_as_a_plain_process():
-    job = Job("smoke", ("swift", "sft"), mode="torchrun", nnodes=1, gpus_per_node=0,
-              workdir="/repo", log_dir="/run/logs")
+    job = Job(
+        "smoke",
+        ("swift", "sft"),
+        mode="torchrun",
+        nnodes=1,
+        gpus_per_node=0,
+        workdir="/repo",
+        log_dir="/run/logs",
+    )
     text = make_launcher(CLUSTER, environ={}).render_script(job)
     assert "NPROC_PER_NODE" not in text.split("unset", 1)[1].split("\n", 1)[1]
     assert "#SBATCH --gpus-per-node" not in text
 
 
 def test_secret_value_in_argv_is_refused():
-    job = Job("leak", ("swift", "sft", "--hub_token", "hf_in_argv_123456"),
-              env={"HF_TOKEN": "hf_in_argv_123456"}, workdir="/r", log_dir="/r/logs")
+    job = Job(
+        "leak",
+        ("swift", "sft", "--hub_token", "hf_in_argv_123456"),
+        env={"HF_TOKEN": "hf_in_argv_123456"},
+        workdir="/r",
+        log_dir="/r/logs",
+    )
     with pytest.raises(JobError, match="would write the value of HF_TOKEN"):
         make_launcher(CLUSTER, environ={}).render_script(job)
 
@@ -131,4 +182,5 @@ def test_command_line_inside_the_allocation():
     assert line.startswith('NNODES="${SLURM_JOB_NUM_NODES}" NODE_RANK=1 MASTER_ADDR="${MASTER_ADDR}"')
     assert "hf_never_written" not in line
     assert launcher.command_line(JOBS["grpo"]).endswith(
-        'trainer.nnodes="${SLURM_JOB_NUM_NODES}" trainer.n_gpus_per_node=8 trainer.resume_mode=auto')
+        'trainer.nnodes="${SLURM_JOB_NUM_NODES}" trainer.n_gpus_per_node=8 trainer.resume_mode=auto'
+    )

@@ -6,15 +6,14 @@ from launch.slurm_state import ChainResult, query, to_state, wait_chain
 
 LINES = {
     "11": "JobId=11 JobName=a UserId=root(0) JobState=COMPLETED Reason=None Dependency=(null) "
-          "Requeue=1 Restarts=0 BatchFlag=1 ExitCode=0:0 RunTime=00:00:03 TimeLimit=UNLIMITED "
-          "NodeList=n1 BatchHost=n1",
+    "Requeue=1 Restarts=0 BatchFlag=1 ExitCode=0:0 RunTime=00:00:03 TimeLimit=UNLIMITED "
+    "NodeList=n1 BatchHost=n1",
     "12": "JobId=12 JobName=b JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 "
-          "RunTime=00:00:02 Command=/tmp/a b/b.sbatch BatchHost=n1",
+    "RunTime=00:00:02 Command=/tmp/a b/b.sbatch BatchHost=n1",
     # A job cancelled before it started may still show a second of RunTime (a flake once).
     "13": "JobId=13 JobName=c JobState=CANCELLED Reason=DependencyNeverSatisfied ExitCode=0:0 "
-          "RunTime=00:00:01 NodeList=",
-    "14": "JobId=14 JobName=d JobState=PENDING Reason=DependencyNeverSatisfied ExitCode=0:0 "
-          "RunTime=00:00:00",
+    "RunTime=00:00:01 NodeList=",
+    "14": "JobId=14 JobName=d JobState=PENDING Reason=DependencyNeverSatisfied ExitCode=0:0 RunTime=00:00:00",
 }
 
 
@@ -35,8 +34,11 @@ def test_purged_job_is_unknown():
 
 
 def test_chain_names_the_failed_stage_and_the_stages_that_never_ran():
-    result = wait_chain([("a", "11", ""), ("b", "12", "/run/logs/b.node0.log"), ("c", "13", ""),
-                         ("d", "14", "")], poll_s=0, runner=fake_runner)
+    result = wait_chain(
+        [("a", "11", ""), ("b", "12", "/run/logs/b.node0.log"), ("c", "13", ""), ("d", "14", "")],
+        poll_s=0,
+        runner=fake_runner,
+    )
     assert not result.ok
     assert result.failed.stage == "b" and result.failed.exit_code == 3
     assert [s.stage for s in result.not_run] == ["c", "d"]
@@ -51,8 +53,9 @@ def test_all_completed_is_ok():
 
 
 def test_killed_by_signal_counts_as_failed():
-    state = to_state("a", "1", {"JobState": "CANCELLED", "ExitCode": "0:15", "RunTime": "00:01:00",
-                                "BatchHost": "n1"})
+    state = to_state(
+        "a", "1", {"JobState": "CANCELLED", "ExitCode": "0:15", "RunTime": "00:01:00", "BatchHost": "n1"}
+    )
     assert state.ran and not state.ok and state.signal == 15
 
 

@@ -8,10 +8,18 @@ import sys
 import time
 
 import pytest
+from launch_testlib import (
+    HOSTILE,
+    HOSTILE_ENV,
+    PWNED,
+    free_port,
+    free_port_block,
+    processes_mentioning,
+    read_json,
+)
 
 from launch import Job, make_launcher
 from launch.config import ClusterConfigError
-from launch_testlib import HOSTILE, HOSTILE_ENV, PWNED, free_port, free_port_block, processes_mentioning, read_json
 
 TORCHRUN = {"launcher": "torchrun", "nnodes": None, "gpus_per_node": 0}
 
@@ -21,8 +29,13 @@ def _topology(cluster=None, **environ):
 
 
 def test_config_wins_over_environment():
-    topo = _topology({"nnodes": 2, "node_rank": 1, "master_addr": "10.0.0.1", "master_port": 1234},
-                     NNODES="4", NODE_RANK="3", MASTER_ADDR="x", MASTER_PORT="99")
+    topo = _topology(
+        {"nnodes": 2, "node_rank": 1, "master_addr": "10.0.0.1", "master_port": 1234},
+        NNODES="4",
+        NODE_RANK="3",
+        MASTER_ADDR="x",
+        MASTER_PORT="99",
+    )
     assert (topo.nnodes, topo.node_rank, topo.master_addr, topo.master_port) == (2, 1, "10.0.0.1", 1234)
 
 
@@ -57,10 +70,17 @@ def test_missing_topology_names_what_to_set(environ, match):
 
 
 def test_command_line_per_node():
-    launcher = make_launcher({**TORCHRUN, "gpus_per_node": 8},
-                             environ={"NNODES": "2", "MASTER_ADDR": "10.1.2.3"})
-    job = Job("sft", ("swift", "sft", "--system", "a b"), env={"HF_TOKEN": "hf_xxxxxxxx"},
-              mode="torchrun", nnodes=2, gpus_per_node=8)
+    launcher = make_launcher(
+        {**TORCHRUN, "gpus_per_node": 8}, environ={"NNODES": "2", "MASTER_ADDR": "10.1.2.3"}
+    )
+    job = Job(
+        "sft",
+        ("swift", "sft", "--system", "a b"),
+        env={"HF_TOKEN": "hf_xxxxxxxx"},
+        mode="torchrun",
+        nnodes=2,
+        gpus_per_node=8,
+    )
     assert launcher.command_line(job, 1) == (
         "NNODES=2 NODE_RANK=1 MASTER_ADDR=10.1.2.3 MASTER_PORT=29500 NPROC_PER_NODE=8 "
         "swift sft --system 'a b'"
@@ -82,13 +102,27 @@ def _start_nodes(tmp_path, spec, nnodes=2, extra_env=None):
     spec_path.write_text(json.dumps(spec))
     procs = []
     for rank in range(nnodes):
-        env = {**os.environ, "NODE_RANK": str(rank), "NNODES": str(nnodes),
-               "MASTER_ADDR": "127.0.0.1", **(extra_env or {})}
+        env = {
+            **os.environ,
+            "NODE_RANK": str(rank),
+            "NNODES": str(nnodes),
+            "MASTER_ADDR": "127.0.0.1",
+            **(extra_env or {}),
+        }
         log = open(tmp_path / f"harness{rank}.log", "wb")
-        procs.append(subprocess.Popen(
-            [sys.executable, str(spec["_programs"]) + "/node_main.py", str(spec_path),
-             str(tmp_path / f"result{rank}.json")],
-            env=env, stdout=log, stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(spec["_programs"]) + "/node_main.py",
+                    str(spec_path),
+                    str(tmp_path / f"result{rank}.json"),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         if rank == 0:
             time.sleep(0.5)  # any order works; this just makes rank 1 the one that waits
     return procs
@@ -122,15 +156,36 @@ def test_two_hand_started_nodes_form_one_job(tmp_path, programs):
         "cluster": {**TORCHRUN, "master_port": port, "sync_port": free_port()},
         "observe": [str(marker)],
         "jobs": [
-            {"name": "prep", "mode": "single", **common,
-             "argv": [sys.executable, "-c",
-                      f"import time; time.sleep(2); open({str(marker)!r}, 'w').write('x')"]},
-            {"name": "train", "mode": "torchrun", "nnodes": 2, **common,
-             "env": HOSTILE_ENV,
-             "argv": [sys.executable, str(programs / "fake_swift.py"),
-                      str(programs / "dist_worker.py"), str(ranks), *HOSTILE]},
-            {"name": "fails", "mode": "single", **common,
-             "argv": [sys.executable, "-c", "raise SystemExit(5)"]},
+            {
+                "name": "prep",
+                "mode": "single",
+                **common,
+                "argv": [
+                    sys.executable,
+                    "-c",
+                    f"import time; time.sleep(2); open({str(marker)!r}, 'w').write('x')",
+                ],
+            },
+            {
+                "name": "train",
+                "mode": "torchrun",
+                "nnodes": 2,
+                **common,
+                "env": HOSTILE_ENV,
+                "argv": [
+                    sys.executable,
+                    str(programs / "fake_swift.py"),
+                    str(programs / "dist_worker.py"),
+                    str(ranks),
+                    *HOSTILE,
+                ],
+            },
+            {
+                "name": "fails",
+                "mode": "single",
+                **common,
+                "argv": [sys.executable, "-c", "raise SystemExit(5)"],
+            },
         ],
     }
     (r0, r1), logs_text = _finish(_start_nodes(tmp_path, spec), tmp_path)
@@ -154,21 +209,40 @@ def test_two_hand_started_nodes_bring_up_ray_before_the_driver(tmp_path, program
     """mode ray: rank 0 starts the head, rank 1 joins; the driver sees both nodes."""
     out = tmp_path / "ray.json"
     ports = free_port_block(15)
-    ray = {"port": ports, "client_server_port": ports + 1, "dashboard_port": ports + 2,
-           "node_manager_port": ports + 3, "object_manager_port": ports + 5,
-           "runtime_env_agent_port": ports + 7, "dashboard_agent_grpc_port": ports + 9,
-           "dashboard_agent_listen_port": ports + 11, "metrics_export_port": ports + 13,
-           "num_cpus": 1, "retry_delay_s": 2, "join_timeout_s": 120,
-           "temp_dir": f"/tmp/rt{os.getpid()}"}
+    ray = {
+        "port": ports,
+        "client_server_port": ports + 1,
+        "dashboard_port": ports + 2,
+        "node_manager_port": ports + 3,
+        "object_manager_port": ports + 5,
+        "runtime_env_agent_port": ports + 7,
+        "dashboard_agent_grpc_port": ports + 9,
+        "dashboard_agent_listen_port": ports + 11,
+        "metrics_export_port": ports + 13,
+        "num_cpus": 1,
+        "retry_delay_s": 2,
+        "join_timeout_s": 120,
+        "temp_dir": f"/tmp/rt{os.getpid()}",
+    }
     spec = {
         "_programs": str(programs),
         "cluster": {**TORCHRUN, "master_port": free_port(), "sync_port": free_port(), "ray": ray},
         "jobs": [
-            {"name": "grpo", "mode": "ray", "nnodes": 2, "workdir": str(tmp_path),
-             "log_dir": str(tmp_path / "logs"),
-             "alloc_args": {"trainer.nnodes": "nnodes", "trainer.n_gpus_per_node": "gpus_per_node"},
-             "argv": [sys.executable, str(programs / "ray_entry.py"), str(out),
-                      "trainer.nnodes=1", *HOSTILE[:3]]},
+            {
+                "name": "grpo",
+                "mode": "ray",
+                "nnodes": 2,
+                "workdir": str(tmp_path),
+                "log_dir": str(tmp_path / "logs"),
+                "alloc_args": {"trainer.nnodes": "nnodes", "trainer.n_gpus_per_node": "gpus_per_node"},
+                "argv": [
+                    sys.executable,
+                    str(programs / "ray_entry.py"),
+                    str(out),
+                    "trainer.nnodes=1",
+                    *HOSTILE[:3],
+                ],
+            },
         ],
     }
     try:
@@ -197,14 +271,23 @@ def test_is_primary_only_on_node_zero():
 def test_waiting_node_fails_fast_when_rank0_vanishes(tmp_path, programs):
     """rank 0 serves the node-sync store, then dies without publishing: rank 1 must not hang."""
     sync = free_port()
-    rank0 = subprocess.Popen([sys.executable, "-c", (
-        "import datetime, time\n"
-        "from torch.distributed import TCPStore\n"
-        f"s = TCPStore('127.0.0.1', {sync}, is_master=True, wait_for_workers=False)\n"
-        "time.sleep(4)\n")])
+    rank0 = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import datetime, time\n"
+                "from torch.distributed import TCPStore\n"
+                f"s = TCPStore('127.0.0.1', {sync}, is_master=True, wait_for_workers=False)\n"
+                "time.sleep(4)\n"
+            ),
+        ]
+    )
     try:
-        launcher = make_launcher({**TORCHRUN, "sync_port": sync},
-                                 environ={"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "127.0.0.1"})
+        launcher = make_launcher(
+            {**TORCHRUN, "sync_port": sync},
+            environ={"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "127.0.0.1"},
+        )
         job = Job("prep", (sys.executable, "-c", "pass"), workdir=str(tmp_path), log_dir=str(tmp_path))
         started = time.monotonic()
         assert launcher.run(job) == 1

@@ -1,4 +1,5 @@
 """Shared helpers of the reward tests: response builders and the resolved reward configs."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,9 @@ def ground_truth(label="fake", boxes=()) -> str:
 
 def load_reward_conf(name: str) -> dict:
     """conf/reward/<name>.yaml resolved as the harness composes it (package ``reward``)."""
-    cfg = OmegaConf.create({"paths": {"repo": str(REPO)}, "reward": OmegaConf.load(REWARD_CONF / f"{name}.yaml")})
+    cfg = OmegaConf.create(
+        {"paths": {"repo": str(REPO)}, "reward": OmegaConf.load(REWARD_CONF / f"{name}.yaml")}
+    )
     return OmegaConf.to_container(cfg, resolve=True)["reward"]
 
 

@@ -1,4 +1,5 @@
 """The FakeXplain response contract (rewards/fakexplain_parser.py)."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,12 @@ def test_data_prep_rendered_responses_parse():
     from data_prep.fakexplain_format import render_response, vocabulary
 
     vocab = vocabulary()
-    fake = render_response("fake", [((1, 2, 30, 40), "a melted fork"), ((5, 5, 9, 9), "a sixth finger")],
-                           ["Texture errors", "Other anomalies"], vocab.wording)
+    fake = render_response(
+        "fake",
+        [((1, 2, 30, 40), "a melted fork"), ((5, 5, 9, 9), "a sixth finger")],
+        ["Texture errors", "Other anomalies"],
+        vocab.wording,
+    )
     parsed = parse_response(fake)
     assert parsed.ok, parsed.error
     assert parsed.boxes == ((1, 2, 30, 40), (5, 5, 9, 9))
@@ -51,9 +56,16 @@ def test_data_prep_rendered_responses_parse():
     assert real.ok and real.verdict == "real" and real.boxes == () and real.tags == ()
 
 
-@pytest.mark.parametrize("word, verdict", [
-    ("real", "real"), ("fake", "fake"), ("generated", "fake"), (" Generated \n", "fake"), ("REAL", "real"),
-])
+@pytest.mark.parametrize(
+    "word, verdict",
+    [
+        ("real", "real"),
+        ("fake", "fake"),
+        ("generated", "fake"),
+        (" Generated \n", "fake"),
+        ("REAL", "real"),
+    ],
+)
 def test_verdict_words(word, verdict):
     assert parse_response(response(verdict=word)).verdict == verdict
 
@@ -68,41 +80,47 @@ def test_whitespace_around_blocks_is_allowed():
     assert parse_response("  \n" + response(sep=" \n\t ") + "\n\n").ok
 
 
-@pytest.mark.parametrize("text, why", [
-    (response() + " thanks", "only whitespace"),
-    ("Sure! " + response(), "only whitespace"),
-    ("<tag></tag><think>x</think><verdict>fake</verdict>", "in this order"),
-    (response(think="<think>nested</think>"), "<think> must appear exactly once"),
-    (response() + "<verdict>real</verdict>", "<verdict> must appear exactly once"),
-    ("<think>x</think><verdict>fake</verdict>", "<tag> must appear exactly once"),
-    ("<think>x<tag></tag></think><verdict>fake</verdict>", "in this order"),  # the authors' nesting
-    ("", "<think> must appear exactly once"),
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        (response() + " thanks", "only whitespace"),
+        ("Sure! " + response(), "only whitespace"),
+        ("<tag></tag><think>x</think><verdict>fake</verdict>", "in this order"),
+        (response(think="<think>nested</think>"), "<think> must appear exactly once"),
+        (response() + "<verdict>real</verdict>", "<verdict> must appear exactly once"),
+        ("<think>x</think><verdict>fake</verdict>", "<tag> must appear exactly once"),
+        ("<think>x<tag></tag></think><verdict>fake</verdict>", "in this order"),  # the authors' nesting
+        ("", "<think> must appear exactly once"),
+    ],
+)
 def test_layout_violations(text, why):
     parsed = parse_response(text)
     assert not parsed.ok
     assert why in parsed.error
 
 
-@pytest.mark.parametrize("obj, why", [
-    ('{"bbox_2d": [10, 20, 5, 40], "label": "x"}', "x1 < x2"),
-    ('{"bbox_2d": [10, 20, 30, 20], "label": "x"}', "y1 < y2"),
-    ('{"bbox_2d": [10, 20, 30], "label": "x"}', "4 numbers"),
-    ('{"bbox_2d": [10, "20", 30, 40], "label": "x"}', "4 numbers"),
-    ('{"bbox_2d": [10, true, 30, 40], "label": "x"}', "4 numbers"),
-    ('{"bbox_2d": [NaN, 20, 30, 40], "label": "x"}', "x1 < x2"),
-    ('{"bbox_2d": [-Infinity, 20, 30, 40], "label": "x"}', "finite"),
-    ('{"bbox_2d": [1e999, 20, 2e999, 40], "label": "x"}', "x1 < x2"),
-    ('{"bbox_2d": [' + "9" * 400 + ', 20, 30, 40], "label": "x"}', "finite"),
-    ('{"bbox_2d": [10, 20, 30, 40], "label": "  "}', "must not be empty"),
-    ('{"bbox_2d": [10, 20, 30, 40], "label": 3}', "must be a string"),
-    ('{"bbox_2d": [10, 20, 30, 40]}', "exactly the keys"),
-    ('{"bbox_2d": [10, 20, 30, 40], "label": "x", "score": 0.9}', "exactly the keys"),
-    ('{"bbox_2d": [10, 20, 30, 40], "label": "x"', "outside a valid region"),  # unclosed
-    ("{'bbox_2d': [10, 20, 30, 40], 'label': 'x'}", "outside a valid region"),  # not JSON
-    ('{"regions": [{"bbox_2d": [10, 20, 30, 40], "label": "x"}]}', "exactly the keys"),  # wrapped
-    ('the bbox_2d of the hand', "outside a valid region"),
-])
+@pytest.mark.parametrize(
+    "obj, why",
+    [
+        ('{"bbox_2d": [10, 20, 5, 40], "label": "x"}', "x1 < x2"),
+        ('{"bbox_2d": [10, 20, 30, 20], "label": "x"}', "y1 < y2"),
+        ('{"bbox_2d": [10, 20, 30], "label": "x"}', "4 numbers"),
+        ('{"bbox_2d": [10, "20", 30, 40], "label": "x"}', "4 numbers"),
+        ('{"bbox_2d": [10, true, 30, 40], "label": "x"}', "4 numbers"),
+        ('{"bbox_2d": [NaN, 20, 30, 40], "label": "x"}', "x1 < x2"),
+        ('{"bbox_2d": [-Infinity, 20, 30, 40], "label": "x"}', "finite"),
+        ('{"bbox_2d": [1e999, 20, 2e999, 40], "label": "x"}', "x1 < x2"),
+        ('{"bbox_2d": [' + "9" * 400 + ', 20, 30, 40], "label": "x"}', "finite"),
+        ('{"bbox_2d": [10, 20, 30, 40], "label": "  "}', "must not be empty"),
+        ('{"bbox_2d": [10, 20, 30, 40], "label": 3}', "must be a string"),
+        ('{"bbox_2d": [10, 20, 30, 40]}', "exactly the keys"),
+        ('{"bbox_2d": [10, 20, 30, 40], "label": "x", "score": 0.9}', "exactly the keys"),
+        ('{"bbox_2d": [10, 20, 30, 40], "label": "x"', "outside a valid region"),  # unclosed
+        ("{'bbox_2d': [10, 20, 30, 40], 'label': 'x'}", "outside a valid region"),  # not JSON
+        ('{"regions": [{"bbox_2d": [10, 20, 30, 40], "label": "x"}]}', "exactly the keys"),  # wrapped
+        ("the bbox_2d of the hand", "outside a valid region"),
+    ],
+)
 def test_invalid_regions_make_the_response_unparsable(obj, why):
     parsed = parse_response(response(think=f"Look: {obj} here."))
     assert not parsed.ok
@@ -137,28 +155,34 @@ def test_frame_clips_boxes_and_keeps_their_places():
     assert len(parsed.region_labels) == 3
 
 
-@pytest.mark.parametrize("tags, expected", [
-    ("", ()),
-    ("   ", ()),
-    ("Texture errors", ("Texture errors",)),
-    (" texture ERRORS ,  other anomalies ", ("Texture errors", "Other anomalies")),
-    ('["Perspective errors", " unknown objects"]', ("Perspective errors", "Unknown objects")),
-    ("[]", ()),
-    (", ".join(FAKEXPLAIN_TAGS), FAKEXPLAIN_TAGS),
-    ("Artistic style", ("Artistic styles",)),  # 002 App. B's own singular spelling
-])
+@pytest.mark.parametrize(
+    "tags, expected",
+    [
+        ("", ()),
+        ("   ", ()),
+        ("Texture errors", ("Texture errors",)),
+        (" texture ERRORS ,  other anomalies ", ("Texture errors", "Other anomalies")),
+        ('["Perspective errors", " unknown objects"]', ("Perspective errors", "Unknown objects")),
+        ("[]", ()),
+        (", ".join(FAKEXPLAIN_TAGS), FAKEXPLAIN_TAGS),
+        ("Artistic style", ("Artistic styles",)),  # 002 App. B's own singular spelling
+    ],
+)
 def test_tags(tags, expected):
     parsed = parse_response(response(tags=tags))
     assert parsed.ok, parsed.error
     assert parsed.tags == expected
 
 
-@pytest.mark.parametrize("tags, why", [
-    ("Texture errors, Blurry", "unknown tag 'Blurry'"),
-    ("Texture errors,", "unknown tag ''"),
-    ('["Texture errors", 3]', "strings only"),
-    ('["Texture errors"', "JSON list"),
-])
+@pytest.mark.parametrize(
+    "tags, why",
+    [
+        ("Texture errors, Blurry", "unknown tag 'Blurry'"),
+        ("Texture errors,", "unknown tag ''"),
+        ('["Texture errors", 3]', "strings only"),
+        ('["Texture errors"', "JSON list"),
+    ],
+)
 def test_bad_tags_make_the_response_unparsable(tags, why):
     parsed = parse_response(response(tags=tags))
     assert not parsed.ok and why in parsed.error
@@ -183,7 +207,9 @@ def test_any_text_parses_without_raising(text):
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list('{}[]",:0123456789.-eE bbox_2dlabel<>/thinkgvrdcaf')), max_size=120))
+@given(
+    st.text(alphabet=st.sampled_from(list('{}[]",:0123456789.-eE bbox_2dlabel<>/thinkgvrdcaf')), max_size=120)
+)
 def test_structured_noise_inside_a_valid_layout(think):
     parsed = parse_response(response(think=think), frame=(50, 50))
     assert parsed.ok == (parsed.error is None)

@@ -1,4 +1,5 @@
 """FakeXplain's reward: every scoring rule, the weights, the schedules, robustness."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,18 @@ def score(text, gt=FAKE_GT, extra_info=None, **kwargs):
 
 # ---- the default weights: eta 1.1, w_iou 1, +1/-1, r_base 0 ----------------------------------
 
+
 def test_perfect_fake_response():
     result = score(respond(GT_BOXES))
-    assert result == {"score": 3.0, "format": 1.0, "label": 1.0, "iou": 1.0, "grounding": 1.0, "acc": 1.0, "w_iou": 1.0}
+    assert result == {
+        "score": 3.0,
+        "format": 1.0,
+        "label": 1.0,
+        "iou": 1.0,
+        "grounding": 1.0,
+        "acc": 1.0,
+        "w_iou": 1.0,
+    }
 
 
 def test_wrong_label_keeps_format_and_grounding():
@@ -42,8 +52,15 @@ def test_wrong_label_keeps_format_and_grounding():
 def test_unparsable_response_is_a_wrong_label_without_grounding():
     text = respond(GT_BOXES) + " trailing words"
     result = score(text)
-    assert result == {"score": -2.0, "format": -1.0, "label": -1.0, "iou": 0.0, "grounding": 0.0, "acc": 0.0,
-                      "w_iou": 1.0}
+    assert result == {
+        "score": -2.0,
+        "format": -1.0,
+        "label": -1.0,
+        "iou": 0.0,
+        "grounding": 0.0,
+        "acc": 0.0,
+        "w_iou": 1.0,
+    }
 
 
 def test_grounding_is_relaxed_union_iou():
@@ -93,7 +110,15 @@ def test_boxes_leaving_the_frame_are_clipped_only_when_the_frame_is_known():
 
 def test_real_image_without_regions():
     result = score(respond([], verdict="real", tags=""), gt=REAL_GT)
-    assert result == {"score": 3.0, "format": 1.0, "label": 1.0, "iou": 1.0, "grounding": 1.0, "acc": 1.0, "w_iou": 1.0}
+    assert result == {
+        "score": 3.0,
+        "format": 1.0,
+        "label": 1.0,
+        "iou": 1.0,
+        "grounding": 1.0,
+        "acc": 1.0,
+        "w_iou": 1.0,
+    }
 
 
 def test_real_image_with_predicted_regions():
@@ -109,19 +134,34 @@ def test_matched_mode_uses_the_authors_matching():
     assert score(respond([(500, 500, 600, 600)]), iou_mode="matched")["iou"] == 0.0
 
 
-@pytest.mark.parametrize("gt", [
-    {"label": "fake", "boxes": [list(b) for b in GT_BOXES]},
-    FAKE_GT,
-    {"label": "FAKE", "boxes": np.array(GT_BOXES)},  # what a parquet round trip gives
-    {"label": "generated", "boxes": [np.array(b) for b in GT_BOXES]},
-])
+@pytest.mark.parametrize(
+    "gt",
+    [
+        {"label": "fake", "boxes": [list(b) for b in GT_BOXES]},
+        FAKE_GT,
+        {"label": "FAKE", "boxes": np.array(GT_BOXES)},  # what a parquet round trip gives
+        {"label": "generated", "boxes": [np.array(b) for b in GT_BOXES]},
+    ],
+)
 def test_ground_truth_forms(gt):
     assert score(respond(GT_BOXES), gt=gt)["score"] == 3.0
 
 
-@pytest.mark.parametrize("gt", [None, "", "not json", "[1, 2]", '{"boxes": []}', '{"label": "maybe"}',
-                                '{"label": "fake", "boxes": [[1, 2, 3]]}', '{"label": "fake", "boxes": "x"}',
-                                "[" * 100000, 17])
+@pytest.mark.parametrize(
+    "gt",
+    [
+        None,
+        "",
+        "not json",
+        "[1, 2]",
+        '{"boxes": []}',
+        '{"label": "maybe"}',
+        '{"label": "fake", "boxes": [[1, 2, 3]]}',
+        '{"label": "fake", "boxes": "x"}',
+        "[" * 100000,
+        17,
+    ],
+)
 def test_malformed_ground_truth_scores_neutrally_and_warns(gt, caplog):
     fakexplain._warned.clear()
     with caplog.at_level(logging.WARNING, logger="rewards.fakexplain"):
@@ -133,6 +173,7 @@ def test_malformed_ground_truth_scores_neutrally_and_warns(gt, caplog):
 
 
 # ---- keyword arguments -----------------------------------------------------------------------
+
 
 def test_every_weight_is_a_keyword():
     kw = dict(eta=2.0, w_iou=3.0, label_pos=4.0, label_neg=5.0, format_pos=6.0, format_neg=7.0, r_base=8.0)
@@ -146,20 +187,23 @@ def test_verl_router_kwargs_are_ignored():
     assert score(respond(GT_BOXES), reward_router_address=None, reward_model_tokenizer=None)["score"] == 3.0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"w_ioU": 2}, "unknown FakeXplain reward kwargs ['w_ioU']"),
-    ({"label_neg": -1}, "label_neg must be >= 0"),
-    ({"eta": 0}, "eta must be > 0"),
-    ({"w_iou": "1.5"}, "w_iou must be a number"),
-    ({"w_iou": True}, "w_iou must be a number"),
-    ({"r_base": float("nan")}, "r_base must be finite"),
-    ({"iou_mode": "mask"}, "iou_mode must be one of"),
-    ({"w_iou_start": 0.5}, "both w_iou_start and w_iou_end"),
-    ({"w_iou_start": 0.5, "w_iou_end": 1.0, "w_iou": 1.0}, "not both"),
-    ({"total_steps": 0}, "total_steps must be a positive whole number"),
-    ({"total_steps": 2.5}, "total_steps must be a positive whole number"),
-    ({"w_iou": [1]}, "w_iou must be a number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"w_ioU": 2}, "unknown FakeXplain reward kwargs ['w_ioU']"),
+        ({"label_neg": -1}, "label_neg must be >= 0"),
+        ({"eta": 0}, "eta must be > 0"),
+        ({"w_iou": "1.5"}, "w_iou must be a number"),
+        ({"w_iou": True}, "w_iou must be a number"),
+        ({"r_base": float("nan")}, "r_base must be finite"),
+        ({"iou_mode": "mask"}, "iou_mode must be one of"),
+        ({"w_iou_start": 0.5}, "both w_iou_start and w_iou_end"),
+        ({"w_iou_start": 0.5, "w_iou_end": 1.0, "w_iou": 1.0}, "not both"),
+        ({"total_steps": 0}, "total_steps must be a positive whole number"),
+        ({"total_steps": 2.5}, "total_steps must be a positive whole number"),
+        ({"w_iou": [1]}, "w_iou must be a number"),
+    ],
+)
 def test_invalid_kwargs_are_config_errors(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         score(respond(GT_BOXES), **kwargs)
@@ -170,9 +214,17 @@ def test_invalid_kwargs_are_config_errors(kwargs, message):
 LINEAR = dict(w_iou_start=0.5, w_iou_end=1.0)
 
 
-@pytest.mark.parametrize("step, total, w_iou", [
-    (0, 100, 0.5), (50, 100, 0.75), (100, 100, 1.0), (250, 100, 1.0), (-3, 100, 0.5), (1, 3, 0.5 + 0.5 / 3),
-])
+@pytest.mark.parametrize(
+    "step, total, w_iou",
+    [
+        (0, 100, 0.5),
+        (50, 100, 0.75),
+        (100, 100, 1.0),
+        (250, 100, 1.0),
+        (-3, 100, 0.5),
+        (1, 3, 0.5 + 0.5 / 3),
+    ],
+)
 def test_linear_schedule_weight(step, total, w_iou):
     result = score(respond(GT_BOXES), extra_info={"global_steps": step}, total_steps=total, **LINEAR)
     assert result["w_iou"] == pytest.approx(w_iou)
@@ -183,7 +235,9 @@ def test_linear_schedule_total_from_extra_info_and_numpy_steps():
     info = {"global_steps": np.int64(25), "total_steps": np.int64(50)}
     assert score(respond(GT_BOXES), extra_info=info, **LINEAR)["w_iou"] == pytest.approx(0.75)
     # the reward kwarg wins over extra_info
-    assert score(respond(GT_BOXES), extra_info=info, total_steps=100, **LINEAR)["w_iou"] == pytest.approx(0.625)
+    assert score(respond(GT_BOXES), extra_info=info, total_steps=100, **LINEAR)["w_iou"] == pytest.approx(
+        0.625
+    )
 
 
 def test_linear_schedule_without_total_steps_says_what_to_set():
@@ -215,11 +269,14 @@ UNPARSABLE = respond(GT_BOXES) + "</verdict>"
 RIGHT_BUT_UNGROUNDED = respond([(600, 600, 700, 700)])
 
 
-@pytest.mark.parametrize("stage, perfect, wrong_label, unparsable", [
-    ("alpha", 1.0 + 1 + 2, 1.0 - 1 + 2, -1 - 1),
-    ("beta", 1.5 + 2 + 1, 1.5 - 1 + 1, -1 - 1),
-    ("gamma", -1 + 2.0 + 0.5 + 0.5, -1 + 2.0 - 1 + 0.5, -1 - 1 - 1),
-])
+@pytest.mark.parametrize(
+    "stage, perfect, wrong_label, unparsable",
+    [
+        ("alpha", 1.0 + 1 + 2, 1.0 - 1 + 2, -1 - 1),
+        ("beta", 1.5 + 2 + 1, 1.5 - 1 + 1, -1 - 1),
+        ("gamma", -1 + 2.0 + 0.5 + 0.5, -1 + 2.0 - 1 + 0.5, -1 - 1 - 1),
+    ],
+)
 def test_staged_schedule_scores(fakexplain_conf, stage, perfect, wrong_label, unparsable):
     kwargs = fakexplain_conf["schedules"]["staged"][stage]
     assert score(PERFECT, **kwargs)["score"] == pytest.approx(perfect)
@@ -275,8 +332,11 @@ def test_any_string_scores_finitely_within_the_weights_bounds(text, kwargs, gt):
     assert low - 1e-9 <= result["score"] <= high + 1e-9
 
 
-box_numbers = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-                        st.integers(-10**400, 10**400))
+box_numbers = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**400), 10**400),
+)
 
 
 @settings(max_examples=800, deadline=None)
@@ -285,7 +345,9 @@ box_numbers = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, al
     st.text(max_size=30),
     st.sampled_from(["fake", "real", "generated"]),
     st.sampled_from(["union", "matched"]),
-    st.one_of(st.none(), st.fixed_dictionaries({"width": st.integers(-5, 2000), "height": st.integers(-5, 2000)})),
+    st.one_of(
+        st.none(), st.fixed_dictionaries({"width": st.integers(-5, 2000), "height": st.integers(-5, 2000)})
+    ),
 )
 def test_near_valid_responses_score_within_bounds(boxes, label, verdict, iou_mode, frame):
     regions = ", ".join(json.dumps({"bbox_2d": b, "label": label}) for b in boxes)

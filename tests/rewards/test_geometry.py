@@ -1,4 +1,5 @@
 """Exact box geometry: union IoU, the authors' matched IoU, clipping, relaxed IoU."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,7 @@ def raster_area(boxes, size=64):
     """Reference: count unit pixels of integer boxes painted into a mask."""
     mask = np.zeros((size, size), dtype=bool)
     for x1, y1, x2, y2 in boxes:
-        mask[int(y1):int(y2), int(x1):int(x2)] = True
+        mask[int(y1) : int(y2), int(x1) : int(x2)] = True
     return mask
 
 
@@ -33,6 +34,7 @@ def raster_iou(pred, gt, size=64):
 
 
 # ---- union_area / union_iou: hand-computed cases -------------------------------------------
+
 
 def test_single_box_area_and_identical_iou():
     assert union_area([(0, 0, 10, 5)]) == 50.0
@@ -107,6 +109,7 @@ def test_as_boxes_accepts_numpy_and_rejects_bad_boxes():
 
 # ---- matched_iou: the authors' greedy nearest-centre matching --------------------------------
 
+
 def test_matched_iou_divides_by_annotated_boxes_and_ignores_surplus_predictions():
     gt = [(0, 0, 10, 10), (100, 100, 110, 110)]
     assert matched_iou([(0, 0, 10, 10)], gt) == pytest.approx(0.5)  # one of two found
@@ -131,6 +134,7 @@ def test_matched_iou_empty_conventions():
 
 
 # ---- clipping and relaxation ---------------------------------------------------------------
+
 
 def test_clip_box_to_frame():
     assert clip_box((-10, -5, 50, 40), 30, 20) == (0.0, 0.0, 30, 20)

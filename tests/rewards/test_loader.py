@@ -1,4 +1,5 @@
 """Plugging a user's reward file in: load_reward_fn's checks, and the project's files by path."""
+
 from __future__ import annotations
 
 import subprocess
@@ -19,12 +20,17 @@ def write(tmp_path, body, name="my_reward.py"):
 
 
 def test_loads_a_users_verl_style_function(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
             return {"score": len(solution_str) * kwargs.get("scale", 1.0)}
-    """)
+    """,
+    )
     fn = load_reward_fn(str(path), "compute_score", reward_kwargs={"scale": 2.0})
-    assert fn(data_source="x", solution_str="abc", ground_truth="", extra_info={}, scale=2.0) == {"score": 6.0}
+    assert fn(data_source="x", solution_str="abc", ground_truth="", extra_info={}, scale=2.0) == {
+        "score": 6.0
+    }
 
 
 def test_missing_file(tmp_path):
@@ -34,8 +40,9 @@ def test_missing_file(tmp_path):
 
 def test_import_error_shows_the_exception(tmp_path):
     path = write(tmp_path, "import not_a_module_anywhere\n")
-    with pytest.raises(RewardPluginError,
-                       match=r"my_reward\.py failed to import: ModuleNotFoundError: No module named"):
+    with pytest.raises(
+        RewardPluginError, match=r"my_reward\.py failed to import: ModuleNotFoundError: No module named"
+    ):
         load_reward_fn(path, "compute_score")
 
 
@@ -47,18 +54,24 @@ def test_syntax_error_and_exit_are_reported(tmp_path):
 
 
 def test_missing_function_lists_the_candidates(tmp_path):
-    path = write(tmp_path, "def score(data_source, solution_str, ground_truth, extra_info=None):\n    return 0.0\n")
-    with pytest.raises(RewardPluginError,
-                       match=r"has no function 'compute_score'; set reward.name to one of \['score'\]"):
+    path = write(
+        tmp_path, "def score(data_source, solution_str, ground_truth, extra_info=None):\n    return 0.0\n"
+    )
+    with pytest.raises(
+        RewardPluginError, match=r"has no function 'compute_score'; set reward.name to one of \['score'\]"
+    ):
         load_reward_fn(path, "compute_score")
 
 
-@pytest.mark.parametrize("definition", [
-    "def compute_score(solution, truth):\n    return 0.0\n",
-    "def compute_score(data_source, solution_str, ground_truth):\n    return 0.0\n",  # no extra_info
-    "def compute_score(data_source, solution_str, ground_truth, extra_info, must_have):\n    return 0.0\n",
-    "compute_score = 3\n",
-])
+@pytest.mark.parametrize(
+    "definition",
+    [
+        "def compute_score(solution, truth):\n    return 0.0\n",
+        "def compute_score(data_source, solution_str, ground_truth):\n    return 0.0\n",  # no extra_info
+        "def compute_score(data_source, solution_str, ground_truth, extra_info, must_have):\n    return 0.0\n",
+        "compute_score = 3\n",
+    ],
+)
 def test_wrong_signature(tmp_path, definition):
     path = write(tmp_path, definition)
     with pytest.raises(RewardPluginError, match=r"compute_score in .*my_reward\.py"):
@@ -66,10 +79,13 @@ def test_wrong_signature(tmp_path, definition):
 
 
 def test_reward_kwargs_must_bind(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         def compute_score(data_source, solution_str, ground_truth, extra_info=None):
             return 0
-    """)
+    """,
+    )
     load_reward_fn(path, "compute_score")
     with pytest.raises(RewardPluginError, match=r"plus reward kwargs \['w_iou'\]"):
         load_reward_fn(path, "compute_score", reward_kwargs={"w_iou": 1.0})
@@ -77,11 +93,18 @@ def test_reward_kwargs_must_bind(tmp_path):
 
 def test_the_projects_rewards_load_and_check_their_kwargs():
     fn = load_reward_fn(REPO / "rewards" / "fakexplain.py", "compute_score", reward_kwargs={"w_iou": 1.5})
-    result = fn(data_source="d", solution_str=fakexplain_response([(0, 0, 10, 10)]),
-                ground_truth=ground_truth("fake", [(0, 0, 10, 10)]), extra_info={}, w_iou=1.5)
+    result = fn(
+        data_source="d",
+        solution_str=fakexplain_response([(0, 0, 10, 10)]),
+        ground_truth=ground_truth("fake", [(0, 0, 10, 10)]),
+        extra_info={},
+        w_iou=1.5,
+    )
     assert result["score"] == 3.5
-    with pytest.raises(RewardPluginError,
-                       match=r"reward kwargs for compute_score .*unknown FakeXplain reward kwargs \['wiou'\]"):
+    with pytest.raises(
+        RewardPluginError,
+        match=r"reward kwargs for compute_score .*unknown FakeXplain reward kwargs \['wiou'\]",
+    ):
         load_reward_fn(REPO / "rewards" / "fakexplain.py", "compute_score", reward_kwargs={"wiou": 1.5})
     hr1 = load_reward_fn(REPO / "rewards" / "fake_hr1.py", "compute_score", reward_kwargs={"label_pos": 1.0})
     no_think = "<think>\n\n</think>\n\nfake"
@@ -109,7 +132,9 @@ def test_project_reward_files_load_by_path_in_a_fresh_process(tmp_path):
             spec.loader.exec_module(module)   # as verl's load_extern_object: not in sys.modules
             print(name, module.compute_score("d", responses[name], truths[name])["score"])
     """)
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script], cwd=tmp_path, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     assert result.stdout.split() == ["fakexplain", "3.0", "fake_hr1", "1.0"]
 
@@ -124,11 +149,18 @@ def test_a_runs_copy_of_the_reward_file_uses_the_installed_package(tmp_path):
     for name in ("fakexplain.py", "fake_hr1.py"):
         shutil.copy2(REPO / "rewards" / name, copies / name)
     fn = load_reward_fn(copies / "fakexplain.py", "compute_score", reward_kwargs={"w_iou": 2.0})
-    result = fn(data_source="d", solution_str=fakexplain_response([(0, 0, 10, 10)]),
-                ground_truth=ground_truth("fake", [(0, 0, 10, 10)]), extra_info=None, w_iou=2.0)
+    result = fn(
+        data_source="d",
+        solution_str=fakexplain_response([(0, 0, 10, 10)]),
+        ground_truth=ground_truth("fake", [(0, 0, 10, 10)]),
+        extra_info=None,
+        w_iou=2.0,
+    )
     assert result["score"] == 4.0
     hr1 = load_reward_fn(copies / "fake_hr1.py", "compute_score")
-    assert hr1(data_source="d", solution_str="<think>\n\n</think>\n\nreal", ground_truth="real")["score"] == 1.0
+    assert (
+        hr1(data_source="d", solution_str="<think>\n\n</think>\n\nreal", ground_truth="real")["score"] == 1.0
+    )
 
 
 def test_a_copy_without_the_package_says_what_to_do(tmp_path):
@@ -147,7 +179,10 @@ def test_a_copy_without_the_package_says_what_to_do(tmp_path):
         except RewardPluginError as exc:
             print(exc)
     """)
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], cwd=tmp_path, capture_output=True, text=True)
-    assert "failed to import: ImportError: fakexplain.py needs this project's 'rewards' package" in result.stdout, \
-        result.stdout + result.stderr
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (
+        "failed to import: ImportError: fakexplain.py needs this project's 'rewards' package" in result.stdout
+    ), result.stdout + result.stderr
     assert "pip install -e ." in result.stdout

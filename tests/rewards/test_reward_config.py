@@ -1,4 +1,5 @@
 """conf/reward/*.yaml: composable under Hydra, valid kwargs, the reconstructed Table 1, cited numbers."""
+
 from __future__ import annotations
 
 import re
@@ -33,8 +34,10 @@ def _schedules(tree):
 
 def test_iou_mode_and_eta_are_set_once_for_every_schedule():
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
-        cfg = compose(config_name="reward/fakexplain",
-                      overrides=[f"+paths.repo={REPO}", "reward.iou_mode=matched", "reward.eta=1.3"])
+        cfg = compose(
+            config_name="reward/fakexplain",
+            overrides=[f"+paths.repo={REPO}", "reward.iou_mode=matched", "reward.eta=1.3"],
+        )
     schedules = _schedules(OmegaConf.to_container(cfg, resolve=True)["reward"]["schedules"])
     assert len(schedules) == 4
     assert all(s["iou_mode"] == "matched" and s["eta"] == 1.3 for s in schedules)
@@ -48,7 +51,9 @@ def test_reconstructed_table_1_ratios(fakexplain_conf):
     }
     assert ratios == {"alpha": (1.0, 2.0, 3.0), "beta": (1.5, 3.0, 2.0), "gamma": (2.0, 1.5, 1.5)}
     alpha = fakexplain_conf["schedules"]["staged"]["alpha"]
-    assert alpha["format_pos"] + alpha["format_neg"] > alpha["label_pos"] + alpha["label_neg"]  # format highest
+    assert (
+        alpha["format_pos"] + alpha["format_neg"] > alpha["label_pos"] + alpha["label_neg"]
+    )  # format highest
     gamma = fakexplain_conf["schedules"]["staged"]["gamma"]
     assert gamma["r_base"] + gamma["label_pos"] + gamma["format_pos"] == 0.0
 

@@ -3,6 +3,7 @@
 The trainer state is a stand-in here (a real `swift rlhf` run is in test_swift_grpo.py); the
 ms-swift classes, the registry and the importer of --external_plugins are the real ones.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,9 @@ def adapter_module():
     return import_external_file(str(ADAPTER))  # what --external_plugins does
 
 
-def make_orm(monkeypatch, tmp_path, path=REPO / "rewards" / "fakexplain.py", name="compute_score", kwargs=None):
+def make_orm(
+    monkeypatch, tmp_path, path=REPO / "rewards" / "fakexplain.py", name="compute_score", kwargs=None
+):
     from swift.rewards import orms
 
     monkeypatch.setenv("AIGI_REWARD", json.dumps({"path": str(path), "name": name, "kwargs": kwargs or {}}))
@@ -56,29 +59,42 @@ def test_scores_with_the_same_code_and_the_training_step(adapter_module, monkeyp
         solution=[gt] * 3,
         data_source=["fakexplain"] * 3,
         extra_info=[{"width": 56, "height": 56, "index": 0}, json.dumps({"width": 56, "height": 56}), None],
-        messages=[[]] * 3, images=[[]] * 3,
+        messages=[[]] * 3,
+        images=[[]] * 3,
     )
     scores = orm(completions, trainer_state=SimpleNamespace(global_step=3, max_steps=6), **columns)
-    expected = [compute_score("fakexplain", c, gt, {"global_steps": 3, "total_steps": 6, "width": 56, "height": 56},
-                              **linear)["score"] for c in completions]
+    expected = [
+        compute_score(
+            "fakexplain", c, gt, {"global_steps": 3, "total_steps": 6, "width": 56, "height": 56}, **linear
+        )["score"]
+        for c in completions
+    ]
     assert scores == pytest.approx(expected)
     assert scores == pytest.approx([0.75 + 2.0, 0.75, -2.0])
     line = json.loads((tmp_path / "calls.jsonl").read_text().splitlines()[-1])
     assert (line["global_step"], line["max_steps"]) == (3, 6)
     assert [p["w_iou"] for p in line["parts"]] == [0.75] * 3
-    assert line["extra_infos"][0] == {"width": 56, "height": 56, "index": 0, "global_steps": 3, "total_steps": 6}
+    assert line["extra_infos"][0] == {
+        "width": 56,
+        "height": 56,
+        "index": 0,
+        "global_steps": 3,
+        "total_steps": 6,
+    }
     assert line["ground_truths"] == [gt] * 3
 
 
 def test_wraps_a_users_reward_file_sync_or_async(adapter_module, monkeypatch, tmp_path):
     user = tmp_path / "user_reward.py"
-    user.write_text(textwrap.dedent("""
+    user.write_text(
+        textwrap.dedent("""
         async def score_async(data_source, solution_str, ground_truth, extra_info=None, bonus=0.0, **kwargs):
             return float(solution_str == ground_truth) + bonus + extra_info["global_steps"]
 
         def score_sync(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
             return {"score": len(solution_str), "steps": extra_info.get("total_steps")}
-    """))
+    """)
+    )
     state = SimpleNamespace(global_step=0, max_steps=4)
     orm = make_orm(monkeypatch, tmp_path, path=user, name="score_async", kwargs={"bonus": 0.5})
     assert orm(["a", "b"], solution=["a", "a"], trainer_state=state) == [1.5, 0.5]
@@ -120,6 +136,8 @@ def test_plugin_file_imports_where_rewards_is_not_importable(tmp_path):
         from swift.rewards import orms
         print(orms["aigi_reward"].__name__)
     """)
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-1] == "AigiReward"

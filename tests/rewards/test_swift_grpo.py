@@ -6,6 +6,7 @@ rewards/swift_adapter.py, which wraps rewards/fakexplain.py with the linear sche
 conf/reward/fakexplain.yaml (total_steps left null: ms-swift's max_steps is used). The adapter's
 AIGI_REWARD_LOG shows what each call received and returned.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,13 +33,17 @@ def write_dataset(folder: Path) -> tuple[Path, list[dict]]:
         image = folder / f"image{i}.png"
         Image.new("RGB", (56, 56), (40 * i, 120, 200 - 30 * i)).save(image)
         label = "fake" if i % 2 == 0 else "real"
-        rows.append({
-            "messages": [{"role": "user", "content": "<image>Is this image real or fake?"}],
-            "images": [str(image)],
-            "solution": json.dumps({"label": label, "boxes": [[4, 4, 30, 30 + i]] if label == "fake" else []}),
-            "data_source": "fakexplain",
-            "extra_info": {"width": 56, "height": 56, "index": i},
-        })
+        rows.append(
+            {
+                "messages": [{"role": "user", "content": "<image>Is this image real or fake?"}],
+                "images": [str(image)],
+                "solution": json.dumps(
+                    {"label": label, "boxes": [[4, 4, 30, 30 + i]] if label == "fake" else []}
+                ),
+                "data_source": "fakexplain",
+                "extra_info": {"width": 56, "height": 56, "index": i},
+            }
+        )
     dataset = folder / "grpo.jsonl"
     dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return dataset, rows
@@ -49,24 +54,67 @@ def test_swift_grpo_calls_the_adapter_with_the_training_step(tiny_qwen_dir, tmp_
     kwargs = load_reward_conf("fakexplain")["schedules"]["linear"]
     assert kwargs["total_steps"] is None
     log = tmp_path / "reward_calls.jsonl"
-    env = {k: v for k, v in os.environ.items() if k not in ("NPROC_PER_NODE", "NNODES", "CUDA_VISIBLE_DEVICES")}
-    env.update({
-        "HF_HUB_OFFLINE": "1",
-        "MAX_PIXELS": "12544",
-        "AIGI_REWARD": json.dumps({"path": str(REPO / "rewards" / "fakexplain.py"), "name": "compute_score",
-                                   "kwargs": kwargs}),
-        "AIGI_REWARD_LOG": str(log),
-    })
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("NPROC_PER_NODE", "NNODES", "CUDA_VISIBLE_DEVICES")
+    }
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "MAX_PIXELS": "12544",
+            "AIGI_REWARD": json.dumps(
+                {"path": str(REPO / "rewards" / "fakexplain.py"), "name": "compute_score", "kwargs": kwargs}
+            ),
+            "AIGI_REWARD_LOG": str(log),
+        }
+    )
     command = [
-        str(Path(sys.executable).parent / "swift"), "rlhf", "--rlhf_type", "grpo",
-        "--model", str(tiny_qwen_dir), "--model_type", "qwen2_5_vl", "--template", "qwen2_5_vl",
-        "--dataset", str(dataset), "--tuner_type", "lora", "--torch_dtype", "float32",
-        "--use_vllm", "false", "--num_generations", "2", "--per_device_train_batch_size", "2",
-        "--max_completion_length", "16", "--max_steps", str(STEPS), "--fp16", "false", "--bf16", "false",
-        "--check_model", "false", "--report_to", "none", "--logging_steps", "1", "--save_strategy", "no",
-        "--dataloader_num_workers", "0", "--output_dir", str(tmp_path / "out"),
-        "--external_plugins", str(REPO / "data_prep" / "cpu_compat.py"), str(REPO / "rewards" / "swift_adapter.py"),
-        "--reward_funcs", "aigi_reward",
+        str(Path(sys.executable).parent / "swift"),
+        "rlhf",
+        "--rlhf_type",
+        "grpo",
+        "--model",
+        str(tiny_qwen_dir),
+        "--model_type",
+        "qwen2_5_vl",
+        "--template",
+        "qwen2_5_vl",
+        "--dataset",
+        str(dataset),
+        "--tuner_type",
+        "lora",
+        "--torch_dtype",
+        "float32",
+        "--use_vllm",
+        "false",
+        "--num_generations",
+        "2",
+        "--per_device_train_batch_size",
+        "2",
+        "--max_completion_length",
+        "16",
+        "--max_steps",
+        str(STEPS),
+        "--fp16",
+        "false",
+        "--bf16",
+        "false",
+        "--check_model",
+        "false",
+        "--report_to",
+        "none",
+        "--logging_steps",
+        "1",
+        "--save_strategy",
+        "no",
+        "--dataloader_num_workers",
+        "0",
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--external_plugins",
+        str(REPO / "data_prep" / "cpu_compat.py"),
+        str(REPO / "rewards" / "swift_adapter.py"),
+        "--reward_funcs",
+        "aigi_reward",
     ]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     output = result.stdout + result.stderr

@@ -14,6 +14,7 @@ What is stood in for, because it cannot run on this CPU machine:
 - Ray actor handles: the load-balancer lookup returns that one server, and the reward-loop worker
   is called in-process instead of through `.remote`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,8 +45,10 @@ def harness_overrides(reward: dict, kwargs: dict) -> list[str]:
         f"reward.custom_reward_function.path={reward['path']}",
         f"reward.custom_reward_function.name={reward['name']}",
     ]
-    rendered += [f"+reward.custom_reward_function.reward_kwargs.{k}={'null' if v is None else v}"
-                 for k, v in kwargs.items()]
+    rendered += [
+        f"+reward.custom_reward_function.reward_kwargs.{k}={'null' if v is None else v}"
+        for k, v in kwargs.items()
+    ]
     return rendered
 
 
@@ -64,7 +67,9 @@ def verl_workers(tiny_qwen_dir: Path):
         "actor_rollout_ref.rollout.prompt_length=256",
         "actor_rollout_ref.rollout.response_length=256",
     ]
-    with initialize_config_dir(config_dir=str(Path(verl.__file__).parent / "trainer" / "config"), version_base=None):
+    with initialize_config_dir(
+        config_dir=str(Path(verl.__file__).parent / "trainer" / "config"), version_base=None
+    ):
         config = compose("ppo_trainer", overrides=overrides)
 
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
@@ -88,8 +93,11 @@ def verl_workers(tiny_qwen_dir: Path):
             self.global_steps = global_steps
 
         async def _generate(self, request_id, prompt_ids, sampling_params, **kwargs):
-            return TokenOutput(token_ids=self.token_ids, stop_reason="completed",
-                               extra_fields={"global_steps": self.global_steps})
+            return TokenOutput(
+                token_ids=self.token_ids,
+                stop_reason="completed",
+                extra_fields={"global_steps": self.global_steps},
+            )
 
     class OneServerClient(LLMServerClient):
         """verl's client; only the Ray load balancer's server lookup is replaced."""
@@ -112,10 +120,18 @@ def verl_workers(tiny_qwen_dir: Path):
     token_ids = tokenizer.encode(RESPONSE, add_special_tokens=False) + [tokenizer.eos_token_id]
     server = FakeVllmServer(token_ids)
     agent_worker.llm_client = OneServerClient(config, server)
-    reward_worker_handle = type("RewardLoopWorkerHandle", (), {"compute_score": Remote(reward_worker.compute_score)})
+    reward_worker_handle = type(
+        "RewardLoopWorkerHandle", (), {"compute_score": Remote(reward_worker.compute_score)}
+    )
     agent_worker.reward_loop_worker_handles = [reward_worker_handle()]
-    yield {"config": config, "reward_worker": reward_worker, "agent_worker": agent_worker, "server": server,
-           "loop": loop, "tokenizer": tokenizer}
+    yield {
+        "config": config,
+        "reward_worker": reward_worker,
+        "agent_worker": agent_worker,
+        "server": server,
+        "loop": loop,
+        "tokenizer": tokenizer,
+    }
     loop.close()
     asyncio.set_event_loop(None)
 
@@ -132,7 +148,9 @@ def prompts(step: int) -> Any:
             "raw_prompt": raw_prompt,
             "data_source": np.array(["fakexplain"] * len(rows), dtype=object),
             "reward_model": np.array([{"ground_truth": gt, "style": "rule"} for gt in rows], dtype=object),
-            "extra_info": np.array([{"index": i, "width": 100, "height": 100} for i in range(len(rows))], dtype=object),
+            "extra_info": np.array(
+                [{"index": i, "width": 100, "height": 100} for i in range(len(rows))], dtype=object
+            ),
             "index": np.array(range(len(rows)), dtype=object),
         },
         meta_info={"global_steps": step + 1, "validate": False},  # the trainer's dataloader step
@@ -144,8 +162,10 @@ def test_verl_loads_the_reward_with_its_kwargs(verl_workers):
 
     manager = verl_workers["reward_worker"].reward_manager
     assert isinstance(manager, NaiveRewardManager)
-    assert manager.compute_score.args[1] == {**load_reward_conf("fakexplain")["schedules"]["linear"],
-                                             "total_steps": TOTAL_STEPS}
+    assert manager.compute_score.args[1] == {
+        **load_reward_conf("fakexplain")["schedules"]["linear"],
+        "total_steps": TOTAL_STEPS,
+    }
     # the response survives verl's decode (skip_special_tokens=True) unchanged
     tokenizer = verl_workers["tokenizer"]
     ids = tokenizer.encode(RESPONSE, add_special_tokens=False) + [tokenizer.eos_token_id]
@@ -160,7 +180,15 @@ def test_the_linear_weight_follows_the_rollout_weights_version(verl_workers, wei
     out = loop.run_until_complete(worker.generate_sequences(prompts(weights_version)))
 
     w_iou = 0.5 + 0.5 * weights_version / TOTAL_STEPS
-    assert out.meta_info["reward_extra_keys"] == ["score", "format", "label", "iou", "grounding", "acc", "w_iou"]
+    assert out.meta_info["reward_extra_keys"] == [
+        "score",
+        "format",
+        "label",
+        "iou",
+        "grounding",
+        "acc",
+        "w_iou",
+    ]
     assert out.non_tensor_batch["w_iou"].tolist() == pytest.approx([w_iou, w_iou])
     # row 0: fake image, right verdict and box; row 1: real image, the response says fake with a box
     assert out.non_tensor_batch["score"].tolist() == pytest.approx([w_iou + 2.0, 0.0])

@@ -3,6 +3,7 @@ survives SIGKILL, stops at a failing stage, and keeps runs apart.
 
 Every run writes into a temporary `paths.runs`, so nothing touches the checkout's runs/.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-
 from harness.config import REPO_ROOT
 
 PAPER = ["paper=fakexplain", "profile=smoke"]
@@ -24,8 +24,13 @@ HARNESS = [sys.executable, "-m", "harness"]
 
 
 def _run(runs: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([*HARNESS, *PAPER, f"paths.runs={runs}", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*HARNESS, *PAPER, f"paths.runs={runs}", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _manifest(runs: Path, run_name: str) -> dict:
@@ -46,7 +51,7 @@ class ManifestWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> "ManifestWatcher":
+    def __enter__(self) -> ManifestWatcher:
         self._thread.start()
         return self
 
@@ -81,8 +86,19 @@ def test_smoke_reproduction_trains_evaluates_and_reports(tmp_path: Path) -> None
     assert manifest["host"]["hostname"]
     stages = _stages(manifest)
     assert [s["name"] for s in manifest["stages"]] == [
-        "tiny_model", "synth_data", "prepare_data", "sft", "merge_sft", "eval_sft", "grpo", "merge_grpo",
-        "grpo_cpu", "merge_grpo_cpu", "eval", "report"]
+        "tiny_model",
+        "synth_data",
+        "prepare_data",
+        "sft",
+        "merge_sft",
+        "eval_sft",
+        "grpo",
+        "merge_grpo",
+        "grpo_cpu",
+        "merge_grpo_cpu",
+        "eval",
+        "report",
+    ]
     for name, stage in stages.items():
         if name in ("grpo", "merge_grpo"):
             # verl cannot run on a CPU: rendered, validated, and its skip is reported, not hidden.
@@ -99,7 +115,9 @@ def test_smoke_reproduction_trains_evaluates_and_reports(tmp_path: Path) -> None
     assert (run_dir / "merge_grpo_cpu" / "merged" / "config.json").exists()
     grpo_log = Path(stages["grpo_cpu"]["log"]).read_text()
     assert "rewards/AigiReward/mean" in grpo_log or "AigiReward" in grpo_log
-    assert json.loads(stages["grpo_cpu"]["env"]["AIGI_REWARD"])["path"] == str(run_dir / "reward" / "fakexplain.py")
+    assert json.loads(stages["grpo_cpu"]["env"]["AIGI_REWARD"])["path"] == str(
+        run_dir / "reward" / "fakexplain.py"
+    )
     # Evaluation and report.
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
     assert metrics["complete"] and metrics["n_predictions"] == metrics["n_images"] > 0
@@ -120,12 +138,23 @@ def test_smoke_reproduction_trains_evaluates_and_reports(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_sigkill_during_sft_then_the_same_command_resumes(tmp_path: Path) -> None:
     # Longer SFT so the kill lands mid-training, after a checkpoint.
-    args = [*PAPER, f"paths.runs={tmp_path}", "run_name=killed", "stages.sft.max_steps=40",
-            "stages.sft.save_steps=2"]
+    args = [
+        *PAPER,
+        f"paths.runs={tmp_path}",
+        "run_name=killed",
+        "stages.sft.max_steps=40",
+        "stages.sft.save_steps=2",
+    ]
     run_dir = tmp_path / "fakexplain" / "killed"
     with ManifestWatcher(run_dir / "manifest.json") as watcher:
-        proc = subprocess.Popen([*HARNESS, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [*HARNESS, *args],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             # A complete checkpoint (the Trainer writes trainer_state.json last): the resume case.
@@ -151,7 +180,9 @@ def test_sigkill_during_sft_then_the_same_command_resumes(tmp_path: Path) -> Non
     stages = _stages(_manifest(tmp_path, "killed"))
     # Data preparation is not repeated.
     assert "prepare_data: already completed" in again.stdout
-    assert stages["prepare_data"]["started"] == prepared["started"] and stages["prepare_data"]["attempts"] == 1
+    assert (
+        stages["prepare_data"]["started"] == prepared["started"] and stages["prepare_data"]["attempts"] == 1
+    )
     # SFT resumed from its last checkpoint and the run completed.
     assert "sft: resuming" in again.stdout
     assert "--resume_from_checkpoint" in stages["sft"]["argv"]
@@ -199,8 +230,14 @@ def test_completed_stage_is_skipped_and_a_changed_config_is_refused(tmp_path: Pa
     assert "error: stages.synth_data: completed in" in changed.stderr
     assert "changed: stages.synth_data.num_fake (12 -> 3)" in changed.stderr
     assert "from_stage=synth_data" in changed.stderr
-    rerun = _run(tmp_path, "run_name=r", "stages=[synth_data]", "smoke.num_fake=3", "from_stage=synth_data",
-                 timeout=300)
+    rerun = _run(
+        tmp_path,
+        "run_name=r",
+        "stages=[synth_data]",
+        "smoke.num_fake=3",
+        "from_stage=synth_data",
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr
     record = _stages(_manifest(tmp_path, "r"))["synth_data"]
     assert record["attempts"] == 2 and record["config"]["stages.synth_data.num_fake"] == 3
@@ -208,8 +245,10 @@ def test_completed_stage_is_skipped_and_a_changed_config_is_refused(tmp_path: Pa
 
 def test_a_users_reward_file_is_checked_and_travels_with_the_run(tmp_path: Path) -> None:
     reward = tmp_path / "my_reward.py"
-    reward.write_text("def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw):\n"
-                      "    return {'score': 1.0}\n")
+    reward.write_text(
+        "def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw):\n"
+        "    return {'score': 1.0}\n"
+    )
     proc = _run(tmp_path, "run_name=own", "stages=[synth_data]", f"reward.path={reward}", timeout=300)
     assert proc.returncode == 0, proc.stderr
     copy = tmp_path / "fakexplain" / "own" / "reward" / "my_reward.py"
@@ -239,9 +278,22 @@ def test_a_subset_needs_its_inputs(tmp_path: Path) -> None:
 
 
 def test_multirun_over_folds_renders_one_pipeline_per_fold(tmp_path: Path) -> None:
-    proc = subprocess.run([*HARNESS, "paper=fakexplain", "profile=full", "dry_run=true", f"paths.runs={tmp_path}",
-                           "run_name=cv", "-m", "data.fold=0,1,2,3"], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            *HARNESS,
+            "paper=fakexplain",
+            "profile=full",
+            "dry_run=true",
+            f"paths.runs={tmp_path}",
+            "run_name=cv",
+            "-m",
+            "data.fold=0,1,2,3",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     members = [line for line in proc.stdout.splitlines() if line.startswith("=== ")]
     assert members == [f"=== cv__data.fold-{k} ===" for k in range(4)]
@@ -253,8 +305,13 @@ def test_multirun_over_folds_renders_one_pipeline_per_fold(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_multirun_over_folds_reports_mean_and_spread(tmp_path: Path) -> None:
     stages = "stages=[tiny_model,synth_data,prepare_data,sft,merge_sft,eval_sft]"
-    proc = subprocess.run([*HARNESS, *PAPER, f"paths.runs={tmp_path}", "run_name=cv", stages,
-                           "-m", "data.fold=0,1"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [*HARNESS, *PAPER, f"paths.runs={tmp_path}", "run_name=cv", stages, "-m", "data.fold=0,1"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for k in (0, 1):
         assert _stages(_manifest(tmp_path, f"cv__data.fold-{k}"))["eval_sft"]["status"] == "completed"

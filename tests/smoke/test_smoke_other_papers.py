@@ -6,6 +6,7 @@ The slow tests run the whole pipeline (about 1-2 minutes each on 2 cores) into a
 `paths.runs`; the fast ones check what the smoke overlays render, and that they leave the full
 profile alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,9 @@ def _table_titles(paper: str) -> list[str]:
 
 
 def _losses(stage_dir: Path) -> list[float]:
-    entries = [json.loads(line) for line in (stage_dir / "output" / "logging.jsonl").read_text().splitlines() if line]
+    entries = [
+        json.loads(line) for line in (stage_dir / "output" / "logging.jsonl").read_text().splitlines() if line
+    ]
     return [float(e["loss"]) for e in entries if "loss" in e]
 
 
@@ -97,7 +100,9 @@ def test_smoke_overlay_renders_and_validates(paper: str) -> None:
 def test_smoke_overlay_leaves_the_full_profile_alone(paper: str) -> None:
     plan = build_plan(compose([f"paper={paper}", "profile=full"]), run_name="render-only")
     names = [s.name for s in plan.stages]
-    assert "download_model" in names and not {"tiny_model", "synth_data", "synth_testset", "grpo_cpu"} & set(names)
+    assert "download_model" in names and not {"tiny_model", "synth_data", "synth_testset", "grpo_cpu"} & set(
+        names
+    )
     for planned in plan.stages:
         line = " ".join(planned.rendered.argv)
         assert "cpu_compat" not in line and "HF_HUB_OFFLINE" not in planned.rendered.env, planned.name
@@ -107,7 +112,10 @@ def test_smoke_overlay_leaves_the_full_profile_alone(paper: str) -> None:
 def test_fakescope_smoke_trains_a_llava_1_5_like_the_recipe() -> None:
     plan = _smoke_plan("fakescope")
     sft = list(plan.stage("sft").rendered.argv)
-    assert sft[sft.index("--model_type") + 1] == "llava1_5_hf" and sft[sft.index("--template") + 1] == "llava1_5_hf"
+    assert (
+        sft[sft.index("--model_type") + 1] == "llava1_5_hf"
+        and sft[sft.index("--template") + 1] == "llava1_5_hf"
+    )
     tiny = list(plan.stage("tiny_model").rendered.argv)
     assert tiny[tiny.index("--arch") + 1] == "llava1_5"
 
@@ -140,12 +148,18 @@ def _check_run(paper: str, runs: Path, proc: subprocess.CompletedProcess) -> tup
         final = run_dir / name / "final"
         assert final.is_symlink(), name
         target = final.resolve()
-        assert target.is_dir() and target.name.startswith("checkpoint-") and target.parent == run_dir / name / "output"
-        assert (target / "adapter_model.safetensors").is_file() or (target / "model.safetensors").is_file(), name
+        assert (
+            target.is_dir()
+            and target.name.startswith("checkpoint-")
+            and target.parent == run_dir / name / "output"
+        )
+        assert (target / "adapter_model.safetensors").is_file() or (target / "model.safetensors").is_file(), (
+            name
+        )
         losses = _losses(run_dir / name)
         assert losses and all(math.isfinite(x) for x in losses), (name, losses)
     # The converters rejected nothing of the synthetic data.
-    for name, stage in stages.items():
+    for name in stages:
         if name.startswith("prepare_"):
             stats = json.loads((run_dir / name / "stats.json").read_text())
             assert stats["rejected_total"] == 0 and stats["converted"] == stats["read"] > 0, (name, stats)
@@ -173,7 +187,9 @@ def test_fake_hr1_smoke_run(tmp_path: Path) -> None:
     assert _argv_value(stages["grpo_cpu"], "--model") == str(run_dir / "sft" / "final")
     # ms-swift's GRPO scored the rollouts with the project's Fake-HR1 reward (copied into the run).
     assert _argv_value(stages["grpo_cpu"], "--rlhf_type") == "grpo"
-    assert json.loads(stages["grpo_cpu"]["env"]["AIGI_REWARD"])["path"] == str(run_dir / "reward" / "fake_hr1.py")
+    assert json.loads(stages["grpo_cpu"]["env"]["AIGI_REWARD"])["path"] == str(
+        run_dir / "reward" / "fake_hr1.py"
+    )
     grpo_log = (run_dir / "grpo_cpu" / "output" / "logging.jsonl").read_text().splitlines()
     grpo_log = [json.loads(line) for line in grpo_log if line.strip()]
     assert any("rewards/AigiReward/mean" in entry for entry in grpo_log)
@@ -192,8 +208,11 @@ def test_aigi_holmes_smoke_run(tmp_path: Path) -> None:
     dpo = stages["dpo"]
     assert _argv_value(dpo, "--rlhf_type") == "dpo"
     assert _argv_value(dpo, "--model") == str(run_dir / "merge_sft" / "merged")
-    assert (_argv_value(dpo, "--beta"), _argv_value(dpo, "--loss_type"), _argv_value(dpo, "--rpo_alpha")) == \
-        ("0.1", "sigmoid", "1.0")
+    assert (_argv_value(dpo, "--beta"), _argv_value(dpo, "--loss_type"), _argv_value(dpo, "--rpo_alpha")) == (
+        "0.1",
+        "sigmoid",
+        "1.0",
+    )
     assert (run_dir / "merge_dpo" / "merged" / "config.json").is_file()
     assert _argv_value(stages["eval"], "--model") == str(run_dir / "merge_dpo" / "merged")
     # The per-generator table holds the synthetic TestSet's generators.
@@ -214,7 +233,9 @@ def test_fakescope_smoke_run(tmp_path: Path) -> None:
     assert (run_dir / "sft" / "final" / "model.safetensors").is_file()
     assert "freeze_parameters: ['model.vision_tower']" in Path(stages["sft"]["log"]).read_text()
     # Token soft-scoring (003 eq. 2) gave every image a probability of fake, hence AP and AUC.
-    predictions = [json.loads(line) for line in (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()]
+    predictions = [
+        json.loads(line) for line in (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()
+    ]
     assert all(0.0 <= p["p_fake"] <= 1.0 for p in predictions)
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())["values"]
     assert metrics["ap"] is not None and metrics["auc"] is not None

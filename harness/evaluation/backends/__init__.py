@@ -7,9 +7,11 @@
 
 Each module imports its heavy dependencies (torch, transformers, vllm) only when a backend is built.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.evaluation.registry import Registry
 

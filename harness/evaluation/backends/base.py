@@ -1,8 +1,10 @@
 """What every inference backend receives and returns."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -16,7 +18,9 @@ __all__ = ["Backend", "GenerationRequest", "GenerationResult", "Tokenizer"]
 @dataclass(frozen=True)
 class GenerationRequest:
     id: str
-    messages: list[dict[str, Any]]  # manifest-style messages (``<image>`` placeholders), system prompt applied
+    messages: list[
+        dict[str, Any]
+    ]  # manifest-style messages (``<image>`` placeholders), system prompt applied
     image: Image.Image
     # Collaborative decoding for this image (None: decode without the expert). Built by the runner
     # from the expert's probability and the backend's token ids.

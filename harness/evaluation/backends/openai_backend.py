@@ -21,6 +21,7 @@ inline as a PNG data URL), ``max_tokens``, ``temperature``, ``top_p``, ``seed``,
 The local ``--model`` folder, when it exists, provides the tokenizer (anchor token ids and the
 collaborative-decoding target ids); without it those two features are unavailable.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,10 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from harness.errors import HarnessError
 from harness.evaluation.backends.base import GenerationRequest, GenerationResult
@@ -59,7 +61,9 @@ class OpenAIBackend:
         if settings.api_key_env:
             self.api_key = os.environ.get(settings.api_key_env)
             if not self.api_key:
-                raise HarnessError(f"eval.openai.api_key_env names {settings.api_key_env!r}, which is not set")
+                raise HarnessError(
+                    f"eval.openai.api_key_env names {settings.api_key_env!r}, which is not set"
+                )
         self._tokenizer: Any = None
         if Path(model).is_dir():
             from transformers import AutoTokenizer
@@ -69,14 +73,19 @@ class OpenAIBackend:
         self.anchors = None
         if soft is not None and soft.enabled:
             if self._tokenizer is None:
-                raise HarnessError("soft scoring with backend openai needs the model's tokenizer: pass the model "
-                                   "folder as --model and the served name as eval.openai.model")
-            self.anchors = resolve_anchor_tokens(self._tokenizer, soft.fake_words, soft.real_words,
-                                                 soft.multi_token_variants)
+                raise HarnessError(
+                    "soft scoring with backend openai needs the model's tokenizer: pass the model "
+                    "folder as --model and the served name as eval.openai.model"
+                )
+            self.anchors = resolve_anchor_tokens(
+                self._tokenizer, soft.fake_words, soft.real_words, soft.multi_token_variants
+            )
         # Last, so that no check above can fail after the server started.
         self.server: ServerProcess | None = None
         if settings.launch_server:
-            self.server = ServerProcess(server_argv(model, config), settings.base_url, settings.startup_timeout_s)
+            self.server = ServerProcess(
+                server_argv(model, config), settings.base_url, settings.startup_timeout_s
+            )
 
     @property
     def tokenizer(self) -> Any:
@@ -108,15 +117,25 @@ class OpenAIBackend:
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 last_error = str(exc)
             if attempt < settings.max_retries:
-                time.sleep(min(2 ** attempt, 30))
+                time.sleep(min(2**attempt, 30))
         raise ServerError(f"{self.url}: {last_error}")
 
-    def _body(self, request: GenerationRequest, messages: list[dict[str, Any]], max_tokens: int,
-              logprobs: int | None) -> dict[str, Any]:
+    def _body(
+        self,
+        request: GenerationRequest,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        logprobs: int | None,
+    ) -> dict[str, Any]:
         sampling = self.config.sampling
-        body: dict[str, Any] = {"model": self.model_name, "messages": openai_messages(messages, [request.image]),
-                                "max_tokens": max_tokens, "temperature": sampling.temperature,
-                                "top_p": sampling.top_p, "seed": sampling.seed}
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": openai_messages(messages, [request.image]),
+            "max_tokens": max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "seed": sampling.seed,
+        }
         if sampling.top_k is not None:
             body["top_k"] = sampling.top_k
         if sampling.repetition_penalty is not None:
@@ -140,7 +159,9 @@ class OpenAIBackend:
         messages = list(request.messages)
         if config.response_prefix:
             messages.append({"role": "assistant", "content": config.response_prefix})
-        body = self._body(request, messages, config.max_new_tokens, soft.top_logprobs if answer_mode and soft else None)
+        body = self._body(
+            request, messages, config.max_new_tokens, soft.top_logprobs if answer_mode and soft else None
+        )
         if config.response_prefix:
             body.update(continue_final_message=True, add_generation_prompt=False)
         reply = self._post(body)
@@ -153,12 +174,15 @@ class OpenAIBackend:
             score = self._answer_score(content)
         elif self.anchors is not None and soft is not None and soft.position == "prefix":
             score = self._prefix_score(request)
-        return GenerationResult(text=text, num_generated_tokens=usage.get("completion_tokens", len(content) or None),
-                                soft_score=score)
+        return GenerationResult(
+            text=text,
+            num_generated_tokens=usage.get("completion_tokens", len(content) or None),
+            soft_score=score,
+        )
 
     def _token_id(self, token: str) -> int | None:
         if token.startswith(_TOKEN_ID_PREFIX):
-            return int(token[len(_TOKEN_ID_PREFIX):])
+            return int(token[len(_TOKEN_ID_PREFIX) :])
         ids = self._tokenizer.convert_tokens_to_ids([token]) if self._tokenizer is not None else [None]
         return ids[0] if isinstance(ids[0], int) else None
 
@@ -166,11 +190,13 @@ class OpenAIBackend:
         assert self.anchors is not None and self.config.soft_scoring is not None
         ids = [self._token_id(entry.get("token", "")) for entry in content]
         known = [i if i is not None else -1 for i in ids]
+
         def decode(ids: Sequence[int]) -> str:
             return self._tokenizer.decode([i for i in ids if i >= 0], skip_special_tokens=True)
 
-        position = find_answer_position(known, self.anchors, decode, self.config.response_prefix,
-                                        self.config.soft_scoring.answer_after)
+        position = find_answer_position(
+            known, self.anchors, decode, self.config.response_prefix, self.config.soft_scoring.answer_after
+        )
         if position is None:
             return SoftScore(None, None, "the answer states no anchor token")
         return soft_score(self._top(content[position]), self.anchors)
@@ -186,12 +212,17 @@ class OpenAIBackend:
     def _prefix_score(self, request: GenerationRequest) -> SoftScore:
         soft = self.config.soft_scoring
         assert soft is not None
-        messages = list(request.messages) if soft.prompt is None else \
-            [{"role": "user", "content": IMAGE_PLACEHOLDER + soft.prompt}]
+        messages = (
+            list(request.messages)
+            if soft.prompt is None
+            else [{"role": "user", "content": IMAGE_PLACEHOLDER + soft.prompt}]
+        )
         messages.append({"role": "assistant", "content": soft.assistant_prefix})
-        body = self._body(GenerationRequest(request.id, messages, request.image), messages, 1, soft.top_logprobs)
+        body = self._body(
+            GenerationRequest(request.id, messages, request.image), messages, 1, soft.top_logprobs
+        )
         body.update(continue_final_message=True, add_generation_prompt=False)
-        content = ((self._post(body)["choices"][0].get("logprobs") or {}).get("content") or [])
+        content = (self._post(body)["choices"][0].get("logprobs") or {}).get("content") or []
         if not content:
             return SoftScore(None, None, "the server returned no log-probabilities")
         return soft_score(self._top(content[0]), self.anchors)

@@ -5,6 +5,7 @@ queries it; with ``launch_server: true`` the eval stage does the same by itself:
 server as its own child (in a new session, so the server's workers stop with it), waits until
 ``GET {base_url}/models`` answers, and stops the server when the evaluation ends or fails.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from typing import Sequence
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from harness.errors import HarnessError
@@ -28,10 +29,19 @@ def server_argv(model: str, config: EvalConfig) -> list[str]:
     """The server's command line: ``server_command``, the flags this config implies, ``server_args``."""
     settings = config.openai
     url = urlparse(settings.base_url)
-    argv = [*settings.server_command, "--model", model, "--served-model-name", settings.model or model,
-            "--host", url.hostname or "127.0.0.1", "--port", str(url.port or 8000)]
+    argv = [
+        *settings.server_command,
+        "--model",
+        model,
+        "--served-model-name",
+        settings.model or model,
+        "--host",
+        url.hostname or "127.0.0.1",
+        "--port",
+        str(url.port or 8000),
+    ]
     if config.soft_scoring is not None and config.soft_scoring.enabled:
-        argv += ["--logprobs-mode", config.vllm.logprobs_mode]   # eq. 2 needs logits (soft_scoring.py)
+        argv += ["--logprobs-mode", config.vllm.logprobs_mode]  # eq. 2 needs logits (soft_scoring.py)
     if config.collaborative_decoding is not None:
         argv += ["--logits-processors", LOGITS_PROCESSOR]
     return argv + list(settings.server_args)
@@ -55,8 +65,9 @@ class ServerProcess:
         while time.monotonic() < deadline:
             code = self.process.poll()
             if code is not None:
-                raise HarnessError(f"the inference server exited with code {code} before it was ready: "
-                                   f"{' '.join(self.argv)}")
+                raise HarnessError(
+                    f"the inference server exited with code {code} before it was ready: {' '.join(self.argv)}"
+                )
             try:
                 with urllib.request.urlopen(self.base_url + "/models", timeout=5) as response:
                     if response.status == 200:
@@ -64,13 +75,15 @@ class ServerProcess:
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(poll_s)
-        raise HarnessError(f"the inference server did not answer {self.base_url}/models within {timeout_s:.0f} s")
+        raise HarnessError(
+            f"the inference server did not answer {self.base_url}/models within {timeout_s:.0f} s"
+        )
 
     def stop(self, grace_s: float = 30.0) -> None:
         if self.process.poll() is not None:
             return
         try:
-            os.killpg(self.process.pid, signal.SIGTERM)   # our child's own session: the server and its workers
+            os.killpg(self.process.pid, signal.SIGTERM)  # our child's own session: the server and its workers
             self.process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)

@@ -13,16 +13,23 @@ logits the verdict was decoded from.
 On a machine without torchvision, ``data_prep.cpu_compat`` is applied before the processor is loaded
 (transformers 5.10's Qwen2.5-VL processor insists on a torchvision video processor).
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from harness.evaluation.backends.base import GenerationRequest, GenerationResult
 from harness.evaluation.collaborative_decoding import OneShotAnswerBias
 from harness.evaluation.config import EvalConfig
 from harness.evaluation.prompts import IMAGE_PLACEHOLDER, structured_messages
-from harness.evaluation.soft_scoring import (AnchorTokens, SoftScore, find_answer_position, resolve_anchor_tokens,
-                                             soft_score)
+from harness.evaluation.soft_scoring import (
+    AnchorTokens,
+    SoftScore,
+    find_answer_position,
+    resolve_anchor_tokens,
+    soft_score,
+)
 
 __all__ = ["TransformersBackend"]
 
@@ -43,16 +50,21 @@ class TransformersBackend:
         self.config = config
         self.torch = torch
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = {"auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32,
-                 "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[config.dtype]
+        dtype = {
+            "auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32,
+            "float32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "float16": torch.float16,
+        }[config.dtype]
         self.processor = AutoProcessor.from_pretrained(model)
         self.processor.tokenizer.padding_side = "left"  # generation continues from the right end
         self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype).to(self.device).eval()
         soft = config.soft_scoring
         self.anchors: AnchorTokens | None = None
         if soft is not None and soft.enabled:
-            self.anchors = resolve_anchor_tokens(self.tokenizer, soft.fake_words, soft.real_words,
-                                                 soft.multi_token_variants)
+            self.anchors = resolve_anchor_tokens(
+                self.tokenizer, soft.fake_words, soft.real_words, soft.multi_token_variants
+            )
         generation_config = self.model.generation_config
         eos = generation_config.eos_token_id
         self.stop_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -74,7 +86,9 @@ class TransformersBackend:
         return text + assistant_text
 
     def _inputs(self, texts: list[str], requests: Sequence[GenerationRequest]) -> Any:
-        inputs = self.processor(text=texts, images=[r.image for r in requests], padding=True, return_tensors="pt")
+        inputs = self.processor(
+            text=texts, images=[r.image for r in requests], padding=True, return_tensors="pt"
+        )
         return inputs.to(self.device)
 
     # --- generation ------------------------------------------------------------------------------
@@ -91,11 +105,19 @@ class TransformersBackend:
         record_answer = self.anchors is not None and soft is not None and soft.position == "answer"
         recorder = _AnchorLogitRecorder(self.anchors.all_ids if record_answer and self.anchors else ())
         biases = _CollaborativeBias(requests, prompt_len)
-        processors = LogitsProcessorList([p for p in (recorder if record_answer else None,
-                                                       biases if biases.active else None) if p is not None])
+        processors = LogitsProcessorList(
+            [
+                p
+                for p in (recorder if record_answer else None, biases if biases.active else None)
+                if p is not None
+            ]
+        )
         sampling = config.sampling
-        kwargs: dict[str, Any] = {"max_new_tokens": config.max_new_tokens, "do_sample": sampling.temperature > 0,
-                                  "logits_processor": processors}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": config.max_new_tokens,
+            "do_sample": sampling.temperature > 0,
+            "logits_processor": processors,
+        }
         if sampling.temperature > 0:
             kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k)
         else:  # greedy: no sampling knobs (transformers warns about unused ones)
@@ -107,8 +129,11 @@ class TransformersBackend:
             sequences = self.model.generate(**inputs, **kwargs)
         generated = sequences[:, prompt_len:].tolist()
         results: list[GenerationResult] = []
-        prefix_scores = self._prefix_scores(requests) if self.anchors is not None and soft is not None \
-            and soft.position == "prefix" else None
+        prefix_scores = (
+            self._prefix_scores(requests)
+            if self.anchors is not None and soft is not None and soft.position == "prefix"
+            else None
+        )
         for row, ids in enumerate(generated):
             ids = self._until_stop(ids)
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -127,11 +152,17 @@ class TransformersBackend:
                 return ids[:index]
         return ids
 
-    def _answer_score(self, row: int, ids: list[int], recorder: "_AnchorLogitRecorder",
-                      biases: "_CollaborativeBias") -> SoftScore:
+    def _answer_score(
+        self, row: int, ids: list[int], recorder: _AnchorLogitRecorder, biases: _CollaborativeBias
+    ) -> SoftScore:
         assert self.anchors is not None and self.config.soft_scoring is not None
-        position = find_answer_position(ids, self.anchors, lambda t: self.tokenizer.decode(t, skip_special_tokens=True),
-                                        self.config.response_prefix, self.config.soft_scoring.answer_after)
+        position = find_answer_position(
+            ids,
+            self.anchors,
+            lambda t: self.tokenizer.decode(t, skip_special_tokens=True),
+            self.config.response_prefix,
+            self.config.soft_scoring.answer_after,
+        )
         if position is None:
             return SoftScore(None, None, "the answer states no anchor token")
         logits = dict(zip(self.anchors.all_ids, recorder.steps[position][row]))
@@ -177,11 +208,13 @@ class _CollaborativeBias:
 
     def __init__(self, requests: Sequence[GenerationRequest], prompt_len: int):
         self.prompt_len = prompt_len
-        self.machines = [OneShotAnswerBias(r.answer_bias) if r.answer_bias is not None else None for r in requests]
+        self.machines = [
+            OneShotAnswerBias(r.answer_bias) if r.answer_bias is not None else None for r in requests
+        ]
         self.active = any(m is not None for m in self.machines)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        generated = input_ids[:, self.prompt_len:].tolist()
+        generated = input_ids[:, self.prompt_len :].tolist()
         for row, machine in enumerate(self.machines):
             if machine is not None:
                 machine(generated[row], scores[row])

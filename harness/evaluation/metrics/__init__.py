@@ -8,15 +8,16 @@ and a note says why.
 Registered: ``accuracy``, ``iou``, ``matched_iou``, ``bleu2``, ``rouge_l``, ``ap``, ``auc``,
 ``soft_accuracy``, ``think_rate``, ``response_tokens``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
-
-from harness.evaluation.metrics.base import METRICS, MetricResult
-from harness.evaluation.predictions import PredictionRow
+from collections.abc import Sequence
+from typing import Any
 
 # Importing the modules registers their metrics.
 from harness.evaluation.metrics import accuracy, behaviour, grounding, ranking, text_overlap  # noqa: E402,F401
+from harness.evaluation.metrics.base import METRICS, MetricResult
+from harness.evaluation.predictions import PredictionRow
 
 __all__ = ["METRICS", "MetricResult", "compute_metrics"]
 

@@ -7,9 +7,10 @@ Keys: ``accuracy``, ``accuracy/real``, ``accuracy/fake``, ``accuracy/generator/<
 generator g) with ``.../real`` and ``.../fake``, ``accuracy/generator_macro`` (mean over generators),
 ``accuracy/family/<f>``, ``unparsable_rate``.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.evaluation.metrics.base import METRICS, MetricResult, group_rows, mean_or_none
 from harness.evaluation.predictions import PredictionRow
@@ -47,10 +48,15 @@ def accuracy(rows: Sequence[PredictionRow]) -> MetricResult:
             if labelled:
                 values[f"accuracy/generator/{name}/{label}"] = accuracy_of(labelled)
     values["accuracy/generator_macro"] = mean_or_none(
-        v for k, v in values.items() if k.startswith("accuracy/generator/") and k.count("/") == 2 and v is not None)
+        v
+        for k, v in values.items()
+        if k.startswith("accuracy/generator/") and k.count("/") == 2 and v is not None
+    )
     for name, subset in group_rows(rows, lambda r: r.family).items():
         values[f"accuracy/family/{name}"] = accuracy_of(subset)
         counts[f"n/family/{name}"] = len(subset)
     if unparsable:
-        result.notes["unparsable"] = f"{unparsable} of {len(rows)} answers could not be parsed and count as wrong"
+        result.notes["unparsable"] = (
+            f"{unparsable} of {len(rows)} answers could not be parsed and count as wrong"
+        )
     return result

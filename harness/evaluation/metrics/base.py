@@ -1,9 +1,10 @@
 """The metric registry and what a metric returns."""
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 from harness.evaluation.predictions import PredictionRow
 from harness.evaluation.registry import Registry
@@ -27,8 +28,9 @@ def mean_or_none(values: Iterable[float]) -> float | None:
     return sum(items) / len(items) if items else None
 
 
-def group_rows(rows: Iterable[PredictionRow],
-               key: Callable[[PredictionRow], str | None]) -> dict[str, list[PredictionRow]]:
+def group_rows(
+    rows: Iterable[PredictionRow], key: Callable[[PredictionRow], str | None]
+) -> dict[str, list[PredictionRow]]:
     """Rows by ``key`` (rows whose key is None are left out), groups in first-seen order."""
     groups: dict[str, list[PredictionRow]] = defaultdict(list)
     for row in rows:

@@ -11,9 +11,10 @@ has no boxes and scores 0.
 
 Keys: ``iou``, ``iou/generator/<g>``, ``iou/family/<f>`` (and the same under ``matched_iou``).
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from harness.evaluation.metrics.base import METRICS, MetricResult, group_rows, mean_or_none
 from harness.evaluation.predictions import PredictionRow

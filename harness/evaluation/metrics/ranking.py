@@ -11,9 +11,10 @@ over generators with both classes, as 003 Tables V/VI average); ``soft_accuracy`
 Fig. 6 "threshold is set to 0.5"). Implementations: ``sklearn.metrics.average_precision_score``
 and ``roc_auc_score`` with ``fake`` as the positive class.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from harness.evaluation.metrics.base import METRICS, MetricResult, group_rows, mean_or_none
 from harness.evaluation.predictions import PredictionRow
@@ -22,11 +23,16 @@ __all__ = ["roc_points"]
 
 
 def _scored(rows: Sequence[PredictionRow], field: str = "p_fake") -> list[tuple[int, float]]:
-    return [(1 if r.label == "fake" else 0, float(getattr(r, field))) for r in rows if getattr(r, field) is not None]
+    return [
+        (1 if r.label == "fake" else 0, float(getattr(r, field)))
+        for r in rows
+        if getattr(r, field) is not None
+    ]
 
 
-def _ranking(rows: Sequence[PredictionRow], name: str,
-             score: Callable[[list[int], list[float]], float]) -> MetricResult:
+def _ranking(
+    rows: Sequence[PredictionRow], name: str, score: Callable[[list[int], list[float]], float]
+) -> MetricResult:
     result = MetricResult()
     for field, suffix in (("p_fake", ""), ("p_fake_logsumexp", "/logsumexp")):
         pairs = _scored(rows, field)
@@ -36,8 +42,11 @@ def _ranking(rows: Sequence[PredictionRow], name: str,
         else:
             result.values[name + suffix] = None
             if not suffix:
-                result.notes[name] = ("no probability of fake was recorded" if not pairs else
-                                      f"needs real and fake images with a probability; got only {set(labels)}")
+                result.notes[name] = (
+                    "no probability of fake was recorded"
+                    if not pairs
+                    else f"needs real and fake images with a probability; got only {set(labels)}"
+                )
     result.counts["n/p_fake"] = len(_scored(rows))
     result.counts["n/p_fake_missing"] = len(rows) - len(_scored(rows))
     per_generator = []

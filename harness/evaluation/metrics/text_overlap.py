@@ -13,10 +13,11 @@ Fixed choices (the papers do not state theirs):
   (epsilon 0.1 added to zero n-gram counts), so one missing bigram does not zero a sentence;
 - ROUGE-L: ``rouge_score.rouge_scorer.RougeScorer(["rougeL"])`` F-measure (sentence-level LCS).
 """
+
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.evaluation.metrics.base import METRICS, MetricResult, mean_or_none
 from harness.evaluation.predictions import PredictionRow
@@ -43,7 +44,9 @@ def bleu2(hypothesis: str, reference: str) -> float:
     hyp, ref = tokenize(hypothesis), tokenize(reference)
     if not hyp or not ref:
         return 0.0
-    return float(sentence_bleu([ref], hyp, weights=(0.5, 0.5), smoothing_function=SmoothingFunction().method1))
+    return float(
+        sentence_bleu([ref], hyp, weights=(0.5, 0.5), smoothing_function=SmoothingFunction().method1)
+    )
 
 
 def rouge_l(hypothesis: str, reference: str) -> float:
@@ -75,9 +78,14 @@ def bleu2_metric(rows: Sequence[PredictionRow]) -> MetricResult:
     tokenized = [(tokenize(h), tokenize(r)) for h, r in pairs]
     usable = [(h, r) for h, r in tokenized if r]
     if usable and any(h for h, _ in usable):
-        result.values["bleu2/corpus"] = float(corpus_bleu([[r] for _, r in usable], [h for h, _ in usable],
-                                                          weights=(0.5, 0.5),
-                                                          smoothing_function=SmoothingFunction().method1))
+        result.values["bleu2/corpus"] = float(
+            corpus_bleu(
+                [[r] for _, r in usable],
+                [h for h, _ in usable],
+                weights=(0.5, 0.5),
+                smoothing_function=SmoothingFunction().method1,
+            )
+        )
     else:
         result.values["bleu2/corpus"] = 0.0 if usable else None
     if not pairs:

@@ -4,6 +4,7 @@ Accepts the server flags the eval stage passes (--model, --served-model-name, --
 ignored), records its argv to $FAKE_SERVER_ARGV_FILE, answers GET /v1/models and POST
 /v1/chat/completions with a fixed answer, and runs until it is terminated.
 """
+
 import argparse
 import json
 import os

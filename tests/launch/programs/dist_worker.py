@@ -27,9 +27,19 @@ def main() -> None:
         dist.all_reduce(t)
         total = float(t.item())
         dist.destroy_process_group()
-    keys = ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "NPROC_PER_NODE",
-            "LOCAL_RANK", "SLURMD_NODENAME", "SLURM_NODEID", "CUDA_VISIBLE_DEVICES",
-            "AIGI_HOSTILE", "AIGI_SPACES")
+    keys = (
+        "NNODES",
+        "NODE_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "NPROC_PER_NODE",
+        "LOCAL_RANK",
+        "SLURMD_NODENAME",
+        "SLURM_NODEID",
+        "CUDA_VISIBLE_DEVICES",
+        "AIGI_HOSTILE",
+        "AIGI_SPACES",
+    )
     report = {
         "rank": rank,
         "world_size": world,

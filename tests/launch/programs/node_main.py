@@ -23,12 +23,14 @@ def main() -> int:
     for kwargs in spec["jobs"]:
         job = Job(**kwargs)
         rc = launcher.run(job)
-        results.append({
-            "name": job.name,
-            "rc": rc,
-            "time": time.time(),
-            "exists": {p: os.path.exists(p) for p in spec.get("observe", [])},
-        })
+        results.append(
+            {
+                "name": job.name,
+                "rc": rc,
+                "time": time.time(),
+                "exists": {p: os.path.exists(p) for p in spec.get("observe", [])},
+            }
+        )
         if rc != 0:
             break
     with open(sys.argv[2], "w") as f:

@@ -16,8 +16,9 @@ import time
 def main() -> int:
     output, report = sys.argv[1], sys.argv[2]
     with open(report, "a") as f:
-        f.write(json.dumps({"argv": sys.argv[3:],
-                            "restart": os.environ.get("SLURM_RESTART_COUNT", "0")}) + "\n")
+        f.write(
+            json.dumps({"argv": sys.argv[3:], "restart": os.environ.get("SLURM_RESTART_COUNT", "0")}) + "\n"
+        )
     if "--resume_from_checkpoint" in sys.argv:
         return 0
     checkpoint = os.path.join(output, "checkpoint-5")
