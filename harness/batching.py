@@ -6,7 +6,7 @@ ms-swift runs one process per GPU; on a CPU node it runs one process.
 
 from __future__ import annotations
 
-from harness.errors import ConfigError, Problem
+from common.errors import ConfigError, Problem
 
 
 def processes(gpus_per_node: int, nnodes: int) -> int:

@@ -20,8 +20,8 @@ from typing import TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
+from common.errors import ConfigError, HarnessError, Problem
 from harness.config import Invocation, choice, compose, parse_invocation
-from harness.errors import ConfigError, HarnessError, Problem
 from harness.plan import Plan, build_plan, default_run_name, run_directory
 
 
@@ -136,7 +136,7 @@ def _check_subset(plan: Plan, subset: list[str]) -> None:
     names = [s.name for s in plan.stages]
     unknown = [n for n in subset if n not in names]
     if unknown:
-        from harness.errors import did_you_mean
+        from common.errors import did_you_mean
 
         raise ConfigError(
             [

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.errors import ConfigError, Problem, did_you_mean
+from common.errors import ConfigError, Problem, did_you_mean
 
 # Keys of a stage config that belong to the harness, not to the trainer.
 RESERVED_KEYS = frozenset(

@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.errors import ConfigError, Problem
+from common.errors import ConfigError, Problem
 from harness.pipeline import StageSpec, expand_extends, resolve_inputs, stage_dir, stage_names, stage_spec
 from harness.render import DIALECT_OF_KIND, Rendered, StageContext, render
 

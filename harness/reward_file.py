@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.errors import ConfigError, Problem
+from common.errors import ConfigError, Problem
 
 GRPO_KINDS = {"verl_grpo"}
 

@@ -18,8 +18,8 @@ from typing import Any, TextIO
 
 from omegaconf import OmegaConf
 
+from common.errors import Problem
 from harness import swift_resume
-from harness.errors import Problem
 from harness.finalize import last_swift_checkpoint
 from harness.jobs import cluster_settings, launcher_for, make_job
 from harness.manifest import RunManifest, StageRecord, now, write_text_atomic

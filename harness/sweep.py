@@ -18,8 +18,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from common.errors import ConfigError, Problem
 from harness.config import Invocation
-from harness.errors import ConfigError, Problem
 from harness.plan import default_run_name
 
 

@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from harness.errors import ConfigError, HarnessError
+from common.errors import ConfigError, HarnessError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from common.errors import HarnessError
 
 __all__ = ["AnswerBias", "OneShotAnswerBias", "expert_biases", "load_expert_probabilities"]
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from harness.errors import ConfigError, Problem, did_you_mean
+from common.errors import ConfigError, Problem, did_you_mean
 
 __all__ = [
     "CollaborativeDecodingConfig",
@@ -172,9 +172,9 @@ def parse_eval_config(data: Mapping[str, Any] | None) -> EvalConfig:
 
 
 def _check_names(config: EvalConfig) -> list[Problem]:
+    from common.registry import UnknownNameError
     from harness.evaluation.backends import BACKENDS
     from harness.evaluation.metrics import METRICS
-    from harness.evaluation.registry import UnknownNameError
     from harness.evaluation.response_formats import RESPONSE_FORMATS
     from harness.evaluation.robustness import ROBUSTNESS_TRANSFORMS
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from common.errors import HarnessError
 
 __all__ = ["PredictionRow", "PredictionsFile", "ResumeConflict", "read_predictions"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.evaluation.registry import Registry
+from common.registry import Registry
 
 __all__ = ["ParsedAnswer", "RESPONSE_FORMATS", "parse_answer"]
 

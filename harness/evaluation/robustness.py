@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from harness.evaluation.registry import Registry
+from common.registry import Registry
 
 __all__ = ["ROBUSTNESS_TRANSFORMS", "Transformed", "apply_transform", "map_boxes", "scale_boxes"]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from harness.errors import HarnessError
+from common.errors import HarnessError
 from harness.evaluation.backends import build_backend
 from harness.evaluation.backends.base import GenerationRequest, GenerationResult
 from harness.evaluation.collaborative_decoding import AnswerBias, expert_biases, load_expert_probabilities

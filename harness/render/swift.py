@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from common.errors import ConfigError, Problem
 from harness.batching import gradient_accumulation_steps
-from harness.errors import ConfigError, Problem
 from harness.render import Rendered, StageContext
 from harness.render.values import cli_value
 

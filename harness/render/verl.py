@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, Problem
+from common.errors import ConfigError, Problem
 from harness.render import Rendered, StageContext
 from harness.render.values import flatten, hydra_value
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import ConfigError, Problem, did_you_mean
+from common.errors import ConfigError, Problem, did_you_mean
 from harness.evaluation.config import from_mapping
 
 __all__ = ["ColumnSpec", "PanelSpec", "ReportConfig", "RowSpec", "TableSpec", "parse_report_config"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from common.errors import HarnessError
 
 __all__ = ["RunInfo", "StageInfo", "load_run", "results_config_of"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from harness.errors import Problem
+from common.errors import Problem
 from harness.pipeline import literal_inputs
 from harness.plan import Plan
 

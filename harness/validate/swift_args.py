@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from harness.errors import Problem, did_you_mean
+from common.errors import Problem, did_you_mean
 from harness.trainer_specs import load_swift_spec
 
 _TRUE = {"true", "1", "yes", "y", "t", "on"}

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from harness.errors import Problem, did_you_mean
+from common.errors import Problem, did_you_mean
 from harness.trainer_specs import VERL_VERSION, verl_spec_path
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.errors import ConfigError
+from common.errors import ConfigError
+from common.registry import Registry, UnknownNameError
 from harness.evaluation.config import EvalConfig, parse_eval_config
 from harness.evaluation.metrics import METRICS, compute_metrics
-from harness.evaluation.registry import Registry, UnknownNameError
 from harness.report.config import parse_report_config
 
 REPO = Path(__file__).resolve().parents[2]

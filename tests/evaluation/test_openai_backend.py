@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from harness.errors import HarnessError
+from common.errors import HarnessError
 from harness.evaluation.backends.base import GenerationRequest
 from harness.evaluation.backends.openai_backend import OpenAIBackend, ServerError
 from harness.evaluation.collaborative_decoding import AnswerBias

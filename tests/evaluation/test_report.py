@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from harness.errors import ConfigError
+from common.errors import ConfigError
 from harness.evaluation.config import parse_eval_config
 from harness.evaluation.metrics import compute_metrics
 from harness.evaluation.predictions import PredictionRow

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.registry import UnknownNameError
 from harness.evaluation.config import parse_eval_config
 from harness.evaluation.manifest import read_manifest
-from harness.evaluation.registry import UnknownNameError
 from harness.evaluation.robustness import ROBUSTNESS_TRANSFORMS, Transformed, apply_transform, map_boxes
 from harness.evaluation.runner import EvalError, prepare_item
 from tests.evaluation.conftest import manifest_row, write_image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError
+from common.errors import ConfigError
 from harness.render.swift import iter_flags
 from harness.render.verl import parse_verl_argv
 

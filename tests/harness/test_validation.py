@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
+from common.errors import ConfigError
 from harness.validate import validate_plan
 
 from .conftest import compose_paper, plan_for

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.evaluation.registry import Registry
+from common.registry import Registry
 
 __all__ = ["BACKENDS", "build_backend"]
 

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from common.errors import HarnessError
 from harness.evaluation.backends.base import GenerationRequest, GenerationResult
 from harness.evaluation.backends.server_process import ServerProcess, server_argv
 from harness.evaluation.config import EvalConfig

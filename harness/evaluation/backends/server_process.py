@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Sequence
 from urllib.parse import urlparse
 
-from harness.errors import HarnessError
+from common.errors import HarnessError
 from harness.evaluation.config import EvalConfig
 
 __all__ = ["ServerProcess", "server_argv"]

@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from common.registry import Registry
 from harness.evaluation.predictions import PredictionRow
-from harness.evaluation.registry import Registry
 
 __all__ = ["METRICS", "MetricResult", "group_rows", "mean_or_none"]
 
