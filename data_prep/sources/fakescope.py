@@ -36,6 +36,7 @@ from data_prep.sources.common import (
     record_images,
     strip_image_tags,
     swift_messages,
+    verdict_from_answer,
     word_label,
 )
 
@@ -133,5 +134,6 @@ def convert(record: RawRecord, options: Options) -> Converted:
             messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         ensure_image_tags(messages, 1, True, location)
         rows.append({"messages": messages, "images": images})
-    label = WORD_LABELS.get(str(obj.get("auth", "")).strip().lower())
+    # FakeChain's auth, else the verdict the first answer ends with ("This image is fake.").
+    label = WORD_LABELS.get(str(obj.get("auth", "")).strip().lower()) or verdict_from_answer(pairs[0][1])
     return Converted(record_id=str(obj.get("id") or images[0]), label=label, rows={"sft.jsonl": rows})

@@ -45,6 +45,7 @@ def test_llava_and_mplug_owl2_conversations(instructions, tmp_path):
     out = tmp_path / "out"
     stats = converted("fakescope", [instructions], out)
     assert stats["converted"] == 3 and [r["reason"] for r in rejects(out)] == ["missing_field"]
+    assert stats["labels"] == {"fake": 1, "real": 1, "none": 1}  # the verdict the first answer ends with
     llava, owl, own_system = rows(out / "sft.jsonl")
     assert llava["messages"] == [
         {"role": "user", "content": "<image>What is the authenticity of this image?"},
