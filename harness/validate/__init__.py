@@ -4,6 +4,8 @@
   tables its free-string flags are checked against (model types, templates, DeepSpeed presets);
 - verl commands: the pinned verl's Hydra config (keys, keys that compose but are never read,
   batch-size rules), and with deep=True verl's own validate_config in a subprocess;
+- the project's own stages: the data sources, layouts, response formats, backends and metrics they
+  name exist in the registries (validate/registered.py), plugins' included;
 - inputs the user provides (models, datasets) must exist unless this is a dry run.
 """
 
@@ -20,6 +22,7 @@ from harness.plan import Plan
 def validate_plan(
     plan: Plan, check_paths: bool, deep: bool = False, subset: Sequence[str] | None = None
 ) -> list[Problem]:
+    from harness.validate.registered import check_registered_names
     from harness.validate.swift_args import check_swift_argv
     from harness.validate.verl_overrides import check_verl_argv, check_verl_deep
 
@@ -28,6 +31,7 @@ def validate_plan(
     for planned in selected:
         rendered = planned.rendered
         argv = list(rendered.argv)
+        problems += check_registered_names(planned)
         if argv[:1] == ["swift"]:
             problems += check_swift_argv(argv, rendered.keys)
         elif argv[:3] == ["python3", "-m", "verl.trainer.main_ppo"]:
