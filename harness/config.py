@@ -131,7 +131,8 @@ def load_config_plugins(cfg: DictConfig) -> list[str]:
     except Exception as exc:
         if not type(exc).__module__.startswith("omegaconf"):
             raise
-        raise ConfigError(Problem("reward.path", str(exc).splitlines()[0])) from None
+        message = re.sub(r"^\w+ raised while resolving interpolation: ", "", str(exc).splitlines()[0])
+        raise ConfigError(Problem("reward.path", message)) from None
     return loaded
 
 
