@@ -98,7 +98,7 @@ def check_source(
                     )
                 continue
             seen.add(converted.record_id)
-        result.labels[converted.label or "none"] += 1
+        result.labels[converted.label or "unlabelled"] += 1
     if rejected > _SHOWN:
         result.problems.append(f"... and {rejected - _SHOWN} more rejected record(s)")
     if result.read == 0:

@@ -42,11 +42,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from data_prep import cpu_compat
+from data_prep.tiny_corpus import tokenizer_corpus
 
 __all__ = [
     "QWEN_SPECIAL_TOKENS",
@@ -98,44 +99,6 @@ _QWEN_PRETOKENIZE = (
     r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"""
     r"""\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
-
-# Words of AI-generated-image detection that any paper's prompts and answers share; what each
-# paper adds is registered with its response format and its synthetic layout (_registered_texts).
-_GENERIC_LINES = (
-    "real",
-    "fake",
-    "Is this image real or AI-generated?",
-    "Inspect the image and decide if it is real or fake.",
-    "You are an expert in detecting AI-generated images.",
-)
-
-
-def _registered_texts() -> Iterator[str]:
-    """The corpus of every registered response format (once each) and the texts of every synthetic
-    layout: the markup, tags and wording of the project's papers and of any plugin's."""
-    from common.response_formats import RESPONSE_FORMATS
-    from data_prep.synth_layouts import LAYOUTS
-
-    seen = set(_GENERIC_LINES)
-    for response_format in RESPONSE_FORMATS.load_all().values():
-        for text in response_format.corpus:
-            if text not in seen:
-                seen.add(text)
-                yield text
-    for layout in LAYOUTS.load_all().values():
-        if layout.texts is not None:
-            yield from layout.texts()
-
-
-def tokenizer_corpus(extra_texts: Iterable[str] = ()) -> Iterator[str]:
-    """The deterministic training corpus of the tiny tokenizer (the markup, numbers, words)."""
-    registered = list(_registered_texts())
-    for _ in range(20):
-        yield from _GENERIC_LINES
-        yield from registered
-    for number in range(0, 1001):
-        yield f'{{"bbox_2d": [{number}, {number % 97}, {number + 7}, {number % 89 + 9}], "label": "x"}}'
-    yield from extra_texts
 
 
 def _train_qwen_tokenizer(extra_texts: Iterable[str], trained_vocab_size: int):
