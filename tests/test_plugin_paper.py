@@ -139,13 +139,15 @@ def test_the_fifth_paper_runs_its_smoke_pipeline_end_to_end(outside: Path, tmp_p
     assert list(stages) == ["tiny_model", "synth_data", "prepare_train", "prepare_test", "sft", "grpo", "eval",
                             "report"]  # fmt: skip
     assert all(s["status"] == "completed" and s["exit_code"] == 0 for s in stages.values()), stages
-    # The tiny model's tokenizer learned the plugin's answers (its registered format's corpus).
+    # The tiny model's tokenizer learned the plugin's answers (its registered format's corpus): no
+    # project text has "[[", so without the plugin it would be two tokens.
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "tiny_model")
-    assert len(tokenizer.encode("[[fake]]", add_special_tokens=False)) == 1
+    pieces = [tokenizer.decode([i]) for i in tokenizer.encode("[[fake]]", add_special_tokens=False)]
+    assert pieces == ["[[", "fake", "]]"], pieces
     # Its source converted its layout's data; nothing was rejected.
-    for name, rows in (("prepare_train", 8), ("prepare_test", 4)):
+    for name, rows in (("prepare_train", 4), ("prepare_test", 2)):
         stats = json.loads((run_dir / name / "stats.json").read_text())
         assert stats["read"] == stats["converted"] == rows and stats["rejected_total"] == 0, stats
     # ms-swift's GRPO scored rollouts with the plugin's reward (its own score keys, the copied file).
@@ -158,7 +160,7 @@ def test_the_fifth_paper_runs_its_smoke_pipeline_end_to_end(outside: Path, tmp_p
     predictions = [
         json.loads(line) for line in (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()
     ]
-    assert len(predictions) == 4
+    assert len(predictions) == 2
     for row in predictions:
         assert row["parse_ok"] or row["parse_error"] == "quokka: the answer must be [[real]] or [[fake]]", row
     assert "### Quokka detection accuracy" in (run_dir / "report.md").read_text()
