@@ -6,10 +6,10 @@ modules declare what they add (``@data_source``, ``@synth_layout``, ``@response_
 ``@grpo_reward``). The package is named
 
 - in the paper's config, ``plugins: [my_package]`` (the harness imports it after composing), and
-- in the environment, ``AIGI_PLUGINS=my_package[,other]``: the harness sets it for every stage it
-  renders, so the stages' own processes (data preparation, evaluation, the trainers) import the
-  same modules; set it yourself to run ``python -m data_prep`` or ``python -m harness.evaluation``
-  by hand.
+- in the environment, ``AIGI_PLUGINS=my_package[,other]``: the harness sets it to the config's
+  ``plugins`` for every stage it renders (replacing one inherited from your shell), so the stages'
+  own processes (data preparation, evaluation, the trainers) import the same modules; set it
+  yourself to run ``python -m data_prep`` or ``python -m harness.evaluation`` by hand.
 
 The package must be importable where the stages run: install it (``pip install -e .``) or put
 its folder on ``PYTHONPATH``.
