@@ -85,7 +85,7 @@ def _always(config: Mapping[str, Any]) -> bool:
 
 
 def _grpo_rlhf(config: Mapping[str, Any]) -> bool:
-    """with rlhf_type: grpo"""
+    """when rlhf_type is grpo"""
     return config.get("rlhf_type") == "grpo"
 
 
