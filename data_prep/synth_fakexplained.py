@@ -3,12 +3,15 @@
 The data is made to be learnable by a tiny model in a few hundred CPU training steps, so the smoke
 run can prove that training and evaluation agree (prompt, chat template, image frame, answer
 format): a "real" image is a smooth scene with soft shapes and sensor-like noise; a "fake" one is
-the same kind of scene with one unmistakable artefact, a saturated magenta/green checkerboard (a
+the same kind of scene with one unmistakable artefact, a saturated two-colour checkerboard (a
 texture and colours no real scene here has), filling one of a few fixed cells of a 4 x 3 grid over
-the image (the corners, POSITIONS). The artefact is one region (box in original pixels +
-description) and gives the image its tag. At the smoke profile's size (224 x 168, model frame
-112 x 84) a grid cell is exactly one merged 28 x 28 Qwen2.5-VL image token. Generator names cycle
-through 002 Table 2, so every family appears. Everything is a function of the seed.
+the image (the corners, POSITIONS). Each position has its own colour pair: a tiny random model has
+no sense of where an image token sits (Qwen2.5-VL's vision tower has no absolute position
+embedding and a 2-layer language model cannot read the box from rotary phases after prompts of
+varying length), so the colours tell it which box to write. The artefact is one region (box in
+original pixels + description) and gives the image its tag. At the smoke profile's size
+(224 x 168, model frame 112 x 84) a grid cell is exactly one merged 28 x 28 image token. Generator
+names cycle through 002 Table 2, so every family appears. Everything is a function of the seed.
 
 The output goes through the same converter as the real data:
 ``python -m data_prep convert --source fakexplained --input <out_dir> ...``.
@@ -28,7 +31,15 @@ import numpy as np
 from data_prep.fakexplain_format import vocabulary
 from data_prep.sources.fakexplained import ANNOTATIONS_FILE
 
-__all__ = ["generate_fakexplained", "ARTEFACT", "GRID", "POSITIONS", "artefact_box", "draw_artefacts"]
+__all__ = [
+    "generate_fakexplained",
+    "ARTEFACT",
+    "GRID",
+    "POSITIONS",
+    "Position",
+    "artefact_box",
+    "draw_artefacts",
+]
 
 Box = tuple[int, int, int, int]
 
@@ -38,44 +49,53 @@ class _Artefact:
     name: str
     description: str
     tag: str
-    colours: tuple[tuple[int, int, int], tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class Position:
+    column: int
+    row: int
+    colours: tuple[tuple[int, int, int], tuple[int, int, int]]  # the checkerboard's two colours here
 
 
 # The wording is in the tiny models' tokenizer corpus (data_prep/tiny_model.py), so answers stay short.
-ARTEFACT = _Artefact(
-    "checker", "distorted texture on the surface", "Texture errors", ((255, 0, 255), (0, 255, 0))
-)
+ARTEFACT = _Artefact("checker", "distorted texture on the surface", "Texture errors")
 GRID = (4, 3)  # columns, rows
-POSITIONS: tuple[tuple[int, int], ...] = ((0, 0), (3, 0), (0, 2), (3, 2))  # (column, row): the corners
+POSITIONS: tuple[Position, ...] = (  # the corners
+    Position(0, 0, ((255, 0, 255), (0, 255, 0))),
+    Position(3, 0, ((0, 255, 255), (255, 0, 0))),
+    Position(0, 2, ((255, 255, 0), (0, 0, 255))),
+    Position(3, 2, ((255, 128, 0), (0, 128, 255))),
+)
 
 
-def artefact_box(width: int, height: int, position: tuple[int, int]) -> Box:
-    """The grid cell ``position`` of a ``width`` x ``height`` image, in pixels (x1, y1, x2, y2)."""
-    column, row = position
+def artefact_box(width: int, height: int, position: Position) -> Box:
+    """The grid cell of ``position`` in a ``width`` x ``height`` image, in pixels (x1, y1, x2, y2)."""
     columns, rows = GRID
     return (
-        round(column * width / columns),
-        round(row * height / rows),
-        round((column + 1) * width / columns),
-        round((row + 1) * height / rows),
+        round(position.column * width / columns),
+        round(position.row * height / rows),
+        round((position.column + 1) * width / columns),
+        round((position.row + 1) * height / rows),
     )
 
 
-def _draw_checker(pixels: np.ndarray, box: Box) -> None:
+def _draw_checker(pixels: np.ndarray, box: Box, position: Position) -> None:
     x1, y1, x2, y2 = box
     # 4-pixel squares at 224 x 168: 2 pixels after the resize into the tiny model's frame.
     cell = max(2, min(pixels.shape[:2]) // 42)
     yy, xx = np.mgrid[0 : y2 - y1, 0 : x2 - x1]
     first = ((yy // cell + xx // cell) % 2 == 0)[..., None]
-    one, two = (np.array(c, dtype=np.uint8) for c in ARTEFACT.colours)
+    one, two = (np.array(c, dtype=np.uint8) for c in position.colours)
     pixels[y1:y2, x1:x2] = np.where(first, one, two)
 
 
 def draw_artefacts(pixels: np.ndarray, rng: np.random.Generator) -> list[tuple[Box, _Artefact]]:
     """Draw the artefact into one of POSITIONS of ``pixels`` (chosen by ``rng``); return [(box, artefact)]."""
     height, width = pixels.shape[:2]
-    box = artefact_box(width, height, POSITIONS[int(rng.integers(0, len(POSITIONS)))])
-    _draw_checker(pixels, box)
+    position = POSITIONS[int(rng.integers(0, len(POSITIONS)))]
+    box = artefact_box(width, height, position)
+    _draw_checker(pixels, box, position)
     return [(box, ARTEFACT)]
 
 
