@@ -3,7 +3,7 @@
 The data is made to be learnable by a tiny model in a few hundred CPU training steps, so the smoke
 run can prove that training and evaluation agree (prompt, chat template, image frame, answer
 format): a "real" image is a smooth scene with soft shapes and sensor-like noise; a "fake" one is
-the same kind of scene with one unmistakable artefact, a saturated two-colour checkerboard (a
+the same kind of scene with one unmistakable artefact, a saturated two-shade checkerboard (a
 texture and colours no real scene here has), filling one of a few fixed cells of a 4 x 3 grid over
 the image (the corners, POSITIONS). Each position has its own colour pair: a tiny random model has
 no sense of where an image token sits (Qwen2.5-VL's vision tower has no absolute position
@@ -61,11 +61,13 @@ class Position:
 # The wording is in the tiny models' tokenizer corpus (data_prep/tiny_model.py), so answers stay short.
 ARTEFACT = _Artefact("checker", "distorted texture on the surface", "Texture errors")
 GRID = (4, 3)  # columns, rows
+# A saturated hue and its darker shade: a zero channel no scene here has, and their mean is still
+# that hue when a model's resize blurs the squares (complementary pairs would average to grey).
 POSITIONS: tuple[Position, ...] = (  # the corners
-    Position(0, 0, ((255, 0, 255), (0, 255, 0))),
-    Position(3, 0, ((0, 255, 255), (255, 0, 0))),
-    Position(0, 2, ((255, 255, 0), (0, 0, 255))),
-    Position(3, 2, ((255, 128, 0), (0, 128, 255))),
+    Position(0, 0, ((255, 0, 255), (128, 0, 128))),  # magenta
+    Position(3, 0, ((0, 255, 255), (0, 128, 128))),  # cyan
+    Position(0, 2, ((255, 255, 0), (128, 128, 0))),  # yellow
+    Position(3, 2, ((0, 255, 0), (0, 128, 0))),  # green
 )
 
 
