@@ -24,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.report.run_dir import load_run
-from harness.report.training_logs import read_stage_curves
+from harness.report.run_dir import load_run, read_stage_curves
 
 REPO = Path(__file__).resolve().parents[1]
 PAPERS = ("fakexplain", "fake_hr1", "aigi_holmes", "fakescope")
