@@ -93,6 +93,8 @@ _QWEN_NON_SPECIAL = ("<tool_call>", "</tool_call>")  # added but not special in 
 
 TINY_QWEN_MIN_PIXELS = 56 * 56
 TINY_QWEN_MAX_PIXELS = 112 * 112
+# The final norm's weight: lets the frozen tied embedding give logits up to about +-20 (_make_learnable).
+TINY_QWEN_LOGIT_SCALE = 16.0
 
 # Qwen2's pre-tokenizer split (transformers' Qwen2Tokenizer uses the same pattern).
 _QWEN_PRETOKENIZE = (
@@ -166,6 +168,7 @@ def build_tiny_qwen2_5_vl(
     trained_vocab_size: int = 2000,
     extra_corpus: Iterable[str] = (),
     overwrite: bool = True,
+    logit_scale: float = TINY_QWEN_LOGIT_SCALE,
 ) -> Path:
     """Write a tiny random-weight Qwen2.5-VL folder to ``out_dir`` and return its path.
 
@@ -225,6 +228,7 @@ def build_tiny_qwen2_5_vl(
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).to(torch.float32)
+    _make_learnable(model, tokenizer, logit_scale)
     model.generation_config = GenerationConfig(
         bos_token_id=specials["<|endoftext|>"],
         eos_token_id=[specials["<|im_end|>"], specials["<|endoftext|>"]],
@@ -247,6 +251,27 @@ def build_tiny_qwen2_5_vl(
     image_processor.save_pretrained(out)
     (out / "model.safetensors").chmod(0o644)
     return out
+
+
+def _make_learnable(model: Any, tokenizer: Any, logit_scale: float) -> None:
+    """Let LoRA (which leaves the tied embedding and the norms frozen) reach confident logits.
+
+    Output logits are the final RMSNorm's output (length ``sqrt(hidden) * weight``) times the tied
+    embedding rows (length ``sqrt(hidden) * 0.02`` at the default init): with weight 1 no logit
+    can exceed about 1.3, so over 151,936 rows every next token stays nearly uniform and sampled
+    GRPO answers are noise whatever SFT taught. The final norm's weight is set to ``logit_scale``
+    instead, and the rows no text can reach (the filler tokens between the trained vocabulary and
+    Qwen's specials, the padding rows after them) are zero, so their logits stay at 0 and 150,000
+    of them cannot outweigh the answer.
+    """
+    import torch
+
+    vocab = tokenizer.get_vocab()
+    unreachable = [i for token, i in vocab.items() if token.startswith("<|aigi_unused_")]
+    unreachable += range(max(QWEN_SPECIAL_TOKENS.values()) + 1, _QWEN_VOCAB_ROWS)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[torch.tensor(unreachable)] = 0.0
+        model.model.language_model.norm.weight.fill_(logit_scale)
 
 
 # llava-hf/llava-v1.6-mistral-7b-hf: <unk>/<s>/</s> at 0/1/2, byte-fallback tokens <0x00>..<0xFF> at
