@@ -18,11 +18,12 @@ from typing import Any, TextIO
 
 from omegaconf import OmegaConf
 
+from common.atomic import write_text
 from common.errors import Problem
 from harness import swift_resume
 from harness.finalize import last_swift_checkpoint
 from harness.jobs import cluster_settings, launcher_for, make_job
-from harness.manifest import RunManifest, StageRecord, now, write_text_atomic
+from harness.manifest import RunManifest, StageRecord, now
 from harness.pipeline import PRIMARY_OUTPUT, STAGE_REF
 from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
@@ -228,7 +229,7 @@ def _output_exists(planned: PlannedStage) -> bool:
 
 def _open_manifest(plan: Plan, manifest: RunManifest | None) -> RunManifest:
     plan.run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(plan.run_dir / "config.yaml", OmegaConf.to_yaml(plan.cfg, resolve=True))
+    write_text(plan.run_dir / "config.yaml", OmegaConf.to_yaml(plan.cfg, resolve=True))
     environment = RunManifest.environment(Path(str(plan.cfg.paths.repo)))
     if manifest is None:
         manifest = RunManifest.create(

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from common.atomic import write_text
 from launch import shell
 from launch.config import ClusterConfig
 from launch.dist_env import DISTRIBUTED_VARS, nproc_per_node, uses_torchrun
@@ -58,10 +59,7 @@ class SlurmLauncher:
         paths = []
         for job, text in texts:
             path = script_dir / script_name(job)
-            tmp = path.with_suffix(".sbatch.tmp")
-            tmp.write_text(text)
-            tmp.chmod(0o755)
-            tmp.replace(path)
+            write_text(path, text, chmod=0o755)
             paths.append(path)
         return paths
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from typing import Any
 
 from PIL import Image
 
+from common.atomic import write_json
 from common.errors import HarnessError
 from harness.evaluation.backends import build_backend
 from harness.evaluation.backends.base import GenerationRequest, GenerationResult
@@ -310,7 +310,5 @@ def write_metrics(
         "soft_scoring": soft_scoring,
     }
     path = out / METRICS_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, document, allow_nan=False)
     return document
