@@ -2,21 +2,22 @@
 
 Modelled on lm-evaluation-harness: a config names things by string, and a mistyped name fails
 with the close matches and the full list, e.g.
-``Unknown metric 'acuracy'. Did you mean: accuracy? Available: accuracy, ap, auc, ...``.
+``unknown metric 'acuracy' (did you mean: accuracy?); available: accuracy, ap, auc, ...``.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
+
+from common.errors import HarnessError, did_you_mean
 
 T = TypeVar("T")
 
 __all__ = ["Registry", "UnknownNameError"]
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(HarnessError):
     """A config named something no registry entry has; the message lists the alternatives."""
 
     def __init__(self, kind: str, name: str, available: list[str]):
@@ -24,9 +25,10 @@ class UnknownNameError(KeyError):
         super().__init__(name)
 
     def __str__(self) -> str:
-        close = difflib.get_close_matches(self.name, self.available, n=3, cutoff=0.6)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        return f"Unknown {self.kind} '{self.name}'.{hint} Available: {', '.join(self.available)}"
+        return (
+            f"unknown {self.kind} '{self.name}'{did_you_mean(self.name, self.available)}; "
+            f"available: {', '.join(self.available)}"
+        )
 
 
 class Registry(Generic[T]):

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common.atomic import write_json
+from common.errors import HarnessError
 from data_prep.readers import TruncatedInput
 from data_prep.records import REJECT_REASONS, Converted, RawRecord, RecordRejected
 from data_prep.source_api import parse_options
@@ -44,7 +45,7 @@ STATS_FILE = "stats.json"
 _FIRST_REASONS_SHOWN = 10
 
 
-class StageFailed(RuntimeError):
+class StageFailed(HarnessError):
     """The stage did not produce its outputs (strict mode with rejects, or a converter error)."""
 
 

@@ -24,10 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from common.errors import HarnessError
+
 __all__ = ["DownloadFailed", "download", "parse_unpack", "unpack_archive"]
 
 
-class DownloadFailed(RuntimeError):
+class DownloadFailed(HarnessError):
     """The hub client could not fetch the repo; the message says what to try."""
 
 

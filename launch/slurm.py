@@ -22,11 +22,7 @@ from launch.job import AllocRef, Job, JobError, alloc_argv
 from launch.secret_env import leaked_secret_names, secret_values, split_env
 from launch.shell import ShellVar
 from launch.slurm_script import render_sbatch, script_name
-from launch.slurm_state import ChainResult, wait_chain
-
-
-class SlurmError(RuntimeError):
-    """sbatch refused a stage; the message carries Slurm's answer."""
+from launch.slurm_state import ChainResult, SlurmError, wait_chain
 
 
 class SlurmLauncher:

@@ -13,6 +13,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from common.errors import HarnessError
+
+
+class SlurmError(HarnessError):
+    """Slurm refused a stage or could not say where a job stands; the message carries its answer."""
+
+
 # States after which a job will not run again (REQUEUED / PENDING after a requeue are not).
 TERMINAL = {
     "COMPLETED",
@@ -107,7 +114,7 @@ def query(
     if proc.returncode != 0:
         if "Invalid job id" in (proc.stderr or ""):
             return {"JobState": "UNKNOWN", "Reason": "purged from the controller"}
-        raise RuntimeError(f"scontrol show job {job_id} failed ({proc.returncode}): {proc.stderr.strip()}")
+        raise SlurmError(f"scontrol show job {job_id} failed ({proc.returncode}): {proc.stderr.strip()}")
     return dict(_FIELD.findall(proc.stdout))
 
 

@@ -7,15 +7,12 @@ keys with a "did you mean". All problems of a config are reported together.
 
 from __future__ import annotations
 
-import collections.abc
-import dataclasses
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-from common.errors import ConfigError, Problem, did_you_mean
+from common.errors import ConfigError, Problem
+from common.parse import from_mapping
 
 __all__ = [
     "CollaborativeDecodingConfig",
@@ -25,9 +22,7 @@ __all__ = [
     "SamplingConfig",
     "SoftScoringConfig",
     "VllmConfig",
-    "from_mapping",
     "parse_eval_config",
-    "to_mapping",
 ]
 
 
@@ -229,86 +224,3 @@ def _check_names(config: EvalConfig) -> list[Problem]:
     if config.sampling.temperature < 0:
         problems.append(Problem("eval.sampling.temperature", "must be >= 0 (0 = greedy)"))
     return problems
-
-
-# --- generic dataclass <-> mapping -------------------------------------------------------------
-
-
-def from_mapping(cls: type, data: Any, where: str, problems: list[Problem]) -> Any:
-    """Build dataclass ``cls`` from a mapping; unknown keys and wrong types go to ``problems``."""
-    if not isinstance(data, Mapping):
-        problems.append(Problem(where, f"must be a mapping, got {type(data).__name__}"))
-        return cls()
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in fields:
-            problems.append(
-                Problem(
-                    f"{where}.{key}",
-                    f"unknown key{did_you_mean(str(key), fields)}; known: {', '.join(fields)}",
-                )
-            )
-            continue
-        kwargs[key] = _convert(hints[key], value, f"{where}.{key}", problems)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a converted value that failed above stays out of kwargs
-        problems.append(Problem(where, str(exc)))
-        return cls()
-
-
-def _convert(hint: Any, value: Any, where: str, problems: list[Problem]) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        non_none = [o for o in options if o is not type(None)]
-        if len(non_none) == 1:
-            return _convert(non_none[0], value, where, problems)
-    if dataclasses.is_dataclass(hint):
-        return from_mapping(hint, value, where, problems)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            problems.append(Problem(where, f"must be a list, got {value!r}"))
-            return ()
-        (item_type, *_rest) = typing.get_args(hint)
-        return tuple(_convert(item_type, v, f"{where}[{i}]", problems) for i, v in enumerate(value))
-    if origin in (collections.abc.Mapping, dict) or hint in (Mapping, dict):
-        if not isinstance(value, Mapping):
-            problems.append(Problem(where, f"must be a mapping, got {value!r}"))
-            return {}
-        return dict(value)
-    if hint is Any:
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            problems.append(Problem(where, f"must be true or false, got {value!r}"))
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(Problem(where, f"must be an integer, got {value!r}"))
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(Problem(where, f"must be a number, got {value!r}"))
-            return value
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            problems.append(Problem(where, f"must be a string, got {value!r}"))
-        return value
-    return value
-
-
-def to_mapping(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-able data (recorded next to the predictions)."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_mapping(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [to_mapping(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): to_mapping(v) for k, v in obj.items()}
-    return obj

@@ -28,10 +28,11 @@ from PIL import Image
 
 from common.atomic import write_json
 from common.errors import HarnessError
+from common.parse import to_mapping
 from harness.evaluation.backends import build_backend
 from harness.evaluation.backends.base import GenerationRequest, GenerationResult
 from harness.evaluation.collaborative_decoding import AnswerBias, expert_biases, load_expert_probabilities
-from harness.evaluation.config import EvalConfig, to_mapping
+from harness.evaluation.config import EvalConfig
 from harness.evaluation.manifest import EvalItem, read_manifest
 from harness.evaluation.metrics import compute_metrics
 from harness.evaluation.predictions import PredictionRow, PredictionsFile
