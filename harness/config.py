@@ -20,8 +20,8 @@ CONF_DIR = REPO_ROOT / "conf"
 
 
 def available(group: str) -> list[str]:
-    """Option names of a config group, read from `conf/<group>/`."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """Option names of a config group, read from `conf/<group>/` (`_base` and the like are parts, not options)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 @dataclass
@@ -67,7 +67,10 @@ def compose(overrides: Sequence[str]) -> DictConfig:
     from hydra import initialize_config_dir
     from hydra.errors import ConfigCompositionException, MissingConfigException
 
+    from harness.config_schemas import register_schemas
+
     _check_groups(overrides)
+    register_schemas()
     full = [f"paths.repo={REPO_ROOT}", *overrides]
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):

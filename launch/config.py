@@ -1,8 +1,12 @@
-"""The `cluster` config (conf/cluster/*.yaml) as typed, validated values.
+"""The `cluster` config as typed, validated values; the one place its keys and defaults live.
 
-Launchers receive the whole `cluster` mapping (a dict or an OmegaConf DictConfig). Parsing it
-here means every launcher reports a bad value the same way: with the full key path
-(`cluster.slurm.partition`) and what to change.
+The dataclasses below are also the Hydra schema of the `cluster` group (harness/config_schemas.py
+registers them as `cluster/_schema`): conf/cluster/<launcher>.yaml states only what that
+launcher changes, so a default written here is the default of every composed config too.
+
+Launchers receive the whole `cluster` mapping (a dict or an OmegaConf DictConfig; missing keys
+take the defaults). Parsing it here means every launcher reports a bad value the same way: with
+the full key path (`cluster.slurm.partition`) and what to change, all problems at once.
 """
 
 from __future__ import annotations
@@ -61,38 +65,44 @@ class SlurmConfig:
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
-    time: str | None = None
-    cpus_per_task: int | None = None
-    mem: str | None = None
+    time: str | None = None  # e.g. "2-00:00:00"
+    cpus_per_task: int | None = None  # CPUs per node (one task per node)
+    mem: str | None = None  # e.g. "0" (all of the node's memory) or "480G"
     # How GPUs are requested: `--gpus-per-node=G`, `--gres=<gres_name>:G`, or not at all
     # (clusters that hand out whole nodes).
     gpu_request: str = "gpus-per-node"
-    gres_name: str = "gpu"
+    gres_name: str = "gpu"  # gpu_request=gres: --gres=<gres_name>:<gpus_per_node>
     exclusive: bool = False
+    # Requeue after node failure or preemption; the trainer resumes from its last checkpoint
+    # (the harness renders the resume flags).
     requeue: bool = True
     # Lines written after `#SBATCH ` verbatim (each must be one line), e.g. "--constraint=a100".
     extra_sbatch: tuple[str, ...] = ()
-    # Shell lines run before anything else (module load, conda activate). This is the one
-    # place where text is written into the script as code, on purpose.
+    # Shell lines run before anything else, e.g. ["module load cuda/12.4", "source ~/venv/bin/activate"].
+    # This is the one place where text is written into the script as code, on purpose.
     setup: tuple[str, ...] = ()
     # Extra arguments for every srun (e.g. --mpi=pmix, container flags).
     srun_args: tuple[str, ...] = ()
     # Let Slurm cancel a stage whose dependency failed instead of leaving it pending forever.
     kill_on_invalid_dep: bool = True
-    poll_interval_s: float = 5.0
+    poll_interval_s: float = 5.0  # how often `wait` asks scontrol
 
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """`cluster`: where stages run. See conf/cluster/*.yaml for the documented defaults."""
+    """`cluster`: where stages run; conf/cluster/<launcher>.yaml changes a few of these defaults."""
 
-    launcher: str
+    launcher: str  # local | torchrun | slurm (conf/cluster/<launcher>.yaml sets it)
+    # Nodes a multi-node stage spans, and GPUs used on each. Paper configs set gpus_per_node
+    # (Fake-HR1: 16, FakeXplain: 8); override on the command line, e.g. cluster.nnodes=2.
     nnodes: int | None = 1
     gpus_per_node: int = 0
     # torchrun: this node's place in the job; null falls back to the environment
     # (NODE_RANK or RANK, NNODES or WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
     node_rank: int | None = None
     master_addr: str | None = None
+    # torchrun's rendezvous port; null: MASTER_PORT, else 29500 (local, torchrun) or
+    # 20000 + job id % 20000 (slurm, so two jobs that share a node do not collide).
     master_port: int | None = None
     # CUDA_VISIBLE_DEVICES for the stage; null: local derives 0..G-1, others leave it alone.
     visible_devices: str | None = None
@@ -104,14 +114,15 @@ class ClusterConfig:
     sync_timeout_s: float = 86400.0
     ray: RayConfig = field(default_factory=RayConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    # Environment variables whose values never go into a script, log or manifest; they reach
+    # the trainer through the environment only (fnmatch, case-insensitive). Extend per cluster.
     secret_patterns: tuple[str, ...] = DEFAULT_SECRET_PATTERNS
 
 
 def parse_cluster(cluster: Mapping[str, Any]) -> ClusterConfig:
     """Validate a `cluster` mapping and return it typed; raises ClusterConfigError listing every problem.
 
-    Keys the mapping leaves out take the dataclasses' defaults (the same defaults conf/cluster/
-    composes from, see conf/cluster/README.md).
+    Keys the mapping leaves out take the dataclasses' defaults (those conf/cluster/ composes from).
     """
     if not isinstance(cluster, Mapping):
         raise ClusterConfigError(Problem("cluster", f"must be a mapping, got {type(cluster).__name__}"))

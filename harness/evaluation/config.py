@@ -1,8 +1,11 @@
 """The eval stage's options: one typed schema, parsed from the ``--config-json`` the harness renders.
 
-``conf/eval/<paper>.yaml`` (Hydra group ``eval``) sets every key below with a comment on where its
-value comes from; this module holds the defaults (for running the CLI by hand) and rejects unknown
-keys with a "did you mean". All problems of a config are reported together.
+The dataclasses below are the one place the keys, their types and their defaults live: they are
+also the Hydra schema of the ``eval`` group (harness/config_schemas.py registers ``eval/_schema``).
+``conf/eval/_base.yaml`` states what every paper's evaluation changes from these defaults and
+``conf/eval/<paper>.yaml`` only what that paper changes from the base, each value with a comment
+on where it comes from. Unknown keys are rejected with a "did you mean"; all problems of a config
+are reported together.
 """
 
 from __future__ import annotations
@@ -136,23 +139,27 @@ class OpenAIConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    backend: str = "transformers"
-    response_format: str = "free_text_verdict"
-    metrics: tuple[str, ...] = ("accuracy",)
-    batch_size: int = 8
-    limit: int | None = None
+    backend: str = "transformers"  # transformers | vllm | openai (harness/evaluation/backends/)
+    response_format: str = "free_text_verdict"  # the answer parser (harness/evaluation/response_formats.py)
+    metrics: tuple[str, ...] = ("accuracy",)  # harness/evaluation/metrics/
+    batch_size: int = 8  # images per generate call
+    limit: int | None = None  # evaluate only the first N manifest rows
     max_new_tokens: int = 1024
-    dtype: str = "auto"
+    dtype: str = "auto"  # transformers backend: bfloat16 on GPU, float32 on CPU
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    system_prompt: str | None = None
-    response_prefix: str = ""
-    robustness: str | None = None
-    robustness_seed: int = 0
+    system_prompt: str | None = None  # null: the manifest's own system message, if any
+    response_prefix: str = ""  # text the answer starts with (the model continues after it)
+    robustness: str | None = (
+        None  # jpeg80 | jpeg30 | random_crop | downsample_0.5 (harness/evaluation/robustness.py)
+    )
+    robustness_seed: int = 0  # random crop positions come from (seed, image id)
+    # Set for models whose boxes are pixels of a resized frame (Qwen2.5-VL), so boxes follow a
+    # robustness transform that changes the image size; null: the answers carry no boxes.
     model_frame: ModelFrameConfig | None = None
-    soft_scoring: SoftScoringConfig | None = None
+    soft_scoring: SoftScoringConfig | None = None  # null: no probability of fake (no AP/AUC, no ROC)
     collaborative_decoding: CollaborativeDecodingConfig | None = None
-    vllm: VllmConfig = field(default_factory=VllmConfig)
-    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
+    vllm: VllmConfig = field(default_factory=VllmConfig)  # backend vllm
+    openai: OpenAIConfig = field(default_factory=OpenAIConfig)  # backend openai
 
 
 def parse_eval_config(data: Mapping[str, Any] | None) -> EvalConfig:

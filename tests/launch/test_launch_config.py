@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from harness.config_schemas import register_schemas
 from launch import LocalLauncher, SlurmLauncher, TorchrunLauncher, make_launcher
 from launch.config import ClusterConfigError, parse_cluster
 
@@ -12,6 +13,7 @@ CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def _compose(*overrides):
+    register_schemas()  # conf/cluster/*.yaml start from launch.config's dataclasses
     with initialize_config_dir(config_dir=CONF, version_base=None):
         return compose(overrides=list(overrides))
 
