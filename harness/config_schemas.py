@@ -23,17 +23,17 @@ import types
 import typing
 from typing import Any, Union
 
-__all__ = ["SCHEMAS", "register_schemas", "schema_of"]
+__all__ = ["register_schemas", "schema_of"]
 
 
 def _schemas() -> dict[str, type]:
+    """Config group -> the dataclass its `_schema` is."""
     from harness.evaluation.config import EvalConfig
     from launch.config import ClusterConfig
 
     return {"cluster": ClusterConfig, "eval": EvalConfig}
 
 
-SCHEMAS = ("cluster", "eval")  # the groups whose `_schema` is a dataclass
 _registered = False
 
 

@@ -2,9 +2,9 @@
 
 A paper config has `stages:` (name -> stage config) and either `pipeline:` (ordered names) or
 `variants:` (variant name -> ordered names) with `variant:` choosing one; an overlay changes that
-list with `pipeline_edit:` (harness.pipeline_edit). A stage config holds
-the trainer's own arguments plus a few harness keys (RESERVED_KEYS). `extends: <stage>` copies
-another stage's config and overrides it, so three GRPO stages do not repeat forty keys.
+list with `pipeline_edit:` (harness.pipeline_edit). A stage config holds the trainer's own
+arguments plus a few harness keys (RESERVED_KEYS). `extends: <stage>` copies another stage's
+config and overrides it, so three GRPO stages do not repeat forty keys.
 """
 
 from __future__ import annotations

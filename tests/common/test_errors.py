@@ -97,3 +97,14 @@ def test_no_module_keeps_its_own_did_you_mean() -> None:
         if "get_close_matches" in path.read_text(encoding="utf-8")
     ]
     assert users == ["common/errors.py"]
+
+
+def test_common_imports_nothing_of_the_project() -> None:
+    """launch/, rewards/ and data_prep/ may import common/ only because it depends on none of them."""
+    for path in sorted((REPO / "common").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module.split(".")[0] not in PACKAGES[1:], f"{path.name} imports {node.module}"
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert alias.name.split(".")[0] not in PACKAGES[1:], f"{path.name} imports {alias.name}"
