@@ -14,9 +14,9 @@ writes files this way: run records, eval metrics, sbatch scripts, converted data
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,12 +24,11 @@ from typing import IO, Any
 
 __all__ = ["AtomicFile", "atomic_open", "replace_symlink", "write_json", "write_text"]
 
-_counter = itertools.count()
-
 
 def _temporary_sibling(path: Path) -> Path:
-    # Unique per process and call, so two writers of the same target never share a temporary file.
-    return path.with_name(f".{path.name}.{os.getpid()}.{next(_counter)}.tmp")
+    # Random, so two writers of the same target never share a temporary file, and neither does a
+    # later process with a recycled pid next to a file a killed one left behind.
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:16]}.tmp")
 
 
 class AtomicFile:
