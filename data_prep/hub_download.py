@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from common.atomic import atomic_open
 from common.errors import HarnessError
 
 __all__ = ["DownloadFailed", "download", "parse_unpack", "unpack_archive"]
@@ -136,7 +137,6 @@ def unpack_archive(local_dir: str | Path, spec: str) -> str:
     Returns a one-line summary.
     """
     import json
-    import os
     import shutil
     import zipfile
 
@@ -177,10 +177,8 @@ def unpack_archive(local_dir: str | Path, spec: str) -> str:
                     kept += 1
                     continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                partial = dest.with_name(dest.name + ".partial")
-                with zipped.open(member) as source, open(partial, "wb") as sink:
+                with zipped.open(member) as source, atomic_open(dest, "wb") as sink:
                     shutil.copyfileobj(source, sink, 1 << 20)  # zipfile checks the CRC at the end
-                os.replace(partial, dest)
                 written += 1
     except zipfile.BadZipFile as error:
         raise DownloadFailed(
