@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from common.atomic import atomic_open
+from common.atomic import atomic_open, write_json
 from common.errors import HarnessError
 
 __all__ = ["DownloadFailed", "download", "parse_unpack", "unpack_archive"]
@@ -184,7 +184,6 @@ def unpack_archive(local_dir: str | Path, spec: str) -> str:
         raise DownloadFailed(
             f"--unpack: {archive} is damaged ({error}); delete it and re-run the download to fetch it again"
         ) from error
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(state), encoding="utf-8")
+    write_json(marker, state, indent=None)
     extra = f", {cruft} platform metadata entries (__MACOSX, .DS_Store) left out" if cruft else ""
     return f"{archive_name}: unpacked into {target}: {written} file(s) written, {kept} already there{extra}"

@@ -253,7 +253,7 @@ def evaluate(
                     "real_ids": list(anchors.real_ids),
                     "skipped_variants": list(anchors.skipped),
                 }
-                (out / ANCHORS_FILE).write_text(json.dumps(anchors_info) + "\n", encoding="utf-8")
+                write_json(out / ANCHORS_FILE, anchors_info, indent=None)
             collab = config.collaborative_decoding
             experts = load_expert_probabilities(collab.expert_probs) if collab and collab.expert_probs else {}
             bias_for = _answer_bias_factory(config, backend.tokenizer, experts)
