@@ -2,7 +2,7 @@
 
 Modelled on lm-evaluation-harness: a config names things by string, and a mistyped name fails
 with the close matches and the full list, e.g.
-``Unknown metric 'acuracy'. Did you mean: accuracy? Available: accuracy, ap, auc, ...``.
+``unknown metric 'acuracy' (did you mean: accuracy?); available: accuracy, ap, auc, ...``.
 
 A registry can also *discover* its entries instead of being handed a list:
 
@@ -23,7 +23,6 @@ user's edited copy of a reward must not collide with the original it was copied 
 from __future__ import annotations
 
 import ast
-import difflib
 import importlib
 import importlib.util
 import sys
@@ -32,12 +31,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
+from common.errors import HarnessError, did_you_mean
+
 T = TypeVar("T")
 
 __all__ = ["DeclarationError", "Registry", "UnknownNameError", "declared_names"]
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(HarnessError):
     """A config named something no registry entry has; the message lists the alternatives."""
 
     def __init__(self, kind: str, name: str, available: list[str]):
@@ -45,9 +46,10 @@ class UnknownNameError(KeyError):
         super().__init__(name)
 
     def __str__(self) -> str:
-        close = difflib.get_close_matches(self.name, self.available, n=3, cutoff=0.6)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        return f"Unknown {self.kind} '{self.name}'.{hint} Available: {', '.join(self.available)}"
+        return (
+            f"unknown {self.kind} '{self.name}'{did_you_mean(self.name, self.available)}; "
+            f"available: {', '.join(self.available)}"
+        )
 
 
 class DeclarationError(ValueError):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import time
 import traceback
 from collections import Counter, deque
@@ -31,6 +30,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from common.atomic import write_json
+from common.errors import HarnessError
 from data_prep.readers import TruncatedInput
 from data_prep.records import REJECT_REASONS, Converted, RawRecord, RecordRejected
 from data_prep.source_api import parse_options
@@ -44,7 +45,7 @@ STATS_FILE = "stats.json"
 _FIRST_REASONS_SHOWN = 10
 
 
-class StageFailed(RuntimeError):
+class StageFailed(HarnessError):
     """The stage did not produce its outputs (strict mode with rejects, or a converter error)."""
 
 
@@ -289,9 +290,7 @@ def run_conversion(
         raise StageFailed(
             f"record accounting broken: read {read} != converted {converted} + rejected {rejected_total}"
         )
-    tmp = out / (STATS_FILE + ".partial")
-    tmp.write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, out / STATS_FILE)
+    write_json(out / STATS_FILE, stats, ensure_ascii=False)
     echo(_describe(stats))
     if failed:
         raise StageFailed(failure)

@@ -24,10 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from common.atomic import atomic_open, write_json
+from common.errors import HarnessError
+
 __all__ = ["DownloadFailed", "download", "parse_unpack", "unpack_archive"]
 
 
-class DownloadFailed(RuntimeError):
+class DownloadFailed(HarnessError):
     """The hub client could not fetch the repo; the message says what to try."""
 
 
@@ -134,7 +137,6 @@ def unpack_archive(local_dir: str | Path, spec: str) -> str:
     Returns a one-line summary.
     """
     import json
-    import os
     import shutil
     import zipfile
 
@@ -175,16 +177,13 @@ def unpack_archive(local_dir: str | Path, spec: str) -> str:
                     kept += 1
                     continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                partial = dest.with_name(dest.name + ".partial")
-                with zipped.open(member) as source, open(partial, "wb") as sink:
+                with zipped.open(member) as source, atomic_open(dest, "wb") as sink:
                     shutil.copyfileobj(source, sink, 1 << 20)  # zipfile checks the CRC at the end
-                os.replace(partial, dest)
                 written += 1
     except zipfile.BadZipFile as error:
         raise DownloadFailed(
             f"--unpack: {archive} is damaged ({error}); delete it and re-run the download to fetch it again"
         ) from error
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(state), encoding="utf-8")
+    write_json(marker, state, indent=None)
     extra = f", {cruft} platform metadata entries (__MACOSX, .DS_Store) left out" if cruft else ""
     return f"{archive_name}: unpacked into {target}: {written} file(s) written, {kept} already there{extra}"

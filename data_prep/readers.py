@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from common.errors import HarnessError
 from data_prep.records import RawRecord, RecordRejected
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
 _READ_SIZE = 1 << 20
 
 
-class TruncatedInput(ValueError):
+class TruncatedInput(HarnessError, ValueError):
     """A file ended in the middle of its records (a JSON array without its closing ``]``)."""
 
     def __init__(self, path: Path, offset: int, items: int) -> None:

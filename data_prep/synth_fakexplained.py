@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from common.atomic import atomic_open
 from data_prep.fakexplain_format import vocabulary
 from data_prep.sources.fakexplained import ANNOTATIONS_FILE, VOCABULARY_FILE
 
@@ -188,8 +189,7 @@ def generate_fakexplained(
         generator = generators[index % len(generators)] if label == "fake" else None
         jobs.append((index, label, generator, seed, width, height, str(out)))
     annotations = out / ANNOTATIONS_FILE
-    partial = annotations.with_name(annotations.name + ".partial")
-    with open(partial, "w", encoding="utf-8") as handle:
+    with atomic_open(annotations) as handle:
         if workers > 1:
             with multiprocessing.get_context("forkserver").Pool(workers) as pool:
                 records = pool.imap(_make_one, jobs, chunksize=16)
@@ -198,5 +198,4 @@ def generate_fakexplained(
         else:
             for job in jobs:
                 handle.write(json.dumps(_make_one(job)) + "\n")
-    partial.replace(annotations)
     return annotations

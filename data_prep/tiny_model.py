@@ -16,9 +16,10 @@ Design constraints:
 - Qwen's special tokens keep their real ids (151643...151664): ms-swift hard-codes
   ``image_token_id = 151655`` (swift/template/templates/qwen.py). Unreachable filler tokens pad
   the trained vocabulary up to 151643; the embedding matrix has Qwen2.5-VL-3B's 151936 rows.
-- The image processor's min/max pixels are small (56*56 .. 112*112 by default) so an image costs a
-  handful of visual tokens. Data prepared for this model must use the same bounds (the
-  ``min_pixels``/``max_pixels`` converter options, and ``MAX_PIXELS`` for ms-swift).
+- The image processor's min/max pixels are small (56*56 .. 112*112 by default, from
+  conf/data_prep/tiny_qwen2_5_vl.yaml) so an image costs a handful of visual tokens. Data prepared
+  for this model must use the same bounds (the ``min_pixels``/``max_pixels`` converter options,
+  and ``MAX_PIXELS`` for ms-swift); the smoke overlays take them from the same file.
 - Everything is seeded: the same arguments give byte-identical weights and tokenizer files.
 
 Building and loading need ``data_prep.cpu_compat`` on a machine without torchvision (it is applied
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from data_prep import cpu_compat
+from data_prep.conf_data import load_yaml
 from data_prep.tiny_corpus import tokenizer_corpus
 
 __all__ = [
@@ -91,8 +93,11 @@ QWEN_SPECIAL_TOKENS: dict[str, int] = {
 _QWEN_VOCAB_ROWS = 151936
 _QWEN_NON_SPECIAL = ("<tool_call>", "</tool_call>")  # added but not special in Qwen's tokenizer
 
-TINY_QWEN_MIN_PIXELS = 56 * 56
-TINY_QWEN_MAX_PIXELS = 112 * 112
+# conf/data_prep/tiny_qwen2_5_vl.yaml: shared with the smoke overlays, which include it as their
+# model's pixel bounds (data prep maps boxes into this frame; ms-swift reads MIN/MAX_PIXELS).
+_TINY_QWEN_PIXELS = load_yaml("tiny_qwen2_5_vl.yaml")
+TINY_QWEN_MIN_PIXELS: int = _TINY_QWEN_PIXELS["min_pixels"]
+TINY_QWEN_MAX_PIXELS: int = _TINY_QWEN_PIXELS["max_pixels"]
 # The final norm's weight: lets the frozen tied embedding give logits up to about +-20 (_make_learnable).
 TINY_QWEN_LOGIT_SCALE = 16.0
 

@@ -1,15 +1,16 @@
 """Streaming output writers: jsonl line by line, parquet in row groups of a fixed size.
 
-Both write to ``<name>.partial`` and rename on ``commit()``, so a stage that fails leaves no
-half-written file under the final name.
+Both write to a temporary file next to the target (common.atomic.AtomicFile) and rename it on
+``commit()``, so a stage that fails leaves no half-written file under the final name.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from common.atomic import AtomicFile
 
 __all__ = ["JsonlWriter", "ParquetRowWriter", "open_writer"]
 
@@ -17,9 +18,9 @@ __all__ = ["JsonlWriter", "ParquetRowWriter", "open_writer"]
 class JsonlWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.partial = path.with_name(path.name + ".partial")
+        self._file = AtomicFile(path)
         self.rows = 0
-        self._handle = open(self.partial, "w", encoding="utf-8")
+        self._handle = self._file.open("w")
 
     def write(self, row: dict[str, Any] | str) -> None:
         """Write a row; a string is taken as the row's JSON already encoded."""
@@ -28,12 +29,10 @@ class JsonlWriter:
         self.rows += 1
 
     def commit(self) -> None:
-        self._handle.close()
-        os.replace(self.partial, self.path)
+        self._file.commit()
 
     def discard(self) -> None:
-        self._handle.close()
-        self.partial.unlink(missing_ok=True)
+        self._file.discard()
 
 
 class ParquetRowWriter:
@@ -43,12 +42,12 @@ class ParquetRowWriter:
         import pyarrow.parquet as pq
 
         self.path = path
-        self.partial = path.with_name(path.name + ".partial")
+        self._file = AtomicFile(path)
         self.schema = schema
         self.rows = 0
         self._buffer: list[dict[str, Any]] = []
         self._row_group_size = row_group_size
-        self._writer = pq.ParquetWriter(str(self.partial), schema)
+        self._writer = pq.ParquetWriter(str(self._file.tmp), schema)
 
     def write(self, row: dict[str, Any]) -> None:
         self._buffer.append(row)
@@ -66,12 +65,12 @@ class ParquetRowWriter:
     def commit(self) -> None:
         self._flush()
         self._writer.close()
-        os.replace(self.partial, self.path)
+        self._file.commit()
 
     def discard(self) -> None:
         self._buffer = []
         self._writer.close()
-        self.partial.unlink(missing_ok=True)
+        self._file.discard()
 
 
 def open_writer(path: Path, parquet_schema: Any = None) -> JsonlWriter | ParquetRowWriter:

@@ -25,9 +25,11 @@ CONF_DIR = REPO_ROOT / "conf"
 
 
 def available(group: str, overrides: Sequence[str] = ()) -> list[str]:
-    """Option names of a config group, read from `conf/<group>/` and the search path's folders."""
+    """Option names of a config group in `conf/<group>/` and the search path's folders (`_base` and the like are parts)."""
     folders = [CONF_DIR, *search_path(overrides)]
-    return sorted({p.stem for folder in folders for p in (folder / group).glob("*.yaml")})
+    return sorted(
+        {p.stem for folder in folders for p in (folder / group).glob("*.yaml") if not p.stem.startswith("_")}
+    )
 
 
 def search_path(overrides: Sequence[str]) -> list[Path]:
@@ -98,7 +100,10 @@ def compose(overrides: Sequence[str]) -> DictConfig:
     from hydra import initialize_config_dir
     from hydra.errors import ConfigCompositionException, MissingConfigException
 
+    from harness.config_schemas import register_schemas
+
     _check_groups(overrides)
+    register_schemas()
     full = [f"paths.repo={REPO_ROOT}", *overrides]
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):

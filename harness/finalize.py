@@ -7,9 +7,10 @@ ms-swift writes `<stage_dir>/output/checkpoint-N`, verl `<stage_dir>/checkpoints
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
+
+from common.atomic import replace_symlink
 
 
 def last_verl_checkpoint(stage_dir: Path) -> Path:
@@ -44,11 +45,7 @@ def last_swift_checkpoint(output_dir: Path) -> Path | None:
 
 
 def link(target: Path, link_path: Path) -> None:
-    tmp = link_path.with_name(f".{link_path.name}.tmp")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(os.path.relpath(target, link_path.parent), tmp)
-    os.replace(tmp, link_path)
+    replace_symlink(target, link_path)
 
 
 def main(argv: list[str] | None = None) -> int:

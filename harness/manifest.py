@@ -1,22 +1,21 @@
 """The run directory's records: manifest.json at its root and stage.json per stage.
 
-Every write goes to a temporary file in the same folder, then replaces the target with
-os.replace, so a reader (or a killed run) never sees half a file.
+Every write is atomic (common.atomic), so a reader (or a killed run) never sees half a file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import socket
 import subprocess
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from common.atomic import write_json
 
 MANIFEST = "manifest.json"
 STAGE_RECORD = "stage.json"
@@ -38,30 +37,6 @@ TRACKED_PACKAGES = (
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -167,7 +142,7 @@ class RunManifest:
                 self.order_stages(self._order)
         self.save()
         if record.stage_dir:
-            write_json_atomic(Path(record.stage_dir) / STAGE_RECORD, as_dict)
+            write_json(Path(record.stage_dir) / STAGE_RECORD, as_dict, default=str)
 
     def order_stages(self, names: list[str]) -> None:
         """Keep the manifest's stage list in pipeline order (records of other stages stay last)."""
@@ -178,4 +153,4 @@ class RunManifest:
 
     def save(self) -> None:
         self.data["updated"] = now()
-        write_json_atomic(self.run_dir / MANIFEST, self.data)
+        write_json(self.run_dir / MANIFEST, self.data, default=str)

@@ -1,9 +1,10 @@
 """A paper's pipeline: which stages run, in what order, and where their inputs come from.
 
 A paper config has `stages:` (name -> stage config) and either `pipeline:` (ordered names) or
-`variants:` (variant name -> ordered names) with `variant:` choosing one. A stage config holds
-the trainer's own arguments plus a few harness keys (RESERVED_KEYS). `extends: <stage>` copies
-another stage's config and overrides it, so three GRPO stages do not repeat forty keys.
+`variants:` (variant name -> ordered names) with `variant:` choosing one; an overlay changes that
+list with `pipeline_edit:` (harness.pipeline_edit). A stage config holds the trainer's own
+arguments plus a few harness keys (RESERVED_KEYS). `extends: <stage>` copies another stage's
+config and overrides it, so three GRPO stages do not repeat forty keys.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from common.errors import ConfigError, Problem, did_you_mean
 from harness.kinds import KINDS, StageKind, get_kind
+from harness.pipeline_edit import EDIT_KEY, apply_pipeline_edit
 
 # Keys of a stage config that belong to the harness, not to the trainer.
 RESERVED_KEYS = frozenset(
@@ -103,6 +105,7 @@ def stage_names(cfg: DictConfig) -> list[str]:
     if not isinstance(stages, DictConfig) or len(stages) == 0:
         raise ConfigError(Problem("stages", "the paper config defines no stages"))
     variants = cfg.get("variants")
+    variant = None
     if variants is not None:
         variant = cfg.get("variant")
         if variant not in variants:
@@ -128,6 +131,12 @@ def stage_names(cfg: DictConfig) -> list[str]:
         for n in names
         if n not in stages
     ]
+    edit = cfg.get(EDIT_KEY)
+    if edit is not None and not problems:  # an overlay's changes to the list (harness.pipeline_edit)
+        plain = OmegaConf.to_container(edit, resolve=True) if isinstance(edit, DictConfig) else edit
+        names = apply_pipeline_edit(
+            names, plain, [str(k) for k in stages], variant, [str(v) for v in variants or ()]
+        )
     seen = set()
     for n in names:
         if n in seen:

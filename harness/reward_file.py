@@ -11,9 +11,7 @@ with exactly the file that was checked.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from common.atomic import AtomicFile
 from common.errors import Problem
 from harness.kinds import find_kind
 
@@ -49,14 +48,13 @@ class RunReward:
         """Copy the file into the run (atomically: another node may read it); returns its sha256."""
         self.copy.parent.mkdir(parents=True, exist_ok=True)
         if self.source.resolve() != self.copy.resolve():
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.copy.name}.", dir=self.copy.parent)
-            os.close(fd)
+            target = AtomicFile(self.copy)
             try:
-                shutil.copy2(self.source, tmp)
-                os.replace(tmp, self.copy)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+                shutil.copy2(self.source, target.tmp)
+                target.commit()
+            except BaseException:
+                target.discard()
+                raise
         return hashlib.sha256(self.copy.read_bytes()).hexdigest()
 
 

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from omegaconf import OmegaConf
 
+from common.atomic import write_text
 from common.errors import Problem
 from harness.jobs import cluster_settings, launcher_for, make_job
-from harness.manifest import RunManifest, StageRecord, now, write_text_atomic
+from harness.manifest import RunManifest, StageRecord, now
 from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
 
@@ -200,7 +201,7 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 def _open_manifest(plan: Plan, manifest: RunManifest | None, reward_sha256: str | None) -> RunManifest:
     plan.run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(plan.run_dir / "config.yaml", OmegaConf.to_yaml(plan.cfg, resolve=True))
+    write_text(plan.run_dir / "config.yaml", OmegaConf.to_yaml(plan.cfg, resolve=True))
     environment = RunManifest.environment(Path(str(plan.cfg.paths.repo)))
     if manifest is None:
         manifest = RunManifest.create(

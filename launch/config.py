@@ -1,25 +1,30 @@
-"""The `cluster` config (conf/cluster/*.yaml) as typed, validated values.
+"""The `cluster` config as typed, validated values; the one place its keys and defaults live.
 
-Launchers receive the whole `cluster` mapping (a dict or an OmegaConf DictConfig). Parsing it
-here means every launcher reports a bad value the same way: with the full key path
-(`cluster.slurm.partition`) and what to change.
+The dataclasses below are also the Hydra schema of the `cluster` group (harness/config_schemas.py
+registers them as `cluster/_schema`): conf/cluster/<launcher>.yaml states only what that
+launcher changes, so a default written here is the default of every composed config too.
+
+Launchers receive the whole `cluster` mapping (a dict or an OmegaConf DictConfig; missing keys
+take the defaults). Parsing it here means every launcher reports a bad value the same way: with
+the full key path (`cluster.slurm.partition`) and what to change, all problems at once.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from common.errors import ConfigError, Problem
+from common.parse import from_mapping
 from launch.secret_env import DEFAULT_SECRET_PATTERNS
 
 LAUNCHERS = ("local", "torchrun", "slurm")
 GPU_REQUESTS = ("gpus-per-node", "gres", "none")
 
 
-class ClusterConfigError(ValueError):
-    """A cluster setting that cannot work; the message names the key to change."""
+class ClusterConfigError(ConfigError):
+    """A cluster setting that cannot work; each problem names the key to change."""
 
 
 @dataclass(frozen=True)
@@ -60,38 +65,44 @@ class SlurmConfig:
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
-    time: str | None = None
-    cpus_per_task: int | None = None
-    mem: str | None = None
+    time: str | None = None  # e.g. "2-00:00:00"
+    cpus_per_task: int | None = None  # CPUs per node (one task per node)
+    mem: str | None = None  # e.g. "0" (all of the node's memory) or "480G"
     # How GPUs are requested: `--gpus-per-node=G`, `--gres=<gres_name>:G`, or not at all
     # (clusters that hand out whole nodes).
     gpu_request: str = "gpus-per-node"
-    gres_name: str = "gpu"
+    gres_name: str = "gpu"  # gpu_request=gres: --gres=<gres_name>:<gpus_per_node>
     exclusive: bool = False
+    # Requeue after node failure or preemption; the trainer resumes from its last checkpoint
+    # (the harness renders the resume flags).
     requeue: bool = True
     # Lines written after `#SBATCH ` verbatim (each must be one line), e.g. "--constraint=a100".
     extra_sbatch: tuple[str, ...] = ()
-    # Shell lines run before anything else (module load, conda activate). This is the one
-    # place where text is written into the script as code, on purpose.
+    # Shell lines run before anything else, e.g. ["module load cuda/12.4", "source ~/venv/bin/activate"].
+    # This is the one place where text is written into the script as code, on purpose.
     setup: tuple[str, ...] = ()
     # Extra arguments for every srun (e.g. --mpi=pmix, container flags).
     srun_args: tuple[str, ...] = ()
     # Let Slurm cancel a stage whose dependency failed instead of leaving it pending forever.
     kill_on_invalid_dep: bool = True
-    poll_interval_s: float = 5.0
+    poll_interval_s: float = 5.0  # how often `wait` asks scontrol
 
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """`cluster`: where stages run. See conf/cluster/*.yaml for the documented defaults."""
+    """`cluster`: where stages run; conf/cluster/<launcher>.yaml changes a few of these defaults."""
 
-    launcher: str
+    launcher: str  # local | torchrun | slurm (conf/cluster/<launcher>.yaml sets it)
+    # Nodes a multi-node stage spans, and GPUs used on each. Paper configs set gpus_per_node
+    # (Fake-HR1: 16, FakeXplain: 8); override on the command line, e.g. cluster.nnodes=2.
     nnodes: int | None = 1
     gpus_per_node: int = 0
     # torchrun: this node's place in the job; null falls back to the environment
     # (NODE_RANK or RANK, NNODES or WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
     node_rank: int | None = None
     master_addr: str | None = None
+    # torchrun's rendezvous port; null: MASTER_PORT, else 29500 (local, torchrun) or
+    # 20000 + job id % 20000 (slurm, so two jobs that share a node do not collide).
     master_port: int | None = None
     # CUDA_VISIBLE_DEVICES for the stage; null: local derives 0..G-1, others leave it alone.
     visible_devices: str | None = None
@@ -103,138 +114,86 @@ class ClusterConfig:
     sync_timeout_s: float = 86400.0
     ray: RayConfig = field(default_factory=RayConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    # Environment variables whose values never go into a script, log or manifest; they reach
+    # the trainer through the environment only (fnmatch, case-insensitive). Extend per cluster.
     secret_patterns: tuple[str, ...] = DEFAULT_SECRET_PATTERNS
 
 
 def parse_cluster(cluster: Mapping[str, Any]) -> ClusterConfig:
-    """Validate a `cluster` mapping and return it typed; raises ClusterConfigError."""
-    data = _plain(cluster)
-    if not isinstance(data, dict):
-        raise ClusterConfigError(f"cluster must be a mapping, got {type(cluster).__name__}")
-    if "launcher" not in data:
+    """Validate a `cluster` mapping and return it typed; raises ClusterConfigError listing every problem.
+
+    Keys the mapping leaves out take the dataclasses' defaults (those conf/cluster/ composes from).
+    """
+    if not isinstance(cluster, Mapping):
+        raise ClusterConfigError(Problem("cluster", f"must be a mapping, got {type(cluster).__name__}"))
+    if "launcher" not in cluster:
         raise ClusterConfigError(
-            f"cluster.launcher is missing; choose one of {', '.join(LAUNCHERS)} (for example cluster=local)"
+            Problem(
+                "cluster.launcher",
+                f"is missing; choose one of {', '.join(LAUNCHERS)} (for example cluster=local)",
+            )
         )
-    ray = _build(RayConfig, data.pop("ray", None) or {}, "cluster.ray")
-    slurm = _build(SlurmConfig, data.pop("slurm", None) or {}, "cluster.slurm")
-    cfg = _build(ClusterConfig, data, "cluster", ray=ray, slurm=slurm)
-    _check(cfg)
+    problems: list[Problem] = []
+    cfg = from_mapping(ClusterConfig, cluster, "cluster", problems)
+    if not problems:
+        problems += _check(cfg)
+    if problems:
+        raise ClusterConfigError(problems)
     return cfg
 
 
-def _check(cfg: ClusterConfig) -> None:
+def _check(cfg: ClusterConfig) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def bad(key: str, message: str) -> None:
+        problems.append(Problem(key, message))
+
     if cfg.launcher not in LAUNCHERS:
-        raise ClusterConfigError(f"cluster.launcher={cfg.launcher!r} is not one of {', '.join(LAUNCHERS)}")
+        bad("cluster.launcher", f"{cfg.launcher!r} is not one of {', '.join(LAUNCHERS)}")
     if cfg.nnodes is not None and cfg.nnodes < 1:
-        raise ClusterConfigError(f"cluster.nnodes must be >= 1, got {cfg.nnodes}")
+        bad("cluster.nnodes", f"must be >= 1, got {cfg.nnodes}")
     if cfg.nnodes is None and cfg.launcher != "torchrun":
-        raise ClusterConfigError(
-            f"cluster.nnodes is null; only cluster=torchrun reads it from the environment. "
-            f"Set cluster.nnodes for cluster={cfg.launcher}"
+        bad(
+            "cluster.nnodes",
+            f"is null; only cluster=torchrun reads it from the environment. "
+            f"Set cluster.nnodes for cluster={cfg.launcher}",
         )
-    if cfg.launcher == "local" and cfg.nnodes != 1:
-        raise ClusterConfigError(
+    if cfg.launcher == "local" and cfg.nnodes is not None and cfg.nnodes > 1:
+        bad(
+            "cluster.nnodes",
             f"cluster=local runs on this machine only but cluster.nnodes={cfg.nnodes}; use "
-            "cluster=torchrun or cluster=slurm for several nodes"
+            "cluster=torchrun or cluster=slurm for several nodes",
         )
     if cfg.gpus_per_node < 0:
-        raise ClusterConfigError(f"cluster.gpus_per_node must be >= 0, got {cfg.gpus_per_node}")
+        bad("cluster.gpus_per_node", f"must be >= 0, got {cfg.gpus_per_node}")
     if cfg.node_rank is not None and cfg.node_rank < 0:
-        raise ClusterConfigError(f"cluster.node_rank must be >= 0, got {cfg.node_rank}")
-    for key in ("master_port", "sync_port"):
-        _check_port(getattr(cfg, key), f"cluster.{key}")
-    for f in fields(RayConfig):
-        if f.name.endswith("_port") or f.name == "port":
-            _check_port(getattr(cfg.ray, f.name), f"cluster.ray.{f.name}")
+        bad("cluster.node_rank", f"must be >= 0, got {cfg.node_rank}")
+    ports = [(f"cluster.{key}", getattr(cfg, key)) for key in ("master_port", "sync_port")]
+    ports += [
+        (f"cluster.ray.{f.name}", getattr(cfg.ray, f.name))
+        for f in fields(RayConfig)
+        if f.name.endswith("_port") or f.name == "port"
+    ]
+    for key, value in ports:
+        if value is not None and not 1 <= value <= 65535:
+            bad(key, f"must be a port number in 1..65535, got {value}")
     if cfg.ray.start_retries < 1:
-        raise ClusterConfigError(f"cluster.ray.start_retries must be >= 1, got {cfg.ray.start_retries}")
+        bad("cluster.ray.start_retries", f"must be >= 1, got {cfg.ray.start_retries}")
     if cfg.slurm.gpu_request not in GPU_REQUESTS:
-        raise ClusterConfigError(
-            f"cluster.slurm.gpu_request={cfg.slurm.gpu_request!r} is not one of {', '.join(GPU_REQUESTS)}"
-        )
+        bad("cluster.slurm.gpu_request", f"{cfg.slurm.gpu_request!r} is not one of {', '.join(GPU_REQUESTS)}")
     for i, line in enumerate(cfg.slurm.extra_sbatch):
         if "\n" in line or "\r" in line:
-            raise ClusterConfigError(
-                f"cluster.slurm.extra_sbatch[{i}] spans several lines; give one #SBATCH option per list item"
+            bad(
+                f"cluster.slurm.extra_sbatch[{i}]",
+                "spans several lines; give one #SBATCH option per list item",
             )
     for key in ("partition", "account", "qos", "time", "mem", "gres_name"):
         value = getattr(cfg.slurm, key)
         if value is not None and ("\n" in value or "\r" in value):
-            raise ClusterConfigError(f"cluster.slurm.{key} contains a newline")
+            bad(f"cluster.slurm.{key}", "contains a newline")
     if not cfg.secret_patterns:
-        raise ClusterConfigError(
-            "cluster.secret_patterns is empty; keep at least the defaults "
-            f"({', '.join(DEFAULT_SECRET_PATTERNS)})"
+        bad(
+            "cluster.secret_patterns",
+            f"is empty; keep at least the defaults ({', '.join(DEFAULT_SECRET_PATTERNS)})",
         )
-
-
-def _check_port(value: int | None, key: str) -> None:
-    if value is not None and not 1 <= value <= 65535:
-        raise ClusterConfigError(f"{key} must be a port number in 1..65535, got {value}")
-
-
-def _build(cls: type, data: Mapping[str, Any], prefix: str, **given: Any) -> Any:
-    """Instantiate dataclass `cls` from `data`, naming unknown keys and wrong types."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = [k for k in data if k not in known]
-    if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(key, list(known), n=1)
-        hint = f"; did you mean {prefix}.{close[0]}?" if close else ""
-        raise ClusterConfigError(f"{prefix}.{key} is not a setting{hint} (known: {', '.join(sorted(known))})")
-    kwargs: dict[str, Any] = dict(given)
-    for name, value in data.items():
-        kwargs[name] = _coerce(value, known[name].type, f"{prefix}.{name}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a required key is missing
-        raise ClusterConfigError(f"{prefix}: {exc}") from None
-
-
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check `value` against the (string) annotation of a config field."""
-    text = str(annotation).replace(" ", "")
-    optional = text.endswith("|None")
-    if value is None:
-        if optional:
-            return None
-        raise ClusterConfigError(f"{key} must not be null")
-    base = text[: -len("|None")] if optional else text
-    if base == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ClusterConfigError(f"{key} must be an integer, got {value!r}")
-        return value
-    if base == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ClusterConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if base == "bool":
-        if not isinstance(value, bool):
-            raise ClusterConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if base == "str":
-        if not isinstance(value, str):
-            raise ClusterConfigError(f"{key} must be a string, got {value!r}")
-        return value
-    if base.startswith("tuple[str"):
-        if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise ClusterConfigError(f"{key} must be a list of strings, got {value!r}")
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                raise ClusterConfigError(f"{key}[{i}] must be a string, got {item!r}")
-        return tuple(value)
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """Mappings and sequences (including OmegaConf containers) as dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or _is_list_config(value):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _is_list_config(value: Any) -> bool:
-    # OmegaConf's ListConfig is a Sequence but not a list; avoid importing omegaconf here.
-    return type(value).__name__ == "ListConfig"
+    return problems

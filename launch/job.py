@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from common.errors import HarnessError
+
 # single:   one process on the first node (data prep, LoRA merge, eval, report).
 # torchrun: ms-swift's env contract (NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT,
 #           NPROC_PER_NODE) on every node; ms-swift starts torchrun itself.
@@ -25,7 +27,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class JobError(ValueError):
+class JobError(HarnessError):
     """A Job that no launcher can run; the message names the field to change."""
 
 

@@ -30,6 +30,8 @@ import threading
 import time
 from typing import Any
 
+from common.errors import HarnessError
+
 # A node that has not beaten for this long is gone (crashed or killed without saying bye).
 SILENT_AFTER_S = 15.0
 BEAT_EVERY_S = 3.0
@@ -37,7 +39,7 @@ BEAT_EVERY_S = 3.0
 NEVER_SEEN_GRACE_S = 30.0
 
 
-class NodeSyncError(RuntimeError):
+class NodeSyncError(HarnessError):
     """Rank 0 could not be reached or went away; the message says what to check."""
 
 

@@ -20,6 +20,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 
+from common.errors import HarnessError
 from launch.config import RayConfig
 from launch.shell import Word
 
@@ -38,7 +39,7 @@ _NODE_PORTS = (
 )
 
 
-class RayClusterError(RuntimeError):
+class RayClusterError(HarnessError):
     """The Ray cluster did not come up as configured; the message says what joined."""
 
 

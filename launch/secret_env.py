@@ -10,7 +10,7 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 
 # Matched case-insensitively against variable names. `cluster.secret_patterns` replaces this
-# list (conf/cluster/_base.yaml repeats it; tests/launch checks that both agree).
+# list (its default: launch.config.ClusterConfig, which every composed cluster config starts from).
 DEFAULT_SECRET_PATTERNS: tuple[str, ...] = (
     "*_TOKEN",
     "*_API_KEY",

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from common.atomic import write_text
 from launch import shell
 from launch.chain import ChainResult, EndHook, StageState, StartHook
 from launch.config import ClusterConfig
@@ -25,13 +26,9 @@ from launch.job import AllocRef, Job, JobError, alloc_argv
 from launch.secret_env import leaked_secret_names, secret_values, split_env
 from launch.shell import ShellVar
 from launch.slurm_script import render_sbatch, script_name
-from launch.slurm_state import wait_chain
+from launch.slurm_state import SlurmError, wait_chain
 
 SUBMITTED = "SUBMITTED"  # the state of a job `wait` did not look at (detach=True)
-
-
-class SlurmError(RuntimeError):
-    """sbatch refused a stage; the message carries Slurm's answer."""
 
 
 class SlurmLauncher:
@@ -73,10 +70,7 @@ class SlurmLauncher:
         paths = []
         for job, text in texts:
             path = script_dir / script_name(job)
-            tmp = path.with_suffix(".sbatch.tmp")
-            tmp.write_text(text)
-            tmp.chmod(0o755)
-            tmp.replace(path)
+            write_text(path, text, chmod=0o755)
             paths.append(path)
         return paths
 

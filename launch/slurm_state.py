@@ -12,7 +12,13 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from common.errors import HarnessError
 from launch.chain import NEVER_SATISFIED, ChainResult, StageState
+
+
+class SlurmError(HarnessError):
+    """Slurm refused a stage or could not say where a job stands; the message carries its answer."""
+
 
 _FIELD = re.compile(r"(?:^|\s)(JobState|Reason|ExitCode|RunTime|JobName|BatchHost)=(\S*)")
 
@@ -32,7 +38,7 @@ def query(
     if proc.returncode != 0:
         if "Invalid job id" in (proc.stderr or ""):
             return {"JobState": "UNKNOWN", "Reason": "purged from the controller"}
-        raise RuntimeError(f"scontrol show job {job_id} failed ({proc.returncode}): {proc.stderr.strip()}")
+        raise SlurmError(f"scontrol show job {job_id} failed ({proc.returncode}): {proc.stderr.strip()}")
     return dict(_FIELD.findall(proc.stdout))
 
 

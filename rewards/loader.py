@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from common.errors import HarnessError
+
 __all__ = ["RewardPluginError", "check_reward_signature", "load_reward_fn"]
 
 # The arguments verl's reward managers pass (verl/experimental/reward_loop/reward_manager/naive.py)
@@ -26,7 +28,7 @@ __all__ = ["RewardPluginError", "check_reward_signature", "load_reward_fn"]
 _CALL_ARGUMENTS = {"data_source": "", "solution_str": "", "ground_truth": "", "extra_info": {}}
 
 
-class RewardPluginError(ValueError):
+class RewardPluginError(HarnessError):
     """A reward file or function that verl or ms-swift could not use; the message says why."""
 
 

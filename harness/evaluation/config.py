@@ -1,21 +1,21 @@
 """The eval stage's options: one typed schema, parsed from the ``--config-json`` the harness renders.
 
-``conf/eval/<paper>.yaml`` (Hydra group ``eval``) sets every key below with a comment on where its
-value comes from; this module holds the defaults (for running the CLI by hand) and rejects unknown
-keys with a "did you mean". All problems of a config are reported together.
+The dataclasses below are the one place the keys, their types and their defaults live: they are
+also the Hydra schema of the ``eval`` group (harness/config_schemas.py registers ``eval/_schema``).
+``conf/eval/_base.yaml`` states what every paper's evaluation changes from these defaults and
+``conf/eval/<paper>.yaml`` only what that paper changes from the base, each value with a comment
+on where it comes from. Unknown keys are rejected with a "did you mean"; all problems of a config
+are reported together.
 """
 
 from __future__ import annotations
 
-import collections.abc
-import dataclasses
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-from common.errors import ConfigError, Problem, did_you_mean
+from common.errors import ConfigError, Problem
+from common.parse import from_mapping
 
 __all__ = [
     "CollaborativeDecodingConfig",
@@ -25,9 +25,7 @@ __all__ = [
     "SamplingConfig",
     "SoftScoringConfig",
     "VllmConfig",
-    "from_mapping",
     "parse_eval_config",
-    "to_mapping",
 ]
 
 
@@ -141,23 +139,27 @@ class OpenAIConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    backend: str = "transformers"
-    response_format: str = "free_text_verdict"
-    metrics: tuple[str, ...] = ("accuracy",)
-    batch_size: int = 8
-    limit: int | None = None
+    backend: str = "transformers"  # transformers | vllm | openai (harness/evaluation/backends/)
+    response_format: str = "free_text_verdict"  # the answer parser (harness/evaluation/response_formats.py)
+    metrics: tuple[str, ...] = ("accuracy",)  # harness/evaluation/metrics/
+    batch_size: int = 8  # images per generate call
+    limit: int | None = None  # evaluate only the first N manifest rows
     max_new_tokens: int = 1024
-    dtype: str = "auto"
+    dtype: str = "auto"  # transformers backend: bfloat16 on GPU, float32 on CPU
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    system_prompt: str | None = None
-    response_prefix: str = ""
-    robustness: str | None = None
-    robustness_seed: int = 0
+    system_prompt: str | None = None  # null: the manifest's own system message, if any
+    response_prefix: str = ""  # text the answer starts with (the model continues after it)
+    robustness: str | None = (
+        None  # jpeg80 | jpeg30 | random_crop | downsample_0.5 (harness/evaluation/robustness.py)
+    )
+    robustness_seed: int = 0  # random crop positions come from (seed, image id)
+    # Set for models whose boxes are pixels of a resized frame (Qwen2.5-VL), so boxes follow a
+    # robustness transform that changes the image size; null: the answers carry no boxes.
     model_frame: ModelFrameConfig | None = None
-    soft_scoring: SoftScoringConfig | None = None
+    soft_scoring: SoftScoringConfig | None = None  # null: no probability of fake (no AP/AUC, no ROC)
     collaborative_decoding: CollaborativeDecodingConfig | None = None
-    vllm: VllmConfig = field(default_factory=VllmConfig)
-    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
+    vllm: VllmConfig = field(default_factory=VllmConfig)  # backend vllm
+    openai: OpenAIConfig = field(default_factory=OpenAIConfig)  # backend openai
 
 
 def parse_eval_config(data: Mapping[str, Any] | None) -> EvalConfig:
@@ -228,86 +230,3 @@ def _check_names(config: EvalConfig) -> list[Problem]:
     if config.sampling.temperature < 0:
         problems.append(Problem("eval.sampling.temperature", "must be >= 0 (0 = greedy)"))
     return problems
-
-
-# --- generic dataclass <-> mapping -------------------------------------------------------------
-
-
-def from_mapping(cls: type, data: Any, where: str, problems: list[Problem]) -> Any:
-    """Build dataclass ``cls`` from a mapping; unknown keys and wrong types go to ``problems``."""
-    if not isinstance(data, Mapping):
-        problems.append(Problem(where, f"must be a mapping, got {type(data).__name__}"))
-        return cls()
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in fields:
-            problems.append(
-                Problem(
-                    f"{where}.{key}",
-                    f"unknown key{did_you_mean(str(key), fields)}; known: {', '.join(fields)}",
-                )
-            )
-            continue
-        kwargs[key] = _convert(hints[key], value, f"{where}.{key}", problems)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a converted value that failed above stays out of kwargs
-        problems.append(Problem(where, str(exc)))
-        return cls()
-
-
-def _convert(hint: Any, value: Any, where: str, problems: list[Problem]) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        non_none = [o for o in options if o is not type(None)]
-        if len(non_none) == 1:
-            return _convert(non_none[0], value, where, problems)
-    if dataclasses.is_dataclass(hint):
-        return from_mapping(hint, value, where, problems)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            problems.append(Problem(where, f"must be a list, got {value!r}"))
-            return ()
-        (item_type, *_rest) = typing.get_args(hint)
-        return tuple(_convert(item_type, v, f"{where}[{i}]", problems) for i, v in enumerate(value))
-    if origin in (collections.abc.Mapping, dict) or hint in (Mapping, dict):
-        if not isinstance(value, Mapping):
-            problems.append(Problem(where, f"must be a mapping, got {value!r}"))
-            return {}
-        return dict(value)
-    if hint is Any:
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            problems.append(Problem(where, f"must be true or false, got {value!r}"))
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(Problem(where, f"must be an integer, got {value!r}"))
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(Problem(where, f"must be a number, got {value!r}"))
-            return value
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            problems.append(Problem(where, f"must be a string, got {value!r}"))
-        return value
-    return value
-
-
-def to_mapping(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-able data (recorded next to the predictions)."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_mapping(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [to_mapping(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): to_mapping(v) for k, v in obj.items()}
-    return obj

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.atomic import write_json
 from common.errors import HarnessError
 
 __all__ = ["PredictionRow", "PredictionsFile", "ResumeConflict", "read_predictions"]
@@ -126,9 +127,7 @@ class PredictionsFile:
                     f"{self.path} holds predictions made with a different config (changed: {', '.join(changed)}); "
                     f"delete it to start over, or use another --output-dir"
                 )
-        tmp = config_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, config_path)
+        write_json(config_path, record, sort_keys=True)
 
     def append(self, rows: Iterable[PredictionRow]) -> None:
         lines = [row.to_json() + "\n" for row in rows]

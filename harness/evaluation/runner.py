@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -27,11 +26,13 @@ from typing import Any
 
 from PIL import Image
 
+from common.atomic import write_json
 from common.errors import HarnessError
+from common.parse import to_mapping
 from harness.evaluation.backends import build_backend
 from harness.evaluation.backends.base import GenerationRequest, GenerationResult
 from harness.evaluation.collaborative_decoding import AnswerBias, expert_biases, load_expert_probabilities
-from harness.evaluation.config import EvalConfig, to_mapping
+from harness.evaluation.config import EvalConfig
 from harness.evaluation.manifest import EvalItem, read_manifest
 from harness.evaluation.metrics import compute_metrics
 from harness.evaluation.predictions import PredictionRow, PredictionsFile
@@ -252,7 +253,7 @@ def evaluate(
                     "real_ids": list(anchors.real_ids),
                     "skipped_variants": list(anchors.skipped),
                 }
-                (out / ANCHORS_FILE).write_text(json.dumps(anchors_info) + "\n", encoding="utf-8")
+                write_json(out / ANCHORS_FILE, anchors_info, indent=None)
             collab = config.collaborative_decoding
             experts = load_expert_probabilities(collab.expert_probs) if collab and collab.expert_probs else {}
             bias_for = _answer_bias_factory(config, backend.tokenizer, experts)
@@ -310,7 +311,5 @@ def write_metrics(
         "soft_scoring": soft_scoring,
     }
     path = out / METRICS_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, document, allow_nan=False)
     return document

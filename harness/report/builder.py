@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from common.atomic import write_json, write_text
 from harness.evaluation.metrics.base import group_rows
 from harness.evaluation.metrics.ranking import roc_points
 from harness.evaluation.predictions import read_predictions
@@ -30,12 +29,6 @@ __all__ = ["build_report"]
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _training_figures(runs: Sequence[RunInfo], config: ReportConfig, out: Path) -> list[tuple[str, str]]:
@@ -140,13 +133,13 @@ def build_report(
     for caption, name in figures:
         parts += [f"![{caption}]({name})", ""]
     report_path = out / "report.md"
-    _write_text(report_path, "\n".join(parts))
+    write_text(report_path, "\n".join(parts))
     document = {
         "paper": config.paper or runs[0].paper,
         "runs": [str(r.path) for r in runs],
         "tables": [table_as_dict(t) for t in filled],
         "figures": [name for _, name in figures],
     }
-    _write_text(out / "report.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
+    write_json(out / "report.json", document, allow_nan=False)
     log(f"report: {report_path} ({len(filled)} paper tables, {len(figures)} figures)")
     return report_path

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import ConfigError, Problem, did_you_mean
-from harness.evaluation.config import from_mapping
+from common.parse import from_mapping
 
 __all__ = ["ColumnSpec", "PanelSpec", "ReportConfig", "RowSpec", "TableSpec", "parse_report_config"]
 

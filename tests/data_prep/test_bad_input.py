@@ -171,7 +171,11 @@ def test_missing_input_and_bad_options_name_what_to_change(tmp_path, synth_raw):
     )
     result = run_cli("convert", "--source", "fakexplained", "--input", str(synth_raw), "--output-dir",
                      str(tmp_path / "o"), "--options", '{"fold": 0, "folds": 4}')  # fmt: skip
-    assert result.returncode == 2 and "'folds'" in result.stderr and "num_folds" in result.stderr
+    assert (
+        result.returncode == 2
+        and "options.folds: unknown key" in result.stderr
+        and "num_folds" in result.stderr
+    )
     result = run_cli("convert", "--source", "fakexplained", "--input", str(synth_raw), "--output-dir",
                      str(tmp_path / "o"), "--options", '{"fold": 7}')  # fmt: skip
     assert result.returncode == 2 and "fold must be in [0, 3]" in result.stderr

@@ -79,6 +79,19 @@ def test_tiny_qwen_keeps_qwen_special_ids_and_compact_markup(tiny_qwen):
     assert size < 60 * 2**20, f"tiny model is {size / 2**20:.0f} MiB"
 
 
+def test_tiny_qwen_frame_is_the_one_the_smoke_profiles_use(tiny_qwen):
+    """The built preprocessor resizes into conf/data_prep/tiny_qwen2_5_vl.yaml's pixel bounds, the
+    same file the smoke overlays take their model.min_pixels / max_pixels from."""
+    import yaml
+
+    limits = yaml.safe_load((REPO / "conf" / "data_prep" / "tiny_qwen2_5_vl.yaml").read_text())
+    saved = json.loads((tiny_qwen / "preprocessor_config.json").read_text())
+    bounds = (saved.get("min_pixels"), saved.get("max_pixels"))
+    if None in bounds:
+        bounds = (saved["size"]["shortest_edge"], saved["size"]["longest_edge"])
+    assert bounds == (limits["min_pixels"], limits["max_pixels"])
+
+
 def test_tiny_qwen_build_is_deterministic(tiny_qwen, tmp_path):
     from data_prep.tiny_model import build_tiny_qwen2_5_vl
 

@@ -357,9 +357,11 @@ def synthetic_predictions(generators: list[str], families: list[str]) -> list[Pr
 @pytest.mark.parametrize("paper", PAPERS)
 def test_every_table_cell_names_a_metric_the_evaluation_computes(paper: str) -> None:
     results = parse_report_config(yaml.safe_load((REPO / "conf" / "results" / f"{paper}.yaml").read_text()))
-    eval_data = yaml.safe_load((REPO / "conf" / "eval" / f"{paper}.yaml").read_text())
-    eval_data["model_frame"] = None  # its ${model.*} interpolations need the composed config
-    eval_data["vllm"]["tensor_parallel_size"] = 1
+    from omegaconf import OmegaConf
+
+    from harness.config import compose
+
+    eval_data = OmegaConf.to_container(compose([f"paper={paper}", "profile=full"]).eval, resolve=True)
     metrics = parse_eval_config(eval_data).metrics
     generators, families = set(), set()
     for table in results.tables:

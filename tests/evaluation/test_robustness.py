@@ -29,7 +29,7 @@ def error(a: Image.Image, b: Image.Image) -> float:
 
 def test_registered_transforms() -> None:
     assert ROBUSTNESS_TRANSFORMS.names() == ["downsample_0.5", "jpeg30", "jpeg80", "random_crop"]
-    with pytest.raises(UnknownNameError, match="Did you mean: jpeg"):
+    with pytest.raises(UnknownNameError, match=r"\(did you mean: jpeg"):
         ROBUSTNESS_TRANSFORMS.get("jpeg_80")
 
 

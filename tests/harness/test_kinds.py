@@ -150,6 +150,7 @@ def plan(source):
         cfg.variants[cfg.variant] = ["count", "recount"]
     else:
         cfg.pipeline = ["count", "recount"]
+    cfg.pipeline_edit = None  # the smoke overlay's edits are for the recipe's list, not this one
     return build_plan(cfg)
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from harness.config_schemas import register_schemas
 from launch import LocalLauncher, SlurmLauncher, TorchrunLauncher, make_launcher
 from launch.config import ClusterConfigError, parse_cluster
 
@@ -12,6 +13,7 @@ CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def _compose(*overrides):
+    register_schemas()  # conf/cluster/*.yaml start from launch.config's dataclasses
     with initialize_config_dir(config_dir=CONF, version_base=None):
         return compose(overrides=list(overrides))
 
@@ -63,23 +65,23 @@ def test_torchrun_node_count_comes_from_the_environment(env, expected, monkeypat
 @pytest.mark.parametrize(
     "cluster, match",
     [
-        ({}, "cluster.launcher is missing"),
-        ({"launcher": "pbs"}, "cluster.launcher='pbs'"),
+        ({}, "cluster.launcher: is missing"),
+        ({"launcher": "pbs"}, "cluster.launcher: 'pbs' is not one of local"),
         (
             {"launcher": "slurm", "slurm": {"partion": "gpu"}},
-            "cluster.slurm.partion .*did you mean cluster.slurm.partition",
+            r"cluster.slurm.partion: unknown key \(did you mean: partition\?\)",
         ),
-        ({"launcher": "local", "gpus_per_nod": 8}, "did you mean cluster.gpus_per_node"),
-        ({"launcher": "local", "gpus_per_node": "8"}, "cluster.gpus_per_node must be an integer"),
-        ({"launcher": "local", "nnodes": 0}, "cluster.nnodes must be >= 1"),
-        ({"launcher": "slurm", "nnodes": None}, "cluster.nnodes is null"),
+        ({"launcher": "local", "gpus_per_nod": 8}, r"cluster.gpus_per_nod: .*did you mean: gpus_per_node\?"),
+        ({"launcher": "local", "gpus_per_node": "8"}, "cluster.gpus_per_node: must be an integer, got '8'"),
+        ({"launcher": "local", "nnodes": 0}, "cluster.nnodes: must be >= 1"),
+        ({"launcher": "slurm", "nnodes": None}, "cluster.nnodes: is null"),
         ({"launcher": "local", "nnodes": 2}, "cluster=local runs on this machine only"),
-        ({"launcher": "torchrun", "master_port": 70000}, "cluster.master_port must be a port"),
+        ({"launcher": "torchrun", "master_port": 70000}, "cluster.master_port: must be a port"),
         ({"launcher": "torchrun", "ray": {"port": 0}}, "cluster.ray.port"),
         ({"launcher": "slurm", "slurm": {"gpu_request": "gpus"}}, "cluster.slurm.gpu_request"),
         ({"launcher": "slurm", "slurm": {"extra_sbatch": ["--a\n--b"]}}, r"extra_sbatch\[0\]"),
-        ({"launcher": "slurm", "slurm": {"setup": "module load x"}}, "cluster.slurm.setup must be a list"),
-        ({"launcher": "slurm", "secret_patterns": []}, "cluster.secret_patterns is empty"),
+        ({"launcher": "slurm", "slurm": {"setup": "module load x"}}, "cluster.slurm.setup: must be a list"),
+        ({"launcher": "slurm", "secret_patterns": []}, "cluster.secret_patterns: is empty"),
     ],
 )
 def test_bad_cluster_values_name_their_key(cluster, match):
@@ -91,3 +93,16 @@ def test_torchrun_gpus_per_node_follows_nproc_per_node_unless_set(monkeypatch):
     monkeypatch.setenv("NPROC_PER_NODE", "4")
     assert _compose("+cluster=torchrun").cluster.gpus_per_node == 4
     assert _compose("+cluster=torchrun", "cluster.gpus_per_node=16").cluster.gpus_per_node == 16
+
+
+def test_every_bad_cluster_value_is_reported_at_once():
+    with pytest.raises(ClusterConfigError) as caught:
+        parse_cluster({"launcher": "slurm", "nnodes": 0, "slurm": {"partion": "gpu", "exclusive": "yes"}})
+    assert [p.key for p in caught.value.problems] == ["cluster.slurm.partion", "cluster.slurm.exclusive"]
+    with pytest.raises(ClusterConfigError) as caught:
+        parse_cluster({"launcher": "slurm", "nnodes": 0, "master_port": 0, "ray": {"start_retries": 0}})
+    assert [p.key for p in caught.value.problems] == [
+        "cluster.nnodes",
+        "cluster.master_port",
+        "cluster.ray.start_retries",
+    ]

@@ -73,6 +73,11 @@ def test_masker_ignores_short_values():
     assert masker.feed(b"a1b") + masker.flush() == b"a1b"
 
 
-def test_base_yaml_repeats_the_default_patterns():
-    data = yaml.safe_load((CONF / "_base.yaml").read_text())
-    assert tuple(data["secret_patterns"]) == DEFAULT_SECRET_PATTERNS
+def test_every_composed_cluster_masks_the_default_patterns():
+    """The patterns live once, in launch.secret_env (ClusterConfig's default); no cluster file restates them."""
+    from harness.config import compose
+
+    for path in sorted(CONF.glob("*.yaml")):
+        assert "secret_patterns" not in yaml.safe_load(path.read_text()), path.name
+        cfg = compose(["paper=fakescope", f"cluster={path.stem}"])
+        assert tuple(cfg.cluster.secret_patterns) == DEFAULT_SECRET_PATTERNS

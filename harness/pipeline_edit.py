@@ -1,0 +1,154 @@
+"""How an overlay changes a recipe's stage list without restating it: `pipeline_edit:`.
+
+A profile overlay (conf/profile_paper/<profile>_<paper>.yaml) runs mostly the recipe's stages,
+with a few dropped, replaced or added. Instead of copying every variant's list, it says what
+changes; the edit applies to whichever list the run uses (`pipeline:` or the selected variant):
+
+    pipeline_edit:
+      drop: [download_model, eval_base]          # stages the overlay does not run
+      replace: {grpo: [grpo_cpu]}                # a stage swapped for others, in its place
+      first: [tiny_model, synth_data]            # stages run before all others
+      before: {eval: [grpo_cpu, merge_grpo_cpu]} # stages run right before a stage of the list
+      after: {merge_sft: [eval_sft]}             # ... or right after one
+      last: [report]                             # stages run after all others
+      variants:                                  # further edits for one variant only
+        staged: {drop: [eval_alpha]}
+
+The operations apply in the order above (variant edits after the shared ones). A stage an edit
+names must be in the list at that point (drop, replace, before, after) or defined under `stages:`
+and not yet listed (what it adds); a mistake is a config error naming the edit's key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from common.errors import ConfigError, Problem, did_you_mean
+
+__all__ = ["EDIT_KEY", "OPERATIONS", "apply_pipeline_edit"]
+
+EDIT_KEY = "pipeline_edit"
+OPERATIONS = ("drop", "replace", "first", "before", "after", "last")
+
+
+def apply_pipeline_edit(
+    names: Sequence[str],
+    edit: Mapping[str, Any] | None,
+    defined: Collection[str],
+    variant: str | None = None,
+    variants: Collection[str] = (),
+) -> list[str]:
+    """The stage list after `edit` (the config's `pipeline_edit`); raises ConfigError listing every problem.
+
+    `defined`: the stages the config defines; `variant`: the selected one of `variants` (if any).
+    """
+    result = list(names)
+    if not edit:
+        return result
+    problems: list[Problem] = []
+    result = _apply(result, edit, EDIT_KEY, defined, problems, allow_variants=True)
+    per_variant = edit.get("variants") or {}
+    if isinstance(per_variant, Mapping):
+        for name, variant_edit in per_variant.items():
+            if name not in variants:
+                hint = did_you_mean(str(name), variants)
+                known = f"; variants: {', '.join(variants)}" if variants else "; this paper has no variants"
+                problems.append(Problem(f"{EDIT_KEY}.variants.{name}", f"no such variant{hint}{known}"))
+            elif name == variant:
+                result = _apply(result, variant_edit, f"{EDIT_KEY}.variants.{name}", defined, problems)
+    if problems:
+        raise ConfigError(problems)
+    return result
+
+
+def _apply(
+    names: list[str],
+    edit: Any,
+    where: str,
+    defined: Collection[str],
+    problems: list[Problem],
+    allow_variants: bool = False,
+) -> list[str]:
+    if not isinstance(edit, Mapping):
+        problems.append(Problem(where, f"must be a mapping of {', '.join(OPERATIONS)}"))
+        return names
+    known = (*OPERATIONS, "variants") if allow_variants else OPERATIONS
+    for key in edit:
+        if key not in known:
+            problems.append(
+                Problem(
+                    f"{where}.{key}",
+                    f"unknown edit{did_you_mean(str(key), known)}; known: {', '.join(known)}",
+                )
+            )
+    if allow_variants and "variants" in edit and not isinstance(edit["variants"] or {}, Mapping):
+        problems.append(Problem(f"{where}.variants", "must map a variant name to its edit"))
+    result = list(names)
+
+    def listed(name: str, key: str) -> bool:
+        if name in result:
+            return True
+        problems.append(
+            Problem(
+                key,
+                f"stage '{name}' is not in the stage list{did_you_mean(name, result)}; list: {', '.join(result)}",
+            )
+        )
+        return False
+
+    def addable(items: Any, key: str) -> list[str]:
+        added = _names(items, key, problems)
+        ok = []
+        for i, name in enumerate(added):
+            if name not in defined:
+                problems.append(
+                    Problem(
+                        f"{key}[{i}]",
+                        f"stage '{name}' is not defined under stages{did_you_mean(name, defined)}",
+                    )
+                )
+            elif name in result or name in ok:
+                problems.append(Problem(f"{key}[{i}]", f"stage '{name}' is already in the stage list"))
+            else:
+                ok.append(name)
+        return ok
+
+    for i, name in enumerate(_names(edit.get("drop"), f"{where}.drop", problems)):
+        if listed(name, f"{where}.drop[{i}]"):
+            result.remove(name)
+    for anchor, items in _mapping(edit.get("replace"), f"{where}.replace", problems).items():
+        key = f"{where}.replace.{anchor}"
+        if listed(anchor, key):
+            at = result.index(anchor)
+            result.pop(at)
+            result[at:at] = addable(items, key)
+    result[:0] = addable(edit.get("first"), f"{where}.first")
+    for side in ("before", "after"):
+        for anchor, items in _mapping(edit.get(side), f"{where}.{side}", problems).items():
+            key = f"{where}.{side}.{anchor}"
+            if listed(anchor, key):
+                at = result.index(anchor) + (side == "after")
+                result[at:at] = addable(items, key)
+    result += addable(edit.get("last"), f"{where}.last")
+    return result
+
+
+def _names(value: Any, where: str, problems: list[Problem]) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        problems.append(Problem(where, f"must be a list of stage names, got {value!r}"))
+        return []
+    return [str(v) for v in value]
+
+
+def _mapping(value: Any, where: str, problems: list[Problem]) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        problems.append(
+            Problem(where, f"must map a stage of the list to the stages to insert, got {value!r}")
+        )
+        return {}
+    return {str(k): v for k, v in value.items()}

@@ -1,0 +1,117 @@
+"""common.atomic: a target is either its old content or its complete new content, never half."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.atomic import AtomicFile, atomic_open, replace_symlink, write_json, write_text
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _siblings(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_write_text_and_json_replace_the_target_and_leave_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "out.json"
+    write_json(target, {"b": 1, "a": float("nan")})
+    assert target.read_text() == '{\n  "b": 1,\n  "a": NaN\n}\n'
+    write_json(target, {"b": 2, "a": 1}, sort_keys=True)
+    assert json.loads(target.read_text()) == {"a": 1, "b": 2}
+    assert target.read_text().startswith('{\n  "a"')
+    write_text(target, "plain")
+    assert target.read_text() == "plain"
+    assert _siblings(target.parent) == ["out.json"]
+
+
+def test_an_error_keeps_the_old_content_and_removes_the_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    write_text(target, "old")
+    with pytest.raises(ValueError):
+        write_json(target, {"x": float("nan")}, allow_nan=False)
+    with pytest.raises(RuntimeError), atomic_open(target) as handle:
+        handle.write("half of the new")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert _siblings(tmp_path) == ["metrics.json"]
+
+
+def test_a_reader_never_sees_the_new_content_before_commit(tmp_path: Path) -> None:
+    target = tmp_path / "rows.jsonl"
+    write_text(target, "old\n")
+    file = AtomicFile(target)
+    handle = file.open()
+    handle.write("new\n")
+    handle.flush()
+    assert target.read_text() == "old\n"
+    assert file.tmp.parent == target.parent and file.tmp.name.startswith(".rows.jsonl.")
+    file.commit()
+    assert target.read_text() == "new\n"
+    discarded = AtomicFile(target)
+    discarded.open().write("never")
+    discarded.discard()
+    assert target.read_text() == "new\n" and _siblings(tmp_path) == ["rows.jsonl"]
+
+
+def test_a_library_can_write_the_temporary_path_itself(tmp_path: Path) -> None:
+    file = AtomicFile(tmp_path / "data.bin")
+    file.tmp.write_bytes(b"\x00\x01")
+    assert not file.path.exists()
+    file.commit()
+    assert file.path.read_bytes() == b"\x00\x01"
+
+
+def test_chmod_sets_the_mode_of_the_result_and_default_follows_the_umask(tmp_path: Path) -> None:
+    script = write_text(tmp_path / "stage.sbatch", "#!/bin/bash\n", chmod=0o755)
+    assert stat.S_IMODE(script.stat().st_mode) == 0o755
+    umask = os.umask(0o022)
+    os.umask(umask)
+    plain = write_text(tmp_path / "plain.txt", "x")
+    assert stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask
+
+
+def test_replace_symlink_points_to_the_new_target_relatively(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint-1").mkdir()
+    (tmp_path / "checkpoint-2").mkdir()
+    link = tmp_path / "final"
+    replace_symlink(tmp_path / "checkpoint-1", link)
+    replace_symlink(tmp_path / "checkpoint-2", link)
+    assert os.readlink(link) == "checkpoint-2"
+    assert _siblings(tmp_path) == ["checkpoint-1", "checkpoint-2", "final"]
+
+
+def test_a_killed_writer_leaves_the_target_untouched(tmp_path: Path) -> None:
+    target = tmp_path / "manifest.json"
+    write_text(target, "complete\n")
+    code = (
+        "import os, sys\n"
+        "from common.atomic import atomic_open\n"
+        f"with atomic_open({str(target)!r}) as handle:\n"
+        "    handle.write('torn')\n"
+        "    handle.flush()\n"
+        "    os._exit(9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60)
+    assert proc.returncode == 9
+    assert target.read_text() == "complete\n"
+
+
+def test_no_other_module_renames_files_over_targets_itself() -> None:
+    """One atomic writer: production code calls common.atomic instead of its own os.replace."""
+    offenders = []
+    for package in ("common", "harness", "launch", "data_prep", "rewards"):
+        for path in (REPO / package).rglob("*.py"):
+            if path.name == "atomic.py" and path.parent.name == "common":
+                continue
+            text = path.read_text(encoding="utf-8")
+            if any(call in text for call in ("os.replace(", "os.rename(", ".rename(")):
+                offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []
