@@ -52,7 +52,7 @@ class UnknownNameError(HarnessError):
         )
 
 
-class DeclarationError(ValueError):
+class DeclarationError(HarnessError, ValueError):
     """Two modules declare the same name, or a module declares a name it does not register."""
 
 

@@ -105,10 +105,10 @@ def test_validation_names_what_the_registries_do_not_know(outside: Path) -> None
     err = proc.stderr
     assert "error: stages.prepare_train.source: unknown data source 'quokka'" in err
     assert "error: stages.synth_data.layout: unknown synth layout 'quokka'" in err
-    assert "error: stages.eval.options.response_format: Unknown response format 'quokka_verdict'" in err
+    assert "error: stages.eval.options.response_format: unknown response format 'quokka_verdict'" in err
     unknown_reward = _harness(outside, "dry_run=true", "plugins=[]")
     assert unknown_reward.returncode == 2
-    assert "reward.path" in unknown_reward.stderr and "Unknown GRPO reward 'quokka'" in unknown_reward.stderr
+    assert "reward.path" in unknown_reward.stderr and "unknown GRPO reward 'quokka'" in unknown_reward.stderr
 
 
 def test_data_prep_check_and_synth_work_for_the_plugin_source(outside: Path, tmp_path: Path) -> None:

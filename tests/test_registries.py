@@ -74,19 +74,20 @@ def test_a_package_is_indexed_without_import_and_imported_on_first_use(tmp_path:
     })  # fmt: skip
     result = _run("""
         import sys
+        from common.registry import UnknownNameError
         from shapes.registry import SHAPES
         print(SHAPES.names(), "shapes.square" in sys.modules, SHAPES.origin("square"))
         print(SHAPES.get("square")(3), "shapes.square" in sys.modules, "shapes.circle" in sys.modules)
         try:
             SHAPES.get("sqare")
-        except KeyError as exc:
+        except UnknownNameError as exc:
             print(exc)
     """, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "['circle', 'square'] False shapes.square",
         "9 True False",
-        "Unknown shape 'sqare'. Did you mean: square? Available: circle, square",
+        "unknown shape 'sqare' (did you mean: square?); available: circle, square",
     ]
 
 
@@ -243,7 +244,7 @@ def test_a_typo_in_a_registered_name_fails_validation_with_the_key() -> None:
         "stages.prepare_genimage.source: unknown data source 'fake_hr' (did you mean: fake_hr1?)"
         in "\n".join(problems)
     )
-    assert any(p.startswith("stages.eval.options.metrics[0]: Unknown metric 'acuracy'") for p in problems), (
+    assert any(p.startswith("stages.eval.options.metrics[0]: unknown metric 'acuracy'") for p in problems), (
         problems
     )
 
