@@ -9,7 +9,7 @@
     tiny-model --arch qwen2_5_vl|llava1_6|llava1_5 --output-dir DIR [--seed S]
     download   --hub hf|modelscope --repo-id ID --cache-dir DIR [--revision REV]
                [--repo-type model|dataset] [--local-dir DIR] [--allow-pattern GLOB ...]
-    check      --source fakexplained --input PATH [--verify-images] [--image-root DIR]
+    check      --source fakexplained --input PATH [--no-verify-images] [--image-root DIR]
 
 Exit status: 0 success, 1 the stage failed (strict rejects, check problems, download error),
 2 bad command line or options.
@@ -100,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check a dataset the user put in place")
     check.add_argument("--source", required=True, choices=["fakexplained"])
     check.add_argument("--input", required=True, action="append", type=Path)
-    check.add_argument("--verify-images", action="store_true", help="decode every image (slow)")
+    check.add_argument(
+        "--verify-images",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="decode every image, as convert does (default); --no-verify-images reads headers only",
+    )
     check.add_argument("--image-root", default=None)
     return parser
 
