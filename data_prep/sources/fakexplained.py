@@ -466,7 +466,8 @@ def _kept_response(
 ) -> tuple[str, str | None]:
     """(the record's own answer made ready for SFT, None) or ("", why it cannot be kept).
 
-    Its <tag> block is rewritten to the canonical tags. With region_syntax json the placeholder
+    Its <tag> block is rewritten to the canonical tags, a missing verdict is appended (the authors'
+    word for the label). With region_syntax json the placeholder
     pairs become grounding JSON in the model frame; with tokens they stay for ms-swift. Either way
     the answer is checked as ms-swift will render it, with the reward's own parser.
     """
@@ -479,6 +480,9 @@ def _kept_response(
     if "bbox_2d" in text or REF_START in text or BOX_START in text:
         return "", "inline_boxes (boxes must come from objects through <ref-object><bbox>)"
     text = _TAG_BLOCK.sub(lambda m: f"<tag>{', '.join(tags)}</tag>", text, count=1)
+    if "<verdict>" not in text and "</verdict>" not in text:
+        # A row without a verdict (its label came from objects): complete it in the authors' words.
+        text = f"{text.rstrip()}<verdict>{'generated' if label == 'fake' else 'real'}</verdict>"
 
     def fill(render) -> str:
         regions = iter(mapped)
