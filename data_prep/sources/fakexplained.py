@@ -26,7 +26,7 @@ One record (fields marked * are required)::
      "tags": ["Structure/attribute errors"],  # the six tags of 002 App. B; a list or "a, b"
      "width": 1024, "height": 768}            # optional; checked against the file if given
 
-The authors' mllm-defake training rows (``messages`` + ``images`` + ``objects``, seeds.md §2.4:
+The authors' mllm-defake training rows (``messages`` or ShareGPT ``conversations`` + ``images`` + ``objects``, seeds.md §2.4:
 an assistant turn ``<think><ref-object><bbox>, ... <tag>...</tag></think><verdict>generated</verdict>``)
 are accepted as well: without a ``label`` the label is read from ``<verdict>generated|real</verdict>``,
 and without a verdict from ``objects`` (regions: fake; none: real, as the authors' reward decides);
@@ -187,13 +187,20 @@ def _pick_image_field(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _conversation(obj: dict[str, Any]) -> list | None:
+    """The turns of an ms-swift ``messages`` row or a ShareGPT-style ``conversations`` row."""
+    for key in ("messages", "conversations"):
+        turns = obj.get(key)
+        if isinstance(turns, list):
+            return turns
+    return None
+
+
 def _assistant_text(obj: dict[str, Any]) -> str:
-    messages = obj.get("messages")
-    if not isinstance(messages, list):
-        return ""
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "assistant":
-            content = message.get("content")
+    """The last assistant turn (``role: assistant`` or ``from: gpt``), or ""."""
+    for turn in reversed(_conversation(obj) or []):
+        if isinstance(turn, dict) and (turn.get("role") or turn.get("from")) in ("assistant", "gpt"):
+            content = turn.get("content", turn.get("value"))
             return content if isinstance(content, str) else ""
     return ""
 
@@ -209,7 +216,7 @@ def _raw_label(obj: dict[str, Any]) -> Any:
     match = re.search(r"<verdict>\s*(.*?)\s*</verdict>", _assistant_text(obj), re.S)
     if match:
         return match.group(1)
-    if isinstance(obj.get("messages"), list):
+    if _conversation(obj) is not None:
         # The authors' rows without a verdict: regions make a fake, none a real (mllm-defake
         # rewards/utils.py check_label: "if this_objects is empty, ground truth is `real`").
         return "fake" if _has_regions(obj) else "real"

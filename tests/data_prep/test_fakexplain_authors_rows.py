@@ -179,6 +179,28 @@ def test_token_prompts_describe_the_token_syntax(converted):
     assert "<|object_ref_start|>" not in json_prompts and "bbox_2d" not in token_prompts
 
 
+def test_sharegpt_conversations_rows_are_read_the_same_way(tmp_path):
+    raw = tmp_path / "raw"
+    _image(raw / "f.png", (300, 200), 6)
+    row = {
+        "conversations": [
+            {"from": "human", "value": "<image>Is this image real or generated?"},
+            {"from": "gpt", "value": FAKE_ANSWER},
+        ],
+        "images": ["f.png"],
+        "objects": {"ref": FAKE_REFS, "bbox": FAKE_BOXES},
+    }
+    (raw / "annotations.jsonl").write_text(json.dumps(row) + "\n")
+    stats = _convert(raw, tmp_path / "out", region_syntax="tokens")
+    assert stats["converted"] == 1 and stats["warnings"] == {}
+    sft = _rows(tmp_path / "out" / "sft.jsonl")[0]
+    assert "The fur turns metallic towards the edges" in sft["messages"][-1]["content"]
+    assert _rows(tmp_path / "out" / "eval.jsonl")[0]["tags"] == [
+        "Structure/attribute errors",
+        "Texture errors",
+    ]
+
+
 def test_generate_replaces_the_authors_reasoning(authors_raw, tmp_path):
     _convert(authors_raw, tmp_path, reasoning="generate")
     answer = _by_image(_rows(tmp_path / "sft.jsonl"))["fake_a.png"]["messages"][-1]["content"]
