@@ -26,8 +26,8 @@ One record (fields marked * are required)::
      "tags": ["Structure/attribute errors"],  # the six tags of 002 App. B; a list or "a, b"
      "width": 1024, "height": 768}            # optional; checked against the file if given
 
-The authors' mllm-defake training rows (``messages`` or ShareGPT ``conversations`` + ``images`` + ``objects``, seeds.md §2.4:
-an assistant turn ``<think><ref-object><bbox>, ... <tag>...</tag></think><verdict>generated</verdict>``)
+The authors' mllm-defake training rows (``messages`` or ShareGPT ``conversations``, ``images``,
+``objects``; seeds.md §2.4: an assistant turn ``<think><ref-object><bbox>, ... <tag>...</tag></think><verdict>generated</verdict>``)
 are accepted as well: without a ``label`` the label is read from ``<verdict>generated|real</verdict>``,
 and without a verdict from ``objects`` (regions: fake; none: real, as the authors' reward decides);
 without ``tags`` the tags come from the ``<tag>...</tag>`` block.
@@ -453,7 +453,8 @@ def _swift_box(box: list[float], size: tuple[int, int], frame: tuple[int, int], 
         raise RecordRejected(
             "box_degenerate",
             f"{where} = {box!r} collapses to {mapped} in the {frame_w}x{frame_h} model frame: ms-swift "
-            "would train on an empty box (use region_syntax json, which keeps one pixel, or a larger max_pixels)",
+            "would train on an empty box (use region_syntax json, which keeps one pixel, or a larger "
+            "max_pixels)",
         )
     return mapped
 
