@@ -81,6 +81,8 @@ _TOKEN_ERROR = "every region needs <|object_ref_start|>description<|object_ref_e
 _NUM = r"([-+]?\d+(?:\.\d+)?)"
 _PAIRS = rf"\(\s*{_NUM}\s*,\s*{_NUM}\s*\)\s*,\s*\(\s*{_NUM}\s*,\s*{_NUM}\s*\)"
 _TOKEN_BOX = re.compile(rf"\s*(?:{_PAIRS}|\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\])\s*")
+# ms-swift's exact spelling "(x1,y1),(x2,y2)" with integers: the common case, matched first.
+_SWIFT_BOX = re.compile(r"\((\d+),(\d+)\),\((\d+),(\d+)\)")
 _BARE_BOX = re.compile(_PAIRS)
 _LABEL_CUT = ".:;\n"
 
@@ -164,12 +166,14 @@ def _json_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None
 
     Each "{" is tried as the start of a JSON value (json's own decoder: exact JSON semantics, and
     faster here than a regex); values that do not mention bbox_2d are skipped, and every mention of
-    bbox_2d must lie inside a valid region.
+    bbox_2d must lie inside a valid region. The checks of a valid region are inlined (this is the
+    reward's hot loop); _region_error explains a failed one.
     """
     mentions = think.count("bbox_2d")
     in_regions = 0
     decode = _JSON.raw_decode
     find = think.find
+    numbers = _NUMBER_TYPES
     pos = find("{")
     while pos != -1:
         try:
@@ -181,9 +185,23 @@ def _json_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None
         if in_value:
             box = None
             if type(obj) is dict and len(obj) == 2:
+                coords = obj.get("bbox_2d")
                 label = obj.get("label")
-                if type(label) is str and label.strip():
-                    box = _json_box(obj.get("bbox_2d"))
+                if type(coords) is list and len(coords) == 4 and type(label) is str and label.strip():
+                    x1, y1, x2, y2 = coords
+                    if (
+                        type(x1) in numbers
+                        and type(y1) in numbers
+                        and type(x2) in numbers
+                        and type(y2) in numbers
+                    ):
+                        try:
+                            x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
+                        except OverflowError:
+                            pass
+                        else:
+                            if x1 < x2 and y1 < y2 and -_INF < x1 and x2 < _INF and -_INF < y1 and y2 < _INF:
+                                box = (x1, y1, x2, y2)
             if box is None:
                 return _region_error(obj)
             boxes.append(box)
@@ -206,6 +224,12 @@ def _numbers_box(groups: tuple) -> Box | str:
 
 
 def _token_box(content: str) -> Box | str:
+    match = _SWIFT_BOX.fullmatch(content)
+    if match is not None:
+        x1, y1, x2, y2 = match.groups()
+        x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
+        if x1 < x2 and y1 < y2 and x2 < _INF and y2 < _INF:
+            return (x1, y1, x2, y2)
     match = _TOKEN_BOX.fullmatch(content)
     if match is None:
         return "a <|box_start|>...<|box_end|> box must be (x1,y1),(x2,y2) or [x1, y1, x2, y2]"
