@@ -27,8 +27,8 @@ One record (fields marked * are required)::
      "width": 1024, "height": 768}            # optional; checked against the file if given
 
 The authors' mllm-defake training rows (``messages`` or ShareGPT ``conversations``, ``images``,
-``objects``; seeds.md §2.4: an assistant turn ``<think><ref-object><bbox>, ... <tag>...</tag></think><verdict>generated</verdict>``)
-are accepted as well: without a ``label`` the label is read from ``<verdict>generated|real</verdict>``,
+``objects``; seeds.md §2.4: an assistant turn
+``<think><ref-object><bbox>, ... <tag>...</tag></think><verdict>generated</verdict>``) are accepted as well: without a ``label`` the label is read from ``<verdict>generated|real</verdict>``,
 and without a verdict from ``objects`` (regions: fake; none: real, as the authors' reward decides);
 without ``tags`` the tags come from the ``<tag>...</tag>`` block.
 
@@ -475,9 +475,9 @@ def _kept_response(
     """(the record's own answer made ready for SFT, None) or ("", why it cannot be kept).
 
     Its <tag> block is rewritten to the canonical tags, a missing verdict is appended (the authors'
-    word for the label). With region_syntax json the placeholder
-    pairs become grounding JSON in the model frame; with tokens they stay for ms-swift. Either way
-    the answer is checked as ms-swift will render it, with the reward's own parser.
+    word for the label). With region_syntax json the placeholder pairs become grounding JSON in the
+    model frame; with tokens they stay for ms-swift. Either way the answer is checked as ms-swift
+    will render it, with the reward's own parser.
     """
     pairs = len(_PLACEHOLDER_PAIR.findall(text))
     if not (pairs == text.count("<ref-object>") == text.count("<bbox>") == len(mapped)):
