@@ -36,7 +36,6 @@ __all__ = [
     "ground_truth_json",
 ]
 
-VOCABULARY_FILE = "fakexplain.yaml"
 REGION_SYNTAXES = ("json", "tokens")
 # ms-swift's grounding placeholders: its template replaces them, in order, with objects.ref[i] and
 # objects.bbox[i] rescaled to the model frame (swift/template/base.py _pre_tokenize).
@@ -109,8 +108,9 @@ def _build_vocabulary(raw: dict[str, Any], source: str) -> Vocabulary:
 
 
 @lru_cache(maxsize=8)
-def vocabulary(path: str = VOCABULARY_FILE) -> Vocabulary:
-    """The tags, generators and wording of ``conf/data_prep/fakexplain.yaml`` (or another file)."""
+def vocabulary(path: str) -> Vocabulary:
+    """The tags, generators and wording of ``conf/data_prep/<path>`` (or a path); the FakeXplained
+    source's default is ``fakexplain.yaml``."""
     return _build_vocabulary(load_yaml(path), path)
 
 
