@@ -9,8 +9,8 @@
     download   --hub hf|modelscope --repo-id ID --cache-dir DIR [--revision REV]
                [--repo-type model|dataset] [--local-dir DIR] [--allow-pattern GLOB ...]
                [--unpack ARCHIVE.zip[=FOLDER] ...]  (needs --local-dir; resumable, checked)
-    check      --source NAME --input PATH [--input PATH ...] [--options JSON] [--verify-images]
-               [--image-root DIR]
+    check      --source NAME --input PATH [--input PATH ...] [--options JSON]
+               [--no-verify-images] [--image-root DIR]
 
 Sources and layouts are the registered ones (data_prep/sources/, data_prep/synth_layouts/, and
 those of the plugin modules named by $AIGI_PLUGINS, common/plugins.py).
@@ -120,7 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--source", required=True, choices=sources)
     check.add_argument("--input", required=True, action="append", type=Path)
     check.add_argument("--options", type=_options, default={}, help="JSON object of converter options")
-    check.add_argument("--verify-images", action="store_true", help="decode every image (slow)")
+    check.add_argument(
+        "--verify-images",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="decode every image, as convert does (the default); --no-verify-images reads headers only",
+    )
     check.add_argument("--image-root", default=None)
     return parser
 

@@ -46,7 +46,7 @@ def check_source(
     inputs: list[Path],
     *,
     options: dict[str, Any] | None = None,
-    verify_images: bool = False,
+    verify_images: bool | None = None,
     image_root: str | None = None,
 ) -> CheckResult:
     """Run ``inputs`` through source ``source`` without writing anything; collect what is wrong.
@@ -57,14 +57,17 @@ def check_source(
     module = source_module(source)
     result = CheckResult(source=source)
     if hasattr(module, "check_layout"):
-        result.problems = list(
-            module.check_layout(inputs, verify_images=verify_images, image_root=image_root)
-        )
+        flags = (
+            {} if verify_images is None else {"verify_images": verify_images}
+        )  # None: the source's default
+        result.problems = list(module.check_layout(inputs, image_root=image_root, **flags))
         return result
     parsed = parse_options(module.Options, options, source)
     fields = {f.name for f in dataclasses.fields(parsed)}
     overrides: dict[str, Any] = {}
-    if "verify_images" in fields:
+    if verify_images is None:
+        pass  # the source's own default (every source decodes, as convert does)
+    elif "verify_images" in fields:
         overrides["verify_images"] = verify_images
     elif verify_images:
         raise ValueError(f"source {source} has no verify_images option; drop --verify-images")

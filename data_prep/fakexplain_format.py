@@ -2,10 +2,12 @@
 
 A response is ``<think>...</think>``, ``<tag>...</tag>``, ``<verdict>...</verdict>``, each once, in
 that order, separated by newlines (002 §4.1: regions in <think>, tags in <tag>, verdict in
-<verdict>). Regions are embedded in the reasoning as Qwen2.5-VL grounding objects,
-``{"bbox_2d": [x1, y1, x2, y2], "label": "<description>"}``, in pixels of the model frame
-(data_prep/model_frame.py). Tags are a comma-separated list of the six tags of 002 App. B. The
-verdict is ``real`` or ``fake``. The reward parser (rewards/fakexplain.py) reads the same contract.
+<verdict>). Regions are embedded in the reasoning in one of two syntaxes (``region_syntax``):
+``json``, Qwen2.5-VL grounding objects ``{"bbox_2d": [x1, y1, x2, y2], "label": "<description>"}``
+in pixels of the model frame (data_prep/model_frame.py); or ``tokens``, ms-swift's grounding
+placeholders ``<ref-object><bbox>`` that its template fills from the row's ``objects`` (the
+authors' data). Tags are a comma-separated list of the six tags of 002 App. B. The verdict is
+``real`` or ``fake``. The reward parser (rewards/fakexplain_parser.py) reads the same contract.
 
 The ground truth for GRPO is ``{"label": "real"|"fake", "boxes": [[x1, y1, x2, y2], ...]}`` in the
 same frame, as a JSON string.
@@ -21,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from data_prep.conf_data import load_yaml
+from rewards.tags import tag_key
 
 __all__ = [
     "Vocabulary",
@@ -28,8 +31,15 @@ __all__ = [
     "normalize_name",
     "render_region",
     "render_response",
+    "REGION_PLACEHOLDER",
+    "REGION_SYNTAXES",
     "ground_truth_json",
 ]
+
+REGION_SYNTAXES = ("json", "tokens")
+# ms-swift's grounding placeholders: its template replaces them, in order, with objects.ref[i] and
+# objects.bbox[i] rescaled to the model frame (swift/template/base.py _pre_tokenize).
+REGION_PLACEHOLDER = "<ref-object><bbox>"
 
 
 def normalize_name(name: str) -> str:
@@ -40,13 +50,14 @@ def normalize_name(name: str) -> str:
 @dataclass(frozen=True)
 class Vocabulary:
     tags: tuple[str, ...]
-    tag_lookup: dict[str, str]  # normalized spelling -> canonical tag
+    tag_lookup: dict[str, str]  # rewards.tags.tag_key(spelling) -> canonical tag
     generator_lookup: dict[str, tuple[str, str]]  # normalized spelling -> (canonical name, family)
     families: tuple[str, ...]
     wording: dict[str, str]
 
     def canonical_tag(self, tag: str) -> str | None:
-        return self.tag_lookup.get(normalize_name(tag))
+        """The canonical tag of a spelling or synonym (case, spacing and singular/plural ignored)."""
+        return self.tag_lookup.get(tag_key(tag))
 
     def generator(self, name: str | None) -> tuple[str | None, str | None]:
         """(canonical generator name, family); an unknown name is kept as given with family None."""
@@ -71,7 +82,10 @@ def _build_vocabulary(raw: dict[str, Any], source: str) -> Vocabulary:
         name = entry["name"]
         tags.append(name)
         for spelling in [name, *entry.get("aliases", [])]:
-            tag_lookup[normalize_name(spelling)] = name
+            key = tag_key(str(spelling))
+            if tag_lookup.get(key, name) != name:
+                raise ValueError(f"{source}: tag synonym {spelling!r} is listed under two tags")
+            tag_lookup[key] = name
     generator_lookup: dict[str, tuple[str, str]] = {}
     for family, generators in family_entries.items():
         for entry in generators:
@@ -110,14 +124,24 @@ def render_response(
     regions: Iterable[tuple[Sequence[int], str]],
     tags: Iterable[str],
     wording: dict[str, str],
+    region_syntax: str = "json",
 ) -> str:
-    """The assistant turn for one image (structure fixed across templates, 002 App. A.1)."""
+    """The assistant turn for one image (structure fixed across templates, 002 App. A.1).
+
+    ``region_syntax="tokens"`` writes one ``<ref-object><bbox>`` placeholder per region, in order;
+    the row's ``objects`` must then carry the regions in the same order.
+    """
     regions = list(regions)
+    if region_syntax not in REGION_SYNTAXES:
+        raise ValueError(f"region_syntax must be one of {REGION_SYNTAXES}, got {region_syntax!r}")
     if label == "real":
         think = wording["real"]
     elif label == "fake":
         if regions:
-            rendered = ", ".join(render_region(box, text) for box, text in regions)
+            if region_syntax == "tokens":
+                rendered = ", ".join(REGION_PLACEHOLDER for _ in regions)
+            else:
+                rendered = ", ".join(render_region(box, text) for box, text in regions)
             think = f"{wording['fake_intro']} {wording['fake_regions_lead']} {rendered}."
         else:
             think = f"{wording['fake_intro']} {wording['fake_no_regions']}"

@@ -2,16 +2,28 @@
 
     score = r_base + w_iou * grounding + label + format
 
-- format: ``+format_pos`` when the response follows the contract of
-  ``rewards/fakexplain_parser.py``, else ``-format_neg``; an unparsable response also counts as
-  a wrong label and earns no grounding;
-- label: ``+label_pos`` when the verdict equals the ground-truth label, else ``-label_neg``;
-- grounding: fake image: ``min(1, eta * IoU)`` between the predicted and annotated regions
-  (``iou_mode`` union: exact IoU of the two unions of boxes; matched: the authors' greedy
-  nearest-centre variant); real image: 1 when no region is predicted, else 0.
+Each term is scored on its own (002 §4.4 adds them; the authors' code scores them independently):
+
+- format: ``+format_pos`` when the whole response follows the contract of
+  ``rewards/fakexplain_parser.py`` (either layout, any region spelling), else ``-format_neg``;
+- label: ``+label_pos`` when the verdict equals the ground-truth label, else ``-label_neg``; the
+  verdict is the last ``<verdict>...</verdict>`` block, so one stray word after a right answer
+  costs the format term only; no readable verdict counts as wrong;
+- grounding: fake image: the relaxed IoU (``relax`` clip: ``min(1, eta * IoU)``, the papers;
+  power: ``IoU ** eta``, the authors' code) between every region that parses and the annotated
+  regions (``iou_mode`` union: exact IoU of the two unions of boxes; matched: the authors' greedy
+  nearest-centre variant); no readable region: 0 (1 when the fake has no annotated region either).
+  Real image: 1 when no region is predicted, else 0.
+
+With ``coupled=true`` an unparsable response also counts as a wrong label and earns no grounding
+(the rule before the authors' code was read; kept for comparison). Separate terms are the default:
+the papers write them so, the authors' code scores them so, and coupling gives a near-perfect
+answer with a stray word the same score as garbage, which hides the signal GRPO learns from.
 
 The weights are keyword arguments (verl ``reward_kwargs``), documented in
 ``rewards/fakexplain_weights.py``; ``conf/reward/fakexplain.yaml`` holds the paper's schedules.
+Where this reward departs from the authors' code, and why (faults of that code not copied):
+``docs/fakexplain_authors_code.md``.
 
 The returned dict (``score_keys``) also has ``acc`` (1 when the verdict is right) and ``w_iou``
 (the grounding weight in force, which the linear schedule moves); ``iou`` is the IoU on fake
@@ -38,14 +50,19 @@ if __package__ != "rewards":  # loaded by file path (verl, ms-swift, a run's cop
     rewards.bootstrap.loaded_by_path(__file__)
 
 from common.response_formats import ParsedAnswer, response_format
-from rewards.fakexplain_parser import ParsedResponse, parse_response, parse_response_fields
+from rewards.fakexplain_parser import (
+    ParsedResponse,
+    parse_response,
+    parse_response_fields,
+    read_response_fields,
+)
 from rewards.fakexplain_weights import (
     FakeXplainWeights,
     check_reward_kwargs,
     training_progress,
     weights_from_kwargs,
 )
-from rewards.geometry import clip_boxes, matched_iou_fast, relaxed_iou, union_iou_fast
+from rewards.geometry import clip_boxes, matched_iou_fast, power_relaxed_iou, relaxed_iou, union_iou_fast
 from rewards.ground_truth import GroundTruth, parse_ground_truth
 from rewards.registry import grpo_reward
 from rewards.tags import FAKEXPLAIN_TAGS
@@ -56,6 +73,7 @@ __all__ = [
     "compute_score",
     "parse_answer",
     "parse_response",
+    "read_response_fields",
     "score_keys",
 ]
 
@@ -129,10 +147,10 @@ def _score(
     frame: tuple[float, float] | None,
 ) -> dict[str, float]:
     error, verdict, boxes = parsed[0], parsed[1], parsed[2]
-    if error is not None:
-        fmt, label, iou, grounding, acc = -weights.format_neg, -weights.label_neg, 0.0, 0.0, 0.0
+    fmt = weights.format_pos if error is None else -weights.format_neg
+    if error is not None and weights.coupled:
+        label, iou, grounding, acc = -weights.label_neg, 0.0, 0.0, 0.0
     else:
-        fmt = weights.format_pos
         if verdict == truth.label:
             acc, label = 1.0, weights.label_pos
         else:
@@ -141,11 +159,16 @@ def _score(
             gt_boxes = truth.boxes
             if frame is not None:
                 gt_boxes = clip_boxes(gt_boxes, frame[0], frame[1])
+            # No readable region scores 0 against annotated regions; a fake annotated with none
+            # (a whole-image tag) and answered with none scores 1 (two empty regions agree).
             if weights.iou_mode == "union":
                 iou = union_iou_fast(boxes, gt_boxes)
             else:
                 iou = matched_iou_fast(boxes, gt_boxes)
-            grounding = relaxed_iou(iou, weights.eta)
+            if weights.relax == "clip":
+                grounding = relaxed_iou(iou, weights.eta)
+            else:
+                grounding = power_relaxed_iou(iou, weights.eta)
         else:
             # Real images carry no regions: credit for predicting none (the authors' code gives
             # reals IoU 1; here a predicted region on a real image earns nothing).
@@ -181,13 +204,14 @@ def compute_score(
         _warn_once(f"gt:{exc}", f"FakeXplain reward: unusable ground truth ({exc}); scoring it neutrally")
         return _neutral(weights, w_iou)
     frame = _frame(extra_info)
+    read = parse_response_fields if weights.coupled else read_response_fields
     try:
-        return _score(weights, w_iou, parse_response_fields(solution_str, frame), truth, frame)
+        return _score(weights, w_iou, read(solution_str, frame), truth, frame)
     except Exception as exc:  # a parser bug must not end a days-long run; tests run without this net
         _warn_once(
             f"bug:{type(exc).__name__}", f"FakeXplain reward: unexpected {exc!r}; scored as unparsable"
         )
-        return _score(weights, w_iou, (repr(exc), None, (), (), ()), truth, frame)
+        return _score(weights, w_iou, (repr(exc), None, ()), truth, frame)
 
 
 # The markup, tags and example region texts of this contract (the tiny smoke model's tokenizer).

@@ -1,18 +1,39 @@
 """Parse a FakeXplain response: think (with grounded regions), tags, verdict.
 
-The contract (shared with data preparation and evaluation):
+The contract (shared with data preparation and evaluation), in either of two layouts:
 
-    <think> reasoning with regions </think> <tag> tags </tag> <verdict> real|fake|generated </verdict>
+    <think> reasoning with regions </think> <tag> tags </tag> <verdict> v </verdict>     this project's
+    <think> reasoning with regions <tag> tags </tag> ... </think> <verdict> v </verdict>  the authors'
 
-- each of the three blocks exactly once, in this order, with only whitespace around them;
-- a region is Qwen2.5-VL's own grounding JSON object embedded in the reasoning:
-  ``{"bbox_2d": [x1, y1, x2, y2], "label": "<why this region looks generated>"}`` with finite
-  numbers, x1 < x2, y1 < y2 and a non-empty label; every ``{...}`` of the think block that
-  mentions ``bbox_2d`` must be such an object, or the response is unparsable;
-- tags: a comma-separated list or a JSON list of the six tags of 002 appendix B (any case,
-  surrounding whitespace ignored); empty is allowed;
-- the verdict ``real``, ``fake`` or ``generated`` (the authors' code's word), any case; it is
-  normalised to ``real`` / ``fake``.
+- each block exactly once, only whitespace outside them; the tag block may be left out when the
+  verdict is real (the authors' format check asks tags of fake answers only: mllm-defake
+  ``rewards/utils.py`` ``check_format``);
+- regions sit in the think block, spelled in any of three ways:
+
+  ``json``    Qwen2.5-VL's grounding JSON, ``{"bbox_2d": [x1, y1, x2, y2], "label": "<why>"}``:
+              finite numbers, x1 < x2, y1 < y2, a non-empty label; every ``{...}`` mentioning
+              ``bbox_2d`` must be such an object;
+  ``tokens``  ms-swift's Qwen2.5-VL grounding (``QWENVL_BBOX_FORMAT=legacy``, what the authors
+              trained on): ``<|object_ref_start|>label<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>``,
+              the box also accepted as ``[x1, y1, x2, y2]`` (the authors' own GRPO data loader writes
+              ``str(bbox)``); every one of the four tokens must belong to such a region;
+  ``bare``    the token form after a decoder dropped the special tokens (``skip_special_tokens=True``:
+              verl's reward managers, this project's evaluation backends): ``label(x1,y1),(x2,y2)``.
+              The label is then the text since the previous region or the last ``.``, ``:``, ``;``
+              or line break, the best that can be recovered;
+
+  coordinates are pixels of the image as the model sees it (the same frame in all three);
+- tags: a comma- or semicolon-separated list or a JSON list of the six tags of 002 appendix B,
+  spelled loosely (``rewards.tags.canonical_tag``: case, spacing, singular/plural); empty is allowed;
+- the verdict ``real``, ``fake`` or ``generated`` (the authors' word), any case; normalised to
+  ``real`` / ``fake``.
+
+Two readings:
+- strict (``parse_response``, ``parse_response_fields``): the whole contract, or an error; what
+  evaluation reports and what the reward's format term judges;
+- lenient (``read_response_fields``): the reward's label and grounding terms, scored even when the
+  structure is broken: the verdict of the last ``<verdict>...</verdict>`` block and every region
+  that parses anywhere in the response (seeds 002 §4.3-4.4 score the terms separately).
 """
 
 from __future__ import annotations
@@ -24,7 +45,7 @@ from dataclasses import dataclass
 from rewards.geometry import Box, clip_boxes
 from rewards.tags import canonical_tag
 
-__all__ = ["ParsedResponse", "parse_response", "parse_response_fields"]
+__all__ = ["ParsedResponse", "parse_response", "parse_response_fields", "read_response_fields"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +60,64 @@ class ParsedResponse:
     tags: tuple[str, ...] = ()  # canonical names (rewards.tags.FAKEXPLAIN_TAGS)
 
 
-_MARKERS = ["<think>", "</think>", "<tag>", "</tag>", "<verdict>", "</verdict>"]
-# Splitting on every marker gives 13 pieces in a valid response: outside, marker, inside, ...
+_THINK_MARKERS = ("<think>", "</think>", "<verdict>", "</verdict>")
+_TAG_MARKERS = ("<tag>", "</tag>")
+# Splitting on every marker: outside, marker, inside, marker, ... (13 pieces with a tag block, 9 without).
 _SPLIT = re.compile(r"(</?(?:think|tag|verdict)>)")
+_OURS = ["<think>", "</think>", "<tag>", "</tag>", "<verdict>", "</verdict>"]
+_AUTHORS = ["<think>", "<tag>", "</tag>", "</think>", "<verdict>", "</verdict>"]
+_NO_TAG = ["<think>", "</think>", "<verdict>", "</verdict>"]
 _VERDICTS = {"real": "real", "fake": "fake", "generated": "fake"}
 _INF = float("inf")
 _JSON = json.JSONDecoder()
 _NUMBER_TYPES = (int, float)
+_OUTSIDE_ERROR = "only whitespace may surround the <think>, <tag> and <verdict> blocks"
+_NEEDS_TAGS = "a fake verdict needs a <tag> block (inside or after <think>)"
+
+# ms-swift's Qwen2.5-VL grounding tokens (swift/template/templates/qwen.py replace_ref/replace_bbox).
+REF_START, REF_END = "<|object_ref_start|>", "<|object_ref_end|>"
+BOX_START, BOX_END = "<|box_start|>", "<|box_end|>"
+_TOKEN_ERROR = "every region needs <|object_ref_start|>description<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>"
+_NUM = r"([-+]?\d+(?:\.\d+)?)"
+_PAIRS = rf"\(\s*{_NUM}\s*,\s*{_NUM}\s*\)\s*,\s*\(\s*{_NUM}\s*,\s*{_NUM}\s*\)"
+_TOKEN_BOX = re.compile(rf"\s*(?:{_PAIRS}|\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\])\s*")
+# ms-swift's exact spelling "(x1,y1),(x2,y2)" with integers: the common case, matched first.
+_SWIFT_BOX = re.compile(r"\((\d+),(\d+)\),\((\d+),(\d+)\)")
+_BARE_BOX = re.compile(_PAIRS)
+_LABEL_CUT = ".:;\n"
 
 
 def _layout_error(text: str) -> str:
-    for marker in _MARKERS:
+    for marker in _THINK_MARKERS:
         if text.count(marker) != 1:
             return f"{marker} must appear exactly once"
-    return "expected <think>...</think> <tag>...</tag> <verdict>...</verdict> in this order"
+    if text.count("<tag>") > 1 or text.count("</tag>") > 1:
+        return "<tag> must appear at most once"
+    return (
+        "expected <think>...</think> <tag>...</tag> <verdict>...</verdict> (or the <tag> block inside "
+        "<think>) in this order"
+    )
+
+
+def _blocks(text: str) -> tuple[tuple[str, ...], str | None, str] | str:
+    """(think parts, tag block or None, verdict block), or why the layout is wrong."""
+    pieces = _SPLIT.split(text)
+    count = len(pieces)
+    if count == 13:
+        markers = pieces[1::2]
+        if markers == _OURS:
+            if pieces[0].strip() or pieces[4].strip() or pieces[8].strip() or pieces[12].strip():
+                return _OUTSIDE_ERROR
+            return (pieces[2],), pieces[6], pieces[10]
+        if markers == _AUTHORS:
+            if pieces[0].strip() or pieces[8].strip() or pieces[12].strip():
+                return _OUTSIDE_ERROR
+            return (pieces[2], pieces[6]), pieces[4], pieces[10]
+    elif count == 9 and pieces[1::2] == _NO_TAG:
+        if pieces[0].strip() or pieces[4].strip() or pieces[8].strip():
+            return _OUTSIDE_ERROR
+        return (pieces[2],), None, pieces[6]
+    return _layout_error(text)
 
 
 _KEYS_ERROR = 'a {...} mentioning bbox_2d must have exactly the keys "bbox_2d" and "label"'
@@ -79,19 +144,32 @@ def _region_error(obj: object) -> str:
     return "a region's label must not be empty"
 
 
-def _parse_regions(think: str) -> tuple[list[Box], list[str]] | str:
-    """Every region object of the think block, in order, or why the block is invalid.
+def _json_box(coords: object) -> Box | None:
+    """A valid box from a decoded ``bbox_2d`` value, or None (the inlined checks of the hot loop)."""
+    if type(coords) is not list or len(coords) != 4:
+        return None
+    x1, y1, x2, y2 = coords
+    numbers = _NUMBER_TYPES
+    if not (type(x1) in numbers and type(y1) in numbers and type(x2) in numbers and type(y2) in numbers):
+        return None
+    try:
+        x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
+    except OverflowError:
+        return None
+    if x1 < x2 and y1 < y2 and -_INF < x1 and x2 < _INF and -_INF < y1 and y2 < _INF:
+        return (x1, y1, x2, y2)
+    return None
+
+
+def _json_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None:
+    """Append every region object of ``think``; None, or why the part is invalid.
 
     Each "{" is tried as the start of a JSON value (json's own decoder: exact JSON semantics, and
-    faster here than a regex for the canonical form); values that do not mention bbox_2d are
-    skipped, and every mention of bbox_2d must lie inside a valid region. The checks of a valid
-    region are inlined (this is the reward's hot loop); _region_error explains a failed one.
+    faster here than a regex); values that do not mention bbox_2d are skipped, and every mention of
+    bbox_2d must lie inside a valid region. The checks of a valid region are inlined (this is the
+    reward's hot loop); _region_error explains a failed one.
     """
     mentions = think.count("bbox_2d")
-    boxes: list[Box] = []
-    labels: list[str] = []
-    if not mentions:
-        return boxes, labels
     in_regions = 0
     decode = _JSON.raw_decode
     find = think.find
@@ -132,6 +210,101 @@ def _parse_regions(think: str) -> tuple[list[Box], list[str]] | str:
         pos = find("{", end)
     if mentions != in_regions:
         return "bbox_2d appears outside a valid region object"
+    return None
+
+
+def _numbers_box(groups: tuple) -> Box | str:
+    values = [g for g in groups if g is not None]
+    x1, y1, x2, y2 = float(values[0]), float(values[1]), float(values[2]), float(values[3])
+    if not (-_INF < x1 < _INF and -_INF < y1 < _INF and -_INF < x2 < _INF and -_INF < y2 < _INF):
+        return "box coordinates must be finite"
+    if not (x1 < x2 and y1 < y2):
+        return "a box needs x1 < x2 and y1 < y2"
+    return (x1, y1, x2, y2)
+
+
+def _token_box(content: str) -> Box | str:
+    match = _SWIFT_BOX.fullmatch(content)
+    if match is not None:
+        x1, y1, x2, y2 = match.groups()
+        x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
+        if x1 < x2 and y1 < y2 and x2 < _INF and y2 < _INF:
+            return (x1, y1, x2, y2)
+    match = _TOKEN_BOX.fullmatch(content)
+    if match is None:
+        return "a <|box_start|>...<|box_end|> box must be (x1,y1),(x2,y2) or [x1, y1, x2, y2]"
+    return _numbers_box(match.groups())
+
+
+def _has_tokens(text: str) -> bool:
+    return "<|" in text and (REF_START in text or BOX_START in text or REF_END in text or BOX_END in text)
+
+
+def _token_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None:
+    """Append every ``<|object_ref_start|>..<|box_end|>`` region of ``think``; None, or why not."""
+    count = think.count(REF_START)
+    if count != think.count(REF_END) or count != think.count(BOX_START) or count != think.count(BOX_END):
+        return _TOKEN_ERROR
+    find = think.find
+    pos = 0
+    for _ in range(count):
+        a = find(REF_START, pos)
+        b = find(REF_END, a) if a >= 0 else -1
+        c = find(BOX_START, b) if b >= 0 else -1
+        d = find(BOX_END, c) if c >= 0 else -1
+        if d < 0:
+            return _TOKEN_ERROR
+        label = think[a + len(REF_START) : b]
+        if "<|" in label or think[b + len(REF_END) : c].strip():
+            return _TOKEN_ERROR
+        label = label.strip()
+        if not label:
+            return "a region's description must not be empty"
+        box = _token_box(think[c + len(BOX_START) : d])
+        if type(box) is str:
+            return box
+        boxes.append(box)
+        labels.append(label)
+        pos = d + len(BOX_END)
+    return None
+
+
+def _bare_label(text: str) -> str:
+    cut = max(text.rfind(mark) for mark in _LABEL_CUT)
+    return text[cut + 1 :].strip().lstrip(",").strip()
+
+
+def _bare_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None:
+    """Append every ``label(x1,y1),(x2,y2)`` region of ``think``; None, or why not."""
+    previous = 0
+    for match in _BARE_BOX.finditer(think):
+        box = _numbers_box(match.groups())
+        if type(box) is str:
+            return box
+        label = _bare_label(think[previous : match.start()])
+        if not label:
+            return "a region's description must not be empty"
+        boxes.append(box)
+        labels.append(label)
+        previous = match.end()
+    return None
+
+
+def _regions(parts: tuple[str, ...]) -> tuple[list[Box], list[str]] | str:
+    boxes: list[Box] = []
+    labels: list[str] = []
+    for part in parts:
+        tokens = _has_tokens(part)
+        json_form = "bbox_2d" in part
+        error = None
+        if json_form:
+            error = _json_regions(part, boxes, labels)
+        if error is None and tokens:
+            error = _token_regions(part, boxes, labels)
+        if error is None and not json_form and not tokens and "(" in part:
+            error = _bare_regions(part, boxes, labels)
+        if error is not None:
+            return error
     return boxes, labels
 
 
@@ -147,9 +320,11 @@ def _parse_tags(text: str) -> tuple[str, ...] | str:
         if type(items) is not list or any(type(item) is not str for item in items):
             return "a JSON tag list must hold strings only"
     else:
-        items = content.split(",")
+        items = content.replace(";", ",").split(",")
     tags = []
     for item in items:
+        if not item.strip():
+            continue  # "a, b," or "a;; b": a stray separator is not a tag
         tag = canonical_tag(item)
         if tag is None:
             return f"unknown tag {item.strip()!r}"
@@ -162,18 +337,19 @@ def parse_response_fields(text: str, frame: tuple[float, float] | None = None) -
     ``error`` None when the response parses: the reward's hot path, without building an object."""
     if not isinstance(text, str):
         return ("the response is not a string", None, (), (), ())
-    pieces = _SPLIT.split(text)
-    if len(pieces) != 13 or pieces[1::2] != _MARKERS:
-        return (_layout_error(text), None, (), (), ())
-    if pieces[0].strip() or pieces[4].strip() or pieces[8].strip() or pieces[12].strip():
-        return ("only whitespace may surround the <think>, <tag> and <verdict> blocks", None, (), (), ())
-    verdict = _VERDICTS.get(pieces[10].strip().lower())
+    blocks = _blocks(text)
+    if type(blocks) is str:
+        return (blocks, None, (), (), ())
+    think_parts, tag_block, verdict_block = blocks
+    verdict = _VERDICTS.get(verdict_block.strip().lower())
     if verdict is None:
         return ("the verdict must be real, fake or generated", None, (), (), ())
-    regions = _parse_regions(pieces[2])
+    if tag_block is None and verdict != "real":
+        return (_NEEDS_TAGS, None, (), (), ())
+    regions = _regions(think_parts)
     if type(regions) is str:
         return (regions, None, (), (), ())
-    tags = _parse_tags(pieces[6])
+    tags = _parse_tags(tag_block) if tag_block is not None else ()
     if type(tags) is str:
         return (tags, None, (), (), ())
     boxes, labels = regions
@@ -192,3 +368,76 @@ def parse_response(text: str, frame: tuple[float, float] | None = None) -> Parse
     return ParsedResponse(
         ok=error is None, error=error, verdict=verdict, boxes=boxes, region_labels=labels, tags=tags
     )
+
+
+def _last_verdict(text: str) -> str | None:
+    """The word of the last ``<verdict>`` that is closed, up to the first ``</verdict>`` after it."""
+    last_close = text.rfind("</verdict>")
+    if last_close < 0:
+        return None
+    start = text.rfind("<verdict>", 0, last_close)
+    if start < 0:
+        return None
+    start += len("<verdict>")
+    return _VERDICTS.get(text[start : text.find("</verdict>", start)].strip().lower())
+
+
+def _lenient_json_boxes(text: str, boxes: list[Box]) -> None:
+    decode = _JSON.raw_decode
+    find = text.find
+    pos = find("{")
+    while pos != -1:
+        try:
+            obj, end = decode(text, pos)
+        except (ValueError, RecursionError):
+            pos = find("{", pos + 1)
+            continue
+        box = _json_box(obj.get("bbox_2d")) if type(obj) is dict else None
+        if box is not None:
+            boxes.append(box)
+            pos = find("{", end)
+        else:  # a wrapper such as {"regions": [{...}]}: look inside it
+            pos = find("{", pos + 1)
+
+
+def _lenient_token_boxes(text: str, boxes: list[Box]) -> None:
+    find = text.find
+    start = find(BOX_START)
+    while start != -1:
+        end = find(BOX_END, start)
+        if end == -1:
+            return
+        box = _token_box(text[start + len(BOX_START) : end])
+        if type(box) is not str:
+            boxes.append(box)
+        start = find(BOX_START, end)
+
+
+def _lenient_boxes(text: str) -> list[Box]:
+    boxes: list[Box] = []
+    tokens = _has_tokens(text)
+    json_form = "bbox_2d" in text
+    if json_form:
+        _lenient_json_boxes(text, boxes)
+    if tokens:
+        _lenient_token_boxes(text, boxes)
+    if not json_form and not tokens and "(" in text:
+        for match in _BARE_BOX.finditer(text):
+            box = _numbers_box(match.groups())
+            if type(box) is not str:
+                boxes.append(box)
+    return boxes
+
+
+def read_response_fields(text: str, frame: tuple[float, float] | None = None) -> tuple:
+    """The reward's reading ``(error, verdict, boxes)``: ``error`` is the strict reading's (None
+    when the whole contract holds); ``verdict`` and ``boxes`` are read leniently when it does not:
+    the last ``<verdict>...</verdict>`` block (None when there is none or its word is unknown) and
+    every region that parses anywhere in the response. Never raises."""
+    strict = parse_response_fields(text, frame)
+    if strict[0] is None or not isinstance(text, str):
+        return strict[0], strict[1], strict[2]
+    boxes = _lenient_boxes(text)
+    if frame is not None and boxes:
+        boxes = clip_boxes(boxes, frame[0], frame[1])
+    return strict[0], _last_verdict(text), tuple(boxes)

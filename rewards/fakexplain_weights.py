@@ -4,7 +4,7 @@
 and R_F is ``+format_pos`` / ``-format_neg``. The keyword arguments are verl's ``reward_kwargs``
 (``conf/reward/fakexplain.yaml`` names each schedule's set):
 
-    eta         relaxation of R_G = min(1, eta * IoU)                     default 1.1 (004)
+    eta         the relaxing constant of R_G (see relax)                  default 1.1 (004)
     w_iou       constant grounding weight                                 default 1.0
     label_pos   label reward when the verdict is right                    default 1.0 (002 §4.3)
     label_neg   penalty (a positive number) when it is wrong              default 1.0
@@ -12,6 +12,14 @@ and R_F is ``+format_pos`` / ``-format_neg``. The keyword arguments are verl's `
     format_neg  penalty (a positive number) when it does not              default 1.0
     r_base      constant added to every score                             default 0.0
     iou_mode    "union" (the paper's formula) or "matched" (the authors' code)   default union
+    relax       "clip": R_G = min(1, eta * IoU) (the papers, 002 §4.3, 004) or
+                "power": R_G = IoU ** eta (the authors' code: ``iou_reward_exponent = 1.1``
+                in mllm-defake ``rewards/stage{1,2,3}_reward.py``)        default clip
+    coupled     False: the three terms are scored separately (002 §4.3-4.4 and the authors'
+                code): the label term from the last readable verdict, the grounding term from
+                every region that parses, the format term alone judges the structure.
+                True: an unparsable response also loses the label and grounding terms
+                (this project's earlier rule)                             default False
     w_iou_start, w_iou_end, total_steps
                 the linear schedule of 004, w_iou(t) = start + (end - start) * t / T, with t
                 the optimizer steps completed so far (verl: extra_info["global_steps"]; ms-swift:
@@ -33,6 +41,7 @@ from rewards.kwarg_values import finite_number, non_negative_number
 __all__ = ["FakeXplainWeights", "check_reward_kwargs", "training_progress", "weights_from_kwargs"]
 
 IOU_MODES = ("union", "matched")
+RELAX_MODES = ("clip", "power")
 # verl's naive reward manager adds these when a reward-model router is configured; not ours.
 _PASSED_BY_VERL = frozenset(("reward_router_address", "reward_model_tokenizer"))
 
@@ -47,6 +56,8 @@ class FakeXplainWeights:
     format_neg: float = 1.0
     r_base: float = 0.0
     iou_mode: str = "union"
+    relax: str = "clip"  # 002 §4.3 / 004: min(1, eta * IoU)
+    coupled: bool = False  # 002 §4.4: R = r_base + w_G R_G + w_C R_C + w_F R_F, terms independent
     w_iou_start: float | None = None
     w_iou_end: float | None = None
     total_steps: int | None = None
@@ -96,6 +107,16 @@ def _build(items: tuple[tuple[str, Any], ...]) -> FakeXplainWeights:
         if iou_mode not in IOU_MODES:
             raise ValueError(f"reward kwarg iou_mode must be one of {IOU_MODES}, got {iou_mode!r}")
         values["iou_mode"] = iou_mode
+    relax = given.get("relax")
+    if relax is not None:
+        if relax not in RELAX_MODES:
+            raise ValueError(f"reward kwarg relax must be one of {RELAX_MODES}, got {relax!r}")
+        values["relax"] = relax
+    coupled = given.get("coupled")
+    if coupled is not None:
+        if type(coupled) is not bool:
+            raise ValueError(f"reward kwarg coupled must be true or false, got {coupled!r}")
+        values["coupled"] = coupled
     start, end = given.get("w_iou_start"), given.get("w_iou_end")
     if (start is None) != (end is None):
         raise ValueError("the linear schedule needs both w_iou_start and w_iou_end (or neither)")
@@ -123,14 +144,17 @@ def _build(items: tuple[tuple[str, Any], ...]) -> FakeXplainWeights:
     return FakeXplainWeights(**values)
 
 
-_build_cached = lru_cache(maxsize=256)(_build)
+@lru_cache(maxsize=256)
+def _build_cached(items: tuple[tuple[str, Any], ...], types: tuple[type, ...]) -> FakeXplainWeights:
+    # ``types`` keeps True and 1 (equal, same hash) apart: one is a valid value where the other is not.
+    return _build(items)
 
 
 def weights_from_kwargs(kwargs: Mapping[str, Any]) -> FakeXplainWeights:
     """Validated weights from compute_score's keyword arguments (ValueError says what to fix)."""
     items = tuple(sorted(kwargs.items()))
     try:
-        return _build_cached(items)
+        return _build_cached(items, tuple(type(v) for _, v in items))
     except TypeError:  # an unhashable value: validate without the cache (and report it)
         return _build(items)
 

@@ -27,6 +27,7 @@ __all__ = [
     "clip_box",
     "clip_boxes",
     "matched_iou",
+    "power_relaxed_iou",
     "relaxed_iou",
     "union_area",
     "union_iou",
@@ -92,6 +93,14 @@ def relaxed_iou(iou: float, eta: float) -> float:
     intersection/union typo fixed)."""
     value = eta * iou
     return 1.0 if value > 1.0 else value
+
+
+def power_relaxed_iou(iou: float, eta: float) -> float:
+    """The authors' code's grounding credit ``IoU ** eta`` (mllm-defake ``rewards/base_reward.py``
+    with ``iou_reward_exponent = 1.1``): below IoU for eta > 1, never full credit before IoU 1."""
+    if not iou > 0.0:
+        return 0.0
+    return 1.0 if iou >= 1.0 else iou**eta
 
 
 def _nonempty(boxes: Sequence[Box]) -> list[Box]:

@@ -26,15 +26,42 @@ One record (fields marked * are required)::
      "tags": ["Structure/attribute errors"],  # the six tags of 002 App. B; a list or "a, b"
      "width": 1024, "height": 768}            # optional; checked against the file if given
 
-The authors' mllm-defake training rows (``messages`` + ``images`` + ``objects``, seeds.md §2.4)
-are accepted as well: the label is read from ``<verdict>generated|real</verdict>`` and the tags
-from ``<tag>...</tag>`` of the assistant turn when the record has no ``label`` / ``tags``.
+The authors' mllm-defake training rows (``messages`` or ShareGPT ``conversations``, ``images``,
+``objects``; seeds.md §2.4: an assistant turn
+``<think><ref-object><bbox>, ... <tag>...</tag></think><verdict>generated</verdict>``) are accepted as well: without a ``label`` the label is read from ``<verdict>generated|real</verdict>``,
+and without a verdict from ``objects`` (regions: fake; none: real, as the authors' reward decides);
+without ``tags`` the tags come from the ``<tag>...</tag>`` block.
+
+Lenient where annotators were sloppy, strict where it matters:
+- tags are matched through the synonyms table of ``conf/data_prep/fakexplain.yaml`` (any case,
+  singular or plural, split on "," and ";"); an unknown tag is dropped from its record and counted
+  in stats.json (``unknown_tag:<spelling>``), or rejects the record with ``strict``;
+- a box up to ``box_clip_tolerance`` pixels (default 1) outside the image is clipped to it; further
+  out, the record is rejected with the box named.
+
+Options that shape the SFT rows:
+- ``region_syntax``: ``json`` (default) writes regions as Qwen2.5-VL grounding JSON in the model
+  frame; ``tokens`` writes the authors' ms-swift grounding rows: ``<ref-object><bbox>`` placeholders
+  in the answer and ``objects: {"ref": [...], "bbox": [[x1, y1, x2, y2], ...]}`` in original-image
+  pixels, which ms-swift's Qwen2.5-VL template renders as
+  ``<|object_ref_start|>ref<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>`` rescaled to
+  the model frame (``QWENVL_BBOX_FORMAT=legacy``, ms-swift's default). The ground truth of GRPO and
+  evaluation is then computed with ms-swift's own rounding (``round(x / width * frame_width)``), so
+  it equals the boxes ms-swift trains on. A ``<region-format>`` mark in a chat template becomes the
+  syntax's example region.
+- ``reasoning``: ``keep`` (default) keeps the assistant answer a record already has (the authors'
+  ``<think>`` reasoning; its ``<tag>`` block is rewritten to the canonical tags) and generates one
+  only for records without; ``generate`` always writes this project's sentences. A kept answer
+  that does not fit (its placeholders do not pair with ``objects``, its verdict contradicts the
+  label, or it breaks the reward's format) is replaced by a generated one and counted
+  (``reasoning_generated:<why>``), or rejects the record with ``strict``.
 
 Outputs (one set of rows per image; boxes are mapped into the frame Qwen2.5-VL sees, set by the
 ``min_pixels`` / ``max_pixels`` options, see data_prep/model_frame.py):
 
-- ``sft.jsonl`` ms-swift SFT: ``{"messages": [system, user "<image>...", assistant], "images": [path]}``;
-  the assistant turn is data_prep/fakexplain_format.py's ``<think>/<tag>/<verdict>`` response.
+- ``sft.jsonl`` ms-swift SFT: ``{"messages": [system, user "<image>...", assistant], "images": [path]}``
+  (plus ``objects`` with ``region_syntax: tokens``); the assistant turn is the kept answer or
+  data_prep/fakexplain_format.py's ``<think>/<tag>/<verdict>`` response.
 - ``grpo.jsonl`` ms-swift GRPO: ``messages`` without the assistant turn, ``images``, ``solution``
   (ground truth JSON), ``data_source``, ``extra_info``.
 - ``grpo.parquet`` verl: ``data_source``, ``prompt``, ``images`` (``[{"image": path,
@@ -82,6 +109,7 @@ from data_prep.records import Converted, RawRecord, RecordRejected
 from data_prep.source_api import Prepared, require_inputs, resolve_image_path
 from data_prep.sources import data_source
 from data_prep.sources.common import resizable_frame
+from rewards.fakexplain_parser import BOX_END, BOX_START, REF_END, REF_START, parse_response
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert", "check_layout", "ARCHIVE_URL", "ANNOTATIONS_FILE"]
 
@@ -94,6 +122,14 @@ TEMPLATES_FILE = "fakexplain_templates.yaml"  # 002 App. A.1: 3 real + 6 fake ch
 VOCABULARY_FILE = "fakexplain.yaml"  # 002 App. B tags, Table 2 generators, the response wording
 ARCHIVE_URL = "https://public-debug.oss-cn-hangzhou.aliyuncs.com/FakeXplain.7z"
 _LABELS = {"fake": "fake", "generated": "fake", "ai-generated": "fake", "real": "real"}
+# A chat template's stand-in for "how a region is written", filled per region_syntax.
+REGION_FORMAT_MARK = "<region-format>"
+_REGION_FORMAT = {
+    "json": '{"bbox_2d": [x1, y1, x2, y2], "label": "<description>"}',
+    "tokens": f"{REF_START}description{REF_END}{BOX_START}(x1,y1),(x2,y2){BOX_END}",
+}
+_PLACEHOLDER_PAIR = re.compile(r"<ref-object>(\s*)<bbox>")
+_TAG_BLOCK = re.compile(r"<tag>.*?</tag>", re.S)
 
 
 @dataclass(frozen=True)
@@ -113,8 +149,17 @@ class Options:
     parquet_images: Literal["path", "bytes"] = "path"
     data_source: str = "fakexplained"
     ability: str = "aigi_grounding"
-    # Boxes poking out of the image by at most this many pixels are clipped instead of rejected.
-    box_clip_tolerance: float = 0.0
+    # Boxes poking out of the image by at most this many pixels are clipped instead of rejected
+    # (annotation tools round edges outwards). Not in the paper.
+    box_clip_tolerance: float = 1.0
+    # json: regions as Qwen2.5-VL grounding JSON; tokens: ms-swift objects + <ref-object><bbox>
+    # placeholders, the authors' rows (mllm-defake trainers/grpo/jsonl_dataset.py).
+    region_syntax: Literal["json", "tokens"] = "json"
+    # keep: a record's own assistant answer (the authors' reasoning) when it has one; generate: ours.
+    reasoning: Literal["keep", "generate"] = "keep"
+    # True: an unknown tag or an unusable kept answer rejects the record instead of being dropped
+    # or replaced (and counted).
+    strict: bool = False
 
 
 def _annotation_files(inputs: list[Path]) -> list[Path]:
@@ -144,22 +189,40 @@ def _pick_image_field(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _conversation(obj: dict[str, Any]) -> list | None:
+    """The turns of an ms-swift ``messages`` row or a ShareGPT-style ``conversations`` row."""
+    for key in ("messages", "conversations"):
+        turns = obj.get(key)
+        if isinstance(turns, list):
+            return turns
+    return None
+
+
 def _assistant_text(obj: dict[str, Any]) -> str:
-    messages = obj.get("messages")
-    if not isinstance(messages, list):
-        return ""
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "assistant":
-            content = message.get("content")
+    """The last assistant turn (``role: assistant`` or ``from: gpt``), or ""."""
+    for turn in reversed(_conversation(obj) or []):
+        if isinstance(turn, dict) and (turn.get("role") or turn.get("from")) in ("assistant", "gpt"):
+            content = turn.get("content", turn.get("value"))
             return content if isinstance(content, str) else ""
     return ""
+
+
+def _has_regions(obj: dict[str, Any]) -> bool:
+    objects = obj.get("objects")
+    return isinstance(objects, dict) and bool(objects.get("bbox"))
 
 
 def _raw_label(obj: dict[str, Any]) -> Any:
     if "label" in obj:
         return obj["label"]
     match = re.search(r"<verdict>\s*(.*?)\s*</verdict>", _assistant_text(obj), re.S)
-    return match.group(1) if match else None
+    if match:
+        return match.group(1)
+    if _conversation(obj) is not None:
+        # The authors' rows without a verdict: regions make a fake, none a real (mllm-defake
+        # rewards/utils.py check_label: "if this_objects is empty, ground truth is `real`").
+        return "fake" if _has_regions(obj) else "real"
+    return None
 
 
 def _record_id(obj: dict[str, Any], image: str) -> str:
@@ -286,30 +349,38 @@ def _label(obj: dict[str, Any], location: str) -> str:
     return label
 
 
-def _tags(obj: dict[str, Any], vocab: Vocabulary, location: str) -> list[str]:
+def _tags(obj: dict[str, Any], vocab: Vocabulary, location: str, strict: bool) -> tuple[list[str], list[str]]:
+    """(canonical tags in 002 App. B order, unknown spellings dropped)."""
     raw = obj.get("tags")
     if raw is None:
         match = re.search(r"<tag>(.*?)</tag>", _assistant_text(obj), re.S)
         raw = match.group(1) if match else []
     if isinstance(raw, str):
-        raw = [part for part in raw.split(",")]
+        raw = [raw]
     if not isinstance(raw, list):
         raise RecordRejected(
             "bad_record", f"{location}: 'tags' must be a list of strings or a comma-separated string"
         )
     found = set()
-    for tag in raw:
-        if not isinstance(tag, str):
-            raise RecordRejected("bad_record", f"{location}: tag {tag!r} is not a string")
-        if not tag.strip():
-            continue
-        canonical = vocab.canonical_tag(tag)
-        if canonical is None:
-            raise RecordRejected(
-                "unknown_tag", f"{location}: tag {tag!r}; known tags: {', '.join(vocab.tags)}"
-            )
-        found.add(canonical)
-    return [tag for tag in vocab.tags if tag in found]  # canonical order: the response is deterministic
+    dropped: list[str] = []
+    for item in raw:
+        if not isinstance(item, str):
+            raise RecordRejected("bad_record", f"{location}: tag {item!r} is not a string")
+        for tag in item.replace(";", ",").split(","):
+            if not tag.strip():
+                continue
+            canonical = vocab.canonical_tag(tag)
+            if canonical is None:
+                if strict:
+                    raise RecordRejected(
+                        "unknown_tag",
+                        f"{location}: tag {tag.strip()!r}; known tags: {', '.join(vocab.tags)} "
+                        "(synonyms: conf/data_prep/fakexplain.yaml)",
+                    )
+                dropped.append(" ".join(tag.split()))
+                continue
+            found.add(canonical)
+    return [tag for tag in vocab.tags if tag in found], dropped  # canonical order: deterministic
 
 
 def _number(value: Any) -> float | None:
@@ -358,8 +429,85 @@ def _regions(
     return regions
 
 
-def _prompt_messages(template: ChatTemplate) -> list[dict[str, str]]:
-    return prompt_messages(template.user, template.system or None)
+def _prompt_messages(template: ChatTemplate, region_syntax: str) -> list[dict[str, str]]:
+    example = _REGION_FORMAT[region_syntax]
+    system = template.system.replace(REGION_FORMAT_MARK, example)
+    return prompt_messages(template.user.replace(REGION_FORMAT_MARK, example), system or None)
+
+
+def _plain_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def _swift_box(box: list[float], size: tuple[int, int], frame: tuple[int, int], where: str) -> list[int]:
+    """The box as ms-swift's template writes it into a Qwen2.5-VL answer: each coordinate
+    ``int(round(v / original_side * frame_side))`` (swift/template/base.py ``normalize_bbox`` with
+    the qwen2_5_vl template's ``norm_bbox = 'none'``), the same arithmetic in the same order."""
+    (width, height), (frame_w, frame_h) = size, frame
+    x1, y1, x2, y2 = (_plain_number(v) for v in box)
+    mapped = [
+        int(round(x1 / width * frame_w)),
+        int(round(y1 / height * frame_h)),
+        int(round(x2 / width * frame_w)),
+        int(round(y2 / height * frame_h)),
+    ]
+    if mapped[2] <= mapped[0] or mapped[3] <= mapped[1]:
+        raise RecordRejected(
+            "box_degenerate",
+            f"{where} = {box!r} collapses to {mapped} in the {frame_w}x{frame_h} model frame: ms-swift "
+            "would train on an empty box (use region_syntax json, which keeps one pixel, or a larger "
+            "max_pixels)",
+        )
+    return mapped
+
+
+def _token_region(box: list[int], text: str) -> str:
+    """One region as ms-swift's Qwen2.5-VL template renders ``<ref-object><bbox>`` (legacy format)."""
+    return f"{REF_START}{text}{REF_END}{BOX_START}({box[0]},{box[1]}),({box[2]},{box[3]}){BOX_END}"
+
+
+def _kept_response(
+    text: str,
+    label: str,
+    tags: list[str],
+    mapped: list[tuple[list[int], str]],
+    region_syntax: str,
+    frame: tuple[int, int],
+) -> tuple[str, str | None]:
+    """(the record's own answer made ready for SFT, None) or ("", why it cannot be kept).
+
+    Its <tag> block is rewritten to the canonical tags, a missing verdict is appended (the authors'
+    word for the label). With region_syntax json the placeholder pairs become grounding JSON in the
+    model frame; with tokens they stay for ms-swift. Either way the answer is checked as ms-swift
+    will render it, with the reward's own parser.
+    """
+    pairs = len(_PLACEHOLDER_PAIR.findall(text))
+    if not (pairs == text.count("<ref-object>") == text.count("<bbox>") == len(mapped)):
+        return "", (
+            f"placeholders_unpaired ({text.count('<ref-object>')} <ref-object>, {text.count('<bbox>')} "
+            f"<bbox>, {len(mapped)} regions in objects; each region needs <ref-object><bbox>)"
+        )
+    if "bbox_2d" in text or REF_START in text or BOX_START in text:
+        return "", "inline_boxes (boxes must come from objects through <ref-object><bbox>)"
+    text = _TAG_BLOCK.sub(lambda m: f"<tag>{', '.join(tags)}</tag>", text, count=1)
+    if "<verdict>" not in text and "</verdict>" not in text:
+        # A row without a verdict (its label came from objects): complete it in the authors' words.
+        text = f"{text.rstrip()}<verdict>{'generated' if label == 'fake' else 'real'}</verdict>"
+
+    def fill(render) -> str:
+        regions = iter(mapped)
+        return _PLACEHOLDER_PAIR.sub(lambda m: render(*next(regions)), text)
+
+    as_json = fill(lambda box, ref: render_region(box, ref))
+    rendered = as_json if region_syntax == "json" else fill(_token_region)
+    parsed = parse_response(rendered, frame)
+    if not parsed.ok:
+        return "", f"format ({parsed.error})"
+    if parsed.verdict != label:
+        return "", f"verdict (the answer says {parsed.verdict}, the label is {label})"
+    if [list(b) for b in parsed.boxes] != [[float(v) for v in box] for box, _ in mapped]:
+        return "", "boxes (the answer's regions differ from objects)"
+    return (as_json if region_syntax == "json" else text), None
 
 
 def _parquet_image(path: Path, frame: tuple[int, int], mode: str) -> dict[str, Any]:
@@ -397,16 +545,22 @@ def convert(record: RawRecord, options: Options) -> Converted:
         for key, value, actual in (("width", recorded[0], size[0]), ("height", recorded[1], size[1])):
             if value is not None and value != actual:
                 raise RecordRejected("size_mismatch", f"{location}: {key} {value!r} but {path} has {actual}")
-    tags = _tags(obj, vocab, location)
+    tags, dropped_tags = _tags(obj, vocab, location, options.strict)
     regions = _regions(obj, size, options.box_clip_tolerance, location)
     if label == "real" and regions:
         raise RecordRejected(
             "real_with_regions", f"{location}: labelled real but has {len(regions)} region(s)"
         )
     frame = resizable_frame(size[0], size[1], options.min_pixels, options.max_pixels, f"{location}: {path}")
-    mapped = [(map_box(box, size, frame), text) for box, text in regions]
+    if options.region_syntax == "tokens":
+        mapped = [
+            (_swift_box(box, size, frame, f"{location}: objects.bbox[{i}]"), text)
+            for i, (box, text) in enumerate(regions)
+        ]
+    else:
+        mapped = [(map_box(box, size, frame), text) for box, text in regions]
     generator, family = vocab.generator(obj.get("generator"))
-    warnings = []
+    warnings = [f"unknown_tag:{tag}" for tag in dropped_tags]
     if label == "fake" and generator is not None and family is None:
         warnings.append(f"generator_without_family:{generator}")
     if label == "real":
@@ -419,10 +573,20 @@ def convert(record: RawRecord, options: Options) -> Converted:
     prompt_template = pick_template(
         templates, record_id, options.seed, label=None, pool="all", purpose="prompt"
     )
-    response = render_response(label, mapped, tags, vocab.wording)
+    response = None
+    own_answer = _assistant_text(obj)
+    if options.reasoning == "keep" and own_answer.strip():
+        response, why = _kept_response(own_answer, label, tags, mapped, options.region_syntax, frame)
+        if why is not None:
+            if options.strict:
+                raise RecordRejected("bad_record", f"{location}: the assistant answer cannot be kept: {why}")
+            warnings.append(f"reasoning_generated:{why.split(' ', 1)[0]}")
+            response = None
+    if response is None:
+        response = render_response(label, mapped, tags, vocab.wording, options.region_syntax)
     boxes = [box for box, _ in mapped]
     truth = ground_truth_json(label, boxes)
-    prompt = _prompt_messages(prompt_template)
+    prompt = _prompt_messages(prompt_template, options.region_syntax)
     image = str(path)
     extra_info = {
         "index": record.ordinal,
@@ -438,10 +602,19 @@ def convert(record: RawRecord, options: Options) -> Converted:
         "tags": tags,
         "image": image,
     }
-    sft_row = {
-        "messages": [*_prompt_messages(sft_template), {"role": "assistant", "content": response}],
+    sft_row: dict[str, Any] = {
+        "messages": [
+            *_prompt_messages(sft_template, options.region_syntax),
+            {"role": "assistant", "content": response},
+        ],
         "images": [image],
     }
+    if options.region_syntax == "tokens" and regions:
+        # Original-image pixels, in placeholder order: ms-swift rescales them to the frame it resizes to.
+        sft_row["objects"] = {
+            "ref": [text for _, text in regions],
+            "bbox": [[_plain_number(v) for v in box] for box, _ in regions],
+        }
     grpo_row = {
         "messages": prompt,
         "images": [image],
@@ -485,9 +658,12 @@ def convert(record: RawRecord, options: Options) -> Converted:
 
 
 def check_layout(
-    inputs: list[Path], *, verify_images: bool = False, image_root: str | None = None
+    inputs: list[Path], *, verify_images: bool = True, image_root: str | None = None
 ) -> list[str]:
-    """Problems with what the user put in place (empty list = ready); each says what to do."""
+    """Problems with what the user put in place (empty list = ready); each says what to do.
+
+    ``verify_images`` (default) decodes every image, so what ``convert`` would reject as corrupt
+    is found here too; False reads sizes from the headers only (fast, misses truncated files)."""
     problems: list[str] = []
     hint = f"get FakeXplain.7z from {ARCHIVE_URL} and arrange it as documented in data_prep/sources/fakexplained.py"
     if not inputs:

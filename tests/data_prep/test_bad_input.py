@@ -60,6 +60,8 @@ def _cases(root: Path) -> list[tuple[bytes, str | None]]:
             None,
         ),  # spellings of the six tags
         (line({**ok, "objects": {"ref": ["edge"], "bbox": [[-1.5, 0, 20, 20]]}}), "box_outside_image"),
+        # up to box_clip_tolerance (1 px by default) outside the image: clipped, not rejected
+        (line({**ok, "id": "edge1", "objects": {"ref": ["edge"], "bbox": [[-1, 0, 121, 20]]}}), None),
         (line(_fake("truncated.png")), "image_corrupt"),
         (line(_fake("garbage.png")), "image_corrupt"),
         (line(_fake("missing.png")), "image_missing"),
@@ -78,7 +80,8 @@ def _cases(root: Path) -> list[tuple[bytes, str | None]]:
         (line({**ok, "objects": {"ref": ["x"], "bbox": [["a", 1, 5, 5]]}}), "box_invalid"),
         (line({**ok, "objects": {"ref": ["   "], "bbox": [[10, 10, 50, 40]]}}), "empty_description"),
         (line({**ok, "objects": {"ref": ["a", "b"], "bbox": [[10, 10, 50, 40]]}}), "objects_mismatch"),
-        (line({**ok, "tags": ["Texture errors", "Bad lighting"]}), "unknown_tag"),
+        # an unknown tag is dropped (counted in stats.json) and the record kept with its boxes
+        (line({**ok, "id": "tag1", "tags": ["Texture errors", "Bad lighting"]}), None),
         (
             line({"image": "real.png", "label": "real", "objects": {"ref": ["x"], "bbox": [[1, 1, 5, 5]]}}),
             "real_with_regions",
@@ -132,6 +135,35 @@ def test_clip_tolerance_keeps_boxes_just_outside_the_image(bad_set, tmp_path):
         echo=lambda s: None,
     )
     assert stats["rejected"]["box_outside_image"] == 1  # the -1.5 box is clipped, the 500 one is not
+    rows = {r["id"]: r for r in map(json.loads, (tmp_path / "out" / "eval.jsonl").read_text().splitlines())}
+    frame = rows["edge1"]["frame"]
+    assert rows["edge1"]["boxes"][0][0] == 0 and rows["edge1"]["boxes"][0][2] == frame["width"]
+    exact = run_conversion(
+        "fakexplained",
+        [root],
+        tmp_path / "exact",
+        options={**TINY, "box_clip_tolerance": 0},
+        echo=lambda s: None,
+    )
+    assert exact["rejected"]["box_outside_image"] == 3  # the 1 px overhang too
+
+
+def test_unknown_tags_are_dropped_and_counted_or_rejected_when_strict(bad_set, tmp_path):
+    root, _ = bad_set
+    stats = run_conversion("fakexplained", [root], tmp_path / "lenient", options=TINY, echo=lambda s: None)
+    assert stats["warnings"]["unknown_tag:Bad lighting"] == 1
+    assert "unknown_tag" not in stats["rejected"]
+    rows = {
+        r["id"]: r for r in map(json.loads, (tmp_path / "lenient" / "eval.jsonl").read_text().splitlines())
+    }
+    assert rows["tag1"]["tags"] == ["Texture errors"] and len(rows["tag1"]["boxes"]) == 1
+    strict = run_conversion(
+        "fakexplained", [root], tmp_path / "strict", options={**TINY, "strict": True}, echo=lambda s: None
+    )
+    assert strict["rejected"]["unknown_tag"] == 1
+    reject = [r for r in map(json.loads, (tmp_path / "strict" / "rejects.jsonl").read_text().splitlines())
+              if r["reason"] == "unknown_tag"][0]  # fmt: skip
+    assert "'Bad lighting'" in reject["detail"] and "synonyms" in reject["detail"]
 
 
 def test_strict_fails_the_stage_listing_the_first_reasons(bad_set, tmp_path):
@@ -192,3 +224,19 @@ def test_check_says_what_is_missing_and_where_to_get_it(tmp_path, synth_raw):
     assert result.returncode == 1 and "image_missing" in result.stderr and victim.name in result.stderr
     ok = run_cli("check", "--source", "fakexplained", "--input", str(synth_raw), "--verify-images")
     assert ok.returncode == 0, ok.stderr
+
+
+def test_check_decodes_images_by_default_and_finds_what_convert_rejects(tmp_path, synth_raw):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(synth_raw, damaged)
+    victim = sorted((damaged / "images" / "fake").rglob("*.png"))[0]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])  # the header (and the size) survive, the pixels do not
+    result = run_cli("check", "--source", "fakexplained", "--input", str(damaged))
+    assert result.returncode == 1 and "image_corrupt" in result.stderr and victim.name in result.stderr
+    converted = run_cli("convert", "--source", "fakexplained", "--input", str(damaged), "--output-dir",
+                        str(tmp_path / "out"), "--options", json.dumps(TINY))  # fmt: skip
+    assert "rejected image_corrupt: 1" in converted.stdout
+    # headers only: fast, and blind to the damage
+    quick = run_cli("check", "--source", "fakexplained", "--input", str(damaged), "--no-verify-images")
+    assert quick.returncode == 0, quick.stderr

@@ -91,7 +91,10 @@ def test_output_is_identical_for_one_and_two_workers(synth_raw, tmp_path):
 
 def test_templates_follow_the_label_for_sft_and_not_for_prompts(all_records, synth_raw):
     templates = {t.name: t for t in load_templates(TEMPLATES_FILE)}
-    by_system_user = {(t.system, "<image>" + t.user): t for t in templates.values()}
+    json_region = '{"bbox_2d": [x1, y1, x2, y2], "label": "<description>"}'
+    by_system_user = {
+        (t.system.replace("<region-format>", json_region), "<image>" + t.user): t for t in templates.values()
+    }
     annotations = _annotations(synth_raw)
     grpo = {r["images"][0]: r for r in _rows(all_records / "grpo.jsonl")}
     prompt_labels = Counter()

@@ -89,8 +89,11 @@ def test_whitespace_around_blocks_is_allowed():
         ("<tag></tag><think>x</think><verdict>fake</verdict>", "in this order"),
         (response(think="<think>nested</think>"), "<think> must appear exactly once"),
         (response() + "<verdict>real</verdict>", "<verdict> must appear exactly once"),
-        ("<think>x</think><verdict>fake</verdict>", "<tag> must appear exactly once"),
-        ("<think>x<tag></tag></think><verdict>fake</verdict>", "in this order"),  # the authors' nesting
+        ("<think>x</think><verdict>fake</verdict>", "a fake verdict needs a <tag> block"),
+        ("<think>x</think><tag></tag><tag></tag><verdict>fake</verdict>", "<tag> must appear at most once"),
+        ("<think>x<tag></tag></think> x <verdict>fake</verdict>", "only whitespace"),
+        ("<think>x</think><tag><verdict>fake</verdict></tag>", "in this order"),
+        ("<think>x</think><verdict>real</verdict><tag></tag>", "in this order"),
         ("", "<think> must appear exactly once"),
     ],
 )
@@ -167,6 +170,10 @@ def test_frame_clips_boxes_and_keeps_their_places():
         ("[]", ()),
         (", ".join(FAKEXPLAIN_TAGS), FAKEXPLAIN_TAGS),
         ("Artistic style", ("Artistic styles",)),  # 002 App. B's own singular spelling
+        # annotators' and models' loose spellings: case, singular/plural, ";" and stray separators
+        ("Texture Error; other anomaly", ("Texture errors", "Other anomalies")),
+        ("structure / attribute error, Unknown Object,", ("Structure/attribute errors", "Unknown objects")),
+        ("perspective-errors;; ARTISTIC STYLES", ("Perspective errors", "Artistic styles")),
     ],
 )
 def test_tags(tags, expected):
@@ -179,7 +186,7 @@ def test_tags(tags, expected):
     "tags, why",
     [
         ("Texture errors, Blurry", "unknown tag 'Blurry'"),
-        ("Texture errors,", "unknown tag ''"),
+        ("Texture errors; Texture glitches", "unknown tag 'Texture glitches'"),
         ('["Texture errors", 3]', "strings only"),
         ('["Texture errors"', "JSON list"),
     ],

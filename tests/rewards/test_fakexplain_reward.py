@@ -49,9 +49,24 @@ def test_wrong_label_keeps_format_and_grounding():
     assert result["score"] == 1.0
 
 
-def test_unparsable_response_is_a_wrong_label_without_grounding():
+def test_unparsable_response_loses_the_format_term_only():
+    # 002 §4.4 and the authors' code score the terms separately: one stray word after a perfect
+    # answer costs the format term, not the verdict or the regions.
     text = respond(GT_BOXES) + " trailing words"
-    result = score(text)
+    assert score(text) == {
+        "score": 1.0,
+        "format": -1.0,
+        "label": 1.0,
+        "iou": 1.0,
+        "grounding": 1.0,
+        "acc": 1.0,
+        "w_iou": 1.0,
+    }
+
+
+def test_coupled_unparsable_response_is_a_wrong_label_without_grounding():
+    text = respond(GT_BOXES) + " trailing words"
+    result = score(text, coupled=True)
     assert result == {
         "score": -2.0,
         "format": -1.0,
@@ -181,6 +196,9 @@ def test_every_weight_is_a_keyword():
     assert score(half, **kw)["score"] == 8.0 + 3.0 * 1.0 + 4.0 + 6.0
     assert score(respond([GT_BOXES[0]], verdict="real"), **kw)["score"] == 8.0 + 3.0 - 5.0 + 6.0
     assert score("x", **kw)["score"] == 8.0 - 5.0 - 7.0
+    # relax power: grounding IoU ** eta = 0.5 ** 2
+    assert score(half, relax="power", **kw)["score"] == 8.0 + 3.0 * 0.25 + 4.0 + 6.0
+    assert score(half + "!", coupled=True, **kw)["score"] == 8.0 - 5.0 - 7.0
 
 
 def test_verl_router_kwargs_are_ignored():
@@ -197,6 +215,9 @@ def test_verl_router_kwargs_are_ignored():
         ({"w_iou": True}, "w_iou must be a number"),
         ({"r_base": float("nan")}, "r_base must be finite"),
         ({"iou_mode": "mask"}, "iou_mode must be one of"),
+        ({"relax": "exp"}, "relax must be one of"),
+        ({"coupled": "yes"}, "coupled must be true or false"),
+        ({"coupled": 1}, "coupled must be true or false"),
         ({"w_iou_start": 0.5}, "both w_iou_start and w_iou_end"),
         ({"w_iou_start": 0.5, "w_iou_end": 1.0, "w_iou": 1.0}, "not both"),
         ({"total_steps": 0}, "total_steps must be a positive whole number"),
@@ -272,9 +293,10 @@ RIGHT_BUT_UNGROUNDED = respond([(600, 600, 700, 700)])
 @pytest.mark.parametrize(
     "stage, perfect, wrong_label, unparsable",
     [
-        ("alpha", 1.0 + 1 + 2, 1.0 - 1 + 2, -1 - 1),
-        ("beta", 1.5 + 2 + 1, 1.5 - 1 + 1, -1 - 1),
-        ("gamma", -1 + 2.0 + 0.5 + 0.5, -1 + 2.0 - 1 + 0.5, -1 - 1 - 1),
+        # r_base + w_iou * grounding + label + format; the unparsable answer keeps label and grounding
+        ("alpha", 0 + 1.0 + 1 + 2, 0 + 1.0 - 1 + 2, 0 + 1.0 + 1 - 1),
+        ("beta", -0.5 + 1.5 + 2 + 1, -0.5 + 1.5 - 2 + 1, -0.5 + 1.5 + 2 - 1.5),
+        ("gamma", -1 + 2.0 + 0.5 + 0.5, -1 + 2.0 - 1 + 0.5, -1 + 2.0 + 0.5 - 1),
     ],
 )
 def test_staged_schedule_scores(fakexplain_conf, stage, perfect, wrong_label, unparsable):
@@ -296,7 +318,8 @@ def test_linear_schedule_from_config(fakexplain_conf, fraction, w_iou):
     result = score(PERFECT, extra_info={"global_steps": int(40 * fraction)}, **kwargs)
     assert result["w_iou"] == pytest.approx(w_iou)
     assert result["score"] == pytest.approx(w_iou + 1 + 1)
-    assert score(UNPARSABLE, extra_info={"global_steps": int(40 * fraction)}, **kwargs)["score"] == -2.0
+    unparsable = score(UNPARSABLE, extra_info={"global_steps": int(40 * fraction)}, **kwargs)
+    assert unparsable["score"] == pytest.approx(w_iou + 1 - 1)
 
 
 def test_staged_weights_at_any_step_are_constant(fakexplain_conf):
@@ -318,6 +341,8 @@ weights_strategy = st.fixed_dictionaries(
         "format_neg": st.floats(0, 5),
         "r_base": st.floats(-5, 5),
         "iou_mode": st.sampled_from(["union", "matched"]),
+        "relax": st.sampled_from(["clip", "power"]),
+        "coupled": st.booleans(),
     },
 )
 

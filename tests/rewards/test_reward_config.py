@@ -34,24 +34,67 @@ def _schedules(tree):
     return [leaf for v in tree.values() for leaf in _schedules(v)]
 
 
-def test_iou_mode_and_eta_are_set_once_for_every_schedule():
+def test_iou_mode_eta_relax_and_coupling_are_set_once_for_every_schedule():
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
         cfg = compose(
             config_name="reward/fakexplain",
-            overrides=[f"+paths.repo={REPO}", "reward.iou_mode=matched", "reward.eta=1.3"],
+            overrides=[
+                f"+paths.repo={REPO}",
+                "reward.iou_mode=matched",
+                "reward.eta=1.3",
+                "reward.relax=power",
+                "reward.coupled=true",
+            ],
         )
     schedules = _schedules(OmegaConf.to_container(cfg, resolve=True)["reward"]["schedules"])
     assert len(schedules) == 4
-    assert all(s["iou_mode"] == "matched" and s["eta"] == 1.3 for s in schedules)
+    for s in schedules:
+        assert (s["iou_mode"], s["eta"], s["relax"], s["coupled"]) == ("matched", 1.3, "power", True)
+        assert check_reward_kwargs(s).coupled is True
 
 
-def test_reconstructed_table_1_ratios(fakexplain_conf):
+def test_defaults_are_the_papers_formula_with_separate_terms(fakexplain_conf):
+    assert (fakexplain_conf["relax"], fakexplain_conf["coupled"], fakexplain_conf["iou_mode"]) == (
+        "clip",
+        False,
+        "union",
+    )
+
+
+def test_staged_weights_are_the_authors_code(fakexplain_conf):
+    # mllm-defake (fanqiNO1 fork, branch refactor_grpo) rewards/stage{1,2,3}_reward.py:
+    # (reward_base, iou_reward_weight, label +/-, format +/-)
+    authors = {
+        "alpha": (0, 1.0, 1.0, -1.0, 2.0, -1.0),
+        "beta": (-0.5, 1.5, 2.0, -2.0, 1.0, -1.5),
+        "gamma": (-1, 2.0, 0.5, -1.0, 0.5, -1.0),
+    }
+    for stage, (base, w_iou, lp, ln, fp, fn) in authors.items():
+        k = fakexplain_conf["schedules"]["staged"][stage]
+        assert (
+            k["r_base"],
+            k["w_iou"],
+            k["label_pos"],
+            -k["label_neg"],
+            k["format_pos"],
+            -k["format_neg"],
+        ) == (
+            base,
+            w_iou,
+            lp,
+            ln,
+            fp,
+            fn,
+        ), stage
+
+
+def test_table_1_ratios(fakexplain_conf):
     # seeds.md §1.3: what steers GRPO is w_iou : (label_pos + label_neg) : (format_pos + format_neg)
     ratios = {
         stage: (k["w_iou"], k["label_pos"] + k["label_neg"], k["format_pos"] + k["format_neg"])
         for stage, k in fakexplain_conf["schedules"]["staged"].items()
     }
-    assert ratios == {"alpha": (1.0, 2.0, 3.0), "beta": (1.5, 3.0, 2.0), "gamma": (2.0, 1.5, 1.5)}
+    assert ratios == {"alpha": (1.0, 2.0, 3.0), "beta": (1.5, 4.0, 2.5), "gamma": (2.0, 1.5, 1.5)}
     alpha = fakexplain_conf["schedules"]["staged"]["alpha"]
     assert (
         alpha["format_pos"] + alpha["format_neg"] > alpha["label_pos"] + alpha["label_neg"]
