@@ -7,6 +7,8 @@ Harness keys on the command line (all Hydra overrides):
   run_name=<name>       runs/<paper>/<name>; the same name again resumes the run
   stages=[a,b]          run only these stages; from_stage=<name> reruns from a stage on
   cluster=local|torchrun|slurm, submit=true (slurm)
+  preflight=true        print each stage's memory and disk needs (fits / tight / does not fit) and exit
+  allow_oom_risk=true   run stages the pre-flight says do not fit
 Any other override changes the recipe, e.g. stages.sft.learning_rate=2e-5 model=qwen2_5_vl_7b.
 """
 
@@ -15,12 +17,12 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, HarnessError, Problem
+from common.gpu_env import gpu_available
 from harness.config import Invocation, choice, compose, parse_invocation
 from harness.plan import Plan, build_plan, default_run_name, run_directory
 
@@ -85,27 +87,12 @@ def _auto_profile(overrides: list[str], out: TextIO) -> list[str]:
     return [*overrides, "profile=smoke"]
 
 
-def gpu_available() -> bool:
-    """A CUDA GPU is visible (without importing torch: the CLI must start in about a second)."""
-    import os
-    import shutil
-
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return False
-    return (
-        Path("/dev/nvidia0").exists()
-        or Path("/proc/driver/nvidia/gpus").is_dir()
-        or (shutil.which("nvidia-smi") is not None and Path("/dev/nvidiactl").exists())
-    )
-
-
 def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     dry_run = bool(cfg.get("dry_run"))
     run_name = str(cfg.get("run_name") or default_run_name())
     extra: dict[str, str] = {}
-    if not dry_run:
+    if not dry_run and not cfg.get("preflight"):
         from harness.pipeline import stage_names
         from harness.reward_file import check_and_copy_reward, uses_reward
 
@@ -115,9 +102,15 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
     plan.notes.update(extra)
     if inv.stage_subset is not None:
         _check_subset(plan, inv.stage_subset)
+    if cfg.get("preflight"):
+        from harness.preflight.command import run_preflight
+
+        return run_preflight(plan, inv.stage_subset, out)
     from harness.validate import validate_plan
 
-    problems = validate_plan(plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset)
+    problems = validate_plan(
+        plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset, machine=not dry_run
+    )
     if dry_run:
         print_dry_run(plan, out)
         if problems:
@@ -168,6 +161,9 @@ def print_dry_run(plan: Plan, out: TextIO) -> None:
             print(f"# skipped in profile {plan.profile}: {planned.skip_reason}", file=out)
         # The copy-pasteable line the cluster's launcher runs on the first node.
         print(launcher.command_line(make_job(plan, planned)), file=out)
+    from harness.preflight import preflight_plan, print_preflight
+
+    print_preflight(preflight_plan(plan), out)
 
 
 def print_problems(problems: Sequence[Problem], stream: TextIO) -> None:

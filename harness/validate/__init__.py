@@ -4,7 +4,10 @@
   tables its free-string flags are checked against (model types, templates, DeepSpeed presets);
 - verl commands: the pinned verl's Hydra config (keys, keys that compose but are never read,
   batch-size rules), and with deep=True verl's own validate_config in a subprocess;
-- inputs the user provides (models, datasets) must exist unless this is a dry run.
+- inputs the user provides (models, datasets) must exist unless this is a dry run;
+- what a GPU node would find the hard way (harness/validate/gpu.py): vLLM's tensor-parallel
+  rules, attention implementations, the pre-flight memory and disk verdicts, and whether this
+  environment can run the stages at all.
 """
 
 from __future__ import annotations
@@ -18,8 +21,14 @@ from harness.plan import Plan
 
 
 def validate_plan(
-    plan: Plan, check_paths: bool, deep: bool = False, subset: Sequence[str] | None = None
+    plan: Plan,
+    check_paths: bool,
+    deep: bool = False,
+    subset: Sequence[str] | None = None,
+    machine: bool = False,
 ) -> list[Problem]:
+    """`machine`: the plan is about to run here, so this machine's RAM, disk and installed
+    packages are checked too (harness/validate/gpu.py)."""
     from harness.validate.swift_args import check_swift_argv
     from harness.validate.verl_overrides import check_verl_argv, check_verl_deep
 
@@ -37,6 +46,9 @@ def validate_plan(
                 problems += check_verl_deep(argv, rendered.keys)
         if check_paths and not planned.skip_reason:
             problems += _missing_inputs(plan, planned.name, selected_names=[s.name for s in selected])
+    from harness.validate.gpu import check_gpu_plan
+
+    problems += check_gpu_plan(plan, selected, machine=machine)
     return problems
 
 
