@@ -26,15 +26,17 @@ GPU_VENV = ".venv-gpu"
 GPU_MODULES = {"vllm": "vllm", "deepspeed": "deepspeed", "flash_attn": "flash-attn"}
 
 
-def gpu_available() -> bool:
-    """A CUDA GPU is visible to this process (GPU=1 in the Makefile overrides the detection)."""
+def gpu_available(root: Path = Path("/")) -> bool:
+    """A CUDA GPU is visible to this process (GPU=1 in the Makefile overrides the detection).
+
+    `root` is the filesystem root the device files are looked up under (tests pass a folder)."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return False
     return (
-        Path("/dev/nvidia0").exists()
-        or Path("/proc/driver/nvidia/gpus").is_dir()
-        or (shutil.which("nvidia-smi") is not None and Path("/dev/nvidiactl").exists())
+        (root / "dev/nvidia0").exists()
+        or (root / "proc/driver/nvidia/gpus").is_dir()
+        or (shutil.which("nvidia-smi") is not None and (root / "dev/nvidiactl").exists())
     )
 
 

@@ -22,14 +22,18 @@ from pathlib import Path
 PLATFORM = "x86_64-manylinux_2_31"
 PYTHON_VERSION = "3.11"
 
-# Source-only distributions allowed in the gpu set: each builds without a compiler.
+# Source-only distributions allowed in the gpu set: name -> (pinned version, why). Each builds into
+# a py3-none-any wheel without a compiler.
 PURE_PYTHON_SDISTS = {
-    "antlr4-python3-runtime": "4.9.3, hydra-core 1.3's parser runtime (verl's config)",
-    "crcmod": "1.7, modelscope/oss2; without a compiler it installs its pure-Python CRC",
-    "oss2": "2.19.1, modelscope's object-storage client (ms-swift)",
-    "rouge-score": "0.1.2, this project's ROUGE-L metric",
-    "transformers-stream-generator": "0.0.5, an ms-swift requirement",
-    "deepspeed": "0.19.8, ms-swift's --deepspeed; no op is prebuilt (ZeRO with the trainer's AdamW needs none)",
+    "antlr4-python3-runtime": ("4.9.3", "hydra-core 1.3's parser runtime (verl's config)"),
+    "crcmod": ("1.7", "modelscope/oss2; without a compiler it installs its pure-Python CRC"),
+    "oss2": ("2.19.1", "modelscope's object-storage client (ms-swift)"),
+    "rouge-score": ("0.1.2", "this project's ROUGE-L metric"),
+    "transformers-stream-generator": ("0.0.5", "an ms-swift requirement"),
+    "deepspeed": (
+        "0.19.8",
+        "ms-swift's --deepspeed; no op is prebuilt (ZeRO with the trainer's AdamW needs none)",
+    ),
 }
 PROJECT = "aigi-repro"  # the checkout itself, built from its source tree
 

@@ -38,6 +38,7 @@ PROFILE = "gpu_smoke"
 MIN_GLIBC = (2, 31)  # vLLM 0.24's llguidance wheels (common/gpu_install.py)
 DATA_KINDS = ("data_prep", "download")
 GRPO_STEPS = 2
+EXPERT_FILE = "expert_probs.jsonl"  # conf/profile_paper/gpu_smoke_<paper>.yaml reads it from the run dir
 
 
 @dataclass
@@ -63,17 +64,9 @@ def timed(name: str, action: Callable[[], tuple[bool, str]]) -> Check:
 # --- the harness invocations ---------------------------------------------------------------------
 
 
-def harness_argv(python: str, paper: str, run_name: str, expert_probs: str, *extra: str) -> list[str]:
-    return [
-        python,
-        "-m",
-        "harness",
-        f"paper={paper}",
-        f"profile={PROFILE}",
-        f"run_name={run_name}",
-        f"eval.collaborative_decoding.expert_probs={expert_probs}",
-        *extra,
-    ]
+def harness_argv(python: str, paper: str, run_name: str, *extra: str) -> list[str]:
+    # The profile reads the expert file from <run dir>/expert_probs.jsonl (EXPERT_FILE).
+    return [python, "-m", "harness", f"paper={paper}", f"profile={PROFILE}", f"run_name={run_name}", *extra]
 
 
 def run_dir(paper: str, run_name: str) -> Path:
@@ -231,9 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plan-only", action="store_true", help="compose, render and validate; run nothing")
     args = parser.parse_args(argv)
     run = run_dir(args.paper, args.run_name)
-    expert = run / "expert_probs.jsonl"
+    expert = run / EXPERT_FILE
     if args.plan_only:
-        cmd = harness_argv(sys.executable, args.paper, args.run_name, str(expert), "dry_run=true")
+        cmd = harness_argv(sys.executable, args.paper, args.run_name, "dry_run=true")
         return subprocess.run(cmd, cwd=REPO).returncode
 
     checks: list[Check] = []
@@ -256,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not report(timed("gpu environment", lambda: run_logged(env_check, log))):
         return 1
     data = ("tiny_model", "synth_data", "prepare_data")
-    prepare = harness_argv(python, args.paper, args.run_name, str(expert), f"stages=[{','.join(data)}]")
+    prepare = harness_argv(python, args.paper, args.run_name, f"stages=[{','.join(data)}]")
     if not report(timed("data and tiny model", lambda: run_logged(prepare, log))):
         return 1
     labels: dict[str, str] = {}
@@ -267,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not report(timed("expert probabilities", expert_file)):
         return 1
-    pipeline = harness_argv(python, args.paper, args.run_name, str(expert))
+    pipeline = harness_argv(python, args.paper, args.run_name)
     report(timed("pipeline", lambda: run_logged(pipeline, log)))
     if (run / "manifest.json").is_file():
         for check in stage_checks(run) + output_checks(run, labels):
