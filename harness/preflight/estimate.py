@@ -9,10 +9,8 @@ per node, disk, and the settings a user changes when it does not fit.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -85,10 +83,6 @@ class StageEstimate:
         if any(f.bytes < 0 for f in self.disk):
             return None  # unbounded (no checkpoint limit)
         return sum(f.bytes for f in self.disk)
-
-
-def _gpu_gib(cfg: DictConfig) -> float:
-    return float(OmegaConf.select(cfg, "cluster.gpu_memory_gb", default=80) or 80)
 
 
 # --- ms-swift ---------------------------------------------------------------------------------
@@ -203,15 +197,27 @@ def _int(value: Any) -> int | None:
 
 
 def effective_verl(args: Mapping[str, Any]) -> DictConfig:
-    """verl 0.9.1's own defaults with the stage's keys on top (what main_ppo will read)."""
-    from harness.render.values import flatten
-    from harness.validate.verl_overrides import verl_defaults
+    """verl 0.9.1's own defaults with the stage's keys on top (what main_ppo will read).
 
-    effective = verl_defaults().copy()
-    OmegaConf.set_struct(effective, False)
-    for dotted, value in flatten(dict(args)).items():
-        OmegaConf.update(effective, dotted, value, force_add=True)
-    return effective
+    Read-only for callers: the same object is returned for equal `args` (building it costs about
+    0.2 s, and several checks read each verl stage)."""
+    key = json.dumps(args, sort_keys=True, default=str)
+    if key not in _EFFECTIVE_VERL:
+        from harness.render.values import flatten
+        from harness.validate.verl_overrides import verl_defaults
+
+        effective = verl_defaults().copy()
+        OmegaConf.set_struct(effective, False)
+        for dotted, value in flatten(dict(args)).items():
+            OmegaConf.update(effective, dotted, value, force_add=True)
+        OmegaConf.set_readonly(effective, True)
+        if len(_EFFECTIVE_VERL) > 64:
+            _EFFECTIVE_VERL.clear()
+        _EFFECTIVE_VERL[key] = effective
+    return _EFFECTIVE_VERL[key]
+
+
+_EFFECTIVE_VERL: dict[str, DictConfig] = {}
 
 
 def estimate_verl(
@@ -480,14 +486,3 @@ def expected_grpo_steps(args: Mapping[str, Any], expected_rows: Any) -> int | No
         return None
     batch = int((args.get("data") or {}).get("train_batch_size") or 1)
     return int(expected_rows) // batch * int(trainer.get("total_epochs") or 1)
-
-
-def read_deepspeed_json(path: str) -> Mapping[str, Any] | None:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def ceil_gib(value: int) -> float:
-    return math.ceil(value / 1024**3 * 10) / 10
