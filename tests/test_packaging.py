@@ -144,3 +144,17 @@ def test_install_gpu_resolves_the_same_set_for_a_fresh_environment(tmp_path: Pat
     assert "Would install" in proc.stderr
     assert " + vllm==0.24.0" in proc.stderr and " + torch==2.11.0" in proc.stderr
     assert "flash-attn" not in proc.stderr.split("Would install", 1)[1]
+
+
+def test_install_policy_forbids_source_builds_but_for_the_listed_sdists() -> None:
+    from common.gpu_install import binary_args, install_argv, lock_argv
+
+    args = binary_args()
+    assert args[:2] == ["--only-binary", ":all:"]
+    allowed = {args[i + 1] for i, a in enumerate(args) if a == "--no-binary"}
+    assert allowed == set(PURE_PYTHON_SDISTS) | {"aigi-repro"}  # the checkout itself is a source tree
+    lock = lock_argv("uv", "pyproject.toml", "out.lock")
+    assert lock[:4] == ["uv", "pip", "compile", "pyproject.toml"] and "--extra" in lock
+    assert lock[lock.index("--python-platform") + 1] == "x86_64-manylinux_2_31"
+    install = install_argv("uv", "/venv/bin/python", "/repo")
+    assert install[-2:] == ["-e", "/repo[gpu]"] and "--dry-run" not in install
