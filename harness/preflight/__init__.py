@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -27,68 +26,37 @@ from common.errors import Problem
 from harness.plan import Plan, PlannedStage
 from harness.preflight.architecture import Architecture, ArchitectureError, architecture_of
 from harness.preflight.estimate import (
-    StageEstimate,
     estimate_eval,
     estimate_merge,
     estimate_swift,
     estimate_verl,
     expected_grpo_steps,
 )
+from harness.preflight.report import print_preflight
+from harness.preflight.verdicts import (
+    FITS,
+    NO_FIT,
+    TIGHT,
+    UNKNOWN,
+    PreflightReport,
+    StageReport,
+    gib,
+    verdict,
+)
 
-__all__ = ["PreflightReport", "preflight_plan", "preflight_problems", "print_preflight", "stage_architecture"]
-
-GIB = 1024**3
-FITS, TIGHT, NO_FIT, UNKNOWN = "fits", "tight", "does not fit", "unknown"
-
-
-def verdict(need: int | None, capacity: int | None) -> str:
-    if need is None or capacity is None or capacity <= 0:
-        return UNKNOWN
-    if need <= 0.9 * capacity:
-        return FITS
-    return TIGHT if need <= capacity else NO_FIT
-
-
-@dataclass
-class StageReport:
-    estimate: StageEstimate | None
-    name: str
-    skipped: str | None = None
-    error: str | None = None
-    arch: Architecture | None = None
-
-    def gpu_verdict(self, capacity: int) -> str:
-        if self.estimate is None or self.estimate.gpus_per_node == 0 or not self.estimate.gpu:
-            return "-"
-        return verdict(self.estimate.gpu_bytes, capacity)
-
-    def vllm_verdict(self) -> str:
-        check = self.estimate.vllm if self.estimate else None
-        if check is None:
-            return "-"
-        return FITS if check.kv_room >= check.kv_one_sequence else NO_FIT
-
-
-@dataclass
-class PreflightReport:
-    gpu_capacity: int
-    host_capacity: int | None
-    host_source: str
-    disk_free: int | None
-    disk_path: str
-    stages: list[StageReport] = field(default_factory=list)
-
-    @property
-    def disk_need(self) -> int | None:
-        total = 0
-        for stage in self.stages:
-            if stage.estimate is None:
-                continue
-            need = stage.estimate.disk_bytes
-            if need is None:
-                return None
-            total += need
-        return total
+__all__ = [
+    "FITS",
+    "NO_FIT",
+    "TIGHT",
+    "UNKNOWN",
+    "PreflightReport",
+    "StageReport",
+    "preflight_plan",
+    "preflight_problems",
+    "print_preflight",
+    "stage_architecture",
+    "verdict",
+]
 
 
 def preflight_plan(plan: Plan, subset: Sequence[str] | None = None) -> PreflightReport:
@@ -96,7 +64,7 @@ def preflight_plan(plan: Plan, subset: Sequence[str] | None = None) -> Preflight
     gpu_gb = float(OmegaConf.select(cfg, "cluster.gpu_memory_gb", default=80) or 80)
     host, host_source = host_memory(cfg)
     disk_free, disk_path = free_disk(Path(plan.run_dir))
-    report = PreflightReport(int(gpu_gb * GIB), host, host_source, disk_free, disk_path)
+    report = PreflightReport(int(gpu_gb * 1024**3), host, host_source, disk_free, disk_path)
     for planned in plan.stages:
         if subset is not None and planned.name not in subset:
             continue
@@ -163,7 +131,7 @@ def host_memory(cfg: Any) -> tuple[int | None, str]:
     """Host RAM of one node: cluster.host_memory_gb, Slurm's --mem, or this machine's RAM."""
     stated = OmegaConf.select(cfg, "cluster.host_memory_gb", default=None)
     if stated:
-        return int(float(stated) * GIB), "cluster.host_memory_gb"
+        return int(float(stated) * 1024**3), "cluster.host_memory_gb"
     launcher = str(OmegaConf.select(cfg, "cluster.launcher", default="local"))
     if launcher == "slurm":
         mem = OmegaConf.select(cfg, "cluster.slurm.mem", default=None)
@@ -228,9 +196,9 @@ def preflight_problems(
             problems.append(
                 Problem(
                     key,
-                    f"does not fit: {_gib(est.gpu_bytes)} GiB per GPU ({est.setting}) but "
-                    f"cluster.gpu_memory_gb is {_gib(report.gpu_capacity)}; largest part: {biggest.label} "
-                    f"{_gib(biggest.bytes)} GiB ({biggest.formula}); change {', '.join(est.fix_keys)}{override}",
+                    f"does not fit: {gib(est.gpu_bytes)} GiB per GPU ({est.setting}) but "
+                    f"cluster.gpu_memory_gb is {gib(report.gpu_capacity)}; largest part: {biggest.label} "
+                    f"{gib(biggest.bytes)} GiB ({biggest.formula}); change {', '.join(est.fix_keys)}{override}",
                 )
             )
         if stage.vllm_verdict() == NO_FIT and est.vllm is not None:
@@ -239,8 +207,8 @@ def preflight_problems(
                 Problem(
                     check.len_key,
                     f"vLLM cannot start: one {check.max_model_len}-token sequence needs "
-                    f"{_gib(check.kv_one_sequence)} GiB of KV cache but only {_gib(max(check.kv_room, 0))} GiB "
-                    f"of the {_gib(check.share)} GiB share is left after the weights and activations; lower "
+                    f"{gib(check.kv_one_sequence)} GiB of KV cache but only {gib(max(check.kv_room, 0))} GiB "
+                    f"of the {gib(check.share)} GiB share is left after the weights and activations; lower "
                     f"max_model_len or raise {check.util_key}{override}",
                 )
             )
@@ -249,8 +217,8 @@ def preflight_problems(
             problems.append(
                 Problem(
                     key,
-                    f"does not fit in host RAM: {_gib(est.host_bytes)} GiB per node but the node has "
-                    f"{_gib(report.host_capacity)} GiB ({report.host_source}); offload less or use more nodes"
+                    f"does not fit in host RAM: {gib(est.host_bytes)} GiB per node but the node has "
+                    f"{gib(report.host_capacity)} GiB ({report.host_source}); offload less or use more nodes"
                     f"{override}",
                 )
             )
@@ -259,92 +227,12 @@ def preflight_problems(
         problems.append(
             Problem(
                 "paths.runs",
-                f"the run's checkpoints and merged models need {_gib(need)} GiB but {report.disk_path} has "
-                f"{_gib(report.disk_free)} GiB free; lower save_total_limit / max_actor_ckpt_to_keep or "
+                f"the run's checkpoints and merged models need {gib(need)} GiB but {report.disk_path} has "
+                f"{gib(report.disk_free)} GiB free; lower save_total_limit / max_actor_ckpt_to_keep or "
                 f"move paths.runs{override}",
             )
         )
     return problems
-
-
-# --- printing ----------------------------------------------------------------------------------
-
-
-def _gib(value: int | float | None) -> str:
-    return "?" if value is None else f"{value / GIB:.1f}"
-
-
-def _params(n: int) -> str:
-    return f"{n / 1e9:.2f}B" if n >= 1e8 else f"{n / 1e6:.2f}M" if n >= 1e5 else str(n)
-
-
-def print_preflight(report: PreflightReport, out: TextIO, details: bool = False) -> None:
-    print(
-        f"# pre-flight: GPU {_gib(report.gpu_capacity)} GiB (cluster.gpu_memory_gb), host RAM "
-        f"{_gib(report.host_capacity)} GiB ({report.host_source}), free disk {_gib(report.disk_free)} GiB "
-        f"at {report.disk_path}",
-        file=out,
-    )
-    for stage in report.stages:
-        if stage.skipped:
-            print(f"#   {stage.name}: skipped in this profile", file=out)
-            continue
-        if stage.error:
-            print(f"#   {stage.name}: no estimate ({stage.error})", file=out)
-            continue
-        est = stage.estimate
-        assert est is not None
-        gpu = (
-            f"{_gib(est.gpu_bytes)} GiB/GPU {stage.gpu_verdict(report.gpu_capacity)}"
-            if est.gpus_per_node and est.gpu
-            else "no GPU"
-        )
-        host = f"host {_gib(est.host_bytes)} GiB" if est.host else "host -"
-        disk = est.disk_bytes
-        disk_text = "disk unbounded" if disk is None else f"disk {_gib(disk)} GiB" if est.disk else "disk -"
-        params = f"params {_params(est.total_params)}"
-        if est.trainable_params:
-            params += f" (trainable {_params(est.trainable_params)})"
-        line = f"#   {stage.name}: {params}; {est.setting}; {gpu}; {host}; {disk_text}"
-        if est.vllm is not None:
-            line += f"; vLLM KV for {est.vllm.max_model_len} tokens {stage.vllm_verdict()}"
-        print(line, file=out)
-        for note in est.notes:
-            print(f"#     note: {note}", file=out)
-        if details:
-            print(
-                f"#     source: {est.model_source}; trainable: {est.trainable_how}; phase: {est.phase}",
-                file=out,
-            )
-            for figure in est.gpu:
-                print(
-                    f"#     per GPU  {_gib(figure.bytes):>7} GiB  {figure.label}: {figure.formula}", file=out
-                )
-            for figure in est.host:
-                print(
-                    f"#     per node {_gib(figure.bytes):>7} GiB  {figure.label}: {figure.formula}", file=out
-                )
-            for figure in est.disk:
-                size = "unbounded" if figure.bytes < 0 else f"{_gib(figure.bytes)} GiB"
-                print(f"#     disk     {size:>7}  {figure.label}: {figure.formula}", file=out)
-            if est.vllm is not None:
-                check = est.vllm
-                print(
-                    f"#     vLLM     share {_gib(check.share)} GiB = weights {_gib(check.weights)} + activations "
-                    f"{_gib(check.activations)} + KV room {_gib(check.kv_room)} (one sequence needs "
-                    f"{_gib(check.kv_one_sequence)})",
-                    file=out,
-                )
-    need = report.disk_need
-    print(
-        f"#   run disk: {'unbounded' if need is None else _gib(need) + ' GiB'} needed, "
-        f"{verdict(need, report.disk_free) if need is not None else UNKNOWN}",
-        file=out,
-    )
-
-
-def preflight_enabled(cfg: Any) -> bool:
-    return bool(OmegaConf.select(cfg, "preflight", default=False))
 
 
 def allow_oom_risk(cfg: Any) -> bool:
