@@ -9,6 +9,7 @@
     tiny-model --arch qwen2_5_vl|llava1_6|llava1_5 --output-dir DIR [--seed S]
     download   --hub hf|modelscope --repo-id ID --cache-dir DIR [--revision REV]
                [--repo-type model|dataset] [--local-dir DIR] [--allow-pattern GLOB ...]
+               [--unpack ARCHIVE.zip[=FOLDER] ...]  (needs --local-dir; resumable, checked)
     check      --source fakexplained --input PATH [--verify-images] [--image-root DIR]
 
 Exit status: 0 success, 1 the stage failed (strict rejects, check problems, download error),
@@ -79,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="testset_folders / testset_jsonl: generator names; repeatable",
     )
-    synth.add_argument("--num-val", type=int, default=None, help="aigi_holmes: images of val.jsonl")
+    synth.add_argument(
+        "--num-val",
+        type=int,
+        default=None,
+        help="aigi_holmes: images of val.jsonl; fake_hr1: GenImage val images",
+    )
 
     tiny = sub.add_parser("tiny-model", help="build a tiny random-weight model folder (no hub access)")
     tiny.add_argument(
@@ -96,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--repo-type", choices=["model", "dataset"], default="model")
     download.add_argument("--local-dir", type=Path, default=None, help="also materialize the files here")
     download.add_argument("--allow-pattern", action="append", default=None, help="glob; repeatable")
+    download.add_argument(
+        "--unpack",
+        action="append",
+        default=None,
+        metavar="ARCHIVE.zip[=FOLDER]",
+        help="after the download, unpack this archive of --local-dir into FOLDER of it; repeatable",
+    )
 
     check = sub.add_parser("check", help="check a dataset the user put in place")
     check.add_argument("--source", required=True, choices=["fakexplained"])
@@ -136,8 +149,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote tiny {args.kind} model to {build(args.output_dir, seed=args.seed)}")
         return 0
     if args.command == "download":
-        from data_prep.hub_download import DownloadFailed, download
+        from data_prep.hub_download import DownloadFailed, download, parse_unpack, unpack_archive
 
+        for spec in args.unpack or []:
+            parse_unpack(spec)  # a bad spec fails before anything is fetched
+        if args.unpack and args.local_dir is None:
+            raise ValueError("--unpack needs --local-dir: archives are unpacked next to the downloaded files")
         try:
             path = download(
                 args.hub,
@@ -148,6 +165,8 @@ def _run(args: argparse.Namespace) -> int:
                 local_dir=args.local_dir,
                 allow_patterns=args.allow_pattern,
             )
+            for spec in args.unpack or []:
+                print(unpack_archive(path, spec), file=sys.stderr)
         except DownloadFailed as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

@@ -10,6 +10,12 @@ are kept for that, never the records.
 
 ``workers=1`` converts in the calling process (no pool); ``workers=N>1`` uses N processes started
 with ``forkserver`` (forking a process that already loaded torch or started threads is unsafe).
+
+Nothing is silent: the stage fails (StageFailed, after writing ``stats.json`` and a complete
+``rejects.jsonl``, with no data files) when its inputs held no record, when no record could be
+converted, when an input file was cut short (a JSON array without its ``]``: the message names the
+byte offset), or in strict mode when any record was rejected. What a source skipped on purpose
+(non-image files, other splits) is printed with the counts.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from data_prep.readers import TruncatedInput
 from data_prep.records import REJECT_REASONS, Converted, RawRecord, RecordRejected
 from data_prep.source_api import parse_options
 from data_prep.sources import source_module
@@ -112,6 +119,15 @@ def convert_records(
             yield from pending.popleft().get()
 
 
+def _until_truncated(records: Iterable[RawRecord], errors: list[str]) -> Iterator[RawRecord]:
+    """The records, ending quietly at a cut input file (noted in ``errors``) so the stage can
+    still count and record what it read before failing."""
+    try:
+        yield from records
+    except TruncatedInput as error:
+        errors.append(str(error))
+
+
 def _options_for_stats(options: Any) -> dict[str, Any]:
     return asdict(options) if is_dataclass(options) else dict(options)
 
@@ -130,7 +146,38 @@ def _describe(stats: dict[str, Any]) -> str:
         lines.append(f"  routed {key}: {value}")
     for key, value in stats.get("warnings", {}).items():
         lines.append(f"  warning {key}: {value}")
+    for key, value in (stats.get("skipped") or {}).items():
+        if isinstance(value, (list, tuple)):
+            shown = ", ".join(map(str, value[:5])) + (", ..." if len(value) > 5 else "")
+            value = f"{len(value)} ({shown})"
+        lines.append(f"  skipped {key}: {value}")
     return "\n".join(lines)
+
+
+def _failure(
+    source: str, inputs: list, expected: str, read: int, converted: int, rejected_total: int,
+    strict: bool, input_errors: list[str], first_rejects: list[str], rejects_path: Path,
+) -> str | None:  # fmt: skip
+    """Why the stage fails (None: it succeeded)."""
+    shown = "\n  ".join(first_rejects)
+    if input_errors:
+        return "; ".join(input_errors) + f" (read {read} record(s) before the cut; see {rejects_path})"
+    if read == 0:
+        names = ", ".join(str(p) for p in inputs)
+        return f"{source}: the input ({names}) holds no record" + (
+            f"; expected {expected}" if expected else ""
+        )
+    if converted == 0:
+        return (
+            f"{source}: none of the {read} record(s) could be converted, so there is nothing to train or "
+            f"evaluate on (see {rejects_path}). First reasons:\n  {shown}"
+        )
+    if strict and rejected_total > 0:
+        return (
+            f"strict mode: {rejected_total} record(s) rejected, no data files written "
+            f"(see {rejects_path}). First reasons:\n  {shown}"
+        )
+    return None
 
 
 def run_conversion(
@@ -146,8 +193,9 @@ def run_conversion(
 ) -> dict[str, Any]:
     """Convert ``inputs`` with source ``source`` into ``output_dir``; return the stats (also in stats.json).
 
-    Raises StageFailed when ``strict`` and any record was rejected (the data files are not
-    written; rejects.jsonl and stats.json are), or when a converter raised an unexpected error.
+    Raises StageFailed (the data files are not written; rejects.jsonl and stats.json are) when the
+    inputs held no record, none could be converted, an input was cut short, or ``strict`` and any
+    record was rejected; and when a converter raised an unexpected error.
     """
     started = time.perf_counter()
     module = source_module(source)
@@ -164,11 +212,11 @@ def run_conversion(
     warnings: Counter = Counter()
     first_rejects: list[str] = []
     seen_ids: set[str] = set()
+    input_errors: list[str] = []
     read = converted = 0
+    records = _until_truncated(prepared.records, input_errors)
     try:
-        for result in convert_records(
-            source, parsed, prepared.records, workers=workers, chunk_size=chunk_size
-        ):
+        for result in convert_records(source, parsed, records, workers=workers, chunk_size=chunk_size):
             read += 1
             kind = result[0]
             if kind == "ok" and prepared.unique_ids:
@@ -211,7 +259,9 @@ def run_conversion(
         rejects.commit()
         raise
     rejected_total = sum(rejected.values())
-    failed = strict and rejected_total > 0
+    failure = _failure(source, list(inputs), prepared.expected, read, converted, rejected_total, strict,
+                       input_errors, first_rejects, out / REJECTS_FILE)  # fmt: skip
+    failed = failure is not None
     for writer in writers.values():
         writer.discard() if failed else writer.commit()
     rejects.commit()
@@ -233,6 +283,7 @@ def run_conversion(
         "records_per_second": read / seconds if seconds > 0 else 0.0,
         "options": _options_for_stats(parsed),
         **prepared.info,
+        "error": failure,
     }
     if read != converted + rejected_total:  # every record lands exactly once
         raise StageFailed(
@@ -243,9 +294,5 @@ def run_conversion(
     os.replace(tmp, out / STATS_FILE)
     echo(_describe(stats))
     if failed:
-        shown = "\n  ".join(first_rejects)
-        raise StageFailed(
-            f"strict mode: {rejected_total} record(s) rejected, no data files written "
-            f"(see {out / REJECTS_FILE}). First reasons:\n  {shown}"
-        )
+        raise StageFailed(failure)
     return stats

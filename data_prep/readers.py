@@ -4,6 +4,11 @@ Readers yield raw bytes; parsing happens in the worker processes (``parse_json_o
 line that is not UTF-8 or not JSON becomes a reject of that record, not a crash of the stage.
 Memory stays constant in the number of records: a JSON array is split item by item without
 loading the file.
+
+A JSON array that ends before its closing ``]`` (a cut download) yields the items it holds, its
+cut last item as one more record (which then fails to parse and is rejected), and then raises
+``TruncatedInput`` naming the byte offset; the conversion stage records what it read before it
+fails (data_prep/conversion.py).
 """
 
 from __future__ import annotations
@@ -16,14 +21,38 @@ from typing import Any
 
 from data_prep.records import RawRecord, RecordRejected
 
-__all__ = ["iter_files", "iter_jsonl", "iter_json_array", "iter_json_records", "parse_json_object"]
+__all__ = [
+    "TruncatedInput",
+    "iter_files",
+    "iter_jsonl",
+    "iter_json_array",
+    "iter_json_records",
+    "parse_json_object",
+]
 
 _READ_SIZE = 1 << 20
 
 
-def iter_jsonl(path: Path, start_ordinal: int = 0) -> Iterator[RawRecord]:
-    """One RawRecord per non-blank line, payload = the line's bytes, location = ``path:line``."""
-    base = str(path.resolve().parent)
+class TruncatedInput(ValueError):
+    """A file ended in the middle of its records (a JSON array without its closing ``]``)."""
+
+    def __init__(self, path: Path, offset: int, items: int) -> None:
+        super().__init__(
+            f"{path}: the JSON array is not closed: the file ends at byte {offset}, after {items} complete "
+            "item(s), without its closing ']'; the file is truncated: download or copy it again"
+        )
+        self.path = path
+        self.offset = offset
+        self.items = items
+
+
+def iter_jsonl(path: Path, start_ordinal: int = 0, *, base_dir: str | None = None) -> Iterator[RawRecord]:
+    """One RawRecord per non-blank line, payload = the line's bytes, location = ``path:line``.
+
+    ``base_dir`` is the folder the records' relative image paths resolve against (default: the
+    file's own folder).
+    """
+    base = base_dir or str(path.resolve().parent)
     ordinal = start_ordinal
     with open(path, "rb") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -41,7 +70,8 @@ def _json_array_items(path: Path) -> Iterator[bytes]:
     """The bytes of each item of a top-level JSON array, scanning the file block by block.
 
     Only string quotes, escapes, brackets and commas are looked at, so one malformed item (an
-    unquoted word, a bad number) stays one item and becomes one reject.
+    unquoted word, a bad number) stays one item and becomes one reject. A file that ends inside
+    the array yields its cut last item (if any) and raises TruncatedInput.
     """
     depth = 0
     in_string = False
@@ -49,6 +79,7 @@ def _json_array_items(path: Path) -> Iterator[bytes]:
     started = False
     item = bytearray()
     offset = 0
+    complete = 0  # items yielded
     with open(path, "rb") as handle:
         while True:
             block = handle.read(_READ_SIZE)
@@ -92,17 +123,22 @@ def _json_array_items(path: Path) -> Iterator[bytes]:
                     item += block[pos:index]
                     if item.strip():
                         yield bytes(item)
+                        complete += 1
                     item = bytearray()
                     pos = index + 1
             item += block[pos:]
             offset += len(block)
     if started:
-        raise ValueError(f"{path}: the JSON array is not closed (file truncated?)")
+        if item.strip():
+            yield bytes(item)  # the cut item: one more record, rejected when it fails to parse
+        raise TruncatedInput(path, offset, complete)
     raise ValueError(f"{path}: empty file, expected a JSON array")
 
 
-def iter_json_array(path: Path, start_ordinal: int = 0) -> Iterator[RawRecord]:
-    base = str(path.resolve().parent)
+def iter_json_array(
+    path: Path, start_ordinal: int = 0, *, base_dir: str | None = None
+) -> Iterator[RawRecord]:
+    base = base_dir or str(path.resolve().parent)
     for index, payload in enumerate(_json_array_items(path)):
         yield RawRecord(
             location=f"{path}[{index}]", payload=payload, base_dir=base, ordinal=start_ordinal + index
@@ -115,20 +151,32 @@ def _looks_like_array(path: Path) -> bool:
     return head.startswith(b"[")
 
 
-def iter_json_records(path: Path, start_ordinal: int = 0) -> Iterator[RawRecord]:
+def iter_json_records(
+    path: Path, start_ordinal: int = 0, *, base_dir: str | None = None
+) -> Iterator[RawRecord]:
     """Records of a ``.json`` file holding an array, or of a jsonl file (whatever its suffix)."""
     if _looks_like_array(path):
-        return iter_json_array(path, start_ordinal)
-    return iter_jsonl(path, start_ordinal)
+        return iter_json_array(path, start_ordinal, base_dir=base_dir)
+    return iter_jsonl(path, start_ordinal, base_dir=base_dir)
 
 
 def iter_files(
-    files: Iterable[Path], reader: Callable[[Path, int], Iterator[RawRecord]] = iter_json_records
+    files: Iterable[Path],
+    reader: Callable[..., Iterator[RawRecord]] = iter_json_records,
+    *,
+    base_dir: Callable[[Path], str] | None = None,
 ) -> Iterator[RawRecord]:
-    """The records of several files in order, numbered by one running ordinal."""
+    """The records of several files in order, numbered by one running ordinal.
+
+    ``base_dir(path)`` gives the folder a file's relative image paths resolve against (default:
+    the file's own folder).
+    """
     ordinal = 0
     for path in files:
-        for record in reader(path, ordinal):
+        records = (
+            reader(path, ordinal) if base_dir is None else reader(path, ordinal, base_dir=base_dir(path))
+        )
+        for record in records:
             ordinal = record.ordinal + 1
             yield record
 
@@ -144,10 +192,18 @@ def parse_json_object(record: RawRecord) -> dict[str, Any]:
         text = text.lstrip("\ufeff")
     else:
         text = payload
+    # Without its line ending: a jsonl line cut after a comma would otherwise be reported at
+    # "line 2, column 1" (past the CR LF / LF) instead of where the line really ends.
+    text = text.rstrip("\r\n")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise RecordRejected("bad_json", f"{record.location}: {error.msg} at column {error.colno}") from None
+        where = (
+            f"column {error.colno}"
+            if error.lineno == 1
+            else f"line {error.lineno} column {error.colno} of the item"
+        )
+        raise RecordRejected("bad_json", f"{record.location}: {error.msg} at {where}") from None
     if not isinstance(value, dict):
         raise RecordRejected(
             "bad_record", f"{record.location}: expected a JSON object, got {type(value).__name__}"

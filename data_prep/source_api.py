@@ -35,6 +35,8 @@ class Prepared:
     info: dict[str, Any] = field(default_factory=dict)  # merged into stats.json
     # Reject a record whose id an earlier record had (the stage then keeps the ids, not the records).
     unique_ids: bool = False
+    # What the inputs should hold, for the error when they yield no record at all.
+    expected: str = ""
 
 
 def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:

@@ -1,31 +1,58 @@
 """AIGI-Holmes (seed 000) SFT and DPO jsonl -> the pinned ms-swift 4.6 ``sft.jsonl`` / ``dpo.jsonl``.
 
-The authors trained with ms-swift 2.6.1 (seeds.md §1.1), whose rows are
-``{"system"?, "query", "response", "history"?: [[q, r], ...], "images": [...]}`` and, for DPO,
-``"rejected_response"`` (seeds.md §2.1). ms-swift 4.6 reads ``messages`` plus
-``rejected_response`` (swift/dataset/preprocessor/core.py). Rows already in ``messages`` form are
-checked and passed through. Each record goes to ``dpo.jsonl`` when it has a rejected response,
-else to ``sft.jsonl``; pass the SFT and DPO files as separate ``--input`` s or together.
+What is published (Hugging Face dataset ``zzy0123/AIGI-Holmes-Dataset``): ``SFTDATA.jsonl`` at the
+dataset's root, ``dataset_huggingface.zip`` (the images, unpacked by the download stage into
+``dataset/``) and ``TestSet.zip``. Rows are ms-swift 2.x rows
+``{"query": "...", "response": "...", "images": ["./dataset/1_fake/<name>.png"]}``: the image paths
+are relative to the dataset's root and the label lives only in the ``0_real`` / ``1_fake`` folder
+of the path. The authors trained with ms-swift 2.6.1 (seeds.md §1.1), which also took
+``system`` and ``history`` ([[query, response], ...]) and, for DPO, ``rejected_response`` (seeds.md
+§2.1); ms-swift 4.6 reads ``messages`` plus ``rejected_response``
+(swift/dataset/preprocessor/core.py). Rows in any other shape ms-swift accepts (``messages``,
+``conversations``) are read too (sources/common.py ``swift_messages``).
 
-Images: relative paths resolve against ``image_root`` or the jsonl's folder (the Hugging Face
-dataset's recommended layout is ``dataset/{0_real,1_fake}/`` next to ``dataset/*.jsonl``).
+Images: relative paths resolve against ``image_root`` when set (the recipe sets the download
+folder), else against the dataset root: the jsonl's folder, or its parent when the jsonl sits in
+the dataset's own ``dataset/`` folder (the README's recommended layout, ``dataset/*.jsonl``).
 A query without ``<image>`` gets one tag per image prepended, as ms-swift 2.x did for LLaVA.
+The label is the record's ``label`` when it has one, else its image path's ``0_real`` / ``1_fake``.
+
+Each record goes to ``dpo.jsonl`` when it has a rejected response, else to ``sft.jsonl``.
+Holmes-DPOSet is not published: ``expect="dpo"`` (the recipe's prepare_dpo stage) says so when its
+input is missing and rejects rows without ``rejected_response``; a user's own DPO file holds the
+SFT rows above plus ``"rejected_response"`` (the dispreferred answer).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
 from data_prep.source_api import Prepared, require_files
-from data_prep.sources.common import checked_images, ensure_image_tags
+from data_prep.sources.common import (
+    canonical_image_tags,
+    checked_images,
+    ensure_image_tags,
+    image_entries,
+    image_search_dirs,
+    label_from_path,
+    record_images,
+    swift_messages,
+    word_label,
+)
 
-__all__ = ["OUTPUTS", "Options", "prepare", "convert"]
+__all__ = ["OUTPUTS", "Options", "prepare", "convert", "DPO_FORMAT"]
 
 OUTPUTS = ("sft.jsonl", "dpo.jsonl")
+PUBLISHED_FILES = "SFTDATA.jsonl, dataset_huggingface.zip and TestSet.zip"
+DPO_FORMAT = (
+    'a jsonl of {"query": "<image>...", "response": "<preferred answer>", "rejected_response": '
+    '"<dispreferred answer>", "images": ["./dataset/1_fake/<name>.png"]} rows (ms-swift 2.x DPO rows, '
+    "paths relative to the dataset root)"
+)
 
 
 @dataclass(frozen=True)
@@ -34,80 +61,73 @@ class Options:
     verify_images: bool = True
     prepend_image_tag: bool = True
     system: str | None = None  # replaces the records' system prompt when set
+    # sft: every row is an SFT row; dpo: every row needs rejected_response; any: route by row.
+    expect: Literal["any", "sft", "dpo"] = "any"
 
 
 def prepare(inputs: list[Path], options: Options) -> Prepared:
-    files = require_files(inputs, "aigi_holmes", "AIGI-Holmes SFT/DPO jsonl files")
-    return Prepared(records=iter_files(files))
-
-
-def _text(value: Any, what: str, location: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RecordRejected(
-            "empty_response" if "response" in what else "missing_field", f"{location}: '{what}' is empty"
+    if options.expect == "dpo":
+        what = (
+            "your own DPO file, since AIGI-Holmes' DPO set (Holmes-DPOSet) is not published "
+            f"(zzy0123/AIGI-Holmes-Dataset holds {PUBLISHED_FILES}): {DPO_FORMAT}"
         )
-    return value
+    else:
+        what = f"AIGI-Holmes jsonl files (SFTDATA.jsonl of zzy0123/AIGI-Holmes-Dataset: {PUBLISHED_FILES})"
+    files = require_files(inputs, "aigi_holmes", what)
+    return Prepared(records=iter_files(files), expected=what)
 
 
-def _messages_from_query(obj: dict[str, Any], location: str) -> list[dict[str, str]]:
-    messages: list[dict[str, str]] = []
-    if isinstance(obj.get("system"), str) and obj["system"].strip():
-        messages.append({"role": "system", "content": obj["system"]})
-    history = obj.get("history") or []
-    if not isinstance(history, list):
-        raise RecordRejected("bad_record", f"{location}: 'history' must be a list of [query, response] pairs")
-    for pair in history:
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise RecordRejected(
-                "bad_record", f"{location}: history entry {pair!r} is not a [query, response] pair"
-            )
-        messages.append({"role": "user", "content": _text(pair[0], "history query", location)})
-        messages.append({"role": "assistant", "content": _text(pair[1], "history response", location)})
-    messages.append({"role": "user", "content": _text(obj.get("query"), "query", location)})
-    messages.append({"role": "assistant", "content": _text(obj.get("response"), "response", location)})
-    return messages
-
-
-def _messages_passthrough(obj: dict[str, Any], location: str) -> list[dict[str, str]]:
-    raw = obj["messages"]
-    if not isinstance(raw, list) or not raw:
-        raise RecordRejected("bad_record", f"{location}: 'messages' must be a non-empty list")
-    messages = []
-    for message in raw:
-        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
-            raise RecordRejected(
-                "bad_record", f"{location}: message {message!r} needs role system|user|assistant"
-            )
-        if not isinstance(message.get("content"), str):
-            raise RecordRejected("bad_record", f"{location}: message content must be a string")
-        messages.append({"role": message["role"], "content": message["content"]})
-    if messages[-1]["role"] != "assistant" or not messages[-1]["content"].strip():
+def _answer(messages: list[dict[str, str]], location: str) -> str:
+    last = messages[-1]
+    if last["role"] != "assistant":
         raise RecordRejected(
-            "empty_response", f"{location}: the last message must be a non-empty assistant turn"
+            "empty_response", f"{location}: the record has no answer ('response' or a last assistant turn)"
         )
-    return messages
+    if not last["content"].strip():
+        raise RecordRejected("empty_response", f"{location}: the answer ('response') is empty")
+    for position, message in enumerate(messages[:-1]):
+        if message["role"] != "system" and not message["content"].strip():
+            raise RecordRejected("missing_field", f"{location}: turn {position} ({message['role']}) is empty")
+    return last["content"]
+
+
+def _label(obj: dict[str, Any], written: list[str], location: str) -> str | None:
+    if obj.get("label") is not None:
+        return word_label(obj["label"], location)
+    labels = {label_from_path(path) for path in written}
+    return labels.pop() if len(labels) == 1 else None
 
 
 def convert(record: RawRecord, options: Options) -> Converted:
     obj = parse_json_object(record)
     location = record.location
-    messages = (
-        _messages_passthrough(obj, location) if "messages" in obj else _messages_from_query(obj, location)
-    )
+    messages = swift_messages(obj, location)
+    answer = _answer(messages, location)
+    for message in messages:
+        message["content"] = canonical_image_tags(message["content"])
     if options.system is not None:
         messages = [m for m in messages if m["role"] != "system"]
         if options.system:
             messages.insert(0, {"role": "system", "content": options.system})
-    images = checked_images(obj.get("images", obj.get("image")), record.base_dir, options.image_root,
-                            options.verify_images, location)  # fmt: skip
+    written = image_entries(record_images(obj), location)
+    search = image_search_dirs(options.image_root, record.base_dir, parents=1)
+    images = checked_images(written, search, options.verify_images, location)
     ensure_image_tags(messages, len(images), options.prepend_image_tag, location)
+    label = _label(obj, written, location)
     row: dict[str, Any] = {"messages": messages, "images": images}
     rejected = obj.get("rejected_response")
     record_id = str(obj.get("id", record.ordinal))
     if rejected is None:
-        return Converted(record_id=record_id, label=None, rows={"sft.jsonl": [row]})
-    rejected = _text(rejected, "rejected_response", location)
-    if rejected.strip() == messages[-1]["content"].strip():
+        if options.expect == "dpo":
+            raise RecordRejected(
+                "missing_field", f"{location}: a DPO row needs 'rejected_response' (the dispreferred answer)"
+            )
+        return Converted(record_id=record_id, label=label, rows={"sft.jsonl": [row]})
+    if options.expect == "sft":
+        raise RecordRejected("bad_record", f"{location}: an SFT row has 'rejected_response' (a DPO row?)")
+    if not isinstance(rejected, str) or not rejected.strip():
+        raise RecordRejected("empty_response", f"{location}: 'rejected_response' is empty")
+    if rejected.strip() == answer.strip():
         raise RecordRejected("dpo_pair_identical", f"{location}: rejected_response equals the response")
     row["rejected_response"] = rejected
-    return Converted(record_id=record_id, label=None, rows={"dpo.jsonl": [row]})
+    return Converted(record_id=record_id, label=label, rows={"dpo.jsonl": [row]})

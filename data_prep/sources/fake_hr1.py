@@ -1,18 +1,35 @@
-"""Fake-HR1 (seed 001): GenImage / FakeClue json -> ms-swift SFT jsonl, ms-swift GRPO jsonl, verl parquet.
+"""Fake-HR1 (seed 001): its training data -> ms-swift SFT jsonl, ms-swift GRPO jsonl, verl parquet.
 
-Input records (a JSON array or jsonl; the authors' cleaned files ``train_cleaned_0915.json`` /
-``train_clean_0916.json`` are not public, seeds.md §1.2): FakeClue's LLaVA shape (seeds.md §2.3)
-``{"image": path, "label": 0|1, "cate": ..., "conversations": [{"from": "human", "value":
-"<image>..."}, {"from": "gpt", "value": "..."}]}`` or ms-swift's ``{"messages": [...], "images":
-[...], "label": ...}``. Labels: FakeClue uses 0 = fake, 1 = real (seeds.md §2.3, FakeVLM's
-process_data.py), the default ``label_values``; words real/fake/generated always work. Give your
-own ``label_values`` for a file with another polarity.
+Inputs (each ``--input`` a file or a folder; seeds.md §1.2, §2.2, §2.3):
 
-The system prompt is NOT written into SFT rows: the recipe passes the seed's ``--system``
-(001 README). Responses follow Fake-HR1's hybrid format (001 README system prompt):
-``response_style="think"`` -> ``<think>\\n{source answer}\\n</think>\\n\\n{real|fake}``,
-``"no_think"`` -> ``<think>\\n\\n</think>\\n\\n{real|fake}``, ``"keep"`` -> the source answer
-verbatim (already in that format, as the authors' cleaned files presumably are).
+- the authors' cleaned files (``train_cleaned_0915.json`` / ``train_clean_0916.json``, not public),
+  which seed 001 feeds straight into ``swift sft``: ms-swift rows in any shape ms-swift accepts
+  (``messages``, ``query`` / ``response``, ``conversations`` with ``from`` / ``value``;
+  sources/common.py ``swift_messages``), without a label field;
+- FakeClue's ``data_json/train.json`` (HF ``lingcco/FakeClue``): a JSON array of LLaVA rows
+  ``{"image": "ff++/fake/.../160.png", "label": 0, "cate", "width", "height", "conversations"}``
+  whose image paths are relative to ``<root>/<split>/`` (FakeVLM finetune.sh: ``--data_path
+  playground/data/train.json --image_folder playground/data/train``): a file in a ``data_json``
+  folder resolves its images there (``<split>`` = the file name's first word, also when the
+  archive unpacked into ``<split>/<split>/``);
+- GenImage's folders ``<generator>/<subset>/{train,val}/{ai,nature}`` (data_prep/image_folders.py;
+  ai = fake, nature = real, the ``split`` option picks train): a folder input. GenImage has no
+  explanations, so these images train the no-think answer.
+
+Other relative image paths resolve against ``image_root`` when set, else against the file's
+folder and then its parent and grandparent (ms-swift resolves them against its working directory,
+and seed 001 runs from the folder holding ``./GenImage`` and ``./FakeClue``).
+
+Labels: the record's ``label_field`` when present, mapped by ``label_values`` (numbers have no
+default: FakeClue uses 0 = fake, 1 = real, FakeVLM process_data.py, and the recipe states that
+mapping); without one, the answer's final real/fake (after ``</think>`` in the hybrid format).
+
+The system prompt is NOT written into SFT rows (a record's own system turn is dropped and
+counted): the recipe passes the seed's ``--system`` (001 README). Responses follow Fake-HR1's
+hybrid format (001 README system prompt): ``response_style="think"`` ->
+``<think>\\n{source answer}\\n</think>\\n\\n{real|fake}`` (an answer already in that format, or a bare
+verdict word, is kept in its form), ``"no_think"`` -> ``<think>\\n\\n</think>\\n\\n{real|fake}``, ``"keep"``
+-> the source answer verbatim.
 
 GRPO rows carry ``ground_truth`` / ``solution`` = ``"real"`` or ``"fake"`` (verl geo3k convention,
 seeds.md §2.2), and the ``system`` option (the seed's prompt) when given, since a verl prompt
@@ -21,32 +38,50 @@ has no ``--system``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from data_prep import image_folders
 from data_prep.eval_manifest import DEFAULT_QUERY
 from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
-from data_prep.source_api import Prepared, require_files
+from data_prep.source_api import Prepared, require_inputs
 from data_prep.sources.common import (
+    WORD_LABELS,
+    canonical_image_tags,
     checked_images,
     ensure_image_tags,
-    sharegpt_to_messages,
+    image_entries,
+    image_search_dirs,
+    record_images,
+    strip_image_tags,
+    swift_messages,
+    verdict_from_answer,
     word_label,
 )
 
-__all__ = ["OUTPUTS", "Options", "prepare", "convert", "THINK_TEMPLATE", "NO_THINK_TEMPLATE"]
+__all__ = [
+    "OUTPUTS",
+    "Options",
+    "prepare",
+    "convert",
+    "THINK_TEMPLATE",
+    "NO_THINK_TEMPLATE",
+    "fakeclue_image_dir",
+]
 
 OUTPUTS = ("sft.jsonl", "grpo.jsonl", "grpo.parquet")
 # 001 README system prompt: think "<think>\n[Your reasoning here]\n</think>\n\nreal or fake",
 # no-think "<think>\n\n</think>\n\nreal or fake".
 THINK_TEMPLATE = "<think>\n{reasoning}\n</think>\n\n{label}"
 NO_THINK_TEMPLATE = "<think>\n\n</think>\n\n{label}"
-
-
-def _fakeclue_polarity() -> dict[str, str]:
-    return {"0": "fake", "1": "real"}  # seeds.md §2.3: FakeClue label 0 = fake, 1 = real
+EXPECTED = (
+    "ms-swift rows (messages, query/response or conversations), FakeClue data_json/*.json, or GenImage "
+    "folders <generator>/<subset>/{train,val}/{ai,nature}"
+)
 
 
 @dataclass(frozen=True)
@@ -54,12 +89,14 @@ class Options:
     image_root: str | None = None
     verify_images: bool = True
     label_field: str = "label"
-    label_values: dict = field(default_factory=_fakeclue_polarity)
+    # Numeric labels mean opposite things in different datasets (seeds.md §5.8): no default.
+    label_values: dict = field(default_factory=dict)
     response_style: Literal["think", "no_think", "keep"] = "think"
     system: str | None = None  # for GRPO prompts only
     default_query: str = DEFAULT_QUERY
     data_source: str = "fake_hr1"
     ability: str = "aigi_detection"
+    split: Literal["train", "val"] = "train"  # GenImage folder inputs
 
 
 def parquet_schema() -> Any:
@@ -82,55 +119,157 @@ def parquet_schema() -> Any:
     )
 
 
+_SPLIT_WORD = re.compile(r"[A-Za-z]+")
+
+
+def fakeclue_image_dir(json_file: Path) -> Path | None:
+    """``<root>/<split>/`` for FakeClue's ``<root>/data_json/<split>*.json``, None for other files."""
+    if json_file.parent.name != "data_json":
+        return None
+    match = _SPLIT_WORD.match(json_file.stem)
+    if not match:
+        return None
+    folder = json_file.parent.parent / match.group(0).lower()
+    nested = folder / folder.name  # test.zip unpacked into test/ gives test/test/
+    if nested.is_dir() and not any((folder / p.name).is_dir() for p in nested.iterdir() if p.is_dir()):
+        return nested
+    return folder
+
+
+def _base_dir(path: Path) -> str:
+    folder = fakeclue_image_dir(path)
+    return str(folder if folder is not None else path.resolve().parent)
+
+
+def _folder_records(
+    folders: list[image_folders.ClassFolder], skipped: dict, start: int
+) -> Iterator[RawRecord]:
+    for offset, (path, folder) in enumerate(image_folders.images(folders, skipped)):
+        payload = {"image": str(path), "label": folder.label, "generator": folder.generator,
+                   "id": path.relative_to(folder.root.parent).as_posix()}  # fmt: skip
+        yield RawRecord(
+            location=str(path), payload=payload, base_dir=str(folder.root), ordinal=start + offset
+        )
+
+
+def _records(
+    files: list[Path], folders: list[image_folders.ClassFolder], skipped: dict
+) -> Iterator[RawRecord]:
+    ordinal = 0
+    for record in iter_files(files, base_dir=_base_dir):
+        ordinal = record.ordinal + 1
+        yield record
+    yield from _folder_records(folders, skipped, ordinal)
+
+
 def prepare(inputs: list[Path], options: Options) -> Prepared:
-    files = require_files(inputs, "fake_hr1", "GenImage / FakeClue json files")
-    return Prepared(records=iter_files(files), parquet_schemas={"grpo.parquet": parquet_schema()})
+    paths = require_inputs(inputs, "fake_hr1", EXPECTED)
+    files = [p for p in paths if not p.is_dir()]
+    folders, skipped = ([], {})
+    if any(p.is_dir() for p in paths):
+        folders, skipped = image_folders.scan([p for p in paths if p.is_dir()], options.split, "fake_hr1")
+    return Prepared(
+        records=_records(files, folders, skipped),
+        parquet_schemas={"grpo.parquet": parquet_schema()},
+        info={"skipped": skipped} if folders else {},
+        expected=EXPECTED,
+    )
 
 
-def _conversation(obj: dict[str, Any], location: str) -> list[dict[str, str]]:
-    if "conversations" in obj:
-        return sharegpt_to_messages(obj["conversations"], location)
-    if isinstance(obj.get("messages"), list):
-        return sharegpt_to_messages(obj["messages"], location)
-    return []
+def _label(
+    obj: dict[str, Any], answer: str | None, options: Options, location: str, warnings: list[str]
+) -> str:
+    verdict = verdict_from_answer(answer) if answer else None
+    given = obj.get(options.label_field)
+    if given is not None:
+        label = word_label(given, location, options.label_values)
+        if verdict is not None and verdict != label:
+            warnings.append("label_disagrees_with_answer")
+        return label
+    if verdict is not None:
+        return verdict
+    if answer is None:
+        raise RecordRejected(
+            "missing_field",
+            f"{location}: no '{options.label_field}' field and no answer to read the verdict from",
+        )
+    ending = " ".join(answer.split()[-6:])
+    raise RecordRejected(
+        "unknown_label",
+        f"{location}: no '{options.label_field}' field, and the answer does not end with real or fake "
+        f"(it ends {ending!r}); add a label field or set the option label_field",
+    )
+
+
+def _response(answer: str | None, label: str, options: Options, location: str) -> str:
+    if options.response_style == "no_think":
+        return NO_THINK_TEMPLATE.format(label=label)
+    if answer is None or not answer.strip():
+        raise RecordRejected(
+            "empty_response",
+            f"{location}: the record has no answer to train on (its last turn is not an assistant turn, or "
+            "it is empty); response_style=no_think trains the verdict alone",
+        )
+    if options.response_style == "keep" or answer.lstrip().startswith("<think>"):
+        return answer
+    if WORD_LABELS.get(answer.strip().strip(".!").lower()) is not None:  # a bare verdict: no think steps
+        return NO_THINK_TEMPLATE.format(label=label)
+    return THINK_TEMPLATE.format(reasoning=answer.strip(), label=label)
+
+
+def _folder_image(record: RawRecord, options: Options) -> Converted:
+    item = record.payload
+    images = checked_images([item["image"]], [], options.verify_images, record.location)
+    user = [{"role": "user", "content": "<image>" + options.default_query}]
+    response = NO_THINK_TEMPLATE.format(label=item["label"])  # GenImage has no explanations
+    return _rows(record, options, item["id"], item["label"], item["generator"], images, user, response, [])
 
 
 def convert(record: RawRecord, options: Options) -> Converted:
+    if isinstance(record.payload, dict):
+        return _folder_image(record, options)
     obj = parse_json_object(record)
     location = record.location
-    label = word_label(obj.get(options.label_field), location, options.label_values)
-    images = checked_images(obj.get("images", obj.get("image")), record.base_dir, options.image_root,
-                            options.verify_images, location)  # fmt: skip
+    warnings: list[str] = []
+    messages = swift_messages(obj, location)
+    turns = [m for m in messages if m["role"] != "system"]
+    if len(turns) != len(messages):
+        warnings.append("system_turn_dropped")  # the recipe's --system replaces it (001 README)
+    search = image_search_dirs(options.image_root, record.base_dir, parents=2)
+    images = checked_images(
+        image_entries(record_images(obj), location), search, options.verify_images, location
+    )
     if len(images) != 1:
         raise RecordRejected("media_mismatch", f"{location}: expected one image, got {len(images)}")
-    turns = [m for m in _conversation(obj, location) if m["role"] != "system"]
-    question = next((m["content"] for m in turns if m["role"] == "user"), None)
-    answer = next((m["content"] for m in reversed(turns) if m["role"] == "assistant"), None)
-    if question is None or not question.replace("<image>", "").strip():
-        question = "<image>" + options.default_query
-    user = [{"role": "user", "content": question}]
-    ensure_image_tags(user, 1, True, location)
-
-    if options.response_style == "no_think":
-        response = NO_THINK_TEMPLATE.format(label=label)
-    elif answer is None or not answer.strip():
-        raise RecordRejected(
-            "empty_response", f"{location}: no assistant answer (use response_style=no_think)"
-        )
-    elif options.response_style == "keep" or answer.lstrip().startswith("<think>"):
-        response = answer
-    else:
-        response = THINK_TEMPLATE.format(reasoning=answer.strip(), label=label)
-
+    answer = turns[-1]["content"] if turns and turns[-1]["role"] == "assistant" else None
+    prompt = [
+        dict(m, content=canonical_image_tags(m["content"]))
+        for m in (turns[:-1] if answer is not None else turns)
+    ]
+    first_user = next((m for m in prompt if m["role"] == "user"), None)
+    if first_user is None:
+        prompt.insert(0, first_user := {"role": "user", "content": ""})
+    if not strip_image_tags(first_user["content"]):
+        first_user["content"] = "<image>" + options.default_query
+    ensure_image_tags(prompt, 1, True, location)
+    label = _label(obj, answer, options, location, warnings)
+    response = _response(answer, label, options, location)
     record_id = str(obj.get("id") or images[0])
-    prompt = ([{"role": "system", "content": options.system}] if options.system else []) + user
-    extra_info = {"index": record.ordinal, "id": record_id, "label": label, "category": obj.get("cate"),
+    return _rows(record, options, record_id, label, obj.get("cate"), images, prompt, response, warnings)
+
+
+def _rows(
+    record: RawRecord, options: Options, record_id: str, label: str, category: Any, images: list[str],
+    prompt: list[dict[str, str]], response: str, warnings: list[str],
+) -> Converted:  # fmt: skip
+    system = [{"role": "system", "content": options.system}] if options.system else []
+    extra_info = {"index": record.ordinal, "id": record_id, "label": label, "category": category,
                   "image": images[0]}  # fmt: skip
     rows = {
-        "sft.jsonl": [{"messages": [*user, {"role": "assistant", "content": response}], "images": images}],
+        "sft.jsonl": [{"messages": [*prompt, {"role": "assistant", "content": response}], "images": images}],
         "grpo.jsonl": [
             {
-                "messages": prompt,
+                "messages": system + prompt,
                 "images": images,
                 "solution": label,
                 "data_source": options.data_source,
@@ -140,7 +279,7 @@ def convert(record: RawRecord, options: Options) -> Converted:
         "grpo.parquet": [
             {
                 "data_source": options.data_source,
-                "prompt": prompt,
+                "prompt": system + prompt,
                 "images": [{"image": images[0]}],
                 "ability": options.ability,
                 "reward_model": {"style": "rule", "ground_truth": label},
@@ -148,4 +287,4 @@ def convert(record: RawRecord, options: Options) -> Converted:
             }
         ],
     }
-    return Converted(record_id=record_id, label=label, rows=rows)
+    return Converted(record_id=record_id, label=label, rows=rows, warnings=warnings)

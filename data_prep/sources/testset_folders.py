@@ -1,21 +1,24 @@
-"""A test-set folder tree ``TestSet/<generator>/{0_real,1_fake}`` (seed 000) -> the evaluation manifest.
+"""A test set in folders whose names are the labels -> the evaluation manifest.
 
-Layout (000 README "Dataset Preparation"; AIGI-Holmes' loader reads it like torchvision's
-ImageFolder, so 0 = real, 1 = fake): each ``--input`` is a TestSet root whose sub-folders are
-generators. A generator folder holds ``0_real/`` and ``1_fake/`` directly, or sub-folders that
-each do (AIGI-Holmes concatenates those, seeds.md §2.1); images anywhere below are taken.
-An input that itself holds ``0_real`` / ``1_fake`` is one generator named after the folder.
-Files that are not images (by extension) are ignored and counted.
+Two published layouts (data_prep/image_folders.py): AIGI-Holmes' ``TestSet/<generator>/{0_real,1_fake}``
+(seed 000; 0 = real, 1 = fake, as its ImageFolder-style loader reads it), also with sub-folders
+per generator that each hold ``0_real`` / ``1_fake`` (AIGI-Holmes concatenates those, seeds.md
+§2.1); and GenImage's ``<generator>/<subset>/{train,val}/{ai,nature}`` (ai = fake, nature = real;
+the ``split`` option picks val, GenImage's test images, or train). Each ``--input`` is a root whose
+sub-folders are generators; an input that itself holds the class (or split) folders is one
+generator named after the folder. The generator of every image is kept for per-generator accuracy.
+A folder in none of these layouts fails the stage, naming it; files that are not images (by
+extension) and the other split's folders are counted and printed.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from data_prep import image_folders
 from data_prep.eval_manifest import DEFAULT_QUERY, eval_row, prompt_messages
 from data_prep.image_check import image_size
 from data_prep.records import Converted, RawRecord
@@ -25,8 +28,8 @@ from data_prep.sources.common import resizable_frame
 __all__ = ["OUTPUTS", "Options", "prepare", "convert", "IMAGE_EXTENSIONS", "CLASS_FOLDERS"]
 
 OUTPUTS = ("eval.jsonl",)
-CLASS_FOLDERS = {"0_real": "real", "1_fake": "fake"}
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+CLASS_FOLDERS = image_folders.CLASS_FOLDERS
+IMAGE_EXTENSIONS = image_folders.IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -37,63 +40,27 @@ class Options:
     # Set both to also record the Qwen2.5-VL frame of each image in the manifest.
     min_pixels: int | None = None
     max_pixels: int | None = None
+    split: Literal["train", "val"] = "val"  # GenImage only: its val images are the test images
 
 
-def _class_roots(generator_dir: Path) -> list[tuple[Path, str]]:
-    direct = [
-        (generator_dir / name, label)
-        for name, label in CLASS_FOLDERS.items()
-        if (generator_dir / name).is_dir()
-    ]
-    if direct:
-        return direct
-    nested = []
-    for child in sorted(p for p in generator_dir.iterdir() if p.is_dir()):
-        nested += [(child / name, label) for name, label in CLASS_FOLDERS.items() if (child / name).is_dir()]
-    return nested
-
-
-def _walk_images(folder: Path) -> Iterator[Path]:
-    for current, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            yield Path(current) / name
-
-
-def _records(roots: list[Path], skipped: dict[str, Any]) -> Iterator[RawRecord]:
-    ordinal = 0
-    for root in roots:
-        if any((root / name).is_dir() for name in CLASS_FOLDERS):
-            generators = [(root.name, root)]
-        else:
-            generators = [(p.name, p) for p in sorted(root.iterdir()) if p.is_dir()]
-        for generator, folder in generators:
-            class_roots = _class_roots(folder)
-            if not class_roots:
-                skipped.setdefault("folders_without_0_real_or_1_fake", []).append(str(folder))
-                continue
-            for class_root, label in class_roots:
-                for path in _walk_images(class_root):
-                    if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                        skipped["non_image_files"] = skipped.get("non_image_files", 0) + 1
-                        continue
-                    payload = {"path": str(path), "label": label, "generator": generator,
-                               "id": path.relative_to(root.parent).as_posix()}  # fmt: skip
-                    yield RawRecord(location=str(path), payload=payload, base_dir=str(root), ordinal=ordinal)
-                    ordinal += 1
+def _records(folders: list[image_folders.ClassFolder], skipped: dict[str, Any]) -> Iterator[RawRecord]:
+    for ordinal, (path, folder) in enumerate(image_folders.images(folders, skipped)):
+        payload = {"path": str(path), "label": folder.label, "generator": folder.generator,
+                   "id": path.relative_to(folder.root.parent).as_posix()}  # fmt: skip
+        yield RawRecord(location=str(path), payload=payload, base_dir=str(folder.root), ordinal=ordinal)
 
 
 def prepare(inputs: list[Path], options: Options) -> Prepared:
-    roots = require_inputs(inputs, "testset_folders", "a TestSet folder with <generator>/{0_real,1_fake}")
-    for root in roots:
-        if not root.is_dir():
-            raise ValueError(
-                f"testset_folders: {root} is not a folder; expected TestSet/<generator>/{{0_real,1_fake}}"
-            )
+    roots = require_inputs(inputs, "testset_folders", f"a test-set folder holding {image_folders.LAYOUTS}")
     if (options.min_pixels is None) != (options.max_pixels is None):
         raise ValueError("testset_folders options: give both min_pixels and max_pixels, or neither")
-    skipped: dict[str, Any] = {}
-    return Prepared(records=_records(roots, skipped), info={"skipped": skipped}, unique_ids=True)
+    folders, skipped = image_folders.scan(roots, options.split, "testset_folders")
+    return Prepared(
+        records=_records(folders, skipped),
+        info={"skipped": skipped},
+        unique_ids=True,
+        expected=f"images in class folders: {image_folders.LAYOUTS}",
+    )
 
 
 def convert(record: RawRecord, options: Options) -> Converted:

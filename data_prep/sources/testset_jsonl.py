@@ -37,10 +37,11 @@ class Options:
 
 
 def prepare(inputs: list[Path], options: Options) -> Prepared:
-    files = require_files(inputs, "testset_jsonl", 'a jsonl of {"file_path": ..., "label": ...}')
+    what = 'a jsonl of {"file_path": ..., "label": "fake or real"} lines (001 README)'
+    files = require_files(inputs, "testset_jsonl", what)
     if (options.min_pixels is None) != (options.max_pixels is None):
         raise ValueError("testset_jsonl options: give both min_pixels and max_pixels, or neither")
-    return Prepared(records=iter_files(files), unique_ids=True)
+    return Prepared(records=iter_files(files), unique_ids=True, expected=what)
 
 
 def convert(record: RawRecord, options: Options) -> Converted:

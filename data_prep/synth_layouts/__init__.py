@@ -7,17 +7,19 @@ the output then goes through the same converter (``convert --source <source>``) 
 | layout          | module              | writes (under DIR)                                        | converter       |
 |-----------------|---------------------|-----------------------------------------------------------|-----------------|
 | fakexplained    | synth_fakexplained  | annotations.jsonl, images/                                | fakexplained    |
-| fake_hr1        | fake_hr1.py         | GenImage/train_cleaned_0915.json (ms-swift rows),         | fake_hr1        |
-|                 |                     | FakeClue/data_json/train_clean_0916.json (LLaVA rows)     |                 |
-| aigi_holmes     | aigi_holmes.py      | SFTDATA.jsonl, DPODATA.jsonl, val.jsonl, {0_real,1_fake}/ | aigi_holmes     |
+| fake_hr1        | fake_hr1.py         | GenImage/train_cleaned_0915.json (ms-swift rows, no       | fake_hr1        |
+|                 |                     | label), GenImage/<gen>/<subset>/{train,val}/{ai,nature}/, |                 |
+|                 |                     | FakeClue/data_json/train_clean_0916.json, FakeClue/train/ |                 |
+| aigi_holmes     | aigi_holmes.py      | SFTDATA.jsonl, DPODATA.jsonl, val.jsonl,                  | aigi_holmes     |
+|                 |                     | dataset/{0_real,1_fake}/                                  |                 |
 | fakescope       | fakescope.py        | fakeinstruct.jsonl, images/                               | fakescope       |
 | testset_folders | testset_folders.py  | TestSet/<generator>/{0_real,1_fake}/                      | testset_folders |
 | testset_jsonl   | testset_jsonl.py    | testset.jsonl ({file_path, label}), images/               | testset_jsonl   |
 
 Common options: ``num_fake`` / ``num_real`` images (per file, per generator: each module says),
 ``seed`` (everything is a function of it), ``size`` (W, H) with each side varied by up to +-25%
-unless ``vary_size`` is off. Image paths in the records are relative to the file that names them,
-so the converters need no ``image_root``. Images are drawn by :mod:`data_prep.synth_layouts.images`
+unless ``vary_size`` is off. Image paths in the records are relative where the published datasets
+have them relative (each module says to what), and the converters find them without ``image_root``. Images are drawn by :mod:`data_prep.synth_layouts.images`
 (the FakeXplained generator's scenes and artefacts); record files are written atomically by
 :mod:`data_prep.synth_layouts.output`.
 """

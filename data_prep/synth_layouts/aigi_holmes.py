@@ -1,14 +1,17 @@
-"""AIGI-Holmes' training files (seed 000) in ms-swift 2.x form, as data_prep/sources/aigi_holmes.py reads them.
+"""AIGI-Holmes' training files (seed 000) laid out as ``zzy0123/AIGI-Holmes-Dataset`` publishes them.
 
-    DIR/SFTDATA.jsonl   {"query": "<image>...", "response": "This image is fake. ...", "images": [path]}
-    DIR/DPODATA.jsonl   the same plus "rejected_response" (the opposite verdict)
-    DIR/val.jsonl       SFT-shaped rows on held-out images
-    DIR/0_real/, DIR/1_fake/   the images (the HF dataset's recommended layout, seeds.md 2.1)
+    DIR/SFTDATA.jsonl                  {"query": "<image>...", "response": "This image is fake. ...",
+                                       "images": ["./dataset/1_fake/<name>.png"]}: no label, no id;
+                                       the paths are relative to DIR, the label is only in the path
+    DIR/dataset/0_real/, DIR/dataset/1_fake/   the images (what dataset_huggingface.zip unpacks to)
+    DIR/DPODATA.jsonl                  a user's own DPO file (Holmes-DPOSet is not published), in the
+                                       format data_prep/sources/aigi_holmes.py documents: the SFT
+                                       rows plus "rejected_response" (the opposite verdict)
+    DIR/val.jsonl                      SFT-shaped rows on held-out images (a user's own val set)
 
-Image paths are relative to DIR, so the converter's ``image_root`` may be DIR or unset. Every
-fourth SFT/DPO row is a two-turn conversation (``history``: [[query, response]]), as ms-swift 2.x
-allowed. SFT and DPO rows describe the same ``num_fake`` + ``num_real`` images; ``num_val`` more
-images (half fake) make val.jsonl. Convert each file with ``convert --source aigi_holmes``.
+SFT and DPO rows describe the same ``num_fake`` + ``num_real`` images; ``num_val`` more images (half
+fake) make val.jsonl. Convert each file with ``convert --source aigi_holmes`` (no options: the
+paths resolve against the file's folder, the dataset root).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from data_prep.synth_layouts.images import (
 )
 from data_prep.synth_layouts.output import relative, write_jsonl
 
-__all__ = ["generate", "SFT_FILE", "DPO_FILE", "VAL_FILE"]
+__all__ = ["generate", "SFT_FILE", "DPO_FILE", "VAL_FILE", "IMAGES_DIR"]
 
 SFT_FILE, DPO_FILE, VAL_FILE = "SFTDATA.jsonl", "DPODATA.jsonl", "val.jsonl"  # 000 README
+IMAGES_DIR = "dataset"  # 000 README recommended layout dataset/{0_real,1_fake}
 QUERY = (
     "<image>Is this image real or fake? Explain your reasoning."  # not in the seed: written for this project
 )
@@ -58,22 +62,16 @@ def _images(
     order = labels(count_fake, count_real)
     sizes = image_sizes(len(order), seed, stream, size, vary_size)
     folders = {"real": "0_real", "fake": "1_fake"}
+    # Named like the published files (progan_train_horse_1_fake_19373.png): source, split, class, number.
     return [
-        draw(root / folders[label] / f"{prefix}_{index:06d}.png", label, seed, stream, index, wh)
+        draw(root / IMAGES_DIR / folders[label] / f"synth_{prefix}_{folders[label]}_{index:05d}.png", label, seed,
+             stream, index, wh)
         for index, (label, wh) in enumerate(zip(order, sizes))
-    ]
+    ]  # fmt: skip
 
 
-def _row(root: Path, image: SynthImage, index: int, multi_turn: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": index}
-    if multi_turn:
-        row["history"] = [["<image>Describe this image.", "It shows a scene with a few soft shapes."]]
-        row["query"] = "Is it real or fake? Explain your reasoning."
-    else:
-        row["query"] = QUERY
-    row["response"] = _answer(image)
-    row["images"] = [relative(image.path, root)]
-    return row
+def _row(root: Path, image: SynthImage) -> dict[str, Any]:
+    return {"query": QUERY, "response": _answer(image), "images": ["./" + relative(image.path, root)]}
 
 
 def generate(
@@ -92,11 +90,10 @@ def generate(
         raise ValueError("num_val must not be negative")
     train = _images(root, num_fake, num_real, seed, _TRAIN_STREAM, "train", size, vary_size)
     val = _images(root, num_val - num_val // 2, num_val // 2, seed, _VAL_STREAM, "val", size, vary_size)
-    sft = [_row(root, image, index, multi_turn=index % 4 == 3) for index, image in enumerate(train)]
-    dpo = [{**_row(root, image, index, multi_turn=index % 4 == 3), "rejected_response": _rejected(image)}
-           for index, image in enumerate(train)]  # fmt: skip
+    sft = [_row(root, image) for image in train]
+    dpo = [{**_row(root, image), "rejected_response": _rejected(image)} for image in train]
     return [
         write_jsonl(root / SFT_FILE, sft),
         write_jsonl(root / DPO_FILE, dpo),
-        write_jsonl(root / VAL_FILE, [_row(root, image, index, False) for index, image in enumerate(val)]),
+        write_jsonl(root / VAL_FILE, [_row(root, image) for image in val]),
     ]

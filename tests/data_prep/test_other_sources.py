@@ -95,19 +95,22 @@ def fakeclue(tmp_path) -> Path:
         {"image": "genimage/real/2.png", "label": 1, "cate": "genimage",
          "conversations": [{"from": "human", "value": "<image>\nDoes the image looks real/fake?"},
                            {"from": "gpt", "value": "This is a real image."}]},
-        {"image": "genimage/real/2.png", "label": 7, "conversations": []},
+        {"image": "genimage/real/2.png", "label": 7,
+         "conversations": [{"from": "human", "value": "<image>"}, {"from": "gpt", "value": "A cat."}]},
     ]  # fmt: skip
     path = tmp_path / "train_clean.json"
     path.write_text(json.dumps(records, indent=1))  # a JSON array, as FakeClue ships it
     return path
 
 
+FAKECLUE = {"0": "fake", "1": "real"}  # the recipe's label_values for FakeClue (conf/paper/fake_hr1.yaml)
+
+
 def test_fake_hr1_sft_grpo_and_parquet(fakeclue, tmp_path):
     system = "You are a helpful assistant for AI-generated image detection."
     out = tmp_path / "out"
-    stats = _quiet(
-        "fake_hr1", [fakeclue], out, options={"image_root": str(tmp_path / "playground"), "system": system}
-    )
+    stats = _quiet("fake_hr1", [fakeclue], out, options={"image_root": str(tmp_path / "playground"),
+                                                        "system": system, "label_values": FAKECLUE})  # fmt: skip
     assert stats["read"] == 3 and stats["written"]["sft.jsonl"] == 2 and _rejects(out) == ["unknown_label"]
     sft = _rows(out / "sft.jsonl")
     assert [m["role"] for m in sft[0]["messages"]] == ["user", "assistant"]  # system comes from the recipe
@@ -123,7 +126,7 @@ def test_fake_hr1_sft_grpo_and_parquet(fakeclue, tmp_path):
     assert table[0]["images"] == [{"image": str(tmp_path / "playground" / "genimage" / "fake" / "1.png")}]
     no_think = tmp_path / "no_think"
     _quiet("fake_hr1", [fakeclue], no_think, options={"image_root": str(tmp_path / "playground"),
-                                                        "response_style": "no_think"})  # fmt: skip
+                                                        "response_style": "no_think", "label_values": FAKECLUE})  # fmt: skip
     assert _rows(no_think / "sft.jsonl")[0]["messages"][1]["content"] == "<think>\n\n</think>\n\nfake"
 
 
@@ -169,7 +172,7 @@ def test_testset_folders_keep_the_generator(tmp_path):
     )  # nested class folders (AIGI-Holmes concatenates)
     _png(root / "VAR" / "subset_a" / "0_real" / "r2.png", 4)
     (root / "VAR" / "subset_a" / "0_real" / "notes.txt").write_text("not an image")
-    (root / "Empty").mkdir()
+    (root / ".cache").mkdir()  # what a Hugging Face download leaves: hidden, skipped and counted
     (root / "FLUX" / "1_fake" / "broken.png").write_bytes(b"not a png")
     out = tmp_path / "out"
     stats = _quiet("testset_folders", [root], out, options={"min_pixels": 3136, "max_pixels": 12544})
@@ -183,10 +186,7 @@ def test_testset_folders_keep_the_generator(tmp_path):
     assert rows["TestSet/VAR/subset_a/1_fake/f2.jpg"]["generator"] == "VAR"
     assert rows["TestSet/FLUX/0_real/r1.png"]["frame"] == {"width": 56, "height": 56}
     assert _rejects(out) == ["image_corrupt"]
-    assert stats["skipped"] == {
-        "non_image_files": 1,
-        "folders_without_0_real_or_1_fake": [str(root / "Empty")],
-    }
+    assert stats["skipped"] == {"non_image_files": 1, "hidden_folders": [str(root / ".cache")]}
 
 
 def test_testset_jsonl_manifest(tmp_path):
@@ -222,7 +222,8 @@ def test_ms_swift_loader_reads_every_swift_file(holmes, fakeclue, tmp_path):
     from swift.dataset import load_dataset
 
     _quiet("aigi_holmes", [holmes / "sft.jsonl", holmes / "dpo.jsonl"], tmp_path / "holmes")
-    _quiet("fake_hr1", [fakeclue], tmp_path / "hr1", options={"image_root": str(tmp_path / "playground")})
+    _quiet("fake_hr1", [fakeclue], tmp_path / "hr1", options={"image_root": str(tmp_path / "playground"),
+                                                                "label_values": FAKECLUE})  # fmt: skip
     dpo, _ = load_dataset([str(tmp_path / "holmes" / "dpo.jsonl")])
     assert dpo[0]["rejected_response"] == "It is real."
     for path in (tmp_path / "holmes" / "sft.jsonl", tmp_path / "hr1" / "sft.jsonl"):

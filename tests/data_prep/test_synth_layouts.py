@@ -48,18 +48,25 @@ def test_fake_hr1_layout_through_the_fake_hr1_converter(tmp_path):
     genimage, fakeclue = synth_layouts.generate("fake_hr1", tmp_path / "raw", num_fake=3, num_real=2, seed=1)
     assert genimage == tmp_path / "raw" / "GenImage" / "train_cleaned_0915.json"
     assert fakeclue == tmp_path / "raw" / "FakeClue" / "data_json" / "train_clean_0916.json"
+    # The options the recipe gives (conf/paper/fake_hr1.yaml): FakeClue's numeric labels stated there.
+    options = {
+        "genimage": {"system": SYSTEM},
+        "fakeclue": {"system": SYSTEM, "label_values": {"0": "fake", "1": "real"}},
+    }
     for path, name in ((genimage, "genimage"), (fakeclue, "fakeclue")):
         raw = _raw_records(path)
         assert len(raw) == 5
         out = tmp_path / name
-        stats = _convert("fake_hr1", [path], out, {"system": SYSTEM})
+        stats = _convert("fake_hr1", [path], out, options[name])
         _assert_all_converted(stats, 5)
         assert stats["written"] == {"sft.jsonl": 5, "grpo.jsonl": 5, "grpo.parquet": 5}
         assert stats["labels"] == {"fake": 3, "real": 2}
         sft, grpo = _rows(out / "sft.jsonl"), _rows(out / "grpo.jsonl")
         for _record, row, prompt in zip(raw, sft, grpo):
             # the label is the image's folder (GenImage ai/nature, FakeClue fake/real)
-            folder = Path(prompt["images"][0]).parent.name
+            folder = next(
+                p for p in Path(prompt["images"][0]).parts[::-1] if p in ("ai", "nature", "fake", "real")
+            )
             expected = {"ai": "fake", "nature": "real"}.get(folder, folder)
             assert prompt["solution"] == expected
             assert prompt["messages"][0] == {"role": "system", "content": SYSTEM}
@@ -67,33 +74,50 @@ def test_fake_hr1_layout_through_the_fake_hr1_converter(tmp_path):
             assert answer.startswith("<think>\n") and answer.endswith(f"</think>\n\n{expected}")
             assert Path(row["images"][0]).is_file()
         if name == "genimage":
-            assert all(r["label"] in ("real", "fake") for r in raw)
+            # The authors' cleaned file as swift sft reads it: ms-swift rows without a label, in every
+            # shape ms-swift accepts, paths relative to the README's working directory.
+            assert not any("label" in r for r in raw)
+            assert Counter(next(k for k in ("messages", "query", "conversations") if k in r) for r in raw) == {
+                "messages": 2, "query": 2, "conversations": 1}  # fmt: skip
+            assert all(r["images"][0].startswith("./GenImage/") for r in raw)
             no_think = [r for r in sft if r["messages"][-1]["content"].startswith("<think>\n\n</think>")]
             assert len(no_think) == 2  # every other fake is an "easy" one (001 hybrid format)
         else:
             assert Counter(r["label"] for r in raw) == {0: 3, 1: 2}  # FakeClue: 0 = fake, 1 = real
             assert all("conversations" in r and r["cate"] for r in raw)
+            assert all(not Path(r["image"]).is_absolute() for r in raw)  # relative to FakeClue/train/
             assert all("This is a" in r["messages"][-1]["content"] for r in sft)
+    # The GenImage folders themselves: train images for training, val images as a test set.
+    folders = _convert("fake_hr1", [tmp_path / "raw" / "GenImage"], tmp_path / "folders")
+    _assert_all_converted(folders, 5)
+    test = _convert("testset_folders", [tmp_path / "raw" / "GenImage"], tmp_path / "genimage_test")
+    _assert_all_converted(test, 4)  # num_val defaults to 4
 
 
 def test_aigi_holmes_layout_through_the_aigi_holmes_converter(tmp_path):
-    root = tmp_path / "dataset"
+    root = tmp_path / "AIGI-Holmes-Dataset"
     sft_file, dpo_file, val_file = synth_layouts.generate(
         "aigi_holmes", root, num_fake=3, num_real=3, num_val=2
     )
     assert [p.name for p in (sft_file, dpo_file, val_file)] == ["SFTDATA.jsonl", "DPODATA.jsonl", "val.jsonl"]
-    assert {p.name for p in root.iterdir() if p.is_dir()} == {"0_real", "1_fake"}
+    assert {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir()} == {
+        "dataset", "dataset/0_real", "dataset/1_fake"}  # fmt: skip
     for path, count, output in (
         (sft_file, 6, "sft.jsonl"),
         (dpo_file, 6, "dpo.jsonl"),
         (val_file, 2, "sft.jsonl"),
     ):
         raw = _raw_records(path)
-        assert len(raw) == count and all("query" in r and "response" in r for r in raw)  # ms-swift 2.x rows
+        # As published: ms-swift 2.x rows, no label, paths relative to the dataset root.
+        assert len(raw) == count and all(
+            set(r) - {"rejected_response"} == {"query", "response", "images"} for r in raw
+        )
+        assert all(r["images"][0].startswith("./dataset/") for r in raw)
         out = tmp_path / path.stem
-        stats = _convert("aigi_holmes", [path], out, {"image_root": str(root)})
+        stats = _convert("aigi_holmes", [path], out)  # no options: the paths resolve against the root
         _assert_all_converted(stats, count)
         assert stats["written"][output] == count
+        assert stats["labels"] == {"fake": count // 2, "real": count // 2}  # from the 0_real/1_fake paths
         other = "sft.jsonl" if output == "dpo.jsonl" else "dpo.jsonl"
         assert stats["written"][other] == 0
         for row in _rows(out / output):
@@ -105,10 +129,8 @@ def test_aigi_holmes_layout_through_the_aigi_holmes_converter(tmp_path):
             if output == "dpo.jsonl":
                 opposite = "real" if label == "fake" else "fake"
                 assert row["rejected_response"].startswith(f"This image is {opposite}.")
-    multi_turn = [r for r in _raw_records(sft_file) if "history" in r]
-    assert len(multi_turn) == 1  # every fourth row
-    # Without image_root the converter resolves the paths against the jsonl's folder: the same files.
-    stats = _convert("aigi_holmes", [sft_file], tmp_path / "no_root")
+    # With the recipe's image_root (the download folder) the converter finds the same files.
+    stats = _convert("aigi_holmes", [sft_file], tmp_path / "with_root", {"image_root": str(root)})
     _assert_all_converted(stats, 6)
 
 

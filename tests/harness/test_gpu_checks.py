@@ -12,7 +12,6 @@ import pytest
 from harness.config import compose
 from harness.plan import build_plan
 from harness.preflight.architecture import parse_architecture
-from harness.render.swift import iter_flags
 from harness.validate import validate_plan
 from harness.validate.attention import needs_flash_attn
 from harness.validate.environment import check_environment, stage_requirements
@@ -20,7 +19,7 @@ from harness.validate.vllm_parallel import VllmEngine, check_vllm_parallel, para
 from tests.preflight.conftest import model_config_json
 
 from .conftest import load_published, plan_for
-from .published import verl_overrides
+from .published import swift_flags, verl_overrides
 
 TP_KEY = "stages.grpo.actor_rollout_ref.rollout.tensor_model_parallel_size"
 
@@ -121,11 +120,11 @@ def test_a_config_json_on_disk_wins_over_the_model_group(tmp_path: Path) -> None
 
 def test_recipes_render_sdpa_and_no_remove_padding() -> None:
     plan = plan_for("fake_hr1")
-    assert iter_flags(plan.stage("sft").rendered.argv)["--attn_impl"] == ["sdpa"]
+    assert swift_flags(list(plan.stage("sft").rendered.argv))["--attn_impl"] == ["sdpa"]
     grpo = list(plan.stage("grpo").rendered.argv)
     assert "+actor_rollout_ref.model.override_config.attn_implementation=sdpa" in grpo
     assert "actor_rollout_ref.model.use_remove_padding=false" in grpo
-    assert iter_flags(plan_for("fakexplain").stage("sft").rendered.argv)["--attn_impl"] == ["sdpa"]
+    assert swift_flags(list(plan_for("fakexplain").stage("sft").rendered.argv))["--attn_impl"] == ["sdpa"]
 
 
 def test_no_pinned_recipe_needs_what_the_gpu_extra_does_not_install(paper: str) -> None:
@@ -135,7 +134,7 @@ def test_no_pinned_recipe_needs_what_the_gpu_extra_does_not_install(paper: str) 
 
 def test_flash_attention_is_an_opt_in() -> None:
     plan = plan_for("fake_hr1", "attention=flash_attention_2")
-    assert iter_flags(plan.stage("sft").rendered.argv)["--attn_impl"] == ["flash_attention_2"]
+    assert swift_flags(list(plan.stage("sft").rendered.argv))["--attn_impl"] == ["flash_attention_2"]
     assert "actor_rollout_ref.model.use_remove_padding=true" in plan.stage("grpo").rendered.argv
     assert {n.module for n in stage_requirements(plan.stage("grpo"))} >= {"vllm", "flash_attn"}
     assert validate_plan(plan, check_paths=False) == []
@@ -166,7 +165,7 @@ def test_out_of_memory_fixes_are_rendered_and_the_seed_values_kept_as_published(
     assert "actor_rollout_ref.rollout.max_model_len" not in seed
     assert seed["actor_rollout_ref.model.use_remove_padding"] is True
     xplain = plan_for("fakexplain")
-    assert iter_flags(xplain.stage("sft").rendered.argv)["--deepspeed"] == ["zero3"]
+    assert swift_flags(list(xplain.stage("sft").rendered.argv))["--deepspeed"] == ["zero3"]
     assert (
         verl_overrides(list(xplain.stage("grpo").rendered.argv))["actor_rollout_ref.rollout.max_model_len"]
         == 10240

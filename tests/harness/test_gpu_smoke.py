@@ -14,10 +14,9 @@ import pytest
 from harness.config import compose
 from harness.plan import build_plan
 from harness.preflight import FITS, preflight_plan
-from harness.render.swift import iter_flags
 from harness.validate import validate_plan
 
-from .published import verl_overrides
+from .published import swift_flags, verl_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,7 +49,7 @@ def test_every_stage_runs_on_one_gpu_and_validates() -> None:
 
 def test_it_renders_the_recipes_gpu_paths() -> None:
     plan = _plan()
-    sft = iter_flags(plan.stage("sft").rendered.argv)
+    sft = swift_flags(list(plan.stage("sft").rendered.argv))
     assert sft["--attn_impl"] == ["sdpa"] and sft["--deepspeed"] == ["zero3"] and sft["--max_steps"] == ["4"]
     grpo = verl_overrides(list(plan.stage("grpo").rendered.argv))
     assert grpo["actor_rollout_ref.rollout.name"] == "vllm"
