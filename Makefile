@@ -31,7 +31,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install install-gpu install-flash-attn lint test test-fast reproduce gpu-lock gpu-smoke \
-	bench-cli bench-reward bench-data clean-venv
+	bench-cli bench-reward bench-data bench-learn clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,6 +88,11 @@ bench-reward: $(STAMP)
 
 bench-data: $(STAMP)
 	$(PY) scripts/bench_data_prep.py
+
+# The smoke run end to end: time per stage, held-out accuracy / parsable / IoU, GRPO reward per step.
+# make bench-learn [ARGS='--all' | ARGS='variant=staged']
+bench-learn: $(STAMP)
+	$(PY) scripts/bench_learn.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV) $(GPU_VENV)

@@ -1,11 +1,17 @@
 """A small synthetic dataset in the raw FakeXplained layout (data_prep/sources/fakexplained.py).
 
-"Fake" images get artefacts drawn into boxes (a repetitive texture, smeared noise, too many limbs,
-warped stripes, an unidentifiable blob, illegible scribbles); each drawn artefact is one region
-(box in original pixels + description) and contributes an image-level tag. Some fakes are
-posterized as a whole ("Artistic styles") with no region. "Real" images are smooth scenes with
-soft shapes and sensor-like noise, no artefacts. Generator names cycle through 002 Table 2, so
-every family appears. Everything is a function of the seed.
+The data is made to be learnable by a tiny model in a few hundred CPU training steps, so the smoke
+run can prove that training and evaluation agree (prompt, chat template, image frame, answer
+format): a "real" image is a smooth scene with soft shapes and sensor-like noise; a "fake" one is
+the same kind of scene with one unmistakable artefact, a saturated two-shade checkerboard (a
+texture and colours no real scene here has), filling one of a few fixed cells of a 4 x 3 grid over
+the image (the corners, POSITIONS). Each position has its own colour pair: a tiny random model has
+no sense of where an image token sits (Qwen2.5-VL's vision tower has no absolute position
+embedding and a 2-layer language model cannot read the box from rotary phases after prompts of
+varying length), so the colours tell it which box to write. The artefact is one region (box in
+original pixels + description) and gives the image its tag. At the smoke profile's size
+(224 x 168, model frame 112 x 84) a grid cell is exactly one merged 28 x 28 image token. Generator
+names cycle through 002 Table 2, so every family appears. Everything is a function of the seed.
 
 The output goes through the same converter as the real data:
 ``python -m data_prep convert --source fakexplained --input <out_dir> ...``.
@@ -16,7 +22,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +29,19 @@ from typing import Any
 import numpy as np
 
 from data_prep.fakexplain_format import vocabulary
-from data_prep.sources.fakexplained import ANNOTATIONS_FILE
+from data_prep.sources.fakexplained import ANNOTATIONS_FILE, VOCABULARY_FILE
 
-__all__ = ["generate_fakexplained", "ARTEFACTS", "draw_artefacts"]
+__all__ = [
+    "generate_fakexplained",
+    "ARTEFACT",
+    "GRID",
+    "POSITIONS",
+    "Position",
+    "artefact_box",
+    "draw_artefacts",
+]
+
+Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -34,76 +49,56 @@ class _Artefact:
     name: str
     description: str
     tag: str
-    draw: Callable[[np.ndarray, tuple[int, int, int, int], np.random.Generator], None]
 
 
-def _checker(pixels: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> None:
-    x1, y1, x2, y2 = box
-    yy, xx = np.mgrid[y1:y2, x1:x2]
-    cell = int(rng.integers(2, 5))
-    mask = ((yy // cell + xx // cell) % 2).astype(bool)
-    pixels[y1:y2, x1:x2][mask] = rng.integers(180, 255, 3)
-    pixels[y1:y2, x1:x2][~mask] = rng.integers(0, 60, 3)
+@dataclass(frozen=True)
+class Position:
+    column: int
+    row: int
+    colours: tuple[tuple[int, int, int], tuple[int, int, int]]  # the checkerboard's two colours here
 
 
-def _noise(pixels: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> None:
-    x1, y1, x2, y2 = box
-    pixels[y1:y2, x1:x2] = rng.integers(0, 256, (y2 - y1, x2 - x1, 3))
-
-
-def _limbs(pixels: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> None:
-    x1, y1, x2, y2 = box
-    pixels[y1:y2, x1:x2] = (pixels[y1:y2, x1:x2] * 0.3 + np.array([240, 220, 200]) * 0.7).astype(np.uint8)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    yy, xx = np.mgrid[y1:y2, x1:x2]
-    angle = np.arctan2(yy - cy, xx - cx)
-    spokes = int(rng.integers(6, 9))
-    on_spoke = np.abs(np.sin(angle * spokes / 2)) < 0.25
-    pixels[y1:y2, x1:x2][on_spoke] = [90, 40, 30]
-
-
-def _warp(pixels: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> None:
-    x1, y1, x2, y2 = box
-    yy, xx = np.mgrid[y1:y2, x1:x2]
-    phase = np.sin((xx - x1) / max(2, (x2 - x1)) * np.pi * float(rng.uniform(2, 4))) * 4
-    stripes = (((yy + phase) // 3) % 2).astype(bool)
-    pixels[y1:y2, x1:x2][stripes] = [30, 30, 160]
-    pixels[y1:y2, x1:x2][~stripes] = [230, 230, 90]
-
-
-def _blob(pixels: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> None:
-    x1, y1, x2, y2 = box
-    pixels[y1:y2, x1:x2] = [255, 0, 200]
-    shade = rng.integers(0, 40)
-    pixels[y1 + (y2 - y1) // 3 : y2, x1:x2] = [215 - shade, 0, 160]
-
-
-def _scribble(pixels: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> None:
-    x1, y1, x2, y2 = box
-    pixels[y1:y2, x1:x2] = [245, 245, 240]
-    rows = max(1, (y2 - y1) // 6)
-    for row in range(rows):
-        y = y1 + 2 + row * 6
-        if y + 2 > y2:
-            break
-        for x in range(x1 + 2, x2 - 2, 3):
-            if rng.random() < 0.7:
-                pixels[y : y + 2, x : x + 2] = [20, 20, 20]
-
-
-ARTEFACTS: tuple[_Artefact, ...] = (
-    _Artefact("checker", "a patch with a repetitive checkerboard texture", "Texture errors", _checker),
-    _Artefact("noise", "a region of smeared, noisy pixels", "Texture errors", _noise),
-    _Artefact(
-        "limbs",
-        "an object with too many limbs radiating from its centre",
-        "Structure/attribute errors",
-        _limbs,
-    ),
-    _Artefact("warp", "stripes that bend in an impossible way", "Perspective errors", _warp),
-    _Artefact("blob", "a glossy magenta object that does not exist", "Unknown objects", _blob),
-    _Artefact("scribble", "illegible text-like scribbles", "Other anomalies", _scribble),
+# The wording is in the tiny models' tokenizer corpus (data_prep/tiny_model.py), so answers stay short.
+ARTEFACT = _Artefact("checker", "distorted texture on the surface", "Texture errors")
+GRID = (4, 3)  # columns, rows
+# A saturated hue and its darker shade: a zero channel no scene here has, and their mean is still
+# that hue when a model's resize blurs the squares (complementary pairs would average to grey).
+POSITIONS: tuple[Position, ...] = (  # the corners
+    Position(0, 0, ((255, 0, 255), (128, 0, 128))),  # magenta
+    Position(3, 0, ((0, 255, 255), (0, 128, 128))),  # cyan
+    Position(0, 2, ((255, 255, 0), (128, 128, 0))),  # yellow
+    Position(3, 2, ((0, 255, 0), (0, 128, 0))),  # green
 )
+
+
+def artefact_box(width: int, height: int, position: Position) -> Box:
+    """The grid cell of ``position`` in a ``width`` x ``height`` image, in pixels (x1, y1, x2, y2)."""
+    columns, rows = GRID
+    return (
+        round(position.column * width / columns),
+        round(position.row * height / rows),
+        round((position.column + 1) * width / columns),
+        round((position.row + 1) * height / rows),
+    )
+
+
+def _draw_checker(pixels: np.ndarray, box: Box, position: Position) -> None:
+    x1, y1, x2, y2 = box
+    # 4-pixel squares at 224 x 168: 2 pixels after the resize into the tiny model's frame.
+    cell = max(2, min(pixels.shape[:2]) // 42)
+    yy, xx = np.mgrid[0 : y2 - y1, 0 : x2 - x1]
+    first = ((yy // cell + xx // cell) % 2 == 0)[..., None]
+    one, two = (np.array(c, dtype=np.uint8) for c in position.colours)
+    pixels[y1:y2, x1:x2] = np.where(first, one, two)
+
+
+def draw_artefacts(pixels: np.ndarray, rng: np.random.Generator) -> list[tuple[Box, _Artefact]]:
+    """Draw the artefact into one of POSITIONS of ``pixels`` (chosen by ``rng``); return [(box, artefact)]."""
+    height, width = pixels.shape[:2]
+    position = POSITIONS[int(rng.integers(0, len(POSITIONS)))]
+    box = artefact_box(width, height, position)
+    _draw_checker(pixels, box, position)
+    return [(box, ARTEFACT)]
 
 
 def _scene(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -122,33 +117,6 @@ def _scene(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def _random_box(width: int, height: int, taken: list[tuple[int, int, int, int]], rng: np.random.Generator):
-    for _ in range(50):
-        w = int(rng.integers(max(8, width // 8), max(9, width // 3)))
-        h = int(rng.integers(max(8, height // 8), max(9, height // 3)))
-        x1, y1 = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
-        box = (x1, y1, x1 + w, y1 + h)
-        if all(box[2] <= t[0] or t[2] <= box[0] or box[3] <= t[1] or t[3] <= box[1] for t in taken):
-            return box
-    return None
-
-
-def draw_artefacts(
-    pixels: np.ndarray, rng: np.random.Generator
-) -> list[tuple[tuple[int, int, int, int], _Artefact]]:
-    """Draw 1 to 3 random artefacts into non-overlapping boxes of `pixels`; return (box, artefact) pairs."""
-    height, width = pixels.shape[:2]
-    drawn: list[tuple[tuple[int, int, int, int], _Artefact]] = []
-    for _ in range(int(rng.integers(1, 4))):
-        box = _random_box(width, height, [b for b, _ in drawn], rng)
-        if box is None:
-            break
-        artefact = ARTEFACTS[int(rng.integers(0, len(ARTEFACTS)))]
-        artefact.draw(pixels, box, rng)
-        drawn.append((box, artefact))
-    return drawn
-
-
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", name).strip("_")
 
@@ -163,15 +131,10 @@ def _make_one(job: tuple[int, str, str | None, int, int, int, str]) -> dict[str,
     boxes: list[list[int]] = []
     tags: set[str] = set()
     if label == "fake":
-        if rng.random() < 0.125:
-            levels = 4
-            pixels = (pixels // (256 // levels)) * (256 // levels)
-            tags.add("Artistic styles")
-        else:
-            for box, artefact in draw_artefacts(pixels, rng):
-                refs.append(artefact.description)
-                boxes.append(list(box))
-                tags.add(artefact.tag)
+        for box, artefact in draw_artefacts(pixels, rng):
+            refs.append(artefact.description)
+            boxes.append(list(box))
+            tags.add(artefact.tag)
     folder = f"images/fake/{_slug(generator or 'unknown')}" if label == "fake" else "images/real"
     record_id = f"{label}_{index:06d}"
     relative = f"{folder}/{record_id}.png"
@@ -212,7 +175,7 @@ def generate_fakexplained(
     """
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    vocab = vocabulary()
+    vocab = vocabulary(VOCABULARY_FILE)
     generators = sorted({name for name, _ in vocab.generator_lookup.values()})
     rng = np.random.default_rng(seed)
     jobs = []

@@ -19,6 +19,14 @@ trainer_state.max_steps``.
 Set ``AIGI_REWARD_LOG=/path/file.jsonl`` to append one JSON line per call (the step, the arguments
 given to compute_score, the scores and their parts): the proof in tests that the reward ran with
 the step, and a debugging aid.
+
+``AIGI_REWARD_PARTS=/path/file.jsonl`` appends one short line per call instead: ``{"pid", "step",
+"n", "mean": {"score": ..., <part>: ...}}``, the mean of the score and of each numeric part of the
+dict ``compute_score`` returned (FakeXplain: format, label, iou, grounding, acc, w_iou) over the
+call's ``n`` completions; ``step`` is the optimizer step being trained (``global_step + 1``, the
+number ms-swift's logging.jsonl gives it). ms-swift logs only the total per reward function; the
+harness sets this file for every ms-swift GRPO stage and the report reads it
+(harness/report/training_logs.py).
 """
 
 import asyncio
@@ -30,35 +38,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-if __package__ != "rewards":  # ms-swift imports plugins by file path
-    # ms-swift's importer (swift/utils/utils.py import_external_file) also puts this file's folder
-    # first on sys.path, where rewards/tags.py, loader.py, ... would shadow any top-level module of
-    # the same name in the trainer; the modules here are imported as rewards.* instead.
-    _HERE = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
-    sys.path[:] = [p for p in sys.path if os.path.realpath(os.path.abspath(p or ".")) != _HERE]
+if __package__ != "rewards":  # loaded by file path (ms-swift's --external_plugins): rewards/bootstrap.py
     try:
-        import rewards.loader  # noqa: F401  the installed project, or its root already on sys.path
-    except ImportError:
-        # A checkout that is not installed: the project root is this file's grandparent.
-        sys.path.append(str(Path(__file__).resolve().parent.parent))
-        try:
-            import rewards.loader  # noqa: F401
-        except ImportError as exc:
-            found = getattr(sys.modules.get("rewards"), "__file__", None)
-            raise ImportError(
-                "swift_adapter.py needs this project's 'rewards' package"
-                + (f" (the 'rewards' found, {found}, is another one)" if found else "")
-                + ": install the project (pip install -e .) or put its root on PYTHONPATH"
-            ) from exc
+        import rewards.bootstrap  # the installed project, or its root already on sys.path
+    except ImportError:  # a checkout that is not installed: its root is this file's grandparent
+        sys.path.append(str(Path(__file__).resolve().parents[1]))
+        import rewards.bootstrap  # still missing: pip install -e . (the project), or its root on PYTHONPATH
+    rewards.bootstrap.loaded_by_path(__file__)
 
 from swift.rewards import ORM, orms  # noqa: E402
 
 from rewards.loader import RewardPluginError, load_reward_fn  # noqa: E402
 
-__all__ = ["AigiReward", "ENV_CONFIG", "ENV_LOG"]
+__all__ = ["AigiReward", "ENV_CONFIG", "ENV_LOG", "ENV_PARTS"]
 
 ENV_CONFIG = "AIGI_REWARD"
 ENV_LOG = "AIGI_REWARD_LOG"
+ENV_PARTS = "AIGI_REWARD_PARTS"
 ORM_NAME = "aigi_reward"
 
 
@@ -110,6 +106,7 @@ class AigiReward(ORM):
         path, name, self.reward_kwargs = _read_config()
         self.compute_score: Callable = load_reward_fn(path, name, reward_kwargs=self.reward_kwargs)
         self.log_path = os.environ.get(ENV_LOG) or None
+        self.parts_path = os.environ.get(ENV_PARTS) or None
 
     def __call__(self, completions: list[str], **kwargs: Any) -> list[float]:
         n = len(completions)
@@ -149,12 +146,24 @@ class AigiReward(ORM):
 
             results = asyncio.run(gather())
         scores = [float(r["score"]) if isinstance(r, dict) else float(r) for r in results]
+        parts = [
+            {k: v for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if isinstance(r, dict)
+            else {}
+            for r in results
+        ]
+        if self.parts_path and n:
+            self._append(
+                self.parts_path,
+                {
+                    "step": None if step is None else step + 1,
+                    "n": n,
+                    "mean": {"score": sum(scores) / n, **_part_means(parts)},
+                },
+            )
         if self.log_path:
-            parts = [
-                {k: v for k, v in r.items() if isinstance(v, (int, float))} if isinstance(r, dict) else {}
-                for r in results
-            ]
-            self._log(
+            self._append(
+                self.log_path,
                 {
                     "global_step": step,
                     "max_steps": max_steps,
@@ -164,13 +173,26 @@ class AigiReward(ORM):
                     "ground_truths": solutions,
                     "data_sources": sources,
                     "extra_infos": extra_infos,
-                }
+                },
             )
         return scores
 
-    def _log(self, line: dict) -> None:
-        with open(self.log_path, "a", encoding="utf-8") as handle:
+    @staticmethod
+    def _append(path: str, line: dict) -> None:
+        with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"pid": os.getpid(), **line}, default=repr) + "\n")
+
+
+def _part_means(parts: list[dict]) -> dict[str, float]:
+    """The mean of each part over the completions that returned it (``score`` is averaged apart)."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for entry in parts:
+        for key, value in entry.items():
+            if key != "score":
+                sums[key] = sums.get(key, 0.0) + float(value)
+                counts[key] = counts.get(key, 0) + 1
+    return {key: sums[key] / counts[key] for key in sums}
 
 
 orms[ORM_NAME] = AigiReward

@@ -1,9 +1,10 @@
 """Synthetic images for the synth layouts: the FakeXplained generator's scenes and artefacts.
 
 A "real" image is a smooth scene with soft shapes and sensor-like noise; a "fake" one is the same
-kind of scene with one to three artefacts drawn into boxes (data_prep/synth_fakexplained.py
-ARTEFACTS); the artefacts' descriptions become the explanations the layouts write. Deterministic
-from (seed, stream, index).
+kind of scene with one unmistakable artefact (a saturated checkerboard) in one of a few fixed cells
+(data_prep/synth_fakexplained.py ARTEFACT, POSITIONS), so a tiny model can learn to tell them
+apart; the artefact's description becomes the explanation the layouts write. Deterministic from
+(seed, stream, index).
 """
 
 from __future__ import annotations

@@ -17,8 +17,11 @@ from common.errors import ConfigError, Problem
 from harness.batching import gradient_accumulation_steps
 from harness.render import Rendered, StageContext
 from harness.render.values import cli_value
+from harness.report.training_logs import REWARD_PARTS_FILE
 
 REWARD_ENV = "AIGI_REWARD"
+# rewards/swift_adapter.py appends the mean score and parts of each call here (the report reads it).
+REWARD_PARTS_ENV = "AIGI_REWARD_PARTS"
 
 # Flags the harness owns: set from the pipeline layout, never typed in a recipe.
 _OWNED = ("output_dir",)
@@ -89,6 +92,7 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
     if ctx.reward_fn is not None:
         # rewards/swift_adapter.py wraps this verl-style compute_score for ms-swift's GRPO.
         env[REWARD_ENV] = json.dumps(dict(ctx.reward_fn), sort_keys=True)
+        env.setdefault(REWARD_PARTS_ENV, str(Path(ctx.stage_dir) / REWARD_PARTS_FILE))
     return Rendered(
         argv=("swift", command, *argv),
         env=env,

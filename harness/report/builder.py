@@ -17,6 +17,7 @@ from harness.report.markdown import (
     render_all_metrics,
     render_eval_settings,
     render_paper_table,
+    render_reward_steps,
     render_runs,
     render_stages,
 )
@@ -107,6 +108,11 @@ def build_report(
         parts += [config.note, ""]
     parts += ["## Runs", "", render_runs(runs), "", "## Stages", "", render_stages(runs), ""]
     parts += ["## Evaluation settings", "", render_eval_settings(runs[0]), ""]
+    for run in runs:
+        rewards = render_reward_steps([(s.name, read_stage_curves(s)) for s in run.training_stages()])
+        if rewards:
+            title = "## GRPO reward per step" + (f" ({run.run_name})" if len(runs) > 1 else "")
+            parts += [title, "", rewards, ""]
     if filled:
         parts += ["## Paper tables", ""]
         parts += [render_paper_table(table) for table in filled]

@@ -76,7 +76,7 @@ class PanelSpec:
 DEFAULT_PANELS = (
     PanelSpec("Loss", keys=("loss", "actor/pg_loss", "actor/kl_loss")),
     PanelSpec("Reward", keys=("reward", "critic/score/mean", "critic/rewards/mean")),
-    PanelSpec("Reward parts", patterns=(r"rewards/[^/]+/mean",)),
+    PanelSpec("Reward parts", patterns=(r"rewards/[^/]+/mean", r"reward_parts/(?!score$).+")),
     PanelSpec("Accuracy and IoU", patterns=(r"(?!.*/std$).*acc.*", r"(?!.*/std$).*iou.*")),
 )
 

@@ -24,6 +24,7 @@ __all__ = [
     "render_runs",
     "render_stages",
     "render_eval_settings",
+    "render_reward_steps",
 ]
 
 DASH = "—"
@@ -204,3 +205,23 @@ def render_all_metrics(runs: Sequence[RunInfo], stage: str) -> str:
             text += f" ± {format_number(std)} (n={len(present)})"
         rows.append([f"`{key}`", text])
     return markdown_table(["metric", "value"], rows)
+
+
+def render_reward_steps(stage_curves: Sequence[tuple[str, dict[str, dict[float, float]]]]) -> str:
+    """Per GRPO stage, one row per step: the mean reward and the mean of each of its parts.
+
+    ``stage_curves``: (stage name, its curves) with ``reward_parts/<part>`` keys
+    (harness/report/training_logs.py); stages without them are left out ("" when none has them).
+    """
+    blocks = []
+    for name, curves in stage_curves:
+        parts = sorted(key for key in curves if key.startswith("reward_parts/"))
+        if not parts:
+            continue
+        # the score first, then the parts in name order
+        parts.sort(key=lambda key: (key != "reward_parts/score", key))
+        steps = sorted({step for key in parts for step in curves[key]})
+        header = ["step"] + ["reward" if k == "reward_parts/score" else k.split("/", 1)[1] for k in parts]
+        rows = [[f"{step:g}", *(format_number(curves[k].get(step)) for k in parts)] for step in steps]
+        blocks.append(f"`{name}` (mean over the step's completions)\n\n" + markdown_table(header, rows))
+    return "\n\n".join(blocks)

@@ -13,6 +13,10 @@
   directory). Any such ``*.jsonl`` under the stage folder is read.
 - verl with ``console``: ``step:<n> - key:value - ...`` lines (``verl/utils/logger/
   aggregate_logger.py``) in the stage's log file; numbers may print as ``np.float64(0.5)``.
+- The project's reward in ms-swift GRPO: ``<stage_dir>/reward_parts.jsonl`` (rewards/swift_adapter.py,
+  ``AIGI_REWARD_PARTS``), one line per reward call with the mean score and parts of its completions;
+  read as ``reward_parts/<part>`` per step (the mean over the step's completions). ms-swift itself
+  logs only the total per reward function.
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "REWARD_PARTS_FILE",
     "Curves",
+    "read_reward_parts",
     "read_swift_log",
     "read_swift_stage",
     "read_verl_console_log",
     "read_verl_file_log",
     "read_verl_stage",
 ]
+
+REWARD_PARTS_FILE = "reward_parts.jsonl"  # harness/render/swift.py sets AIGI_REWARD_PARTS to it
 
 Curves = dict[str, dict[float, float]]  # metric key -> step -> value
 
@@ -109,6 +117,36 @@ def read_verl_console_log(path: str | Path, curves: Curves | None = None) -> Cur
     return curves
 
 
+def read_reward_parts(path: str | Path, curves: Curves | None = None) -> Curves:
+    """``reward_parts/<part>`` per step: the completion-weighted mean over the step's reward calls.
+
+    A resumed run appends again from its checkpoint: a step written by a later process replaces
+    what an earlier one wrote for it.
+    """
+    curves = {} if curves is None else curves
+    sums: dict[float, dict[str, float]] = {}
+    counts: dict[float, dict[str, float]] = {}
+    writer: dict[float, object] = {}
+    for row in _json_lines(path):
+        if not isinstance(row, dict) or not isinstance(row.get("mean"), dict):
+            continue
+        step, n = _number(row.get("step")), _number(row.get("n"))
+        if step is None or not n:
+            continue
+        if writer.setdefault(step, row.get("pid")) != row.get("pid"):
+            writer[step] = row.get("pid")
+            sums.pop(step, None), counts.pop(step, None)
+        for key, value in row["mean"].items():
+            number = _number(value)
+            if number is not None:
+                sums.setdefault(step, {})[key] = sums.get(step, {}).get(key, 0.0) + number * n
+                counts.setdefault(step, {})[key] = counts.get(step, {}).get(key, 0.0) + n
+    for step, values in sums.items():
+        for key, total in values.items():
+            curves.setdefault(f"reward_parts/{key}", {})[step] = total / counts[step][key]
+    return curves
+
+
 def _is_verl_file_log(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
@@ -127,6 +165,9 @@ def read_swift_stage(stage_dir: Path, log: Path | None) -> Curves:
     curves: Curves = {}
     for path in _sorted(stage_dir.glob("output/**/logging.jsonl")):
         read_swift_log(path, curves)
+    parts = stage_dir / REWARD_PARTS_FILE
+    if parts.is_file():
+        read_reward_parts(parts, curves)
     return curves
 
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from data_prep.chat_templates import load_templates
+from data_prep.sources.fakexplained import TEMPLATES_FILE
 
 from .conftest import REPO, run_cli
 
@@ -34,7 +35,7 @@ def test_data_prep_imports_nothing_from_launch():
 
 
 def test_nine_templates_three_real_six_fake():
-    templates = load_templates()
+    templates = load_templates(TEMPLATES_FILE)
     assert len(templates) == 9  # 002 App. A.1
     assert sum(t.label == "real" for t in templates) == 3 and sum(t.label == "fake" for t in templates) == 6
     assert all(t.system and t.user for t in templates)
@@ -85,38 +86,42 @@ def test_synth_is_deterministic(tmp_path):
         ).read_bytes()
 
 
-def test_synthetic_boxes_hold_the_drawn_artefacts(synth_raw):
-    """Each region's box contains the artefact its description names (exact colours: PNG is lossless)."""
+def test_synthetic_fakes_carry_one_unmistakable_artefact_in_a_fixed_cell(synth_raw):
+    """Each fake has exactly one region: a two-colour saturated checkerboard filling one of the fixed grid
+    cells, in that cell's colours (exact: PNG is lossless); no real image holds any of those colours."""
     import numpy as np
     from PIL import Image
 
-    def share(box: np.ndarray, colour: tuple[int, int, int]) -> float:
-        return float((box == np.array(colour)).all(axis=2).mean())
+    from data_prep.synth_fakexplained import ARTEFACT, POSITIONS, artefact_box
 
-    checked = 0
+    def share(pixels: np.ndarray, colour: tuple[int, int, int]) -> float:
+        return float((pixels == np.array(colour)).all(axis=2).mean())
+
+    colours = [colour for position in POSITIONS for colour in position.colours]
+    assert len(set(colours)) == 2 * len(POSITIONS)
+    fakes = reals = 0
+    seen = set()
     for record in map(json.loads, (synth_raw / "annotations.jsonl").read_text().splitlines()):
-        if record["label"] != "fake":
+        pixels = np.asarray(Image.open(synth_raw / record["image"]).convert("RGB")).astype(int)
+        if record["label"] == "real":
+            assert all(share(pixels, colour) == 0.0 for colour in colours), record["id"]
+            reals += 1
             continue
-        pixels = np.asarray(Image.open(synth_raw / record["image"])).astype(int)
-        for (x1, y1, x2, y2), ref in zip(record["objects"]["bbox"], record["objects"]["ref"]):
-            box = pixels[y1:y2, x1:x2]
-            if "magenta" in ref:
-                assert share(box, (255, 0, 200)) > 0.2, ref
-            elif "stripes" in ref:
-                assert share(box, (30, 30, 160)) + share(box, (230, 230, 90)) > 0.99, ref
-            elif "limbs" in ref:
-                assert share(box, (90, 40, 30)) > 0.03, ref
-            elif "scribbles" in ref:
-                assert share(box, (245, 245, 240)) > 0.4 and share(box, (20, 20, 20)) > 0.05, ref
-            else:
-                colours, counts = np.unique(box.reshape(-1, 3), axis=0, return_counts=True)
-                if "checkerboard" in ref:  # two colours only, alternating along x
-                    assert np.sort(counts)[-2:].sum() / counts.sum() > 0.99 and len(colours) <= 2, ref
-                    assert (box[:, 1:] != box[:, :-1]).any(axis=2).mean() > 0.2, ref
-                else:  # smeared noise: nearly every pixel a colour of its own
-                    assert "noisy" in ref and len(colours) > 0.9 * counts.sum(), ref
-            checked += 1
-    assert checked >= 20
+        (box,) = record["objects"]["bbox"]
+        assert record["objects"]["ref"] == [ARTEFACT.description] and record["tags"] == [ARTEFACT.tag]
+        (position,) = [
+            p for p in POSITIONS if list(artefact_box(record["width"], record["height"], p)) == box
+        ]
+        seen.add(position)
+        x1, y1, x2, y2 = box
+        patch = pixels[y1:y2, x1:x2]
+        assert sum(share(patch, colour) for colour in position.colours) == 1.0
+        assert 0.4 < share(patch, position.colours[0]) < 0.6  # alternating, not a flat block
+        outside = pixels.copy()
+        outside[y1:y2, x1:x2] = 128
+        assert all(share(outside, colour) == 0.0 for colour in colours)
+        fakes += 1
+    assert fakes >= 20 and reals >= 20 and seen == set(POSITIONS)
 
 
 @pytest.mark.slow

@@ -19,12 +19,15 @@ from harness.evaluation.metrics import compute_metrics
 from harness.evaluation.predictions import PredictionRow
 from harness.report.builder import build_report
 from harness.report.config import parse_report_config
+from harness.report.markdown import render_reward_steps
 from harness.report.run_dir import StageInfo, read_stage_curves
 from harness.report.training_logs import (
+    read_reward_parts,
     read_swift_log,
     read_verl_console_log,
     read_verl_file_log,
 )
+from tests.conftest import PAPERS
 from tests.evaluation.run_factory import DATA, make_run, verl_console_log, verl_file_log
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,6 +82,34 @@ def test_verl_stage_prefers_its_file_log_and_falls_back_to_the_console(tmp_path:
     assert read_stage_curves(stage)["acc"][2.0] == pytest.approx(0.4)
     verl_file_log(stage_dir / "logs" / "exp.jsonl", steps=2)
     assert "acc" not in read_stage_curves(stage) and len(read_stage_curves(stage)["actor/pg_loss"]) == 2
+
+
+def test_reward_parts_per_step_from_the_swift_adapters_file(tmp_path: Path) -> None:
+    """rewards/swift_adapter.py's AIGI_REWARD_PARTS lines: one per reward call, weighted by completions;
+    a resumed process's lines replace the steps it rewrote."""
+    lines = [
+        {"pid": 1, "step": 1, "n": 2, "mean": {"score": 1.0, "format": 1.0, "iou": 0.5}},
+        {"pid": 1, "step": 1, "n": 6, "mean": {"score": 3.0, "format": -1.0, "iou": 0.1}},
+        {"pid": 1, "step": 2, "n": 2, "mean": {"score": 9.0, "format": 9.0}},
+        {"pid": 2, "step": 2, "n": 2, "mean": {"score": 2.0, "format": 1.0}},
+        {"pid": 2, "step": 3, "n": 2, "mean": {"score": 2.5, "format": 1.0, "w_iou": "x"}},
+        {"pid": 2, "step": None, "n": 2, "mean": {"score": 7.0}},
+    ]
+    stage_dir = tmp_path / "grpo_cpu"
+    stage_dir.mkdir()
+    (stage_dir / "reward_parts.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines) + "oops\n"
+    )
+    curves = read_reward_parts(stage_dir / "reward_parts.jsonl")
+    assert curves["reward_parts/score"] == pytest.approx({1.0: 2.5, 2.0: 2.0, 3.0: 2.5})
+    assert curves["reward_parts/format"] == pytest.approx({1.0: -0.5, 2.0: 1.0, 3.0: 1.0})
+    assert curves["reward_parts/iou"] == pytest.approx({1.0: 0.2}) and "reward_parts/w_iou" not in curves
+    stage = StageInfo(name="grpo_cpu", kind="swift_rlhf", status="completed", stage_dir=stage_dir)
+    table = render_reward_steps([("sft", {"loss": {1.0: 2.0}}), ("grpo_cpu", read_stage_curves(stage))])
+    assert table.splitlines()[0].startswith("`grpo_cpu`")
+    assert "| step | reward | format | iou |" in table
+    assert "| 1 | 2.500 | -0.500 | 0.200 |" in table and "| 3 | 2.500 | 1.000 | — |" in table
+    assert render_reward_steps([("sft", {"loss": {1.0: 2.0}})]) == ""
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -292,8 +323,6 @@ def test_report_config_semantic_errors() -> None:
 
 
 # --- the shipped results configs reference metric keys the evaluation produces --------------------
-
-PAPERS = ["aigi_holmes", "fake_hr1", "fakexplain", "fakescope"]
 
 
 def synthetic_predictions(generators: list[str], families: list[str]) -> list[PredictionRow]:

@@ -84,6 +84,27 @@ def test_scores_with_the_same_code_and_the_training_step(adapter_module, monkeyp
     assert line["ground_truths"] == [gt] * 3
 
 
+def test_parts_file_holds_the_mean_score_and_parts_per_call(adapter_module, monkeypatch, tmp_path):
+    parts_file = tmp_path / "reward_parts.jsonl"
+    monkeypatch.setenv("AIGI_REWARD_PARTS", str(parts_file))
+    orm = make_orm(monkeypatch, tmp_path, kwargs={"w_iou": 1.0})
+    gt = ground_truth("fake", GT_BOXES)
+    completions = [fakexplain_response(GT_BOXES), "garbage"]
+    columns = dict(solution=[gt] * 2, extra_info=[{"width": 56, "height": 56}] * 2)
+    scores = orm(completions, trainer_state=SimpleNamespace(global_step=0, max_steps=2), **columns)
+    orm(
+        completions[:1],
+        trainer_state=SimpleNamespace(global_step=1, max_steps=2),
+        **{k: v[:1] for k, v in columns.items()},
+    )
+    first, second = (json.loads(line) for line in parts_file.read_text().splitlines())
+    assert (first["step"], first["n"], second["step"], second["n"]) == (1, 2, 2, 1)  # ms-swift's step numbers
+    assert first["mean"]["score"] == pytest.approx(sum(scores) / 2)
+    assert first["mean"]["format"] == pytest.approx(0.0)  # +1 and -1: the parts are averaged too
+    assert first["mean"]["acc"] == pytest.approx(0.5) and first["mean"]["iou"] == pytest.approx(0.5)
+    assert second["mean"]["score"] == pytest.approx(scores[0])
+
+
 def test_wraps_a_users_reward_file_sync_or_async(adapter_module, monkeypatch, tmp_path):
     user = tmp_path / "user_reward.py"
     user.write_text(

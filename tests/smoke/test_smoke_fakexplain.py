@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,13 @@ def _manifest(runs: Path, run_name: str) -> dict:
 
 def _stages(manifest: dict) -> dict[str, dict]:
     return {s["name"]: s for s in manifest["stages"]}
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    proc: subprocess.CompletedProcess
+    runs: Path
+    run_dir: Path
 
 
 class ManifestWatcher:
@@ -71,12 +80,19 @@ class ManifestWatcher:
             time.sleep(0.05)
 
 
-@pytest.mark.slow
-def test_smoke_reproduction_trains_evaluates_and_reports(tmp_path: Path) -> None:
-    proc = _run(tmp_path, "run_name=e2e")
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
+    """`python -m harness paper=fakexplain profile=smoke` once (fixed seeds); the tests below read it."""
+    runs = tmp_path_factory.mktemp("smoke")
+    proc = _run(runs, "run_name=e2e")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run_dir = tmp_path / "fakexplain" / "e2e"
-    manifest = _manifest(tmp_path, "e2e")
+    return SmokeRun(proc=proc, runs=runs, run_dir=runs / "fakexplain" / "e2e")
+
+
+@pytest.mark.slow
+def test_smoke_reproduction_trains_evaluates_and_reports(smoke_run: SmokeRun) -> None:
+    proc, run_dir = smoke_run.proc, smoke_run.run_dir
+    manifest = _manifest(smoke_run.runs, "e2e")
     # The record a reviewer trusts.
     assert manifest["paper"] == "fakexplain" and manifest["profile"] == "smoke"
     assert len(manifest["git"]["commit"]) == 40
@@ -133,6 +149,123 @@ def test_smoke_reproduction_trains_evaluates_and_reports(tmp_path: Path) -> None
             assert image.format == "PNG"
     # Secrets never reach the records.
     assert "WANDB_API_KEY" not in (run_dir / "manifest.json").read_text()
+
+
+# The issue's thresholds on the held-out images (fold 0: 40 images, half fake), after SFT, through
+# the recipe's own evaluation stage. Chance is 0.5.
+MIN_PARSABLE = 0.90
+MIN_ACCURACY = 0.85
+MIN_IOU = 0.30  # on fakes
+
+
+def _figures(metrics_path: Path) -> dict[str, float]:
+    metrics = json.loads(metrics_path.read_text())
+    values = metrics["values"]
+    return {
+        "n": metrics["n_predictions"],
+        "parsable": 1.0 - values["unparsable_rate"],
+        "accuracy": values["accuracy"],
+        "iou": values["iou"],
+    }
+
+
+def _learned(figures: dict[str, float]) -> bool:
+    return (
+        figures["parsable"] >= MIN_PARSABLE
+        and figures["accuracy"] >= MIN_ACCURACY
+        and figures["iou"] >= MIN_IOU
+    )
+
+
+# Not reached yet (issue 17, "The smoke run learns", item 2). Measured on 2026-12-02 with SFT at
+# batch 8, 80 steps, lr 5e-3 constant after warmup (not this profile's 4 steps): SFT loss 19.0 -> 0.20,
+# but on the 40 held-out images parsable 0.375, accuracy 0.175, IoU 0.0; the answer's format is
+# learned, the verdict and the box are not yet conditioned on the image. strict: the day the
+# thresholds hold, these tests XPASS, fail, and this marker must go.
+NOT_LEARNING_YET = pytest.mark.xfail(
+    strict=True, reason="smoke SFT sizing not yet proven to reach parsable 0.90 / accuracy 0.85 / IoU 0.30"
+)
+
+
+@pytest.mark.slow
+@NOT_LEARNING_YET
+def test_the_smoke_run_learns(smoke_run: SmokeRun) -> None:
+    """After the smoke SFT and after GRPO, on 40 held-out images: parsable, right and grounded."""
+    run_dir = smoke_run.run_dir
+    manifest = [
+        json.loads(line) for line in (run_dir / "prepare_data" / "eval.jsonl").read_text().splitlines()
+    ]
+    assert len(manifest) >= 40 and sum(row["label"] == "fake" for row in manifest) == len(manifest) // 2
+    train_ids = {
+        json.loads(line)["extra_info"]["id"] for line in (run_dir / "prepare_data" / "grpo.jsonl").open()
+    }
+    assert not train_ids & {row["id"] for row in manifest}  # held out
+    for stage in ("eval_sft", "eval"):
+        figures = _figures(run_dir / stage / "metrics.json")
+        assert figures["n"] == len(manifest)
+        assert _learned(figures), (stage, figures)
+    # The GRPO stage started from that model and the report shows its reward and parts per step.
+    report = (run_dir / "report.md").read_text()
+    assert "## GRPO reward per step" in report
+    table = report.split("## GRPO reward per step", 1)[1].split("\n## ", 1)[0]
+    assert "| step | reward | acc | format | grounding | iou | label | w_iou |" in table
+    steps = [line for line in table.splitlines() if re.match(r"\| \d+ \|", line)]
+    grpo_steps = _stages(_manifest(smoke_run.runs, "e2e"))["grpo_cpu"]["config"]["stages.grpo_cpu.max_steps"]
+    assert len(steps) == grpo_steps
+    # The SFT model already answers in format: GRPO's completions are parsable from the first step.
+    first = [float(cell) for cell in steps[0].strip("|").split("|")[1:]]
+    assert first[2] > 0.5  # mean format reward (+1 parsable, -1 not)
+
+
+def _eval_argv(
+    run_dir: Path, stage: str, out: Path, manifest: Path | None = None, **changes: object
+) -> list[str]:
+    """The eval stage's own command from the manifest, writing to ``out``, with config ``changes``."""
+    stage_record = _stages(json.loads((run_dir / "manifest.json").read_text()))[stage]
+    argv = list(stage_record["argv"])
+    argv[argv.index("--output-dir") + 1] = str(out)
+    if manifest is not None:
+        argv[argv.index("--manifest") + 1] = str(manifest)
+    config = json.loads(argv[argv.index("--config-json") + 1])
+    config.update(changes)
+    argv[argv.index("--config-json") + 1] = json.dumps(config)
+    assert argv[:3] == ["python3", "-m", "harness.evaluation"]
+    return [sys.executable, *argv[1:]]
+
+
+@pytest.mark.slow
+@NOT_LEARNING_YET
+def test_the_thresholds_catch_broken_wiring(smoke_run: SmokeRun, tmp_path: Path) -> None:
+    """The same trained model and evaluation stage with one piece of wiring broken on purpose."""
+    run_dir = smoke_run.run_dir
+    # 1. Boxes in the original image frame (224 x 168) instead of the model frame (112 x 84): what a
+    #    converter that skips data_prep/model_frame.py produces. Training saw model-frame boxes.
+    original = tmp_path / "original_frame"
+    converted = subprocess.run(
+        [sys.executable, "-m", "data_prep", "convert", "--source", "fakexplained", "--input",
+         str(run_dir / "synth_data"), "--output-dir", str(original), "--options",
+         json.dumps({"fold": 0, "num_folds": 4, "seed": 0, "min_pixels": 3136, "max_pixels": 224 * 168})],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    rows = [json.loads(line) for line in (original / "eval.jsonl").read_text().splitlines()]
+    assert {(r["frame"]["width"], r["frame"]["height"]) for r in rows} == {(224, 168)}
+    # 2. A different system prompt at evaluation than at training.
+    broken = {
+        "boxes in the original frame": _eval_argv(run_dir, "eval_sft", tmp_path / "frame", original / "eval.jsonl"),
+        "another system prompt": _eval_argv(run_dir, "eval_sft", tmp_path / "system",
+                                            system_prompt="You are a helpful assistant."),
+    }  # fmt: skip
+    right = _figures(run_dir / "eval_sft" / "metrics.json")
+    assert _learned(right)
+    for name, argv in broken.items():
+        out = Path(argv[argv.index("--output-dir") + 1])
+        proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, (name, proc.stderr[-2000:])
+        figures = _figures(out / "metrics.json")
+        assert not _learned(figures), (name, figures)
+    frame = _figures(tmp_path / "frame" / "metrics.json")
+    assert frame["iou"] < MIN_IOU / 2 and frame["accuracy"] == right["accuracy"]  # only the boxes moved
 
 
 @pytest.mark.slow
@@ -228,7 +361,7 @@ def test_completed_stage_is_skipped_and_a_changed_config_is_refused(tmp_path: Pa
     changed = _run(tmp_path, "run_name=r", "stages=[synth_data]", "smoke.num_fake=3", timeout=300)
     assert changed.returncode == 2
     assert "error: stages.synth_data: completed in" in changed.stderr
-    assert "changed: stages.synth_data.num_fake (12 -> 3)" in changed.stderr
+    assert "changed: stages.synth_data.num_fake (80 -> 3)" in changed.stderr
     assert "from_stage=synth_data" in changed.stderr
     rerun = _run(
         tmp_path,
