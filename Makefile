@@ -1,5 +1,5 @@
 # Reproduction harness for explainable AIGI detection. Quick start (README.md):
-#   make reproduce PAPER=fakexplain     # creates .venv on first use
+#   make reproduce PAPER=fakexplain     # creates the environment on first use
 #   make test
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,13 +9,29 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch; a plain `torch` requirement would pull a CUDA build of several GB.
 TORCH_CPU := torch==2.13.0
 
+# The GPU set: the `gpu` extra (torch as vLLM 0.24 pins it, vLLM, DeepSpeed) from wheels only
+# (common/gpu_install.py), in its own environment. `make reproduce` uses it on a machine with
+# NVIDIA GPUs; GPU=1 forces it (GPU=0 the CPU set).
+GPU_VENV ?= .venv-gpu
+GPU_PY := $(GPU_VENV)/bin/python
+GPU_STAMP := $(GPU_VENV)/.installed
+GPU ?= $(shell $(PYTHON) -m common.gpu_env detect 2>/dev/null || echo 0)
+ifeq ($(GPU),1)
+RUN_STAMP := $(GPU_STAMP)
+RUN_PY := $(GPU_PY)
+else
+RUN_STAMP := $(STAMP)
+RUN_PY := $(PY)
+endif
+
 PAPER ?= fakexplain
 PROFILE ?=
 DRY_RUN ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install lint test test-fast reproduce gpu-lock bench-cli bench-reward bench-data bench-learn clean-venv
+.PHONY: install install-gpu install-flash-attn lint test test-fast reproduce gpu-lock gpu-smoke \
+	bench-cli bench-reward bench-data bench-learn clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +41,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(GPU_STAMP): pyproject.toml
+	test -x $(GPU_PY) || $(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_PY) -m pip install --quiet --upgrade pip 'uv>=0.5'
+	$(GPU_PY) -m common.gpu_install install --python $(GPU_PY)
+	touch $(GPU_STAMP)
+
+install-gpu: $(GPU_STAMP)
+
+# Opt-in for attention=flash_attention_2: compiles flash-attn against the GPU set's torch (CUDA
+# toolkit with nvcc needed; no wheel exists for torch 2.11).
+install-flash-attn: $(GPU_STAMP)
+	$(GPU_PY) -m common.gpu_install flash-attn --python $(GPU_PY)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -36,14 +65,20 @@ test: lint
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# make reproduce PAPER=<name> [PROFILE=full|smoke] [DRY_RUN=1] [ARGS='<hydra overrides>']
-reproduce: $(STAMP)
-	$(PY) -m harness paper=$(PAPER) $(if $(PROFILE),profile=$(PROFILE)) $(if $(DRY_RUN),dry_run=true) $(ARGS)
+# make reproduce PAPER=<name> [PROFILE=full|smoke] [DRY_RUN=1] [GPU=0|1] [ARGS='<hydra overrides>']
+reproduce: $(RUN_STAMP)
+	@$(RUN_PY) -m common.gpu_env describe
+	$(RUN_PY) -m harness paper=$(PAPER) $(if $(PROFILE),profile=$(PROFILE)) $(if $(DRY_RUN),dry_run=true) $(ARGS)
 
-# Resolve the gpu extra for linux x86_64 (no GPU machine installs it here).
+# Resolve the gpu extra for linux x86_64 with source builds forbidden (wheels only, but for the
+# pure-Python sdists common/gpu_install.py lists); no GPU machine is needed to prove it.
 gpu-lock: $(STAMP)
-	$(VENV)/bin/uv pip compile pyproject.toml --extra gpu --python-version 3.11 \
-		--python-platform x86_64-manylinux_2_28 --quiet -o requirements-gpu.lock
+	$(PY) -m common.gpu_install lock -o requirements-gpu.lock
+
+# The whole GPU check on one GPU in under 10 minutes, installing the gpu set first
+# (scripts/gpu_smoke.py; the gpu_smoke profile). One line per check, non-zero exit on a failure.
+gpu-smoke:
+	$(PYTHON) scripts/gpu_smoke.py $(ARGS)
 
 bench-cli: $(STAMP)
 	$(PY) scripts/bench_cli.py
@@ -60,4 +95,4 @@ bench-learn: $(STAMP)
 	$(PY) scripts/bench_learn.py $(ARGS)
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(GPU_VENV)

@@ -7,6 +7,8 @@ Harness keys on the command line (all Hydra overrides):
   run_name=<name>       runs/<paper>/<name>; the same name again resumes the run
   stages=[a,b]          run only these stages; from_stage=<name> reruns from a stage on
   cluster=local|torchrun|slurm, submit=true (slurm)
+  preflight=true        print each stage's memory and disk needs (fits / tight / does not fit) and exit
+  allow_oom_risk=true   run stages the pre-flight says do not fit
 Any other override changes the recipe, e.g. stages.sft.learning_rate=2e-5 model=qwen2_5_vl_7b.
 """
 

@@ -6,16 +6,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem, did_you_mean
+from common.gpu_env import gpu_available
 from harness.config import Invocation, choice, compose
 from harness.plan import Plan, build_plan, default_run_name
 
@@ -54,29 +52,27 @@ def _auto_profile(overrides: list[str], out: TextIO) -> list[str]:
     return [*overrides, "profile=smoke"]
 
 
-def gpu_available() -> bool:
-    """A CUDA GPU is visible (without importing torch: the CLI must start in about a second)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return False
-    return (
-        Path("/dev/nvidia0").exists()
-        or Path("/proc/driver/nvidia/gpus").is_dir()
-        or (shutil.which("nvidia-smi") is not None and Path("/dev/nvidiactl").exists())
-    )
-
-
 def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
     """Plan and validate `cfg`; print the commands (dry run) or run them. Returns the exit code."""
     out = out or sys.stdout
     dry_run = bool(cfg.get("dry_run"))
+    preflight = bool(cfg.get("preflight"))
     # A dry run prints the commands with the user's reward file; a run copies it in first.
-    plan = build_plan(cfg, run_name=str(cfg.get("run_name") or default_run_name()), launch=not dry_run)
+    plan = build_plan(
+        cfg, run_name=str(cfg.get("run_name") or default_run_name()), launch=not dry_run and not preflight
+    )
     if inv.stage_subset is not None:
         _check_subset(plan, inv.stage_subset)
+    if preflight:
+        from harness.preflight.command import run_preflight
+
+        return run_preflight(plan, inv.stage_subset, out)
     from harness.validate import validate_plan
 
-    problems = validate_plan(plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset)
+    # machine: the plan runs here, so this machine's RAM, disk and packages count too.
+    problems = validate_plan(
+        plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset, machine=not dry_run
+    )
     if dry_run:
         print_dry_run(plan, out)
         if problems:
@@ -125,6 +121,9 @@ def print_dry_run(plan: Plan, out: TextIO) -> None:
             print(f"# skipped in profile {plan.profile}: {planned.skip_reason}", file=out)
         # The copy-pasteable line the cluster's launcher runs on the first node.
         print(launcher.command_line(make_job(plan, planned)), file=out)
+    from harness.preflight import preflight_plan, print_preflight
+
+    print_preflight(preflight_plan(plan), out)
 
 
 def print_problems(problems: Sequence[Problem], stream: TextIO) -> None:

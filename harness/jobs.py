@@ -15,15 +15,22 @@ if TYPE_CHECKING:  # launch/ is imported lazily: the dry run needs only the chos
 
 
 def cluster_settings(plan: Plan) -> dict[str, Any]:
+    from harness.node_env import node_python
+
     settings = OmegaConf.to_container(plan.cfg.cluster, resolve=True)
     assert isinstance(settings, dict)
+    python = node_python(plan)  # a CPU login node submitting GPU stages: the nodes' GPU install
+    if python is not None:
+        settings["python"] = python
     return settings
 
 
 def make_job(plan: Plan, planned: PlannedStage) -> Job:
+    from harness.node_env import job_environment
     from launch.job import Job
 
     rendered = planned.rendered
+    requires, env_build = job_environment(plan, planned)
     return Job(
         name=planned.name,
         argv=tuple(rendered.argv),
@@ -35,6 +42,8 @@ def make_job(plan: Plan, planned: PlannedStage) -> Job:
         log_dir=str(Path(plan.run_dir) / "logs"),
         alloc_args=dict(rendered.alloc_args),
         post_argv=tuple(tuple(p) for p in rendered.post_argv),
+        requires=requires,
+        env_build=env_build,
     )
 
 

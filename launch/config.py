@@ -106,6 +106,9 @@ class ClusterConfig:
     master_port: int | None = None
     # CUDA_VISIBLE_DEVICES for the stage; null: local derives 0..G-1, others leave it alone.
     visible_devices: str | None = None
+    # GiB of one GPU and of one node's host RAM: read by the harness's pre-flight check only.
+    gpu_memory_gb: float = 80.0
+    host_memory_gb: float | None = None
     # Interpreter for launch helpers on the nodes (Ray sidecars); null: the running one.
     python: str | None = None
     # torchrun: rank 0 tells the other nodes when a rank-0-only step ended over this port

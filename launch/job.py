@@ -53,6 +53,10 @@ class Job:
             the nodes and GPUs the stage really has.
         post_argv: commands run on the first node after the main command succeeded, with the
             same env and cwd (for example recording the stage's last checkpoint).
+        requires: import names the interpreter running the stage must have, besides a CUDA build
+            of torch (`python -m common.gpu_env check`); empty: no environment check.
+        env_build: the command that builds that environment when the check fails (run under a
+            lock in the workdir, then checked again); empty: the job stops with the check's message.
     """
 
     name: str
@@ -65,11 +69,15 @@ class Job:
     log_dir: str = "logs"
     alloc_args: Mapping[str, str] = field(default_factory=dict)
     post_argv: tuple[tuple[str, ...], ...] = ()
+    requires: tuple[str, ...] = ()
+    env_build: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists from callers but store immutable tuples (the dataclass is frozen).
         object.__setattr__(self, "argv", tuple(self.argv))
         object.__setattr__(self, "post_argv", tuple(tuple(cmd) for cmd in self.post_argv))
+        object.__setattr__(self, "requires", tuple(self.requires))
+        object.__setattr__(self, "env_build", tuple(self.env_build))
         object.__setattr__(self, "env", dict(self.env))
         object.__setattr__(self, "alloc_args", dict(self.alloc_args))
         object.__setattr__(self, "workdir", str(self.workdir))
@@ -88,6 +96,11 @@ class Job:
         _check_argv(self.argv, f"{where}: argv")
         for i, cmd in enumerate(self.post_argv):
             _check_argv(cmd, f"{where}: post_argv[{i}]")
+        if self.env_build:
+            _check_argv(self.env_build, f"{where}: env_build")
+        for module in self.requires:
+            if not isinstance(module, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", module):
+                raise JobError(f"{where}: requires holds {module!r}, which is not an import name")
         if not isinstance(self.nnodes, int) or self.nnodes < 1:
             raise JobError(f"{where}: nnodes must be an integer >= 1, got {self.nnodes!r}")
         if not isinstance(self.gpus_per_node, int) or self.gpus_per_node < 0:

@@ -18,6 +18,7 @@ written as code is the launcher's own and `cluster.slurm.setup`, which is shell 
 from __future__ import annotations
 
 import shlex
+from pathlib import PurePath
 
 from launch import shell
 from launch.config import ClusterConfig
@@ -144,6 +145,8 @@ class _Renderer:
         self.add("")
         self.add(f"cd {shlex.quote(job.workdir)} || exit 1")
         self.add(f"mkdir -p {shlex.quote(job.log_dir)} || exit 1")
+        if job.requires or job.env_build:
+            self.environment()
         # sbatch exports the submitting environment; drop what would make a single process
         # believe it is part of a process group (launch.dist_env.DISTRIBUTED_VARS).
         self.add("unset " + " ".join(DISTRIBUTED_VARS))
@@ -178,6 +181,39 @@ class _Renderer:
             'restart ${SLURM_RESTART_COUNT:-0}"'
         )
         self.add("")
+
+    def environment(self) -> None:
+        """Check (or build) the environment the stage runs in, on the node, before anything starts.
+
+        A login node without GPUs may submit from the CPU install; the job runs the interpreter
+        `python` (and its bin directory first on PATH, for the trainers' own commands) and stops
+        here, naming what is missing, unless `env_build` can build it.
+        """
+        job, py = self.job, self.python
+        check = shell.join([py, "-m", "common.gpu_env", "check", *job.requires])
+        needs = (
+            " ".join([*job.requires, "and a CUDA build of torch"])
+            if job.requires
+            else "a CUDA build of torch"
+        )
+        self.add(f"# The stage needs {needs} in {shlex.quote(py)}")
+        self.add(f'export PATH={shlex.quote(str(PurePath(py).parent))}:"$PATH"')
+        self.add(f"if ! {check}; then")
+        if job.env_build:
+            lock = shlex.quote(f"{job.workdir}/.env-build.lock")
+            build = shell.join(["flock", f"{job.workdir}/.env-build.lock", *job.env_build])
+            self.add(f'  echo "[launch] building the environment: {shell.join(job.env_build)} (lock {lock})"')
+            self.add(
+                f'  {build} || {{ echo "[launch] error: building the environment failed" >&2; exit 1; }}'
+            )
+            self.add(f"  {check} || exit 1")
+        else:
+            self.add(
+                "  echo \"[launch] error: this node's environment cannot run the stage; "
+                'build the gpu environment (make install-gpu) or set cluster.python" >&2'
+            )
+            self.add("  exit 1")
+        self.add("fi")
 
     def single(self) -> None:
         self.add('head_node="${nodes[0]}"')

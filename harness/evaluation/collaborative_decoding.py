@@ -33,7 +33,7 @@ from typing import Any
 
 from common.errors import HarnessError
 
-__all__ = ["AnswerBias", "OneShotAnswerBias", "expert_biases", "load_expert_probabilities"]
+__all__ = ["AnswerBias", "OneShotAnswerBias", "bias_at_step", "expert_biases", "load_expert_probabilities"]
 
 _EPS = 1e-6
 
@@ -91,6 +91,17 @@ class OneShotAnswerBias:
             logits[self.spec.fake_id] = fake + self.spec.bias_fake
             self.triggered_at = step
         return logits
+
+
+def bias_at_step(spec: AnswerBias, output_ids: Sequence[int], step: int) -> dict[int, float]:
+    """{token id: bias} that ``OneShotAnswerBias(spec)`` added at ``step`` of an answer whose
+    generated ids are ``output_ids`` (empty when it fired elsewhere or never). The trigger depends
+    on the ids alone, so it can be replayed after generation."""
+    target = spec.target_ids
+    for at in range(len(target), len(output_ids) + 1):
+        if tuple(output_ids[at - len(target) : at]) == target:
+            return {spec.real_id: spec.bias_real, spec.fake_id: spec.bias_fake} if at == step else {}
+    return {}
 
 
 class ExpertProbabilityError(HarnessError):

@@ -53,7 +53,8 @@ class SoftScoringConfig:
     fake_words / real_words: the anchor words and their case variants (003 eq. 2 sums their logits).
     multi_token_variants: a variant the tokenizer splits into several tokens has no single logit:
       ``skip`` it (default) or use its ``first_token``.
-    top_logprobs: vLLM/OpenAI backends only: log-probabilities requested per position.
+    top_logprobs: OpenAI backend only: log-probabilities requested per position (the vLLM backend asks
+      for exactly the anchor tokens with SamplingParams.logprob_token_ids).
     """
 
     enabled: bool = True

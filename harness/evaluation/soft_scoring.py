@@ -24,9 +24,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.evaluation.collaborative_decoding import AnswerBias, bias_at_step
+
 __all__ = [
     "AnchorTokens",
     "SoftScore",
+    "answer_soft_score",
     "eq2_probability_fake",
     "find_answer_position",
     "logsumexp_probability_fake",
@@ -157,3 +160,25 @@ def find_answer_position(
         if answer_after is None or answer_after in prefix_text + decode(token_ids[:index]):
             return index
     return None
+
+
+def answer_soft_score(
+    anchors: AnchorTokens,
+    ids: Sequence[int],
+    steps: Sequence[dict[int, float]],
+    decode: Callable[[Sequence[int]], str],
+    response_prefix: str,
+    answer_after: str | None,
+    answer_bias: AnswerBias | None = None,
+) -> SoftScore:
+    """Eq. 2 at the answer position from per-step anchor values, with the collaborative bias
+    added back at the step it fired (vLLM and server logits are taken before the processor)."""
+    position = find_answer_position(ids, anchors, decode, response_prefix, answer_after)
+    if position is None or position >= len(steps):
+        return SoftScore(None, None, "the answer states no anchor token")
+    values = dict(steps[position])
+    if answer_bias is not None:
+        for token_id, bias in bias_at_step(answer_bias, ids, position).items():
+            if token_id in values:
+                values[token_id] += bias
+    return soft_score(values, anchors)

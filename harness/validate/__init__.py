@@ -9,7 +9,10 @@ Each stage is checked by its kind's validator (harness.kinds), which knows its t
 - the project's own commands (`registered`): the data sources, layouts, response formats, backends
   and metrics they name exist in the registries, plugins' included.
 Besides: the run's reward file must import and take verl's call, and inputs the user provides
-(models, datasets) must exist, unless this is a dry run.
+(models, datasets) must exist, unless this is a dry run. Across stages, what a GPU node would
+find the hard way (harness/validate/gpu.py): vLLM's tensor-parallel rules, attention
+implementations, the pre-flight memory and disk verdicts, and whether this environment can run
+the stages at all.
 """
 
 from __future__ import annotations
@@ -25,8 +28,14 @@ if TYPE_CHECKING:  # the trainers' validators live in this package and harness.k
 
 
 def validate_plan(
-    plan: Plan, check_paths: bool, deep: bool = False, subset: Sequence[str] | None = None
+    plan: Plan,
+    check_paths: bool,
+    deep: bool = False,
+    subset: Sequence[str] | None = None,
+    machine: bool = False,
 ) -> list[Problem]:
+    """`machine`: the plan is about to run here, so this machine's RAM, disk and installed
+    packages are checked too (harness/validate/gpu.py)."""
     problems: list[Problem] = []
     if check_paths and plan.reward is not None:
         problems += plan.reward.problems()
@@ -38,6 +47,9 @@ def validate_plan(
         problems += planned.stage_kind.check(planned.rendered, deep=slow)
         if check_paths and not planned.skip_reason:
             problems += _missing_inputs(plan, planned.name, selected_names=[s.name for s in selected])
+    from harness.validate.gpu import check_gpu_plan
+
+    problems += check_gpu_plan(plan, selected, machine=machine)
     return problems
 
 

@@ -1,18 +1,22 @@
 """AIGI-Holmes collaborative decoding: the bias math, the one-shot state machine on a hand-built scores
-tensor, the expert file, and the vLLM wrapper's wiring.
+tensor, its replay for soft scores, the expert file, and how vLLM gets the processor.
 
-vLLM itself is not available on this CPU machine (it needs a GPU and is not installed): the vLLM test
-below replaces vLLM's ``AdapterLogitsProcessor`` with a minimal stand-in that follows its documented
-interface (``new_req_logits_processor(params)`` -> per-request callable applied to each logits row),
-so what is checked is our subclass's wiring, not vLLM.
+vLLM itself is not available on this CPU machine (it needs a GPU and is not installed): the spawn
+test runs our processor class under a stand-in of vLLM 0.24's logits-processor module
+(tests/evaluation/stand_in_vllm), so what is checked is our subclass, its name and its pickling,
+not vLLM.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import os
+import pickle
+import random
+import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -23,6 +27,7 @@ from harness.evaluation.collaborative_decoding import (
     AnswerBias,
     ExpertProbabilityError,
     OneShotAnswerBias,
+    bias_at_step,
     expert_biases,
     load_expert_probabilities,
 )
@@ -109,51 +114,78 @@ def test_request_arguments_round_trip_as_dict_and_as_json_text() -> None:
         vlp.answer_bias_from_args({vlp.EXTRA_ARGS_KEY: {"target_ids": [1]}})
 
 
-def test_module_imports_without_vllm_and_says_so_when_the_class_is_needed(monkeypatch) -> None:
-    monkeypatch.setattr(vlp, "_CLASS", None)
+def test_processor_module_needs_vllm_and_the_rest_does_not(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # vLLM is not installed on the CPU machines anyway
+    module, _, name = vlp.PROCESSOR_FQCN.partition(":")
+    assert (
+        module == "harness.evaluation.vllm_collab_processor"
+        and name == "CollaborativeDecodingLogitsProcessor"
+    )
+    monkeypatch.delitem(sys.modules, module, raising=False)
     with pytest.raises(ImportError):
-        vlp.processor_class()
+        importlib.import_module(module)
+    importlib.reload(vlp)  # the helpers and the name import without vLLM
 
 
-def test_vllm_processor_wiring_with_a_stand_in_adapter(monkeypatch) -> None:
-    """A stand-in for vllm.v1.sample.logits_processor.AdapterLogitsProcessor (vLLM is not installable here)."""
+def test_engine_config_names_the_processor_and_pickles() -> None:
+    from harness.evaluation.backends.vllm_backend import engine_kwargs
+    from harness.evaluation.config import parse_eval_config
 
-    class StandInAdapter:
-        def __init__(self, vllm_config=None, device=None, is_pin_memory=False):
-            self.req_info = {}
+    config = parse_eval_config({"backend": "vllm", "collaborative_decoding": {"expert_probs": "/e.jsonl"}})
+    kwargs = engine_kwargs("/models/m", config)
+    assert kwargs["logits_processors"] == [vlp.PROCESSOR_FQCN]  # a name, not a class
+    assert pickle.loads(pickle.dumps(kwargs)) == kwargs
+    without = engine_kwargs("/models/m", parse_eval_config({"backend": "vllm"}))
+    assert "logits_processors" not in without
 
-        def add_request(self, index, params, output_ids):  # what vLLM's update_state does per new request
-            processor = self.new_req_logits_processor(params)
-            if processor is not None:
-                self.req_info[index] = lambda logits: processor(output_ids, logits)
 
-        def apply(self, logits):
-            for index, processor in self.req_info.items():
-                logits[index] = processor(logits[index])
-            return logits
+def test_a_class_built_inside_a_function_cannot_cross_a_spawn() -> None:
+    """Why the processor is a module-level class passed by name: the former processor_class()
+    built it inside a function, and vLLM's spawn pickles the config holding it."""
 
-    module = types.ModuleType("vllm.v1.sample.logits_processor")
-    module.AdapterLogitsProcessor = StandInAdapter
-    for name in ("vllm", "vllm.v1", "vllm.v1.sample"):
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    monkeypatch.setitem(sys.modules, "vllm.v1.sample.logits_processor", module)
-    monkeypatch.setattr(vlp, "_CLASS", None)
+    def build() -> type:
+        class Local:
+            pass
 
-    cls = vlp.CollaborativeDecodingLogitsProcessor  # module attribute, as --logits-processors looks it up
-    processor = cls()
-    assert processor.is_argmax_invariant() is False
-    with_bias = types.SimpleNamespace(extra_args={vlp.EXTRA_ARGS_KEY: vlp.answer_bias_to_args(spec())})
-    without = types.SimpleNamespace(extra_args=None)
-    outputs_0, outputs_1 = [7, 11, 12, 13], [11, 12, 13]
-    processor.add_request(0, with_bias, outputs_0)
-    processor.add_request(1, without, outputs_1)
-    assert set(processor.req_info) == {0}  # no bias asked, no per-request processor
-    logits = torch.zeros(2, 20)
-    out = processor.apply(logits)
-    assert out[0, REAL] == -1.0 and out[0, FAKE] == 2.0 and out[1].abs().sum() == 0
-    outputs_0.append(FAKE)  # the list vLLM keeps growing
-    assert processor.apply(torch.zeros(2, 20)).abs().sum() == 0  # one-shot
-    cls.validate_params(with_bias)
-    with pytest.raises(ValueError):
-        cls.validate_params(types.SimpleNamespace(extra_args={vlp.EXTRA_ARGS_KEY: "{not json"}))
+        return Local
+
+    with pytest.raises((AttributeError, pickle.PicklingError), match="local"):
+        pickle.dumps({"logits_processors": [build()]})
+
+
+@pytest.mark.slow
+def test_spawned_worker_loads_the_processor_by_name_and_applies_it() -> None:
+    """vLLM 0.24's spawn path, reproduced: the engine kwargs are pickled into a process started with
+    spawn, which loads the processor by its qualified name (with a stand-in of vLLM's
+    logits_processor module: vLLM does not install here, tests/evaluation/stand_in_vllm/README.md)."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent / "stand_in_vllm")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.evaluation.vllm_spawn_worker"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["exitcode"] == 0 and seen["class"] == vlp.PROCESSOR_FQCN
+    assert (seen["real"], seen["fake"]) == (-1.0, 0.5)  # the bias after the target sequence 5, 6
+    assert seen["after"] == 0.0 and seen["argmax_invariant"] is False and seen["class_pickles"] is True
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_bias_replayed_from_the_ids_matches_the_state_machine(force: bool) -> None:
+    """Soft scores add the bias back after generation (vLLM's raw logits are taken before the
+    processor): the replay must name the step the machine fired at, and no other."""
+    rng = random.Random(0)
+    for _ in range(200):
+        ids = list(TARGET) if force else []
+        ids += [rng.choice([11, 12, 13, 3, 4, 7]) for _ in range(rng.randint(0, 12))]
+        machine = OneShotAnswerBias(spec(force=force))
+        for step in range(len(ids) + 1):
+            machine(ids[:step], torch.zeros(20))
+        for step in range(len(ids) + 1):
+            expected = {REAL: -1.0, FAKE: 2.0} if machine.triggered_at == step else {}
+            assert bias_at_step(spec(force=force), ids, step) == expected, (ids, step)

@@ -127,8 +127,10 @@ def test_generation_request_and_soft_score(server, word_tokenizer_dir, word_toke
     [result] = backend.generate([request])
     assert result.text == "This image is fake" and result.num_generated_tokens == 4
     assert result.soft_score is not None
-    assert result.soft_score.p_fake == pytest.approx(eq2_probability_fake([-0.3], [-1.9]))
-    assert result.soft_score.p_fake_logsumexp == pytest.approx(logsumexp_probability_fake([-0.3], [-1.9]))
+    # The server's raw logits predate the collaborative bias; it fired at the verdict ("This image
+    # is" precedes it), so the score adds it back: fake -0.3 + 0.5, real -1.9 - 1.0.
+    assert result.soft_score.p_fake == pytest.approx(eq2_probability_fake([0.2], [-2.9]))
+    assert result.soft_score.p_fake_logsumexp == pytest.approx(logsumexp_probability_fake([0.2], [-2.9]))
     body = state.bodies[0]
     assert body["model"] == "served" and body["max_tokens"] == 32 and body["temperature"] == 0.0
     assert body["seed"] == 3 and body["logprobs"] is True and body["top_logprobs"] == 5
@@ -288,11 +290,8 @@ def test_server_flags_follow_the_config() -> None:
     ]
     assert ["--logprobs-mode", "raw_logits"] == argv[11:13]
     assert ["--logits-processors", LOGITS_PROCESSOR] == argv[13:15] and argv[-1] == "--dtype=half"
-    module, _, name = LOGITS_PROCESSOR.partition(":")
-    import importlib
-
-    assert hasattr(importlib.import_module(module), "processor_class")
-    assert name == "CollaborativeDecodingLogitsProcessor"
+    # vLLM imports the module in the server process (there is no vLLM here to import it with).
+    assert LOGITS_PROCESSOR == "harness.evaluation.vllm_collab_processor:CollaborativeDecodingLogitsProcessor"
 
 
 def test_a_server_that_dies_at_start_up_is_reported(tmp_path) -> None:

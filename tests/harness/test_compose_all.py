@@ -48,8 +48,12 @@ def _group_cases() -> list[tuple[str, str, list[str]]]:
             if group == "paper":
                 cases.append((option, "stages", []))
             elif group == "profile_paper":
-                profile, _, paper = option.partition("_")
-                cases.append((paper, "stages", [f"profile={profile}"]))
+                # <profile>_<paper>; profile names may hold underscores (gpu_smoke)
+                profiles = sorted(
+                    (p.stem for p in (CONF_DIR / "profile").glob("*.yaml")), key=len, reverse=True
+                )
+                profile = next(p for p in profiles if option.startswith(p + "_"))
+                cases.append((option[len(profile) + 1 :], "stages", [f"profile={profile}"]))
             elif group == "model":
                 # A backbone composes with the paper that trains that family.
                 paper = {"llava1_6": "aigi_holmes", "llava1_5": "fakescope"}.get(option[:8], "fakexplain")

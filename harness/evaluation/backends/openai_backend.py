@@ -4,7 +4,7 @@
 Start the server yourself, e.g. with vLLM >= 0.10::
 
     vllm serve <model dir> --served-model-name <name> --logprobs-mode raw_logits \\
-        --logits-processors harness.evaluation.vllm_logits_processor:CollaborativeDecodingLogitsProcessor
+        --logits-processors harness.evaluation.vllm_collab_processor:CollaborativeDecodingLogitsProcessor
 
 and set ``eval.openai.{base_url, model}`` - or let the eval stage start it: ``eval.openai.launch_server:
 true`` (``server_process.py``). An API key, when the server wants one, is read from the environment
@@ -39,7 +39,7 @@ from harness.evaluation.backends.base import GenerationRequest, GenerationResult
 from harness.evaluation.backends.server_process import ServerProcess, server_argv
 from harness.evaluation.config import EvalConfig
 from harness.evaluation.prompts import IMAGE_PLACEHOLDER, openai_messages
-from harness.evaluation.soft_scoring import SoftScore, find_answer_position, resolve_anchor_tokens, soft_score
+from harness.evaluation.soft_scoring import SoftScore, answer_soft_score, resolve_anchor_tokens, soft_score
 from harness.evaluation.vllm_logits_processor import EXTRA_ARGS_KEY, answer_bias_to_args
 
 __all__ = ["OpenAIBackend", "ServerError"]
@@ -171,7 +171,7 @@ class OpenAIBackend:
         usage = reply.get("usage") or {}
         score = None
         if answer_mode:
-            score = self._answer_score(content)
+            score = self._answer_score(content, request)
         elif self.anchors is not None and soft is not None and soft.position == "prefix":
             score = self._prefix_score(request)
         return GenerationResult(
@@ -186,7 +186,7 @@ class OpenAIBackend:
         ids = self._tokenizer.convert_tokens_to_ids([token]) if self._tokenizer is not None else [None]
         return ids[0] if isinstance(ids[0], int) else None
 
-    def _answer_score(self, content: list[dict[str, Any]]) -> SoftScore:
+    def _answer_score(self, content: list[dict[str, Any]], request: GenerationRequest) -> SoftScore:
         assert self.anchors is not None and self.config.soft_scoring is not None
         ids = [self._token_id(entry.get("token", "")) for entry in content]
         known = [i if i is not None else -1 for i in ids]
@@ -194,12 +194,17 @@ class OpenAIBackend:
         def decode(ids: Sequence[int]) -> str:
             return self._tokenizer.decode([i for i in ids if i >= 0], skip_special_tokens=True)
 
-        position = find_answer_position(
-            known, self.anchors, decode, self.config.response_prefix, self.config.soft_scoring.answer_after
+        # The server's raw logits are taken before the collaborative-decoding processor ran:
+        # answer_soft_score adds its bias back at the step it fired, as the other backends do.
+        return answer_soft_score(
+            self.anchors,
+            known,
+            [self._top(entry) for entry in content],
+            decode,
+            self.config.response_prefix,
+            self.config.soft_scoring.answer_after,
+            request.answer_bias,
         )
-        if position is None:
-            return SoftScore(None, None, "the answer states no anchor token")
-        return soft_score(self._top(content[position]), self.anchors)
 
     def _top(self, entry: dict[str, Any]) -> dict[int, float]:
         logits: dict[int, float] = {}

@@ -19,10 +19,11 @@ from urllib.parse import urlparse
 
 from common.errors import HarnessError
 from harness.evaluation.config import EvalConfig
+from harness.evaluation.vllm_logits_processor import PROCESSOR_FQCN
 
 __all__ = ["ServerProcess", "server_argv"]
 
-LOGITS_PROCESSOR = "harness.evaluation.vllm_logits_processor:CollaborativeDecodingLogitsProcessor"
+LOGITS_PROCESSOR = PROCESSOR_FQCN
 
 
 def server_argv(model: str, config: EvalConfig) -> list[str]:

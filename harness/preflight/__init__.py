@@ -1,0 +1,239 @@
+"""Pre-flight: will each training and inference stage fit its GPUs, host RAM and disk?
+
+``python -m harness paper=<p> preflight=true [overrides]`` prints the full report (every figure
+with its formula) and exits 1 when a stage does not fit; every dry run prints the summary; a
+stage that cannot fit is a validation error naming the stage, the figure and the setting to
+change, unless ``allow_oom_risk=true``.
+
+Verdicts: per GPU against ``cluster.gpu_memory_gb`` (GiB, default 80), host RAM per node against
+``cluster.host_memory_gb`` (or this machine's RAM for cluster=local/torchrun, or Slurm's
+``--mem``), disk of the whole run against the free space of the run directory's filesystem:
+``fits`` up to 90 %, ``tight`` up to 100 %, ``does not fit`` above. Inside a vLLM engine's
+``gpu_memory_utilization`` share, the weights, one batch of activations and one
+``max_model_len`` sequence of KV cache must fit, or vLLM refuses to start.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from common.errors import Problem
+from harness.plan import Plan, PlannedStage
+from harness.preflight.architecture import Architecture, ArchitectureError, architecture_of
+from harness.preflight.estimate import (
+    estimate_eval,
+    estimate_merge,
+    estimate_swift,
+    estimate_verl,
+    expected_grpo_steps,
+)
+from harness.preflight.report import print_preflight
+from harness.preflight.verdicts import (
+    FITS,
+    NO_FIT,
+    TIGHT,
+    UNKNOWN,
+    PreflightReport,
+    StageReport,
+    gib,
+    verdict,
+)
+
+__all__ = [
+    "FITS",
+    "NO_FIT",
+    "TIGHT",
+    "UNKNOWN",
+    "PreflightReport",
+    "StageReport",
+    "preflight_plan",
+    "preflight_problems",
+    "print_preflight",
+    "stage_architecture",
+    "verdict",
+]
+
+
+def preflight_plan(plan: Plan, subset: Sequence[str] | None = None) -> PreflightReport:
+    cfg = plan.cfg
+    gpu_gb = float(OmegaConf.select(cfg, "cluster.gpu_memory_gb", default=80) or 80)
+    host, host_source = host_memory(cfg)
+    disk_free, disk_path = free_disk(Path(plan.run_dir))
+    report = PreflightReport(int(gpu_gb * 1024**3), host, host_source, disk_free, disk_path)
+    for planned in plan.stages:
+        if subset is not None and planned.name not in subset:
+            continue
+        stage_report = _stage(plan, planned)
+        if stage_report is not None:
+            report.stages.append(stage_report)
+    return report
+
+
+def _stage(plan: Plan, planned: PlannedStage) -> StageReport | None:
+    kind = planned.kind
+    if kind not in ("swift_sft", "swift_rlhf", "verl_grpo", "eval", "swift_export", "verl_merge"):
+        return None
+    if planned.skip_reason:
+        return StageReport(None, planned.name, skipped=planned.skip_reason)
+    cfg = plan.cfg
+    try:
+        arch = stage_architecture(plan, planned)
+    except ArchitectureError as exc:
+        return StageReport(None, planned.name, error=str(exc))
+    try:
+        return _estimate(planned, arch, _Cluster(cfg))
+    except (TypeError, ValueError) as exc:  # a value of the wrong type: the trainer checks report it
+        return StageReport(None, planned.name, error=f"cannot read the stage's settings ({exc})")
+
+
+def _estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageReport | None:
+    kind = planned.kind
+    args = planned.spec.trainer_args
+    if kind in ("swift_sft", "swift_rlhf"):
+        est = estimate_swift(planned.name, kind, args, planned.rendered.env, arch, cluster)
+    elif kind == "verl_grpo":
+        steps = expected_grpo_steps(args, planned.spec.get("expected_rows"))
+        est = estimate_verl(planned.name, args, arch, cluster, steps)
+    elif kind == "eval":
+        options = planned.spec.get("options") or {}
+        maybe = estimate_eval(planned.name, options, arch, cluster)
+        if maybe is None:
+            return None
+        est = maybe
+    else:
+        est = estimate_merge(planned.name, kind, arch)
+    return StageReport(est, planned.name, arch=arch)
+
+
+def stage_architecture(plan: Plan, planned: PlannedStage) -> Architecture:
+    """The shape of the model a stage loads: its config.json, else the model group's config_json."""
+    fallback = OmegaConf.select(plan.cfg, "model.config_json", default=None)
+    fallback = OmegaConf.to_container(fallback, resolve=True) if fallback is not None else None
+    model = planned.ctx.inputs.get("model")
+    return architecture_of(model if isinstance(model, str) else None, fallback)  # type: ignore[arg-type]
+
+
+class _Cluster:
+    """The cluster values the estimators read (plain attributes, defaults filled in)."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.gpus_per_node = int(OmegaConf.select(cfg, "cluster.gpus_per_node", default=0) or 0)
+        self.nnodes = int(OmegaConf.select(cfg, "cluster.nnodes", default=1) or 1)
+        self.gpu_memory_gb = float(OmegaConf.select(cfg, "cluster.gpu_memory_gb", default=80) or 80)
+
+
+def host_memory(cfg: Any) -> tuple[int | None, str]:
+    """Host RAM of one node: cluster.host_memory_gb, Slurm's --mem, or this machine's RAM."""
+    stated = OmegaConf.select(cfg, "cluster.host_memory_gb", default=None)
+    if stated:
+        return int(float(stated) * 1024**3), "cluster.host_memory_gb"
+    launcher = str(OmegaConf.select(cfg, "cluster.launcher", default="local"))
+    if launcher == "slurm":
+        mem = OmegaConf.select(cfg, "cluster.slurm.mem", default=None)
+        parsed = _slurm_mem(str(mem)) if mem else None
+        return (parsed, "cluster.slurm.mem") if parsed else (None, "unknown (set cluster.host_memory_gb)")
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024, "this machine"
+    except OSError:
+        pass
+    return None, "unknown (set cluster.host_memory_gb)"
+
+
+def _slurm_mem(text: str) -> int | None:
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    text = text.strip().upper()
+    if not text or text == "0":
+        return None  # "all of the node's memory": not known here
+    unit = units.get(text[-1])
+    number = text[:-1] if unit else text
+    try:
+        return int(float(number) * (unit or 1024**2))  # Slurm's default unit is megabytes
+    except ValueError:
+        return None
+
+
+def free_disk(run_dir: Path) -> tuple[int | None, str]:
+    path = run_dir
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free, str(path)
+    except OSError:
+        return None, str(path)
+
+
+# --- problems ----------------------------------------------------------------------------------
+
+
+def preflight_problems(
+    report: PreflightReport, allow_oom_risk: bool = False, machine: bool = True
+) -> list[Problem]:
+    """A validation error per stage that cannot fit (none with allow_oom_risk=true).
+
+    GPU and vLLM verdicts follow from the config alone. Host RAM and disk are this machine's (or
+    stated in the config): with `machine=False` (a dry run, which may be planning for another
+    machine) they are reported but not errors unless cluster.host_memory_gb states the RAM.
+    """
+    if allow_oom_risk:
+        return []
+    problems: list[Problem] = []
+    override = " (allow_oom_risk=true runs it anyway)"
+    for stage in report.stages:
+        est = stage.estimate
+        if est is None:
+            continue
+        key = f"stages.{stage.name}"
+        if stage.gpu_verdict(report.gpu_capacity) == NO_FIT:
+            biggest = max(est.gpu, key=lambda f: f.bytes)
+            problems.append(
+                Problem(
+                    key,
+                    f"does not fit: {gib(est.gpu_bytes)} GiB per GPU ({est.setting}) but "
+                    f"cluster.gpu_memory_gb is {gib(report.gpu_capacity)}; largest part: {biggest.label} "
+                    f"{gib(biggest.bytes)} GiB ({biggest.formula}); change {', '.join(est.fix_keys)}{override}",
+                )
+            )
+        if stage.vllm_verdict() == NO_FIT and est.vllm is not None:
+            check = est.vllm
+            problems.append(
+                Problem(
+                    check.len_key,
+                    f"vLLM cannot start: one {check.max_model_len}-token sequence needs "
+                    f"{gib(check.kv_one_sequence)} GiB of KV cache but only {gib(max(check.kv_room, 0))} GiB "
+                    f"of the {gib(check.share)} GiB share is left after the weights and activations; lower "
+                    f"max_model_len or raise {check.util_key}{override}",
+                )
+            )
+        host_checked = machine or report.host_source == "cluster.host_memory_gb"
+        if host_checked and report.host_capacity and verdict(est.host_bytes, report.host_capacity) == NO_FIT:
+            problems.append(
+                Problem(
+                    key,
+                    f"does not fit in host RAM: {gib(est.host_bytes)} GiB per node but the node has "
+                    f"{gib(report.host_capacity)} GiB ({report.host_source}); offload less or use more nodes"
+                    f"{override}",
+                )
+            )
+    need = report.disk_need
+    if machine and need is not None and report.disk_free is not None and need > report.disk_free:
+        problems.append(
+            Problem(
+                "paths.runs",
+                f"the run's checkpoints and merged models need {gib(need)} GiB but {report.disk_path} has "
+                f"{gib(report.disk_free)} GiB free; lower save_total_limit / max_actor_ckpt_to_keep or "
+                f"move paths.runs{override}",
+            )
+        )
+    return problems
+
+
+def allow_oom_risk(cfg: Any) -> bool:
+    return bool(OmegaConf.select(cfg, "allow_oom_risk", default=False))

@@ -1,0 +1,101 @@
+"""Refuse to start a GPU stage from an environment that cannot run it (checked before launch).
+
+`make install` builds the CPU set (CPU torch, no vLLM); a GPU stage started from it would fail
+minutes later inside the trainer. For the stages this machine runs (cluster=local or torchrun;
+Slurm jobs check their own environment in the sbatch script), each stage's needs are listed and
+looked up without importing anything:
+
+- a stage on GPUs (cluster.gpus_per_node > 0) needs a CUDA build of torch;
+- verl's rollout, the vLLM evaluation backend, an eval stage that starts a vLLM server and ms-swift
+  GRPO with ``use_vllm`` need vllm;
+- ms-swift with ``--deepspeed`` needs deepspeed;
+- flash-attention (attention=flash_attention_2, or verl's default when nothing is set) needs
+  flash_attn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from common import gpu_env
+from common.errors import Problem
+from harness.plan import Plan, PlannedStage
+from harness.validate.attention import needs_flash_attn
+
+
+@dataclass(frozen=True)
+class Requirement:
+    module: str  # import name; "torch.cuda" for a CUDA build of torch
+    why: str
+    key: str  # the config key that asks for it
+
+
+def stage_requirements(planned: PlannedStage) -> list[Requirement]:
+    name, kind = planned.name, planned.kind
+    args = planned.spec.trainer_args
+    needs: list[Requirement] = []
+    gpus = planned.ctx.gpus_per_node
+    if gpus > 0 and kind in ("swift_sft", "swift_rlhf", "verl_grpo", "eval"):
+        needs.append(Requirement("torch.cuda", f"it runs on {gpus} GPUs", "cluster.gpus_per_node"))
+    if kind == "verl_grpo":
+        needs.append(
+            Requirement("vllm", "verl's vLLM rollout", f"stages.{name}.actor_rollout_ref.rollout.name")
+        )
+    if kind in ("swift_sft", "swift_rlhf") and args.get("deepspeed"):
+        needs.append(Requirement("deepspeed", f"--deepspeed {args['deepspeed']}", f"stages.{name}.deepspeed"))
+    if kind == "swift_rlhf" and args.get("use_vllm"):
+        needs.append(Requirement("vllm", "ms-swift GRPO with use_vllm", f"stages.{name}.use_vllm"))
+    if kind == "eval":
+        options = planned.spec.get("options") or {}
+        if options.get("backend") == "vllm":
+            needs.append(Requirement("vllm", "the vLLM evaluation backend", f"stages.{name}.options.backend"))
+        openai = options.get("openai") or {}
+        if options.get("backend") == "openai" and openai.get("launch_server"):
+            if any("vllm" in str(part) for part in openai.get("server_command") or []):
+                needs.append(
+                    Requirement("vllm", "the vLLM server it starts", f"stages.{name}.options.openai")
+                )
+    flash_key = needs_flash_attn(planned)
+    if flash_key:
+        needs.append(Requirement("flash_attn", "flash-attention", flash_key))
+    return needs
+
+
+def check_environment(
+    plan: Plan,
+    selected: Sequence[PlannedStage],
+    has_module: Callable[[str], bool] = gpu_env.has_module,
+    cuda_torch: Callable[[], bool | None] = gpu_env.torch_is_cuda_build,
+) -> list[Problem]:
+    """One problem per stage this machine would run but this environment cannot."""
+    launcher = str(plan.cfg.cluster.launcher)
+    if launcher not in ("local", "torchrun"):
+        return []  # Slurm: the sbatch script checks the node's environment
+    problems: list[Problem] = []
+    for planned in selected:
+        if planned.skip_reason:
+            continue
+        missing = []
+        for need in stage_requirements(planned):
+            present = bool(cuda_torch()) if need.module == "torch.cuda" else has_module(need.module)
+            if not present:
+                missing.append(need)
+        if not missing:
+            continue
+        what = "; ".join(
+            f"{'a CUDA build of torch' if n.module == 'torch.cuda' else n.module} ({n.why}, {n.key})"
+            for n in missing
+        )
+        fixes = [gpu_env.fix_command(plan.paper)]
+        if any(n.module == "flash_attn" for n in missing):
+            fixes.append(
+                "make install-flash-attn (builds flash-attn: CUDA toolkit needed), or attention=sdpa"
+            )
+        problems.append(
+            Problem(
+                f"stages.{planned.name}",
+                f"this environment cannot run it: it lacks {what}. {gpu_env.describe()}. Fix: {'; '.join(fixes)}",
+            )
+        )
+    return problems
