@@ -14,20 +14,25 @@ run (`submit`), records what the launcher reports around each stage, and waits f
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from omegaconf import OmegaConf
 
-from common.errors import Problem
+from common.errors import HarnessError, Problem
 from harness.jobs import cluster_settings, launcher_for, make_job
-from harness.manifest import RunManifest, StageRecord, now, write_text_atomic
+from harness.manifest import RunManifest, StageRecord, UnreadableManifestError, now, write_text_atomic
 from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
+from harness.rundir import RunLock
+from launch.secret_env import DEFAULT_SECRET_PATTERNS, MASK, is_secret_name
 
 if TYPE_CHECKING:  # launch/ is imported lazily: a dry run never needs it
     from launch import ChainResult, Job, Launcher, StageState
@@ -54,7 +59,25 @@ def run_plan(
     _use_this_environment()  # before the launcher snapshots the environment
     launcher = launcher or launcher_for(plan)
     primary = launcher.is_primary()
-    manifest = RunManifest.load(plan.run_dir)
+    # One invocation per run directory (the submitting process, on Slurm); other nodes of a
+    # multi-node run only read it.
+    lock = RunLock(plan.run_dir, plan.run_name).acquire() if primary else None
+    try:
+        return _run_locked(plan, subset, from_stage, out, launcher, primary)
+    finally:
+        if lock is not None:
+            lock.release(discard=True)
+
+
+def _run_locked(
+    plan: Plan,
+    subset: Sequence[str] | None,
+    from_stage: str | None,
+    out: TextIO,
+    launcher: Launcher,
+    primary: bool,
+) -> int:
+    manifest = _load_manifest(plan, from_stage)
     decisions, problems = decide(plan, manifest, subset, from_stage)
     if problems:
         for problem in problems:
@@ -93,6 +116,23 @@ def run_plan(
     return _outcome(plan, result, primary, out)
 
 
+def _load_manifest(plan: Plan, from_stage: str | None) -> RunManifest | None:
+    """The run's manifest; a corrupt one is rebuilt from stage.json, or explained in one line."""
+    try:
+        manifest = RunManifest.load(plan.run_dir)
+    except UnreadableManifestError as exc:
+        first = plan.stages[0].name
+        if from_stage == first:
+            print(f"{exc}; starting the run over (from_stage={first})", file=sys.stderr)
+            return None
+        raise HarnessError(
+            f"{exc}: rerun every stage with from_stage={first}, or use another run_name"
+        ) from None
+    if manifest is not None and manifest.rebuilt:
+        print(manifest.rebuilt, file=sys.stderr)
+    return manifest
+
+
 def _outcome(plan: Plan, result: ChainResult, primary: bool, out: TextIO) -> int:
     if result.failed is not None:
         summary = [result.failed, *(s for s in result.not_run if s.terminal)]
@@ -117,6 +157,7 @@ def decide(
     rerun_from = names.index(from_stage) if from_stage else len(names)
     decisions: dict[str, Decision] = {}
     will_have: set[str] = set()
+    refused: set[str] = set()
     for index, planned in enumerate(plan.stages):
         previous = manifest.stage(planned.name) if manifest else None
         if subset is not None and planned.name not in subset:
@@ -140,9 +181,15 @@ def decide(
         if previous is None or index >= rerun_from:
             decisions[planned.name] = Decision("run")
             continue
+        stale = _stale_inputs(planned, previous, manifest, decisions)
         if previous.status == "completed":
-            changed = _changed_keys(previous.config, stage_fingerprint(plan, planned))
+            changed = [
+                change
+                for change in _changed_keys(previous.config, stage_fingerprint(plan, planned))
+                if change.split(" ", 1)[0].removeprefix("upstream.") not in refused
+            ]
             if changed:
+                refused.add(planned.name)
                 problems.append(
                     Problem(
                         f"stages.{planned.name}",
@@ -155,10 +202,15 @@ def decide(
             if not planned.output.exists():
                 decisions[planned.name] = Decision("run", "its outputs are gone")
                 continue
+            if stale:
+                decisions[planned.name] = Decision("run", stale)
+                continue
             decisions[planned.name] = Decision("skip_completed", f"finished {previous.ended}")
             continue
         interrupted = previous.status in INTERRUPTED
-        if interrupted and planned.stage_kind.rerun.resumable:
+        if stale:
+            decisions[planned.name] = Decision("run", stale)
+        elif interrupted and planned.stage_kind.rerun.resumable:
             decisions[planned.name] = Decision("resume", f"was {previous.status}")
         elif interrupted:
             decisions[planned.name] = Decision("run", f"was {previous.status}; restarting cleanly")
@@ -168,15 +220,61 @@ def decide(
 
 
 def stage_fingerprint(plan: Plan, planned: PlannedStage) -> dict[str, Any]:
-    """What decides a stage's result: its resolved config, its topology and trainer dialect."""
-    fingerprint = {
-        f"stages.{planned.name}.{k}": _jsonable(v) for k, v in flatten(planned.spec.config).items()
-    }
+    """What decides a stage's result, as recorded and compared on resume.
+
+    Its declared config (secrets masked; values its kind derives from upstream outputs are in
+    the argv, not here), its topology and trainer dialect, the content of the reward file it
+    scores with, and a digest of the fingerprint of every stage whose output it consumes, so a
+    change upstream reaches every stage downstream of it.
+    """
+    patterns = _secret_patterns(plan)
+    config = planned.declared if planned.declared is not None else planned.spec.config
+    fingerprint: dict[str, Any] = {}
+    for key, value in flatten(config).items():
+        secret = is_secret_name(str(key).rsplit(".", 1)[-1], patterns)
+        fingerprint[f"stages.{planned.name}.{key}"] = MASK if secret else _jsonable(value)
     fingerprint["cluster.nnodes"] = planned.ctx.nnodes
     fingerprint["cluster.gpus_per_node"] = planned.ctx.gpus_per_node
     if planned.ctx.dialect:
         fingerprint["dialect"] = planned.ctx.dialect.get("name")
+    if plan.reward is not None and planned.stage_kind.uses_reward(planned.spec.config):
+        fingerprint["reward.sha256"] = plan.reward.source_sha256()
+    for producer in planned.spec.producers():
+        upstream = stage_fingerprint(plan, plan.stage(producer))
+        digest = hashlib.sha256(json.dumps(upstream, sort_keys=True, default=str).encode()).hexdigest()
+        fingerprint[f"upstream.{producer}"] = digest[:16]
     return fingerprint
+
+
+def _secret_patterns(plan: Plan) -> tuple[str, ...]:
+    patterns = OmegaConf.select(plan.cfg, "cluster.secret_patterns", default=None)
+    return tuple(str(p) for p in patterns) if patterns else DEFAULT_SECRET_PATTERNS
+
+
+def masked_config(value: Any, patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS) -> Any:
+    """A plain copy of a config in which every value under a secret-looking key is `***`."""
+    if isinstance(value, dict):
+        return {
+            k: (MASK if v is not None and is_secret_name(str(k), patterns) else masked_config(v, patterns))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [masked_config(v, patterns) for v in value]
+    return value
+
+
+def _stale_inputs(
+    planned: PlannedStage, previous: StageRecord, manifest: RunManifest | None, decisions: dict[str, Decision]
+) -> str:
+    """Why the outputs this stage consumed are no longer current ('' when they are)."""
+    for producer in planned.spec.producers():
+        if decisions.get(producer, Decision("")).action in ("run", "resume"):
+            return f"stage '{producer}' reruns"
+        used = previous.consumed.get(producer)
+        now_there = manifest.stage(producer) if manifest else None
+        if used and now_there is not None and now_there.output_id != used:
+            return f"stage '{producer}' completed again since"
+    return ""
 
 
 def _jsonable(value: Any) -> Any:
@@ -200,24 +298,24 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 def _open_manifest(plan: Plan, manifest: RunManifest | None, reward_sha256: str | None) -> RunManifest:
     plan.run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(plan.run_dir / "config.yaml", OmegaConf.to_yaml(plan.cfg, resolve=True))
+    # Secrets reach the launched process through its environment only, never this file.
+    config = masked_config(OmegaConf.to_container(plan.cfg, resolve=True), _secret_patterns(plan))
+    write_text_atomic(plan.run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
     environment = RunManifest.environment(Path(str(plan.cfg.paths.repo)))
+    header = {
+        "paper": plan.paper,
+        "run_name": plan.run_name,
+        "run_dir": str(plan.run_dir),
+        "profile": plan.profile,
+        "variant": plan.cfg.get("variant"),
+        "cluster": str(plan.cfg.cluster.launcher),
+    }
     if manifest is None:
-        manifest = RunManifest.create(
-            plan.run_dir,
-            {
-                "paper": plan.paper,
-                "run_name": plan.run_name,
-                "run_dir": str(plan.run_dir),
-                "profile": plan.profile,
-                "variant": plan.cfg.get("variant"),
-                "cluster": str(plan.cfg.cluster.launcher),
-                **environment,
-                "invocations": [],
-            },
-        )
+        manifest = RunManifest.create(plan.run_dir, {**header, **environment, "invocations": []})
     else:
         manifest.data.update(environment)
+        for key, value in header.items():  # a manifest rebuilt from stage.json has none
+            manifest.data.setdefault(key, value)
     if reward_sha256 is not None:
         manifest.data["reward_sha256"] = reward_sha256
     manifest.data.setdefault("invocations", []).append({"at": now(), "argv": _masked_argv(sys.argv[1:])})
@@ -378,6 +476,11 @@ class _Book:
             record = self.record(planned)
             record.status = "completed" if state.ok else "failed"
             record.ended, record.exit_code = now(), state.exit_code
+            if state.ok:
+                record.output_id = uuid.uuid4().hex
+                record.consumed = {
+                    p: getattr(self.manifest.stage(p), "output_id", None) for p in planned.spec.producers()
+                }
             if state.seconds is not None:
                 record.seconds = round(state.seconds, 1)
             self.manifest.put_stage(record)
