@@ -12,7 +12,11 @@ import fcntl
 import os
 import re
 import shutil
+import signal
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common.errors import ConfigError, HarnessError, Problem
@@ -83,3 +87,41 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(BaseException):  # noqa: N818  (like KeyboardInterrupt: not an error of the code)
+    """The harness was asked to stop (SIGINT, SIGTERM or SIGHUP)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.signame = signal.Signals(signum).name
+        super().__init__(self.signame)
+
+
+@contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """Within the block, the first SIGINT/SIGTERM/SIGHUP raises Interrupted; later ones wait.
+
+    The exception unwinds through the launcher, which stops the running stage's process group
+    on its way out (launch.stream), so no trainer is left behind holding the GPUs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal raised
+        if not raised:  # a second signal must not cut the cleanup of the first short
+            raised = True
+            raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shlex
 import sys
 import time
 import uuid
@@ -31,7 +32,7 @@ from harness.jobs import cluster_settings, launcher_for, make_job
 from harness.manifest import RunManifest, StageRecord, UnreadableManifestError, now, write_text_atomic
 from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
-from harness.rundir import RunLock
+from harness.rundir import Interrupted, RunLock, stop_signals_raise
 from launch.secret_env import DEFAULT_SECRET_PATTERNS, MASK, is_secret_name
 
 if TYPE_CHECKING:  # launch/ is imported lazily: a dry run never needs it
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # launch/ is imported lazily: a dry run never needs it
 
 # A stage left in one of these states by an earlier invocation did not finish: it resumes when
 # its kind can (RerunRule.resumable) and starts over otherwise.
-INTERRUPTED = ("running", "failed", "submitted")
+INTERRUPTED = ("running", "failed", "submitted", "interrupted")
 
 
 @dataclasses.dataclass
@@ -63,7 +64,11 @@ def run_plan(
     # multi-node run only read it.
     lock = RunLock(plan.run_dir, plan.run_name).acquire() if primary else None
     try:
-        return _run_locked(plan, subset, from_stage, out, launcher, primary)
+        with stop_signals_raise():
+            return _run_locked(plan, subset, from_stage, out, launcher, primary)
+    except Interrupted as stop:  # before any stage started
+        print(f"interrupted by {stop.signame}; nothing was started", file=sys.stderr)
+        return 128 + stop.signum
     finally:
         if lock is not None:
             lock.release(discard=True)
@@ -104,13 +109,16 @@ def _run_locked(
         print(f"nothing to run: every selected stage has completed ({plan.run_dir})", file=out)
         book.queued([], [])
         return 0
-    ids = launcher.submit(chosen, on_start=book.started, on_end=book.ended)
-    if not ids:
-        book.flush_skips()
-        print("not submitted (submit=false); submit with submit=true", file=out)
-        return 0
-    book.queued(chosen, ids)
-    result = launcher.wait(ids)
+    try:
+        ids = launcher.submit(chosen, on_start=book.started, on_end=book.ended)
+        if not ids:
+            book.flush_skips()
+            print("not submitted (submit=false); submit with submit=true", file=out)
+            return 0
+        book.queued(chosen, ids)
+        result = launcher.wait(ids)
+    except Interrupted as stop:
+        return book.interrupted(stop)
     book.settle(chosen, result)
     book.flush_skips()
     return _outcome(plan, result, primary, out)
@@ -334,6 +342,12 @@ def _masked_argv(argv: Sequence[str]) -> list[str]:
     return masked
 
 
+def _resume_command(plan: Plan) -> str:
+    """This invocation again, on the same run (secrets masked, no from_stage: nothing is redone)."""
+    keep = [a for a in _masked_argv(sys.argv[1:]) if not a.startswith(("run_name=", "from_stage="))]
+    return shlex.join(["python", "-m", "harness", *keep, f"run_name={plan.run_name}"])
+
+
 def _use_this_environment() -> None:
     """Children find this venv's `swift`, `python3` and the project's modules first."""
     bin_dir = str(Path(sys.executable).parent)
@@ -353,6 +367,7 @@ class _Book:
         self.skips: list[tuple[int, str]] = []  # printed in pipeline order, between the stages
         self.ended_names: set[str] = set()
         self.run_started = time.monotonic()
+        self.current: tuple[str, float] | None = None  # the stage running in this process, since
 
     def tag(self, name: str) -> str:
         return f"[{self.index[name]}/{len(self.plan.stages)}] {name}"
@@ -431,6 +446,7 @@ class _Book:
             record.status, record.started, record.ended, record.exit_code = "running", now(), None, None
             record.attempts += 1
             self.manifest.put_stage(record)
+        self.current = (job.name, time.monotonic())
         verb = "resuming" if decision.action == "resume" else "running"
         note = f" ({decision.reason})" if decision.reason else ""
         elapsed = _duration(time.monotonic() - self.run_started)
@@ -461,6 +477,7 @@ class _Book:
     def ended(self, job: Job, state: StageState) -> None:
         """A stage ended, or will never start because one before it failed."""
         self.ended_names.add(job.name)
+        self.current = None
         planned, _ = self.attempts[job.name]
         if not state.ran:
             previous = self.manifest.stage(job.name) if self.manifest else None
@@ -498,6 +515,24 @@ class _Book:
         lines = _tail(log, 30)
         if lines:
             print(f"last lines of {log}:\n{lines}", file=sys.stderr)
+
+    def interrupted(self, stop: Interrupted) -> int:
+        """The harness was told to stop: record the running stage and say how to resume, in one line."""
+        resume = _resume_command(self.plan)
+        if self.current is None:
+            print(f"interrupted by {stop.signame}; to go on: {resume}", file=sys.stderr)
+            return 128 + stop.signum
+        name, since = self.current
+        if self.manifest is not None and (record := self.manifest.stage(name)) is not None:
+            record.status, record.ended, record.exit_code = "interrupted", now(), 128 + stop.signum
+            record.seconds = round(time.monotonic() - since, 1)
+            self.manifest.put_stage(record)
+        print(
+            f"{self.tag(name)}: interrupted by {stop.signame} after {_duration(time.monotonic() - since)}; "
+            f"its processes were stopped; resume with: {resume}",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
 
     def settle(self, jobs: Sequence[Job], result: ChainResult) -> None:
         """Outcomes `wait` found that no hook reported (a scheduler's jobs)."""

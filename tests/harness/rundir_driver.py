@@ -4,7 +4,8 @@ The real `harness.cli.main` (composition, planning, validation, run-dir lock, ru
 lines), with the paper's stages replaced by `count` (counts the lines of <source>, optionally
 scoring with reward.path) and `recount` (counts the lines of count's output). Each stage
 writes what it saw (its line count, a hash of HF_TOKEN) and sleeps COUNT_SLEEP seconds first,
-so a test can hold a run open. A kind registered here, in a subprocess, leaves the registry
+so a test can hold a run open; with COUNT_WORKER set it first starts a worker process that
+ignores SIGTERM and writes both PIDs next to its output. A kind registered here, in a subprocess, leaves the registry
 of the test process alone.
 """
 
@@ -21,12 +22,21 @@ from harness.render import Rendered
 from harness.rerun import START_OVER
 
 PAPER = "fake_hr1"
-COUNT = (
-    "import hashlib, json, os, sys, time; time.sleep(float(os.environ.get('COUNT_SLEEP', '0'))); "
-    "n = sum(1 for _ in open(sys.argv[1])); token = os.environ.get('HF_TOKEN', ''); "
-    "json.dump({'lines': n, 'token_sha256': hashlib.sha256(token.encode()).hexdigest()}, "
-    "open(sys.argv[2], 'w')); print('counted', n, flush=True)"
-)
+COUNT = """
+import hashlib, json, os, subprocess, sys, time
+out = sys.argv[2]
+if os.environ.get("COUNT_WORKER"):  # a trainer's worker that ignores SIGTERM: only SIGKILL stops it
+    worker = subprocess.Popen([sys.executable, "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+    with open(out + ".pids", "w") as handle:
+        handle.write(f"{os.getpid()} {worker.pid}")
+time.sleep(float(os.environ.get("COUNT_SLEEP", "0")))
+n = sum(1 for _ in open(sys.argv[1]))
+token = os.environ.get("HF_TOKEN", "")
+with open(out, "w") as handle:
+    json.dump({"lines": n, "token_sha256": hashlib.sha256(token.encode()).hexdigest()}, handle)
+print("counted", n, flush=True)
+"""
 
 
 def _render(ctx):  # type: ignore[no-untyped-def]

@@ -275,3 +275,54 @@ def test_a_secret_config_value_reaches_the_process_only(tmp_path: Path, source: 
     # The masked value does not read as a changed config on the next invocation.
     code, out, err = _run(runs, source, f"+driver.env.HF_TOKEN={TOKEN}")
     assert code == 0 and "count: already completed" in out, out + err
+
+
+# ----- 3. signals --------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_to_the_harness_stops_the_whole_stage_and_the_run_resumes(
+    tmp_path: Path, source: Path, signum: int
+) -> None:
+    runs = tmp_path / "runs"
+    harness = _start(runs, source, COUNT_SLEEP="600", COUNT_WORKER="1")
+    pids_file = _run_dir(runs) / "count" / "count.json.pids"
+    try:
+        _wait_for(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 2)
+        stage, worker = map(int, pids_file.read_text().split())
+        os.kill(harness.pid, signum)  # the harness alone, not its group
+        out, err = harness.communicate(timeout=120)
+    finally:
+        if harness.poll() is None:
+            os.killpg(harness.pid, signal.SIGKILL)
+    assert harness.returncode == 128 + signum, out + err
+    name = signal.Signals(signum).name
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"[1/2] count: interrupted by {name} after ")
+    assert lines[0].endswith(
+        "its processes were stopped; resume with: python -m harness " + _argv_tail(runs, source)
+    )
+    # The stage's worker ignored SIGTERM and was killed after the grace period, with the stage.
+    assert not _alive(stage) and not _alive(worker)
+    record = _manifest(runs)["stages"][0]
+    assert record["status"] == "interrupted" and record["exit_code"] == 128 + signum
+    assert record["started"] and record["ended"] and record["seconds"] is not None
+    code, out, err = _run(runs, source)
+    assert code == 0, out + err
+    assert "[1/2] count: running (was interrupted; restarting cleanly)" in out
+    assert [s["status"] for s in _manifest(runs)["stages"]] == ["completed", "completed"]
+
+
+def _argv_tail(runs: Path, source: Path) -> str:
+    import shlex
+
+    return shlex.join([str(runs), str(source), "run_name=r"])
