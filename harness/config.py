@@ -20,8 +20,8 @@ CONF_DIR = REPO_ROOT / "conf"
 
 
 def available(group: str) -> list[str]:
-    """Option names of a config group, read from `conf/<group>/`."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """Option names of a config group, read from `conf/<group>/` (`_base` and the like are parts)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 @dataclass
@@ -88,9 +88,14 @@ def _check_groups(overrides: Sequence[str]) -> None:
     problems = []
     for group in ("paper", "cluster", "model", "profile"):
         picked = choice(overrides, group)
-        if picked is None or picked in ("null", ""):
+        if picked is None:
             continue
         options = available(group)
+        if picked in ("null", "") and group != "profile":
+            problems.append(Problem(group, f"choose a {group}; available: {', '.join(options)}"))
+            continue
+        if picked in ("null", ""):
+            continue
         if picked not in options:
             problems.append(
                 Problem(

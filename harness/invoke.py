@@ -73,15 +73,17 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
     # A dry run prints the commands with the user's reward file; a run copies it in first.
     plan = build_plan(cfg, run_name=str(cfg.get("run_name") or default_run_name()), launch=not dry_run)
     if inv.stage_subset is not None:
-        _check_subset(plan, inv.stage_subset)
+        _check_subset(plan, inv.stage_subset, "stages")
+    if cfg.get("from_stage") is not None:
+        _check_subset(plan, [str(cfg.from_stage)], "from_stage")
     from harness.validate import validate_plan
 
     problems = validate_plan(plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset)
     if dry_run:
-        print_dry_run(plan, out)
-        if problems:
+        print_dry_run(plan, out, inv.stage_subset)
+        if problems:  # the same exit status as the real run gives for the same problem
             print_problems(problems, sys.stderr)
-            return 1
+            return 2
         return 0
     if problems:
         print_problems(problems, sys.stderr)
@@ -91,14 +93,14 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
     return run_plan(plan, subset=inv.stage_subset, from_stage=cfg.get("from_stage"))
 
 
-def _check_subset(plan: Plan, subset: list[str]) -> None:
+def _check_subset(plan: Plan, subset: list[str], key: str) -> None:
     names = [s.name for s in plan.stages]
     unknown = [n for n in subset if n not in names]
     if unknown:
         raise ConfigError(
             [
                 Problem(
-                    "stages",
+                    key,
                     f"no stage '{n}' in this pipeline{did_you_mean(n, names)}; stages: {', '.join(names)}",
                 )
                 for n in unknown
@@ -106,7 +108,7 @@ def _check_subset(plan: Plan, subset: list[str]) -> None:
         )
 
 
-def print_dry_run(plan: Plan, out: TextIO) -> None:
+def print_dry_run(plan: Plan, out: TextIO, subset: Sequence[str] | None = None) -> None:
     from harness.jobs import launcher_for, make_job
 
     cfg = plan.cfg
@@ -118,6 +120,8 @@ def print_dry_run(plan: Plan, out: TextIO) -> None:
     header += f"  profile: {plan.profile}  cluster: {cfg.cluster.launcher}  run: {plan.run_dir}"
     print(header, file=out)
     for planned in plan.stages:
+        if subset is not None and planned.name not in subset:
+            continue
         print(f"# stage: {planned.name}", file=out)
         for warning in planned.warnings:
             print(f"# warning: {warning}", file=out)
