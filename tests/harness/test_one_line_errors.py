@@ -60,3 +60,33 @@ def test_a_dry_run_of_a_subset_prints_only_those_stages(capsys: pytest.CaptureFi
         "# stage: sft",
         "# stage: eval",
     ]
+
+
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        (
+            "stages.grpo.actor_rollout_ref.actor.optim.lr=abc",
+            "error: stages.grpo.actor_rollout_ref.actor.optim.lr: verl 0.9.1 expects a number for "
+            "'actor_rollout_ref.actor.optim.lr' (its default is 1e-06), got 'abc'",
+        ),
+        (
+            "stages.grpo.actor_rollout_ref.actor.optim.lr=-1e-6",
+            "error: stages.grpo.actor_rollout_ref.actor.optim.lr: a learning rate must not be negative, got -1e-06",
+        ),
+        (
+            "stages.grpo.trainer.total_epochs=[1,2]",
+            "error: stages.grpo.trainer.total_epochs: verl 0.9.1 expects a number for 'trainer.total_epochs'",
+        ),
+        (
+            "stages.grpo.actor_rollout_ref.rollout.enforce_eager=maybe",
+            "error: stages.grpo.actor_rollout_ref.rollout.enforce_eager: verl 0.9.1 expects true or false",
+        ),
+    ],
+)
+def test_verl_values_of_the_wrong_type_are_refused_before_launch(
+    override: str, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["paper=fake_hr1", "profile=full", "dry_run=true", override]) == 2
+    lines, _ = _lines(capsys)
+    assert len(lines) == 1 and lines[0].startswith(line), lines
