@@ -15,7 +15,7 @@ from typing import TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
-from common.errors import ConfigError, Problem, did_you_mean
+from common.errors import ConfigError, HarnessError, Problem, did_you_mean
 from harness.config import Invocation, choice, compose
 from harness.plan import Plan, build_plan, default_run_name
 
@@ -80,7 +80,7 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
 
     problems = validate_plan(plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset)
     if dry_run:
-        print_dry_run(plan, out, inv.stage_subset)
+        print_dry_run(plan, out, inv.stage_subset, from_stage=cfg.get("from_stage"))
         if problems:  # the same exit status as the real run gives for the same problem
             print_problems(problems, sys.stderr)
             return 2
@@ -108,8 +108,12 @@ def _check_subset(plan: Plan, subset: list[str], key: str) -> None:
         )
 
 
-def print_dry_run(plan: Plan, out: TextIO, subset: Sequence[str] | None = None) -> None:
+def print_dry_run(
+    plan: Plan, out: TextIO, subset: Sequence[str] | None = None, from_stage: str | None = None
+) -> None:
     from harness.jobs import launcher_for, make_job
+
+    outlook = _outlook(plan, subset, from_stage)
 
     cfg = plan.cfg
     launcher = launcher_for(plan)
@@ -123,12 +127,42 @@ def print_dry_run(plan: Plan, out: TextIO, subset: Sequence[str] | None = None) 
         if subset is not None and planned.name not in subset:
             continue
         print(f"# stage: {planned.name}", file=out)
+        if planned.name in outlook:
+            print(f"# in {plan.run_dir.name}: {outlook[planned.name]}", file=out)
         for warning in planned.warnings:
             print(f"# warning: {warning}", file=out)
         if planned.skip_reason:
             print(f"# skipped in profile {plan.profile}: {planned.skip_reason}", file=out)
         # The copy-pasteable line the cluster's launcher runs on the first node.
         print(launcher.command_line(make_job(plan, planned)), file=out)
+
+
+def _outlook(plan: Plan, subset: Sequence[str] | None, from_stage: str | None) -> dict[str, str]:
+    """For a run that exists: what the real run would do with each stage, and why."""
+    from harness.manifest import RunManifest
+    from harness.runner import decide
+
+    try:
+        manifest = RunManifest.load(plan.run_dir)
+    except HarnessError as exc:
+        return {plan.stages[0].name: f"cannot tell: {exc}"}
+    if manifest is None:
+        return {}
+    # Decided on the plan the real run would make (stages score with the run's reward copy).
+    decisions, problems = decide(
+        build_plan(plan.cfg, plan.run_name, launch=True), manifest, subset, from_stage
+    )
+    words = {"run": "runs", "resume": "resumes", "skip_completed": "already completed, skipped"}
+    outlook = {
+        name: f"{words[d.action]}" + (f" ({d.reason})" if d.reason else "")
+        for name, d in decisions.items()
+        if d.action in words
+    }
+    for problem in problems:
+        outlook.setdefault(
+            problem.key.split(".")[1] if "." in problem.key else "", f"refused: {problem.message}"
+        )
+    return outlook
 
 
 def print_problems(problems: Sequence[Problem], stream: TextIO) -> None:

@@ -193,6 +193,10 @@ def test_deleting_an_upstream_output_reruns_every_stage_that_consumed_it(
     runs = tmp_path / "runs"
     assert _run(runs, source)[0] == 0
     (_run_dir(runs) / "count" / "count.json").unlink()
+    code, out, err = _run(runs, source, "dry_run=true")  # the dry run says what will rerun, and why
+    assert code == 0, out + err
+    assert "# stage: count\n# in r: runs (its outputs are gone)\n" in out
+    assert "# stage: recount\n# in r: runs (stage 'count' reruns)\n" in out
     code, out, err = _run(runs, source)
     assert code == 0, out + err
     assert "[1/2] count: running (its outputs are gone)" in out
