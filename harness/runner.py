@@ -295,8 +295,12 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+# Fingerprint keys a record written by an older harness lacks: their absence is no change.
+_CHAINED = ("upstream.", "reward.sha256")
+
+
 def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    keys = sorted(set(before) | set(after))
+    keys = sorted(set(before) | {k for k in after if k in before or not k.startswith(_CHAINED)})
     return [
         f"{k} ({before.get(k, '<absent>')!r} -> {after.get(k, '<absent>')!r})"
         for k in keys

@@ -330,3 +330,14 @@ def _argv_tail(runs: Path, source: Path) -> str:
     import shlex
 
     return shlex.join([str(runs), str(source), "run_name=r"])
+
+
+def test_a_record_from_before_the_chain_is_not_a_changed_config() -> None:
+    from harness.runner import _changed_keys
+
+    old = {"stages.sft.lr": 1}
+    assert _changed_keys(old, {**old, "upstream.data": "ab12", "reward.sha256": "cd"}) == []
+    assert _changed_keys({**old, "upstream.data": "ab12"}, {**old, "upstream.data": "ef34"}) == [
+        "upstream.data ('ab12' -> 'ef34')"
+    ]
+    assert _changed_keys(old, {**old, "stages.sft.new": 2}) == ["stages.sft.new ('<absent>' -> 2)"]
