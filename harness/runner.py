@@ -88,6 +88,9 @@ def _run_locked(
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    for planned in plan.stages:  # a job the launcher refuses is refused before anything is written
+        if decisions[planned.name].action in ("run", "resume"):
+            make_job(plan, planned)
     # Every node installs the copy its stages were rendered with (a run dir may be node-local).
     reward_sha256 = plan.reward.install() if plan.reward is not None else None
     if primary:

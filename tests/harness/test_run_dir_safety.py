@@ -341,3 +341,13 @@ def test_a_record_from_before_the_chain_is_not_a_changed_config() -> None:
         "upstream.data ('ab12' -> 'ef34')"
     ]
     assert _changed_keys(old, {**old, "stages.sft.new": 2}) == ["stages.sft.new ('<absent>' -> 2)"]
+
+
+def test_a_refused_job_leaves_nothing_behind(tmp_path: Path, source: Path) -> None:
+    """Found at launch (not by validation): no reward copy, no manifest, no run directory."""
+    reward = tmp_path / "my_reward.py"
+    reward.write_text(REWARD)
+    runs = tmp_path / "runs"
+    code, out, err = _run(runs, source, "+driver.env.BAD-NAME=1", f"reward.path={reward}")
+    assert code != 0 and "env name 'BAD-NAME' is not a valid variable name" in err, out + err
+    assert not _run_dir(runs).exists()
