@@ -156,9 +156,14 @@ def _check_groups(overrides: Sequence[str]) -> None:
     problems = []
     for group in ("paper", "cluster", "model", "profile"):
         picked = choice(overrides, group)
-        if picked is None or picked in ("null", ""):
+        if picked is None:
             continue
         options = available(group, overrides)
+        if picked in ("null", "") and group != "profile":
+            problems.append(Problem(group, f"choose a {group}; available: {', '.join(options)}"))
+            continue
+        if picked in ("null", ""):
+            continue
         if picked not in options:
             problems.append(
                 Problem(

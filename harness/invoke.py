@@ -12,7 +12,7 @@ from typing import TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
-from common.errors import ConfigError, Problem, did_you_mean
+from common.errors import ConfigError, HarnessError, Problem, did_you_mean
 from common.gpu_env import gpu_available
 from harness.config import Invocation, choice, compose
 from harness.plan import Plan, build_plan, default_run_name
@@ -62,7 +62,9 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
         cfg, run_name=str(cfg.get("run_name") or default_run_name()), launch=not dry_run and not preflight
     )
     if inv.stage_subset is not None:
-        _check_subset(plan, inv.stage_subset)
+        _check_subset(plan, inv.stage_subset, "stages")
+    if cfg.get("from_stage") is not None:
+        _check_subset(plan, [str(cfg.from_stage)], "from_stage")
     if preflight:
         from harness.preflight.command import run_preflight
 
@@ -74,10 +76,10 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
         plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset, machine=not dry_run
     )
     if dry_run:
-        print_dry_run(plan, out)
-        if problems:
+        print_dry_run(plan, out, inv.stage_subset, from_stage=cfg.get("from_stage"))
+        if problems:  # the same exit status as the real run gives for the same problem
             print_problems(problems, sys.stderr)
-            return 1
+            return 2
         return 0
     if problems:
         print_problems(problems, sys.stderr)
@@ -87,14 +89,14 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
     return run_plan(plan, subset=inv.stage_subset, from_stage=cfg.get("from_stage"))
 
 
-def _check_subset(plan: Plan, subset: list[str]) -> None:
+def _check_subset(plan: Plan, subset: list[str], key: str) -> None:
     names = [s.name for s in plan.stages]
     unknown = [n for n in subset if n not in names]
     if unknown:
         raise ConfigError(
             [
                 Problem(
-                    "stages",
+                    key,
                     f"no stage '{n}' in this pipeline{did_you_mean(n, names)}; stages: {', '.join(names)}",
                 )
                 for n in unknown
@@ -102,8 +104,12 @@ def _check_subset(plan: Plan, subset: list[str]) -> None:
         )
 
 
-def print_dry_run(plan: Plan, out: TextIO) -> None:
+def print_dry_run(
+    plan: Plan, out: TextIO, subset: Sequence[str] | None = None, from_stage: str | None = None
+) -> None:
     from harness.jobs import launcher_for, make_job
+
+    outlook = _outlook(plan, subset, from_stage)
 
     cfg = plan.cfg
     launcher = launcher_for(plan)
@@ -114,7 +120,11 @@ def print_dry_run(plan: Plan, out: TextIO) -> None:
     header += f"  profile: {plan.profile}  cluster: {cfg.cluster.launcher}  run: {plan.run_dir}"
     print(header, file=out)
     for planned in plan.stages:
+        if subset is not None and planned.name not in subset:
+            continue
         print(f"# stage: {planned.name}", file=out)
+        if planned.name in outlook:
+            print(f"# in {plan.run_dir.name}: {outlook[planned.name]}", file=out)
         for warning in planned.warnings:
             print(f"# warning: {warning}", file=out)
         if planned.skip_reason:
@@ -124,6 +134,34 @@ def print_dry_run(plan: Plan, out: TextIO) -> None:
     from harness.preflight import preflight_plan, print_preflight
 
     print_preflight(preflight_plan(plan), out)
+
+
+def _outlook(plan: Plan, subset: Sequence[str] | None, from_stage: str | None) -> dict[str, str]:
+    """For a run that exists: what the real run would do with each stage, and why."""
+    from harness.manifest import RunManifest
+    from harness.runner import decide
+
+    try:
+        manifest = RunManifest.load(plan.run_dir)
+    except HarnessError as exc:
+        return {plan.stages[0].name: f"cannot tell: {exc}"}
+    if manifest is None:
+        return {}
+    # Decided on the plan the real run would make (stages score with the run's reward copy).
+    decisions, problems = decide(
+        build_plan(plan.cfg, plan.run_name, launch=True), manifest, subset, from_stage
+    )
+    words = {"run": "runs", "resume": "resumes", "skip_completed": "already completed, skipped"}
+    outlook = {
+        name: f"{words[d.action]}" + (f" ({d.reason})" if d.reason else "")
+        for name, d in decisions.items()
+        if d.action in words
+    }
+    for problem in problems:
+        outlook.setdefault(
+            problem.key.split(".")[1] if "." in problem.key else "", f"refused: {problem.message}"
+        )
+    return outlook
 
 
 def print_problems(problems: Sequence[Problem], stream: TextIO) -> None:

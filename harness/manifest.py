@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from common.atomic import write_json
+from common.errors import HarnessError
 
 MANIFEST = "manifest.json"
 STAGE_RECORD = "stage.json"
@@ -43,7 +44,7 @@ def now() -> str:
 class StageRecord:
     name: str
     kind: str
-    status: str = "pending"  # pending | running | completed | failed | skipped | submitted
+    status: str = "pending"  # pending | running | completed | failed | interrupted | skipped | submitted
     stage_dir: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
@@ -57,11 +58,32 @@ class StageRecord:
     config: dict[str, Any] = field(default_factory=dict)  # flattened stage config, for resume checks
     attempts: int = 0
     job_id: str | None = None
+    # A fresh id each time the stage completes, and the ids of the producers' outputs this
+    # attempt consumed: a producer that completed again since makes this stage stale.
+    output_id: str | None = None
+    consumed: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageRecord:
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        if not isinstance(record.name, str) or not isinstance(record.config, dict):
+            raise TypeError("a stage record needs a name and a config mapping")
+        return record
+
+
+def _stage_records(run_dir: Path) -> list[StageRecord]:
+    """The readable `<run_dir>/<stage>/stage.json` records (what rebuilds a lost manifest)."""
+    records = []
+    for path in sorted(run_dir.glob(f"*/{STAGE_RECORD}")):
+        try:
+            data = json.loads(path.read_text())
+            record = StageRecord.from_dict(data) if isinstance(data, dict) else None
+        except (ValueError, TypeError, UnicodeDecodeError):
+            continue
+        if record is not None and record.name == path.parent.name:
+            records.append(record)
+    return records
 
 
 def git_state(repo: Path) -> dict[str, Any]:
@@ -87,20 +109,44 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
+class UnreadableManifestError(HarnessError):
+    """manifest.json cannot be parsed and no stage.json was found to rebuild it from."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path, self.why = path, why
+        super().__init__(f"{path} is unreadable ({why}) and no stage.json was found to rebuild it from")
+
+
 class RunManifest:
     """manifest.json of one run; stage records are mirrored into <stage_dir>/stage.json."""
 
     def __init__(self, run_dir: Path, data: dict[str, Any]):
         self.run_dir = run_dir
         self.data = data
+        self.rebuilt: str | None = None  # why manifest.json was rebuilt from the stage records
         self._order: list[str] = []
 
     @classmethod
     def load(cls, run_dir: Path) -> RunManifest | None:
+        """The run's manifest; an unreadable one is rebuilt from the stages' stage.json files."""
         path = run_dir / MANIFEST
         if not path.exists():
             return None
-        return cls(run_dir, json.loads(path.read_text()))
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
+                raise ValueError("not a manifest object with a 'stages' list")
+            for item in data["stages"]:
+                StageRecord.from_dict(item)
+            return cls(run_dir, data)
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        records = _stage_records(run_dir)
+        if not records:
+            raise UnreadableManifestError(path, why)
+        manifest = cls(run_dir, {"stages": [asdict(r) for r in records]})
+        manifest.rebuilt = f"{path} was unreadable ({why}); rebuilt it from {len(records)} stage.json files"
+        return manifest
 
     @classmethod
     def create(cls, run_dir: Path, header: dict[str, Any]) -> RunManifest:

@@ -28,6 +28,7 @@ from harness.pipeline import (
 )
 from harness.render import Rendered, StageContext
 from harness.reward_file import RunReward, planned_reward, with_run_reward
+from harness.rundir import check_run_name
 
 
 @dataclass
@@ -37,6 +38,9 @@ class PlannedStage:
     rendered: Rendered
     skip_reason: str | None = None  # rendered and validated, but not run in this profile
     warnings: list[str] = field(default_factory=list)
+    # The stage's config before its kind derived values from upstream outputs: what its
+    # fingerprint holds, so a derived value (GRPO total steps) never reads as a changed config.
+    declared: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -95,8 +99,8 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     launch=True plans a run rather than a printout: stages that score with `reward.path` are
     rendered with the run's copy of the file (`Plan.reward`, installed by the runner).
     """
-    run_name = run_name or cfg.get("run_name") or default_run_name()
-    run_dir = run_directory(cfg, str(run_name))
+    run_name = check_run_name(str(run_name or cfg.get("run_name") or default_run_name()))
+    run_dir = run_directory(cfg, run_name)
     names = stage_names(cfg)
     expanded = expand_extends(cfg)
     reward = planned_reward(cfg, run_dir, [expanded.stages[name] for name in names]) if launch else None
@@ -119,6 +123,7 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
         spec = specs[name]
         try:
             inputs, warnings = resolve_inputs(spec, run_dir, specs, names)
+            declared = spec.config
             spec = _derived(spec, inputs)
             specs[name] = spec
             ctx = _context(cfg, spec, inputs, run_dir, cluster)
@@ -134,6 +139,7 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
                 rendered=rendered,
                 skip_reason=skip,
                 warnings=[*warnings, *rendered.warnings],
+                declared=declared,
             )
         )
     if problems:

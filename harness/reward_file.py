@@ -44,6 +44,13 @@ class RunReward:
             return [Problem("reward.path", str(exc))]
         return []
 
+    def source_sha256(self) -> str:
+        """The user's file's content hash: part of the fingerprint of every stage that scores with it."""
+        try:
+            return hashlib.sha256(self.source.read_bytes()).hexdigest()
+        except OSError:
+            return "<unreadable>"  # validation names reward.path before anything runs
+
     def install(self) -> str:
         """Copy the file into the run (atomically: another node may read it); returns its sha256."""
         self.copy.parent.mkdir(parents=True, exist_ok=True)

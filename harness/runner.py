@@ -14,9 +14,13 @@ run (`submit`), records what the launcher reports around each stage, and waits f
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import shlex
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -24,18 +28,20 @@ from typing import TYPE_CHECKING, Any, TextIO
 from omegaconf import OmegaConf
 
 from common.atomic import write_text
-from common.errors import Problem
+from common.errors import HarnessError, Problem
 from harness.jobs import cluster_settings, launcher_for, make_job
-from harness.manifest import RunManifest, StageRecord, now
+from harness.manifest import RunManifest, StageRecord, UnreadableManifestError, now
 from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
+from harness.rundir import Interrupted, RunLock, stop_signals_raise
+from launch.secret_env import DEFAULT_SECRET_PATTERNS, MASK, is_secret_name
 
 if TYPE_CHECKING:  # launch/ is imported lazily: a dry run never needs it
     from launch import ChainResult, Job, Launcher, StageState
 
 # A stage left in one of these states by an earlier invocation did not finish: it resumes when
 # its kind can (RerunRule.resumable) and starts over otherwise.
-INTERRUPTED = ("running", "failed", "submitted")
+INTERRUPTED = ("running", "failed", "submitted", "interrupted")
 
 
 @dataclasses.dataclass
@@ -55,12 +61,37 @@ def run_plan(
     _use_this_environment()  # before the launcher snapshots the environment
     launcher = launcher or launcher_for(plan)
     primary = launcher.is_primary()
-    manifest = RunManifest.load(plan.run_dir)
+    # One invocation per run directory (the submitting process, on Slurm); other nodes of a
+    # multi-node run only read it.
+    lock = RunLock(plan.run_dir, plan.run_name).acquire() if primary else None
+    try:
+        with stop_signals_raise():
+            return _run_locked(plan, subset, from_stage, out, launcher, primary)
+    except Interrupted as stop:  # before any stage started
+        print(f"interrupted by {stop.signame}; nothing was started", file=sys.stderr)
+        return 128 + stop.signum
+    finally:
+        if lock is not None:
+            lock.release(discard=True)
+
+
+def _run_locked(
+    plan: Plan,
+    subset: Sequence[str] | None,
+    from_stage: str | None,
+    out: TextIO,
+    launcher: Launcher,
+    primary: bool,
+) -> int:
+    manifest = _load_manifest(plan, from_stage)
     decisions, problems = decide(plan, manifest, subset, from_stage)
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    for planned in plan.stages:  # a job the launcher refuses is refused before anything is written
+        if decisions[planned.name].action in ("run", "resume"):
+            make_job(plan, planned)
     # Every node installs the copy its stages were rendered with (a run dir may be node-local).
     reward_sha256 = plan.reward.install() if plan.reward is not None else None
     if primary:
@@ -82,16 +113,36 @@ def run_plan(
         print(f"nothing to run: every selected stage has completed ({plan.run_dir})", file=out)
         book.queued([], [])
         return 0
-    ids = launcher.submit(chosen, on_start=book.started, on_end=book.ended)
-    if not ids:
-        book.flush_skips()
-        print("not submitted (submit=false); submit with submit=true", file=out)
-        return 0
-    book.queued(chosen, ids)
-    result = launcher.wait(ids)
+    try:
+        ids = launcher.submit(chosen, on_start=book.started, on_end=book.ended)
+        if not ids:
+            book.flush_skips()
+            print("not submitted (submit=false); submit with submit=true", file=out)
+            return 0
+        book.queued(chosen, ids)
+        result = launcher.wait(ids)
+    except Interrupted as stop:
+        return book.interrupted(stop)
     book.settle(chosen, result)
     book.flush_skips()
     return _outcome(plan, result, primary, out)
+
+
+def _load_manifest(plan: Plan, from_stage: str | None) -> RunManifest | None:
+    """The run's manifest; a corrupt one is rebuilt from stage.json, or explained in one line."""
+    try:
+        manifest = RunManifest.load(plan.run_dir)
+    except UnreadableManifestError as exc:
+        first = plan.stages[0].name
+        if from_stage == first:
+            print(f"{exc}; starting the run over (from_stage={first})", file=sys.stderr)
+            return None
+        raise HarnessError(
+            f"{exc}: rerun every stage with from_stage={first}, or use another run_name"
+        ) from None
+    if manifest is not None and manifest.rebuilt:
+        print(manifest.rebuilt, file=sys.stderr)
+    return manifest
 
 
 def _outcome(plan: Plan, result: ChainResult, primary: bool, out: TextIO) -> int:
@@ -118,6 +169,7 @@ def decide(
     rerun_from = names.index(from_stage) if from_stage else len(names)
     decisions: dict[str, Decision] = {}
     will_have: set[str] = set()
+    refused: set[str] = set()
     for index, planned in enumerate(plan.stages):
         previous = manifest.stage(planned.name) if manifest else None
         if subset is not None and planned.name not in subset:
@@ -141,9 +193,15 @@ def decide(
         if previous is None or index >= rerun_from:
             decisions[planned.name] = Decision("run")
             continue
+        stale = _stale_inputs(planned, previous, manifest, decisions)
         if previous.status == "completed":
-            changed = _changed_keys(previous.config, stage_fingerprint(plan, planned))
+            changed = [
+                change
+                for change in _changed_keys(previous.config, stage_fingerprint(plan, planned))
+                if change.split(" ", 1)[0].removeprefix("upstream.") not in refused
+            ]
             if changed:
+                refused.add(planned.name)
                 problems.append(
                     Problem(
                         f"stages.{planned.name}",
@@ -156,10 +214,15 @@ def decide(
             if not planned.output.exists():
                 decisions[planned.name] = Decision("run", "its outputs are gone")
                 continue
+            if stale:
+                decisions[planned.name] = Decision("run", stale)
+                continue
             decisions[planned.name] = Decision("skip_completed", f"finished {previous.ended}")
             continue
         interrupted = previous.status in INTERRUPTED
-        if interrupted and planned.stage_kind.rerun.resumable:
+        if stale:
+            decisions[planned.name] = Decision("run", stale)
+        elif interrupted and planned.stage_kind.rerun.resumable:
             decisions[planned.name] = Decision("resume", f"was {previous.status}")
         elif interrupted:
             decisions[planned.name] = Decision("run", f"was {previous.status}; restarting cleanly")
@@ -169,15 +232,61 @@ def decide(
 
 
 def stage_fingerprint(plan: Plan, planned: PlannedStage) -> dict[str, Any]:
-    """What decides a stage's result: its resolved config, its topology and trainer dialect."""
-    fingerprint = {
-        f"stages.{planned.name}.{k}": _jsonable(v) for k, v in flatten(planned.spec.config).items()
-    }
+    """What decides a stage's result, as recorded and compared on resume.
+
+    Its declared config (secrets masked; values its kind derives from upstream outputs are in
+    the argv, not here), its topology and trainer dialect, the content of the reward file it
+    scores with, and a digest of the fingerprint of every stage whose output it consumes, so a
+    change upstream reaches every stage downstream of it.
+    """
+    patterns = _secret_patterns(plan)
+    config = planned.declared if planned.declared is not None else planned.spec.config
+    fingerprint: dict[str, Any] = {}
+    for key, value in flatten(config).items():
+        secret = is_secret_name(str(key).rsplit(".", 1)[-1], patterns)
+        fingerprint[f"stages.{planned.name}.{key}"] = MASK if secret else _jsonable(value)
     fingerprint["cluster.nnodes"] = planned.ctx.nnodes
     fingerprint["cluster.gpus_per_node"] = planned.ctx.gpus_per_node
     if planned.ctx.dialect:
         fingerprint["dialect"] = planned.ctx.dialect.get("name")
+    if plan.reward is not None and planned.stage_kind.uses_reward(planned.spec.config):
+        fingerprint["reward.sha256"] = plan.reward.source_sha256()
+    for producer in planned.spec.producers():
+        upstream = stage_fingerprint(plan, plan.stage(producer))
+        digest = hashlib.sha256(json.dumps(upstream, sort_keys=True, default=str).encode()).hexdigest()
+        fingerprint[f"upstream.{producer}"] = digest[:16]
     return fingerprint
+
+
+def _secret_patterns(plan: Plan) -> tuple[str, ...]:
+    patterns = OmegaConf.select(plan.cfg, "cluster.secret_patterns", default=None)
+    return tuple(str(p) for p in patterns) if patterns else DEFAULT_SECRET_PATTERNS
+
+
+def masked_config(value: Any, patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS) -> Any:
+    """A plain copy of a config in which every value under a secret-looking key is `***`."""
+    if isinstance(value, dict):
+        return {
+            k: (MASK if v is not None and is_secret_name(str(k), patterns) else masked_config(v, patterns))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [masked_config(v, patterns) for v in value]
+    return value
+
+
+def _stale_inputs(
+    planned: PlannedStage, previous: StageRecord, manifest: RunManifest | None, decisions: dict[str, Decision]
+) -> str:
+    """Why the outputs this stage consumed are no longer current ('' when they are)."""
+    for producer in planned.spec.producers():
+        if decisions.get(producer, Decision("")).action in ("run", "resume"):
+            return f"stage '{producer}' reruns"
+        used = previous.consumed.get(producer)
+        now_there = manifest.stage(producer) if manifest else None
+        if used and now_there is not None and now_there.output_id != used:
+            return f"stage '{producer}' completed again since"
+    return ""
 
 
 def _jsonable(value: Any) -> Any:
@@ -190,8 +299,12 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+# Fingerprint keys a record written by an older harness lacks: their absence is no change.
+_CHAINED = ("upstream.", "reward.sha256")
+
+
 def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    keys = sorted(set(before) | set(after))
+    keys = sorted(set(before) | {k for k in after if k in before or not k.startswith(_CHAINED)})
     return [
         f"{k} ({before.get(k, '<absent>')!r} -> {after.get(k, '<absent>')!r})"
         for k in keys
@@ -201,24 +314,24 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 def _open_manifest(plan: Plan, manifest: RunManifest | None, reward_sha256: str | None) -> RunManifest:
     plan.run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(plan.run_dir / "config.yaml", OmegaConf.to_yaml(plan.cfg, resolve=True))
+    # Secrets reach the launched process through its environment only, never this file.
+    config = masked_config(OmegaConf.to_container(plan.cfg, resolve=True), _secret_patterns(plan))
+    write_text(plan.run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
     environment = RunManifest.environment(Path(str(plan.cfg.paths.repo)))
+    header = {
+        "paper": plan.paper,
+        "run_name": plan.run_name,
+        "run_dir": str(plan.run_dir),
+        "profile": plan.profile,
+        "variant": plan.cfg.get("variant"),
+        "cluster": str(plan.cfg.cluster.launcher),
+    }
     if manifest is None:
-        manifest = RunManifest.create(
-            plan.run_dir,
-            {
-                "paper": plan.paper,
-                "run_name": plan.run_name,
-                "run_dir": str(plan.run_dir),
-                "profile": plan.profile,
-                "variant": plan.cfg.get("variant"),
-                "cluster": str(plan.cfg.cluster.launcher),
-                **environment,
-                "invocations": [],
-            },
-        )
+        manifest = RunManifest.create(plan.run_dir, {**header, **environment, "invocations": []})
     else:
         manifest.data.update(environment)
+        for key, value in header.items():  # a manifest rebuilt from stage.json has none
+            manifest.data.setdefault(key, value)
     if reward_sha256 is not None:
         manifest.data["reward_sha256"] = reward_sha256
     manifest.data.setdefault("invocations", []).append({"at": now(), "argv": _masked_argv(sys.argv[1:])})
@@ -235,6 +348,12 @@ def _masked_argv(argv: Sequence[str]) -> list[str]:
         leaf = key.lstrip("+~").rsplit(".", 1)[-1]
         masked.append(f"{key}=***" if sep and is_secret_name(leaf.upper()) else item)
     return masked
+
+
+def _resume_command(plan: Plan) -> str:
+    """This invocation again, on the same run (secrets masked, no from_stage: nothing is redone)."""
+    keep = [a for a in _masked_argv(sys.argv[1:]) if not a.startswith(("run_name=", "from_stage="))]
+    return shlex.join(["python", "-m", "harness", *keep, f"run_name={plan.run_name}"])
 
 
 def _use_this_environment() -> None:
@@ -256,6 +375,7 @@ class _Book:
         self.skips: list[tuple[int, str]] = []  # printed in pipeline order, between the stages
         self.ended_names: set[str] = set()
         self.run_started = time.monotonic()
+        self.current: tuple[str, float] | None = None  # the stage running in this process, since
 
     def tag(self, name: str) -> str:
         return f"[{self.index[name]}/{len(self.plan.stages)}] {name}"
@@ -334,6 +454,7 @@ class _Book:
             record.status, record.started, record.ended, record.exit_code = "running", now(), None, None
             record.attempts += 1
             self.manifest.put_stage(record)
+        self.current = (job.name, time.monotonic())
         verb = "resuming" if decision.action == "resume" else "running"
         note = f" ({decision.reason})" if decision.reason else ""
         elapsed = _duration(time.monotonic() - self.run_started)
@@ -364,6 +485,7 @@ class _Book:
     def ended(self, job: Job, state: StageState) -> None:
         """A stage ended, or will never start because one before it failed."""
         self.ended_names.add(job.name)
+        self.current = None
         planned, _ = self.attempts[job.name]
         if not state.ran:
             previous = self.manifest.stage(job.name) if self.manifest else None
@@ -379,6 +501,11 @@ class _Book:
             record = self.record(planned)
             record.status = "completed" if state.ok else "failed"
             record.ended, record.exit_code = now(), state.exit_code
+            if state.ok:
+                record.output_id = uuid.uuid4().hex
+                record.consumed = {
+                    p: getattr(self.manifest.stage(p), "output_id", None) for p in planned.spec.producers()
+                }
             if state.seconds is not None:
                 record.seconds = round(state.seconds, 1)
             self.manifest.put_stage(record)
@@ -396,6 +523,24 @@ class _Book:
         lines = _tail(log, 30)
         if lines:
             print(f"last lines of {log}:\n{lines}", file=sys.stderr)
+
+    def interrupted(self, stop: Interrupted) -> int:
+        """The harness was told to stop: record the running stage and say how to resume, in one line."""
+        resume = _resume_command(self.plan)
+        if self.current is None:
+            print(f"interrupted by {stop.signame}; to go on: {resume}", file=sys.stderr)
+            return 128 + stop.signum
+        name, since = self.current
+        if self.manifest is not None and (record := self.manifest.stage(name)) is not None:
+            record.status, record.ended, record.exit_code = "interrupted", now(), 128 + stop.signum
+            record.seconds = round(time.monotonic() - since, 1)
+            self.manifest.put_stage(record)
+        print(
+            f"{self.tag(name)}: interrupted by {stop.signame} after {_duration(time.monotonic() - since)}; "
+            f"its processes were stopped; resume with: {resume}",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
 
     def settle(self, jobs: Sequence[Job], result: ChainResult) -> None:
         """Outcomes `wait` found that no hook reported (a scheduler's jobs)."""

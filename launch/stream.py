@@ -7,6 +7,7 @@ in the output are masked in both copies.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -45,6 +46,8 @@ def run_logged(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
+                # Its own process group: stopping the stage reaches the trainer's workers too.
+                start_new_session=True,
             )
         except OSError as exc:
             msg = f"==> cannot start {argv[0]!r}: {exc}\n"
@@ -90,12 +93,28 @@ def _write(log: BinaryIO, console: BinaryIO, data: bytes) -> None:
         console.flush()
 
 
-def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
+STOP_GRACE_S = 10.0  # SIGTERM, then this long for checkpoints and GPU memory to be let go, then SIGKILL
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+    """Stop the stage's whole process group (the trainer and the workers it started)."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the leader, so only live processes keep the group alive
+        if not _signal_group(proc.pid, 0):
+            break
+        time.sleep(0.1)
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Send `signum` to a process group; False when no process of it is left."""
     try:
-        proc.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a zombie-only group on some kernels
+        return False
+    return True

@@ -42,10 +42,14 @@ def _boxes(values: Any) -> tuple[Box, ...]:
     """Annotated boxes as float tuples: four finite numbers each, x1 < x2 and y1 < y2."""
     if values is None:
         return ()
-    if isinstance(values, (str, bytes)):
+    try:  # a number, a bool or a numpy scalar (a parquet round trip of a bad record) is no list
+        items = iter(values) if not isinstance(values, (str, bytes, Mapping)) else None
+    except TypeError:
+        items = None
+    if items is None:
         raise ValueError(f"ground-truth 'boxes' must be a list of [x1, y1, x2, y2], got {values!r}")
     boxes = []
-    for box in values:
+    for box in items:
         try:
             x1, y1, x2, y2 = box
             x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)

@@ -101,7 +101,7 @@ def test_without_the_package_the_error_says_how_to_make_it_importable(outside: P
 def test_validation_names_what_the_registries_do_not_know(outside: Path) -> None:
     """With the plugin not loaded, validation reports its source, layout, format and reward by key."""
     proc = _harness(outside, "profile=smoke", "dry_run=true", "plugins=[]", "reward.path=/dev/null")
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr  # as the real run would
     err = proc.stderr
     assert "error: stages.prepare_train.source: unknown data source 'quokka'" in err
     assert "error: stages.synth_data.layout: unknown synth layout 'quokka'" in err

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from common.errors import Problem, did_you_mean
 from harness.render import Rendered
@@ -103,6 +103,10 @@ def check_verl_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Proble
                 Problem(where, f"'{key}' already exists in verl {VERL_VERSION}'s config; drop the '+'")
             )
             continue
+        mismatch = _type_mismatch(defaults, key, value) if exists else None
+        if mismatch is not None:
+            problems.append(Problem(where, mismatch))
+            continue
         dead = _dead_replacement(key)
         if dead is not None and value is not None:
             problems.append(
@@ -117,6 +121,36 @@ def check_verl_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Proble
         OmegaConf.update(effective, key, value, force_add=True)
     problems += _batch_problems(effective, keys)
     return problems
+
+
+def _type_mismatch(defaults: DictConfig, key: str, value: Any) -> str | None:
+    """Why `value` cannot be what verl's default for `key` is (a number, a flag, a list), or None.
+
+    verl reads these values hours later, inside its workers; a string where it expects a
+    number must fail here. Only clear mismatches are named: a null default, an interpolation
+    or a string default accepts anything.
+    """
+    try:
+        default = OmegaConf.select(defaults, key, default=None, throw_on_missing=False)
+    except Exception:  # an interpolation verl resolves against its own runtime values
+        return None
+    if default is None or value is None or (isinstance(value, str) and "${" in value):
+        return None
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, float)):
+        ok, expected = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, (list, ListConfig)):
+        ok, expected = isinstance(value, (list, tuple)), "a list"
+    elif isinstance(default, (dict, DictConfig)):
+        ok, expected = isinstance(value, dict), "a mapping"
+    else:
+        return None
+    if ok and key.rsplit(".", 1)[-1] in ("lr", "learning_rate") and value < 0:
+        return f"a learning rate must not be negative, got {value!r}"
+    if ok:
+        return None
+    return f"verl {VERL_VERSION} expects {expected} for '{key}' (its default is {default!r}), got {value!r}"
 
 
 def has_key(cfg: DictConfig, dotted: str) -> bool:

@@ -80,7 +80,7 @@ def test_unknown_paper_exits_2_with_the_list() -> None:
 
 def test_as_published_prints_the_seed_commands_and_fails_validation() -> None:
     proc = _harness("paper=fake_hr1", "dry_run=true", "as_published=true", "profile=full")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # as the real run: the same problem, the same exit status
     assert "swift sft" in proc.stdout and "--train_type full" in proc.stdout
     assert "custom_reward_function.path=" in proc.stdout
     assert "main_ppo never reads it" in proc.stderr

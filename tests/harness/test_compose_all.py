@@ -44,7 +44,8 @@ def _group_cases() -> list[tuple[str, str, list[str]]]:
     """(paper, node to resolve, overrides) composing each option of each group once."""
     cases = []
     for group in GROUPS:
-        for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
+        # `_base` and the like are parts the options extend (composed with each of them), not options.
+        for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_")):
             if group == "paper":
                 cases.append((option, "stages", []))
             elif group == "profile_paper":
