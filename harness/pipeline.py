@@ -172,6 +172,9 @@ PRIMARY_OUTPUT = {
     "verl_merge": "hf",
     "eval": ".",
     "report": ".",
+    "expert_train": "final",  # expert.stage_kinds.KIND_OUTPUTS
+    "expert_swap": "llava",
+    "expert_infer": ".",
 }
 
 

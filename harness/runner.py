@@ -27,7 +27,7 @@ from harness.pipeline import PRIMARY_OUTPUT, STAGE_REF
 from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
 
-TRAINING_KINDS = {"swift_sft", "swift_rlhf", "verl_grpo"}
+TRAINING_KINDS = {"swift_sft", "swift_rlhf", "verl_grpo", "expert_train"}
 # Kinds that pick up where an interrupted attempt stopped: trainers from their last checkpoint,
 # the evaluation from the predictions already written.
 RESUMABLE_KINDS = TRAINING_KINDS | {"eval"}
@@ -310,6 +310,9 @@ def _prepare(planned: PlannedStage, decision: Decision) -> PlannedStage:
                 argv.append("trainer.resume_mode=auto")
         elif stage_dir.exists():
             shutil.rmtree(stage_dir)
+    elif planned.kind == "expert_train":
+        if decision.action != "resume" and stage_dir.exists():
+            shutil.rmtree(stage_dir)  # a resume continues from its own newest checkpoint (python -m expert)
     elif planned.kind == "eval" and decision.action == "resume":
         pass  # predictions.jsonl is resumed by the evaluation itself (it refuses a changed config)
     elif planned.kind not in ("report", "download") and stage_dir.exists():

@@ -52,6 +52,7 @@ Renderer = Callable[[StageContext], Rendered]
 
 
 def _registry() -> dict[str, Renderer]:
+    from expert import stage_kinds as expert
     from harness.render import swift, tools, verl
 
     return {
@@ -64,6 +65,9 @@ def _registry() -> dict[str, Renderer]:
         "download": tools.render_download,
         "eval": tools.render_eval,
         "report": tools.render_report,
+        "expert_train": expert.render_expert_train,
+        "expert_swap": expert.render_expert_swap,
+        "expert_infer": expert.render_expert_infer,
     }
 
 
