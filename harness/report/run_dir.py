@@ -11,7 +11,7 @@ from common.errors import HarnessError
 
 __all__ = ["RunInfo", "StageInfo", "load_run", "results_config_of"]
 
-TRAINING_KINDS = ("swift_sft", "swift_rlhf", "verl_grpo")
+TRAINING_KINDS = ("swift_sft", "swift_rlhf", "verl_grpo", "expert_train")
 
 
 @dataclass(frozen=True)

@@ -129,4 +129,8 @@ def read_stage_curves(stage: StageInfo) -> Curves:
             read_verl_file_log(path, curves)
         if not files and stage.log is not None and stage.log.is_file():
             read_verl_console_log(stage.log, curves)
+    elif stage.kind == "expert_train":
+        from expert.curves import read_expert_stage
+
+        curves = read_expert_stage(stage.stage_dir)
     return curves

@@ -123,3 +123,22 @@ def test_eval_cli_expert_flags() -> None:
     assert options["collaborative_decoding"] is None
     _, problem = with_expert_arguments({"collaborative_decoding": None}, "/p.jsonl", None)
     assert problem is not None and "collaborative_decoding" in problem
+
+
+def test_the_reports_curve_reader_reads_the_expert_logs(tmp_path) -> None:
+    from harness.report.run_dir import StageInfo
+    from harness.report.training_logs import read_stage_curves
+
+    (tmp_path / "log.jsonl").write_text(
+        '{"step": 1, "epoch": 0, "loss": 0.7, "lr": 0.0001}\n{"step": 2, "epoch": 0, "loss": 0.6, "lr": 0.0001}\n'
+        '{"step": 2, "epoch": 0, "loss": 0.5, "lr": 0.0001}\n{"step": 3, "ep'  # resumed, then torn by a kill
+    )
+    (tmp_path / "metrics.jsonl").write_text(
+        json.dumps(
+            {"epoch": 0, "step": 2, "val": {"accuracy": 0.75, "ap": 0.9, "accuracy/generator/FLUX": 1.0}}
+        )
+    )
+    curves = read_stage_curves(StageInfo("expert_train", "expert_train", "completed", tmp_path))
+    assert curves["loss"] == {1: 0.7, 2: 0.5} and curves["learning_rate"][2] == 1e-4
+    assert curves["val/accuracy"] == {2: 0.75} and curves["val/ap"] == {2: 0.9}
+    assert not any("FLUX" in key for key in curves)

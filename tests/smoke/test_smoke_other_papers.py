@@ -221,14 +221,20 @@ def test_aigi_holmes_smoke_run(tmp_path: Path) -> None:
     assert {"accuracy/generator/FLUX", "accuracy/generator/SD35-L"} <= set(metrics)
     # The visual expert: trained (LoRA + head), merged and swapped into the LLaVA that SFT starts from.
     assert (run_dir / "expert_train" / "final" / "adapter_model.safetensors").is_file()
-    assert [json.loads(x)["step"] for x in (run_dir / "expert_train" / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert [
+        json.loads(x)["step"] for x in (run_dir / "expert_train" / "log.jsonl").read_text().splitlines()
+    ] == [1, 2, 3]
     assert _argv_value(stages["sft"], "--model") == str(run_dir / "expert_swap" / "llava")
     assert "no visual expert" not in proc.stdout + proc.stderr
     # Collaborative decoding read the expert's probabilities; eval_mllm is the MLLM alone.
-    assert _argv_value(stages["eval"], "--expert-probs") == str(run_dir / "expert_infer" / "expert_probs.jsonl")
+    assert _argv_value(stages["eval"], "--expert-probs") == str(
+        run_dir / "expert_infer" / "expert_probs.jsonl"
+    )
     combined = [json.loads(x) for x in (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()]
     alone = [json.loads(x) for x in (run_dir / "eval_mllm" / "predictions.jsonl").read_text().splitlines()]
-    assert all(p["expert_p_fake"] is not None for p in combined) and all(p["expert_p_fake"] is None for p in alone)
+    assert all(p["expert_p_fake"] is not None for p in combined) and all(
+        p["expert_p_fake"] is None for p in alone
+    )
     # The answer starts with the forced "This image is <verdict>" (collaborative decoding's prefix).
     assert all(p["response"].startswith("This image is") for p in combined)
     # The report's MLLM / Expert / Combined table has a number in every column of a smoke generator.
