@@ -74,10 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"expert: final adapter and head in {final}")
         elif args.command == "swap":
             config = settings.parse_swap_config(options)
-            from expert.swap import merge_expert, swap_into_llava
+            from expert.model import read_meta
+            from expert.swap import check_vision_configs, merge_expert, swap_into_llava
 
+            base = args.base or read_meta(args.expert)["base_model"]
+            check_vision_configs(base, args.llava, config.check_fields)  # before anything is written
             out = Path(args.output_dir)
-            expert = merge_expert(args.expert, out / "expert", base=args.base)
+            expert = merge_expert(args.expert, out / "expert", base=base)
             llava = swap_into_llava(expert, args.llava, out / "llava", config)
             print(f"expert: merged expert in {expert}; LLaVA with the expert as vision tower in {llava}")
         else:
