@@ -294,11 +294,14 @@ def test_collaborative_decoding_follows_a_confident_expert_where_the_mllm_is_uns
     # p = 0.5 adds the same bias to both verdicts: the MLLM's own choice at the forced position
     alone = run("neutral", dict.fromkeys(ids, 0.5))
     assert all(r["response"].startswith("This image is") and r["verdict"] in ("real", "fake") for r in alone)
-    unsure = [r for r in alone if r["p_fake"] is not None and 0.05 < r["p_fake"] < 0.95]
-    assert unsure, [r["p_fake"] for r in alone]
+    # an expert at 0.999 for the other verdict (a logit bias of log(999) = 6.9) decides every image:
+    # the random-weight MLLM's margin between "real" and "fake" is smaller than that
     against = {r["id"]: (0.001 if r["verdict"] == "fake" else 0.999) for r in alone}
-    combined = run("confident", against)
-    by_id = {r["id"]: r for r in combined}
-    for row in unsure:
+    combined = {r["id"]: r for r in run("against", against)}
+    for row in alone:
         expected = "fake" if against[row["id"]] > 0.5 else "real"
-        assert by_id[row["id"]]["verdict"] == expected != row["verdict"], (row, by_id[row["id"]])
+        assert combined[row["id"]]["verdict"] == expected != row["verdict"], (row, combined[row["id"]])
+        assert combined[row["id"]]["expert_p_fake"] == against[row["id"]]
+    # control: an expert that agrees changes nothing
+    agree = {i: 1.0 - p for i, p in against.items()}
+    assert [r["verdict"] for r in run("agree", agree)] == [r["verdict"] for r in alone]
