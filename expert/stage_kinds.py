@@ -1,4 +1,7 @@
-"""The expert's three stage kinds, rendered like the harness' other kinds (pure, no torch).
+"""The expert's three stage kinds, registered in the harness' stage-kind registry (harness.kinds).
+
+Importing this module registers them (harness.kinds imports it with the repository's other kind
+modules); their renderers are pure, like the harness' other kinds, and import no torch.
 
 - ``expert_train``: ``python3 -m expert train`` (mode torchrun: the launcher's NPROC_PER_NODE /
   NNODES make it start torchrun itself, like ms-swift); primary output ``final/``; resumable (the
@@ -6,7 +9,8 @@
   job needs nothing more).
 - ``expert_swap``: ``python3 -m expert swap``; primary output ``llava/`` (``expert/`` beside it).
 - ``expert_infer``: ``python3 -m expert infer``; primary output the stage folder
-  (``expert_probs.jsonl``, ``predictions.jsonl``, ``metrics.json``).
+  (``expert_probs.jsonl``, ``predictions.jsonl``, ``metrics.json``); an evaluating kind, so the
+  report lists its metrics and draws its ROC like an eval stage's.
 
 A stage's own keys (all but the harness' keys, harness.pipeline.RESERVED_KEYS) are the program's
 settings (expert/config.py); they are checked here, so a bad one is an error naming
@@ -23,12 +27,17 @@ from typing import Any
 
 from common.errors import ConfigError, Problem
 from expert.config import parse_infer_config, parse_swap_config, parse_train_config
+from expert.curves import read_expert_stage
+from harness.kinds import Output, StageKind, register_kind
 from harness.render import Rendered, StageContext
+from harness.rerun import START_OVER, RerunRule
 
-__all__ = ["KIND_OUTPUTS", "render_expert_infer", "render_expert_swap", "render_expert_train"]
+__all__ = ["EXPERT_CHECKPOINTS", "render_expert_infer", "render_expert_swap", "render_expert_train"]
 
-# kind -> its primary output inside the stage folder (what `stage:<name>` resolves to)
-KIND_OUTPUTS = {"expert_train": "final", "expert_swap": "llava", "expert_infer": "."}
+# A fresh attempt starts from an empty folder; an interrupted one keeps it, and `python3 -m expert
+# train` continues from its newest complete checkpoints/step-N whenever it starts, so neither a
+# resumed attempt nor a requeued Slurm job needs a changed argv.
+EXPERT_CHECKPOINTS = RerunRule(resumable=True)
 
 _INPUTS = {
     "expert_train": ({"train_manifest", "model"}, {"val_manifest"}),
@@ -110,3 +119,35 @@ def render_expert_swap(ctx: StageContext) -> Rendered:
 
 def render_expert_infer(ctx: StageContext) -> Rendered:
     return _render(ctx, "expert_infer", "infer", dict(ctx.args), parse_infer_config, mode="single")
+
+
+register_kind(
+    StageKind(
+        name="expert_train",
+        command="python3 -m expert train",
+        render=render_expert_train,
+        output=Output("final"),  # PEFT adapter + head.safetensors + expert.json
+        rerun=EXPERT_CHECKPOINTS,
+        trains=True,
+        read_curves=read_expert_stage,
+    )
+)
+register_kind(
+    StageKind(
+        name="expert_swap",
+        command="python3 -m expert swap",
+        render=render_expert_swap,
+        output=Output("llava"),  # LLaVA with the merged expert as its vision tower; expert/ beside it
+        rerun=START_OVER,
+    )
+)
+register_kind(
+    StageKind(
+        name="expert_infer",
+        command="python3 -m expert infer",
+        render=render_expert_infer,
+        output=Output("."),  # expert_probs.jsonl, predictions.jsonl, metrics.json
+        rerun=START_OVER,
+        evaluates=True,
+    )
+)

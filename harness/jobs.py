@@ -39,6 +39,9 @@ def make_job(plan: Plan, planned: PlannedStage) -> Job:
 
 
 def launcher_for(plan: Plan) -> Launcher:
+    """The cluster's launcher; a scheduler holds the chain unless submit=true and leaves it
+    running unless wait=true."""
     from launch import make_launcher
 
-    return make_launcher(cluster_settings(plan))
+    cfg = plan.cfg
+    return make_launcher(cluster_settings(plan), hold=not cfg.get("submit"), detach=not cfg.get("wait"))

@@ -17,11 +17,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from common.errors import ConfigError, Problem, did_you_mean
+from harness.kinds import KINDS, StageKind, get_kind
 
 # Keys of a stage config that belong to the harness, not to the trainer.
 RESERVED_KEYS = frozenset(
     {
-        "kind",  # which renderer: see harness.render.RENDERERS
+        "kind",  # the stage kind (harness.kinds): renderer, validator, outputs, resume rule
         "inputs",  # name -> literal path, `stage:<name>[/<file>]`, or {prefer, fallback, warning}
         "env",  # extra environment for the stage's process
         "global_batch_size",  # the paper's global batch; gradient accumulation is derived from it
@@ -51,6 +52,49 @@ class StageSpec:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
+
+    @property
+    def stage_kind(self) -> StageKind:
+        return get_kind(self.kind)
+
+    def literal_inputs(self) -> list[tuple[str, str]]:
+        """(config key, path) of inputs that are paths the user provides, not stage outputs."""
+        found: list[tuple[str, str]] = []
+
+        def walk(value: Any, where: str) -> None:
+            if value is None:
+                return
+            if isinstance(value, list):
+                for i, v in enumerate(value):
+                    walk(v, f"{where}[{i}]")
+            elif isinstance(value, dict):
+                if value.get("prefer") not in (None, ""):
+                    walk(value["prefer"], f"{where}.prefer")
+                else:
+                    walk(value.get("fallback"), f"{where}.fallback")
+            elif not str(value).startswith(STAGE_REF):
+                found.append((where, str(value)))
+
+        for key, value in (self.get("inputs") or {}).items():
+            walk(value, f"stages.{self.name}.inputs.{key}")
+        return found
+
+    def producers(self) -> list[str]:
+        """Names of the stages whose outputs this stage reads (the `stage:<name>` inputs in use)."""
+        found: list[str] = []
+
+        def walk(value: Any) -> None:
+            if isinstance(value, list):
+                for v in value:
+                    walk(v)
+            elif isinstance(value, dict):
+                walk(value.get("prefer") if value.get("prefer") not in (None, "") else value.get("fallback"))
+            elif isinstance(value, str) and value.startswith(STAGE_REF):
+                found.append(value[len(STAGE_REF) :].partition("/")[0])
+
+        for value in (self.get("inputs") or {}).values():
+            walk(value)
+        return found
 
 
 def stage_names(cfg: DictConfig) -> list[str]:
@@ -143,15 +187,13 @@ def stage_spec(cfg: DictConfig, name: str) -> StageSpec:
         raise ConfigError(Problem(str(key), f"{type(exc).__name__}: {str(exc).splitlines()[0]}")) from None
     assert isinstance(resolved, dict)
     kind = resolved.get("kind")
-    from harness.render import RENDERERS  # local import: render imports this module
-
-    if kind not in RENDERERS:
+    if kind not in KINDS:
         raise ConfigError(
             Problem(
                 f"stages.{name}.kind",
                 f"unknown stage kind '{kind}'"
-                f"{did_you_mean(str(kind), RENDERERS)}; "
-                f"available: {', '.join(sorted(RENDERERS))}",
+                f"{did_you_mean(str(kind), KINDS.names())}; "
+                f"available: {', '.join(KINDS.names())}",
             )
         )
     return StageSpec(name=name, kind=kind, config=resolved)
@@ -161,58 +203,44 @@ def stage_dir(run_dir: Path, name: str) -> Path:
     return run_dir / name
 
 
-# What `stage:<name>` means for each kind: the stage's primary output.
-PRIMARY_OUTPUT = {
-    "data_prep": ".",
-    "download": "model",
-    "swift_sft": "final",  # harness.finalize links the last checkpoint-N here
-    "swift_rlhf": "final",
-    "swift_export": "merged",
-    "verl_grpo": "final",  # harness.finalize links the last global_step_N here
-    "verl_merge": "hf",
-    "eval": ".",
-    "report": ".",
-    "expert_train": "final",  # expert.stage_kinds.KIND_OUTPUTS
-    "expert_swap": "llava",
-    "expert_infer": ".",
-}
+def primary_output(spec: StageSpec, run_dir: Path) -> Path:
+    """The stage's primary output: what `stage:<name>` means, what the manifest records."""
+    return spec.stage_kind.output_path(stage_dir(run_dir, spec.name), run_dir, spec.config)
 
 
 def resolve_ref(
-    ref: str, run_dir: Path, kinds: Mapping[str, str], order: list[str], consumer: str, key: str
+    ref: str, run_dir: Path, specs: Mapping[str, StageSpec], order: list[str], consumer: str, key: str
 ) -> str:
     """`stage:<name>[/<file>]` -> a path in the run directory; the producer must run earlier."""
     target = ref[len(STAGE_REF) :]
     producer, _, rel = target.partition("/")
-    if producer not in kinds:
+    if producer not in specs:
         raise ConfigError(
-            Problem(key, f"'{ref}' names no stage of this pipeline{did_you_mean(producer, list(kinds))}")
+            Problem(key, f"'{ref}' names no stage of this pipeline{did_you_mean(producer, list(specs))}")
         )
     if order.index(producer) >= order.index(consumer):
         raise ConfigError(Problem(key, f"'{ref}': stage '{producer}' runs after '{consumer}'"))
-    base = stage_dir(run_dir, producer)
     if rel:
-        return str(base / rel)
-    primary = PRIMARY_OUTPUT[kinds[producer]]
-    return str(base if primary == "." else base / primary)
+        return str(stage_dir(run_dir, producer) / rel)
+    return str(primary_output(specs[producer], run_dir))
 
 
 def resolve_inputs(
-    spec: StageSpec, run_dir: Path, kinds: Mapping[str, str], order: list[str]
+    spec: StageSpec, run_dir: Path, specs: Mapping[str, StageSpec], order: list[str]
 ) -> tuple[dict[str, Any], list[str]]:
     """Resolve a stage's `inputs:` to paths; returns (inputs, warnings)."""
     warnings: list[str] = []
     resolved: dict[str, Any] = {}
     for key, value in (spec.get("inputs") or {}).items():
         where = f"stages.{spec.name}.inputs.{key}"
-        resolved[key] = _resolve_input(value, run_dir, kinds, order, spec.name, where, warnings)
+        resolved[key] = _resolve_input(value, run_dir, specs, order, spec.name, where, warnings)
     return resolved, warnings
 
 
 def _resolve_input(
     value: Any,
     run_dir: Path,
-    kinds: Mapping[str, str],
+    specs: Mapping[str, StageSpec],
     order: list[str],
     consumer: str,
     where: str,
@@ -222,7 +250,7 @@ def _resolve_input(
         return None
     if isinstance(value, list):
         return [
-            _resolve_input(v, run_dir, kinds, order, consumer, f"{where}[{i}]", warnings)
+            _resolve_input(v, run_dir, specs, order, consumer, f"{where}[{i}]", warnings)
             for i, v in enumerate(value)
         ]
     if isinstance(value, dict):
@@ -238,37 +266,14 @@ def _resolve_input(
             )
         if value.get("prefer") not in (None, ""):
             return _resolve_input(
-                value["prefer"], run_dir, kinds, order, consumer, f"{where}.prefer", warnings
+                value["prefer"], run_dir, specs, order, consumer, f"{where}.prefer", warnings
             )
         if value.get("warning"):
             warnings.append(f"{where}: {value['warning']}")
         return _resolve_input(
-            value.get("fallback"), run_dir, kinds, order, consumer, f"{where}.fallback", warnings
+            value.get("fallback"), run_dir, specs, order, consumer, f"{where}.fallback", warnings
         )
     text = str(value)
     if text.startswith(STAGE_REF):
-        return resolve_ref(text, run_dir, kinds, order, consumer, where)
+        return resolve_ref(text, run_dir, specs, order, consumer, where)
     return text
-
-
-def literal_inputs(spec: StageSpec) -> list[tuple[str, str]]:
-    """(config key, path) of inputs that are paths the user provides, not stage outputs."""
-    found: list[tuple[str, str]] = []
-
-    def walk(value: Any, where: str) -> None:
-        if value is None:
-            return
-        if isinstance(value, list):
-            for i, v in enumerate(value):
-                walk(v, f"{where}[{i}]")
-        elif isinstance(value, dict):
-            if value.get("prefer") not in (None, ""):
-                walk(value["prefer"], f"{where}.prefer")
-            else:
-                walk(value.get("fallback"), f"{where}.fallback")
-        elif not str(value).startswith(STAGE_REF):
-            found.append((where, str(value)))
-
-    for key, value in (spec.get("inputs") or {}).items():
-        walk(value, f"stages.{spec.name}.inputs.{key}")
-    return found

@@ -1,9 +1,12 @@
-"""From a composed config to the rendered commands of every stage, in order."""
+"""From a composed config to the rendered commands of every stage, in order.
+
+Planning is a pure function of the composed config and of the outputs of stages that have
+already completed (a data stage's stats.json): it writes nothing and changes nothing it is
+given. What a real run must do first (copy the reward file into the run) is part of the plan.
+"""
 
 from __future__ import annotations
 
-import copy
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,8 +15,18 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem
-from harness.pipeline import StageSpec, expand_extends, resolve_inputs, stage_dir, stage_names, stage_spec
-from harness.render import DIALECT_OF_KIND, Rendered, StageContext, render
+from harness.kinds import StageKind
+from harness.pipeline import (
+    StageSpec,
+    expand_extends,
+    primary_output,
+    resolve_inputs,
+    stage_dir,
+    stage_names,
+    stage_spec,
+)
+from harness.render import Rendered, StageContext
+from harness.reward_file import RunReward, planned_reward, with_run_reward
 
 
 @dataclass
@@ -32,6 +45,15 @@ class PlannedStage:
     def kind(self) -> str:
         return self.spec.kind
 
+    @property
+    def stage_kind(self) -> StageKind:
+        return self.spec.stage_kind
+
+    @property
+    def output(self) -> Path:
+        """The primary output (what `stage:<name>` resolves to)."""
+        return primary_output(self.spec, Path(self.ctx.run_dir))
+
 
 @dataclass
 class Plan:
@@ -40,8 +62,8 @@ class Plan:
     run_dir: Path
     profile: str
     stages: list[PlannedStage]
-    cfg: DictConfig
-    notes: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest (e.g. reward_sha256)
+    cfg: DictConfig  # the composed config, with reward.path pointing at the run's copy when there is one
+    reward: RunReward | None = None  # the reward file a real run copies in before its first stage
 
     def stage(self, name: str) -> PlannedStage:
         for planned in self.stages:
@@ -66,12 +88,20 @@ def run_directory(cfg: DictConfig, run_name: str) -> Path:
     return Path(str(cfg.paths.runs)) / paper_name(cfg) / run_name
 
 
-def build_plan(cfg: DictConfig, run_name: str | None = None) -> Plan:
-    """Render every stage of the selected pipeline; all problems are reported together."""
+def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = False) -> Plan:
+    """Render every stage of the selected pipeline; all problems are reported together.
+
+    launch=True plans a run rather than a printout: stages that score with `reward.path` are
+    rendered with the run's copy of the file (`Plan.reward`, installed by the runner).
+    """
     run_name = run_name or cfg.get("run_name") or default_run_name()
     run_dir = run_directory(cfg, str(run_name))
     names = stage_names(cfg)
     expanded = expand_extends(cfg)
+    reward = planned_reward(cfg, run_dir, [expanded.stages[name] for name in names]) if launch else None
+    if reward is not None:
+        cfg = with_run_reward(cfg, reward)
+        expanded = expand_extends(cfg)
     problems: list[Problem] = []
     specs: dict[str, StageSpec] = {}
     for name in names:
@@ -81,18 +111,17 @@ def build_plan(cfg: DictConfig, run_name: str | None = None) -> Plan:
             problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
-    kinds = {name: spec.kind for name, spec in specs.items()}
     profile = str(OmegaConf.select(cfg, "profile.name", default="full"))
     cluster = cfg.cluster
     planned: list[PlannedStage] = []
     for name in names:
         spec = specs[name]
         try:
-            inputs, warnings = resolve_inputs(spec, run_dir, kinds, names)
-            spec = _with_total_steps(spec, inputs)
+            inputs, warnings = resolve_inputs(spec, run_dir, specs, names)
+            spec = _derived(spec, inputs)
             specs[name] = spec
             ctx = _context(cfg, spec, inputs, run_dir, cluster)
-            rendered = render(ctx)
+            rendered = spec.stage_kind.render(ctx)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
@@ -115,13 +144,14 @@ def build_plan(cfg: DictConfig, run_name: str | None = None) -> Plan:
         profile=profile,
         stages=planned,
         cfg=cfg,
+        reward=reward,
     )
 
 
 def _context(
     cfg: DictConfig, spec: StageSpec, inputs: dict[str, Any], run_dir: Path, cluster: DictConfig
 ) -> StageContext:
-    dialect_group = DIALECT_OF_KIND.get(spec.kind)
+    dialect_group = spec.stage_kind.dialect
     dialect = OmegaConf.to_container(cfg.dialect[dialect_group], resolve=True) if dialect_group else {}
     env = {str(k): _env_value(spec.name, k, v) for k, v in (spec.get("env") or {}).items() if v is not None}
     gbs = spec.get("global_batch_size")
@@ -144,53 +174,15 @@ def _context(
     )
 
 
-def _with_total_steps(spec: StageSpec, inputs: dict[str, Any]) -> StageSpec:
-    """Fill a GRPO reward schedule's `total_steps: null` with the job's optimizer steps.
-
-    verl runs len(dataset) // data.train_batch_size steps per epoch (drop_last, v1 trainer_base),
-    times trainer.total_epochs unless trainer.total_training_steps is set. The row count comes
-    from the data stage's stats.json once it exists, before that from `expected_rows`.
-    """
-    if spec.kind != "verl_grpo":
+def _derived(spec: StageSpec, inputs: dict[str, Any]) -> StageSpec:
+    """The stage with the values its kind derives from upstream outputs (e.g. reward steps)."""
+    derive = spec.stage_kind.derive_config
+    if derive is None:
         return spec
-    kwargs = ((spec.config.get("reward") or {}).get("custom_reward_function") or {}).get("reward_kwargs")
-    if not isinstance(kwargs, dict) or "total_steps" not in kwargs or kwargs["total_steps"] is not None:
+    config = derive(spec.name, spec.config, inputs)
+    if config is spec.config:
         return spec
-    trainer = spec.config.get("trainer") or {}
-    if trainer.get("total_training_steps"):
-        steps = int(trainer["total_training_steps"])
-    else:
-        rows = _train_rows(inputs.get("train_files")) or spec.get("expected_rows")
-        if not rows:
-            raise ConfigError(
-                Problem(
-                    f"stages.{spec.name}.expected_rows",
-                    "the reward schedule needs the job's total steps: set expected_rows "
-                    "(training rows) or trainer.total_training_steps",
-                )
-            )
-        batch = int((spec.config.get("data") or {}).get("train_batch_size", 1))
-        steps = (int(rows) // batch) * int(trainer.get("total_epochs", 1))
-    config = copy.deepcopy(spec.config)
-    config["reward"]["custom_reward_function"]["reward_kwargs"]["total_steps"] = max(steps, 1)
-    return StageSpec(name=spec.name, kind=spec.kind, config=config)
-
-
-def _train_rows(train_files: Any) -> int | None:
-    """Rows the data stage wrote into these files (its stats.json), if it has run."""
-    files = train_files if isinstance(train_files, list) else [train_files]
-    total = 0
-    for file in files:
-        if not file:
-            return None
-        stats_path = Path(file).parent / "stats.json"
-        if not stats_path.exists():
-            return None
-        written = json.loads(stats_path.read_text()).get("written") or {}
-        if Path(file).name not in written:
-            return None
-        total += int(written[Path(file).name])
-    return total
+    return StageSpec(name=spec.name, kind=spec.kind, config=dict(config))
 
 
 def _env_value(stage: str, key: Any, value: Any) -> str:

@@ -1,52 +1,85 @@
 """The GRPO reward a run uses: checked before launch, copied into the run so it travels with it.
 
-`reward.path=/path/to/reward.py reward.name=compute_score` plugs in any verl-style reward. Before
-anything launches the harness imports it the way verl will (rewards.loader) and checks that the
-function accepts verl's call; then the file is copied to `<run_dir>/reward/` and every stage reads
-that copy, so a Slurm job that starts hours later (or on another node) scores with exactly the
-file that was checked.
+`reward.path=/path/to/reward.py reward.name=compute_score` plugs in any verl-style reward. Planning
+decides (purely) that a run which trains with a reward scores with `<run_dir>/reward/<file>` and
+renders every stage with that path; validation imports the user's file the way verl will
+(rewards.loader) and checks that the function accepts verl's call; the runner copies it there
+before the first stage starts. So a Slurm job that starts hours later (or on another node) scores
+with exactly the file that was checked.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from common.errors import ConfigError, Problem
+from common.errors import Problem
+from harness.kinds import find_kind
 
-GRPO_KINDS = {"verl_grpo"}
+RUN_COPY_DIR = "reward"
 
 
-def uses_reward(cfg: DictConfig, stage_names: list[str]) -> bool:
-    if OmegaConf.select(cfg, "reward.path", default=None) is None:
-        return False
-    for name in stage_names:
-        stage = cfg.stages[name]
-        if stage.get("kind") in GRPO_KINDS or stage.get("rlhf_type") == "grpo":
+@dataclass(frozen=True)
+class RunReward:
+    """The user's reward file and the run's copy of it, which every stage is rendered with."""
+
+    source: Path
+    name: str
+    copy: Path
+
+    def problems(self) -> list[Problem]:
+        """The file imports and `name` accepts verl's call; problems name reward.path."""
+        from rewards.loader import RewardPluginError, load_reward_fn
+
+        try:
+            load_reward_fn(self.source, self.name)
+        except RewardPluginError as exc:
+            return [Problem("reward.path", str(exc))]
+        return []
+
+    def install(self) -> str:
+        """Copy the file into the run (atomically: another node may read it); returns its sha256."""
+        self.copy.parent.mkdir(parents=True, exist_ok=True)
+        if self.source.resolve() != self.copy.resolve():
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.copy.name}.", dir=self.copy.parent)
+            os.close(fd)
+            try:
+                shutil.copy2(self.source, tmp)
+                os.replace(tmp, self.copy)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        return hashlib.sha256(self.copy.read_bytes()).hexdigest()
+
+
+def uses_reward(stage_configs: Iterable[Mapping[str, Any]]) -> bool:
+    """Some stage scores with `reward.path` (its kind says so for its config)."""
+    for config in stage_configs:
+        kind = find_kind(str(config.get("kind")))
+        if kind is not None and kind.uses_reward(config):
             return True
     return False
 
 
-def check_and_copy_reward(cfg: DictConfig, run_dir: Path) -> str:
-    """Validate `reward.path`/`reward.name`, copy the file into the run, point the config at it.
+def planned_reward(
+    cfg: DictConfig, run_dir: Path, stage_configs: Iterable[Mapping[str, Any]]
+) -> RunReward | None:
+    """The run's copy of `reward.path`, when a stage scores with it."""
+    path = OmegaConf.select(cfg, "reward.path", default=None)
+    if path is None or not uses_reward(stage_configs):
+        return None
+    source = Path(str(path))
+    return RunReward(source=source, name=str(cfg.reward.name), copy=run_dir / RUN_COPY_DIR / source.name)
 
-    Returns the copy's sha256 for the manifest.
-    """
-    from rewards.loader import RewardPluginError, load_reward_fn
 
-    source = Path(str(cfg.reward.path))
-    name = str(cfg.reward.name)
-    try:
-        load_reward_fn(source, name)
-    except RewardPluginError as exc:
-        raise ConfigError(Problem("reward.path", str(exc))) from None
-    target_dir = run_dir / "reward"
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / source.name
-    if source.resolve() != target.resolve():
-        shutil.copy2(source, target)
-    OmegaConf.update(cfg, "reward.path", str(target), merge=False)
-    return hashlib.sha256(target.read_bytes()).hexdigest()
+def with_run_reward(cfg: DictConfig, reward: RunReward) -> DictConfig:
+    """A new config whose `reward.path` is the run's copy (the given config is left as it is)."""
+    return OmegaConf.merge(cfg, {"reward": {"path": str(reward.copy)}})  # type: ignore[return-value]

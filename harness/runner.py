@@ -1,36 +1,40 @@
 """Run a plan's stages in order, with a run directory, a manifest, and resume.
 
 Running the same command again with the same run name skips completed stages whose recorded
-config matches, resumes an interrupted training stage from its last checkpoint, and refuses a
-completed stage whose config changed (naming the keys) unless `from_stage=` asks for a rerun.
+config matches, resumes an interrupted stage where its kind can, and refuses a completed stage
+whose config changed (naming the keys) unless `from_stage=` asks for a rerun.
+
+The runner only orchestrates: what a stage kind needs before an attempt (clean its folder,
+resume, survive a requeue) is its `RerunRule` (harness.kinds, harness.rerun), and where the
+stages run is the launcher's business. The runner hands the launcher the chain of stages to
+run (`submit`), records what the launcher reports around each stage, and waits for the outcome
+(`wait`); a local launcher runs the chain inside `submit`, Slurm queues it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from omegaconf import OmegaConf
 
 from common.errors import Problem
-from harness import swift_resume
-from harness.finalize import last_swift_checkpoint
 from harness.jobs import cluster_settings, launcher_for, make_job
 from harness.manifest import RunManifest, StageRecord, now, write_text_atomic
-from harness.pipeline import PRIMARY_OUTPUT, STAGE_REF
 from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
 
-TRAINING_KINDS = {"swift_sft", "swift_rlhf", "verl_grpo", "expert_train"}
-# Kinds that pick up where an interrupted attempt stopped: trainers from their last checkpoint,
-# the evaluation from the predictions already written.
-RESUMABLE_KINDS = TRAINING_KINDS | {"eval"}
+if TYPE_CHECKING:  # launch/ is imported lazily: a dry run never needs it
+    from launch import ChainResult, Job, Launcher, StageState
+
+# A stage left in one of these states by an earlier invocation did not finish: it resumes when
+# its kind can (RerunRule.resumable) and starts over otherwise.
+INTERRUPTED = ("running", "failed", "submitted")
 
 
 @dataclasses.dataclass
@@ -44,61 +48,57 @@ def run_plan(
     subset: Sequence[str] | None = None,
     from_stage: str | None = None,
     out: TextIO | None = None,
-    launcher: Any = None,
+    launcher: Launcher | None = None,
 ) -> int:
     out = out or sys.stdout
     _use_this_environment()  # before the launcher snapshots the environment
     launcher = launcher or launcher_for(plan)
-    primary = bool(getattr(launcher, "is_primary", lambda: True)())
-    names = [s.name for s in plan.stages]
+    primary = launcher.is_primary()
     manifest = RunManifest.load(plan.run_dir)
     decisions, problems = decide(plan, manifest, subset, from_stage)
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    # Every node installs the copy its stages were rendered with (a run dir may be node-local).
+    reward_sha256 = plan.reward.install() if plan.reward is not None else None
     if primary:
-        manifest = _open_manifest(plan, manifest)
-        manifest.order_stages(names)
+        manifest = _open_manifest(plan, manifest, reward_sha256)
+        manifest.order_stages([s.name for s in plan.stages])
         manifest.save()
-    if str(plan.cfg.cluster.launcher) == "slurm":
-        return _submit_to_slurm(plan, manifest, decisions, launcher, out)
-
-    total = len(plan.stages)
-    run_started = time.monotonic()
-    for index, planned in enumerate(plan.stages, start=1):
+    book = _Book(plan, manifest if primary else None, out)
+    chosen: list[Job] = []
+    for planned in plan.stages:
         decision = decisions[planned.name]
-        tag = f"[{index}/{total}] {planned.name}"
-        if decision.action == "not_selected":
-            continue
-        if decision.action == "skip_completed":
-            print(f"{tag}: already completed, skipped ({decision.reason})", file=out)
-            continue
-        if decision.action == "skip_profile":
-            print(
-                f"{tag}: skipped in profile {plan.profile}: {planned.skip_reason} "
-                f"(command rendered and validated; see dry_run=true)",
-                file=out,
-            )
-            if primary and manifest is not None:
-                record = _record(plan, planned, manifest)
-                record.status, record.skip_reason = "skipped", planned.skip_reason
-                record.argv = list(planned.rendered.argv)  # what would run, for the record
-                manifest.put_stage(record)
-            continue
-        code = _run_stage(
-            plan,
-            planned,
-            decision,
-            manifest if primary else None,
-            launcher,
-            tag,
-            out,
-            run_elapsed=time.monotonic() - run_started,
-        )
-        if code != 0:
-            return code
-    if primary:
+        if decision.action in ("run", "resume"):
+            # Prepared now, before anything of the chain runs: a job that Slurm requeues must
+            # find its own checkpoints only, never those of an earlier run.
+            chosen.append(book.prepare(planned, decision, requeueable=launcher.requeues))
+        else:
+            book.not_running(planned, decision)
+    if not chosen:
+        book.flush_skips()
+        print(f"nothing to run: every selected stage has completed ({plan.run_dir})", file=out)
+        book.queued([], [])
+        return 0
+    ids = launcher.submit(chosen, on_start=book.started, on_end=book.ended)
+    if not ids:
+        book.flush_skips()
+        print("not submitted (submit=false); submit with submit=true", file=out)
+        return 0
+    book.queued(chosen, ids)
+    result = launcher.wait(ids)
+    book.settle(chosen, result)
+    book.flush_skips()
+    return _outcome(plan, result, primary, out)
+
+
+def _outcome(plan: Plan, result: ChainResult, primary: bool, out: TextIO) -> int:
+    if result.failed is not None:
+        summary = [result.failed, *(s for s in result.not_run if s.terminal)]
+        print("\n".join(s.describe() for s in summary), file=sys.stderr)
+        return 1
+    if result.ok and primary:
         print(f"run complete: {plan.run_dir}", file=out)
     return 0
 
@@ -127,7 +127,7 @@ def decide(
         if planned.skip_reason:
             decisions[planned.name] = Decision("skip_profile", planned.skip_reason)
             continue
-        for producer in _producers(planned):
+        for producer in planned.spec.producers():
             if producer not in will_have and decisions.get(producer, Decision("")).action != "skip_profile":
                 problems.append(
                     Problem(
@@ -152,13 +152,13 @@ def decide(
                     )
                 )
                 continue
-            if not _output_exists(planned):
+            if not planned.output.exists():
                 decisions[planned.name] = Decision("run", "its outputs are gone")
                 continue
             decisions[planned.name] = Decision("skip_completed", f"finished {previous.ended}")
             continue
-        interrupted = previous.status in ("running", "failed", "submitted")
-        if interrupted and planned.kind in RESUMABLE_KINDS:
+        interrupted = previous.status in INTERRUPTED
+        if interrupted and planned.stage_kind.rerun.resumable:
             decisions[planned.name] = Decision("resume", f"was {previous.status}")
         elif interrupted:
             decisions[planned.name] = Decision("run", f"was {previous.status}; restarting cleanly")
@@ -198,35 +198,7 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     ]
 
 
-def _producers(planned: PlannedStage) -> list[str]:
-    found: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, list):
-            for v in value:
-                walk(v)
-        elif isinstance(value, dict):
-            walk(value.get("prefer") if value.get("prefer") not in (None, "") else value.get("fallback"))
-        elif isinstance(value, str) and value.startswith(STAGE_REF):
-            found.append(value[len(STAGE_REF) :].partition("/")[0])
-
-    for value in (planned.spec.get("inputs") or {}).values():
-        walk(value)
-    return found
-
-
-def _output_exists(planned: PlannedStage) -> bool:
-    primary = PRIMARY_OUTPUT[planned.kind]
-    stage_dir = Path(planned.ctx.stage_dir)
-    if planned.kind == "report":
-        return (Path(planned.ctx.run_dir) / "report.md").exists()
-    if planned.kind == "download":
-        target = planned.spec.get("local_dir")
-        return bool(target) and Path(str(target)).exists()
-    return (stage_dir if primary == "." else stage_dir / primary).exists()
-
-
-def _open_manifest(plan: Plan, manifest: RunManifest | None) -> RunManifest:
+def _open_manifest(plan: Plan, manifest: RunManifest | None, reward_sha256: str | None) -> RunManifest:
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(plan.run_dir / "config.yaml", OmegaConf.to_yaml(plan.cfg, resolve=True))
     environment = RunManifest.environment(Path(str(plan.cfg.paths.repo)))
@@ -246,7 +218,8 @@ def _open_manifest(plan: Plan, manifest: RunManifest | None) -> RunManifest:
         )
     else:
         manifest.data.update(environment)
-    manifest.data.update(plan.notes)
+    if reward_sha256 is not None:
+        manifest.data["reward_sha256"] = reward_sha256
     manifest.data.setdefault("invocations", []).append({"at": now(), "argv": _masked_argv(sys.argv[1:])})
     return manifest
 
@@ -271,169 +244,164 @@ def _use_this_environment() -> None:
         os.environ["PATH"] = os.pathsep.join([bin_dir, path]) if path else bin_dir
 
 
-def _record(plan: Plan, planned: PlannedStage, manifest: RunManifest | None) -> StageRecord:
-    previous = manifest.stage(planned.name) if manifest else None
-    record = previous or StageRecord(name=planned.name, kind=planned.kind)
-    record.kind = planned.kind
-    record.stage_dir = planned.ctx.stage_dir
-    record.outputs = _outputs(planned)
-    record.config = stage_fingerprint(plan, planned)
-    return record
+class _Book:
+    """The run's records and the console, stage by stage, as the launcher reports them."""
 
+    def __init__(self, plan: Plan, manifest: RunManifest | None, out: TextIO) -> None:
+        self.plan, self.manifest, self.out = plan, manifest, out
+        self.index = {p.name: i for i, p in enumerate(plan.stages, start=1)}
+        self.patterns = cluster_settings(plan).get("secret_patterns") or None
+        self.attempts: dict[str, tuple[PlannedStage, Decision]] = {}
+        self.skips: list[tuple[int, str]] = []  # printed in pipeline order, between the stages
+        self.ended_names: set[str] = set()
+        self.run_started = time.monotonic()
 
-def _outputs(planned: PlannedStage) -> dict[str, Any]:
-    primary = PRIMARY_OUTPUT[planned.kind]
-    stage_dir = Path(planned.ctx.stage_dir)
-    outputs: dict[str, Any] = {"primary": str(stage_dir if primary == "." else stage_dir / primary)}
-    if planned.kind == "report":
-        outputs["primary"] = str(Path(planned.ctx.run_dir) / "report.md")
-    if planned.kind == "download" and planned.spec.get("local_dir"):
-        outputs["primary"] = str(planned.spec.get("local_dir"))
-    return outputs
+    def tag(self, name: str) -> str:
+        return f"[{self.index[name]}/{len(self.plan.stages)}] {name}"
 
+    def not_running(self, planned: PlannedStage, decision: Decision) -> None:
+        if decision.action == "skip_completed":
+            self.skips.append(
+                (
+                    self.index[planned.name],
+                    f"{self.tag(planned.name)}: already completed, skipped ({decision.reason})",
+                )
+            )
+        elif decision.action == "skip_profile":
+            self.skips.append(
+                (
+                    self.index[planned.name],
+                    f"{self.tag(planned.name)}: skipped in profile {self.plan.profile}: {planned.skip_reason} "
+                    f"(command rendered and validated; see dry_run=true)",
+                )
+            )
+            if self.manifest is not None:
+                record = self.record(planned)
+                record.status, record.skip_reason = "skipped", planned.skip_reason
+                record.argv = list(planned.rendered.argv)  # what would run, for the record
+                self.manifest.put_stage(record)
 
-def _prepare(planned: PlannedStage, decision: Decision) -> PlannedStage:
-    """Clean or resume: the argv a rerun needs."""
-    stage_dir = Path(planned.ctx.stage_dir)
-    rendered = planned.rendered
-    argv = list(rendered.argv)
-    if planned.kind in ("swift_sft", "swift_rlhf"):
-        output = stage_dir / "output"
-        checkpoint = last_swift_checkpoint(output) if decision.action == "resume" else None
-        if decision.action == "run" and output.exists():
-            shutil.rmtree(output)
-        if checkpoint is not None and "--resume_from_checkpoint" not in argv:
-            argv += ["--resume_from_checkpoint", str(checkpoint)]
-    elif planned.kind == "verl_grpo":
-        if decision.action == "resume":
-            if not any(a.startswith("trainer.resume_mode=") for a in argv):
-                argv.append("trainer.resume_mode=auto")
-        elif stage_dir.exists():
-            shutil.rmtree(stage_dir)
-    elif planned.kind == "expert_train":
-        if decision.action != "resume" and stage_dir.exists():
-            shutil.rmtree(stage_dir)  # a resume continues from its own newest checkpoint (python -m expert)
-    elif planned.kind == "eval" and decision.action == "resume":
-        pass  # predictions.jsonl is resumed by the evaluation itself (it refuses a changed config)
-    elif planned.kind not in ("report", "download") and stage_dir.exists():
-        shutil.rmtree(stage_dir)  # a partial export or data folder is not reused
-    if argv == list(rendered.argv):
-        return planned
-    return dataclasses.replace(planned, rendered=dataclasses.replace(rendered, argv=tuple(argv)))
+    def flush_skips(self, before: int | None = None) -> None:
+        waiting = []
+        for index, line in self.skips:
+            if before is None or index < before:
+                print(line, file=self.out)
+            else:
+                waiting.append((index, line))
+        self.skips = waiting
 
+    def prepare(self, planned: PlannedStage, decision: Decision, requeueable: bool) -> Job:
+        """Clean the stage's folder or set it up to resume (its kind's rule); the job to launch."""
+        argv = planned.stage_kind.rerun.prepare(
+            planned.rendered.argv,
+            Path(planned.ctx.stage_dir),
+            resume=decision.action == "resume",
+            requeueable=requeueable,
+            verbatim=planned.ctx.verbatim,
+        )
+        if argv != tuple(planned.rendered.argv):
+            rendered = dataclasses.replace(planned.rendered, argv=argv)
+            planned = dataclasses.replace(planned, rendered=rendered)
+        self.attempts[planned.name] = (planned, decision)
+        return make_job(self.plan, planned)
 
-def _run_stage(
-    plan: Plan,
-    planned: PlannedStage,
-    decision: Decision,
-    manifest: RunManifest | None,
-    launcher: Any,
-    tag: str,
-    out: TextIO,
-    run_elapsed: float = 0.0,
-) -> int:
-    from launch.secret_env import mask_env
+    def record(self, planned: PlannedStage) -> StageRecord:
+        previous = self.manifest.stage(planned.name) if self.manifest else None
+        record = previous or StageRecord(name=planned.name, kind=planned.kind)
+        record.kind = planned.kind
+        record.stage_dir = planned.ctx.stage_dir
+        record.outputs = {"primary": str(planned.output)}
+        record.config = stage_fingerprint(self.plan, planned)
+        return record
 
-    planned = _prepare(planned, decision)
-    Path(planned.ctx.stage_dir).mkdir(parents=True, exist_ok=True)
-    job = make_job(plan, planned)
-    log = Path(job.log_dir) / f"{job.name}.node0.log"
-    patterns = cluster_settings(plan).get("secret_patterns") or None
-    record = _record(plan, planned, manifest)
-    if manifest is not None:
-        record.status, record.started, record.ended, record.exit_code = "running", now(), None, None
+    def _launched(self, record: StageRecord, job: Job) -> None:
+        from launch.secret_env import mask_env
+
         record.argv = list(job.argv)
-        record.env = mask_env(dict(job.env), patterns) if patterns else mask_env(dict(job.env))
-        record.log = str(log)
-        record.attempts += 1
+        record.env = mask_env(dict(job.env), self.patterns) if self.patterns else mask_env(dict(job.env))
+        record.log = job.log_file(0)
         record.skip_reason = None
-        manifest.put_stage(record)
-    verb = "resuming" if decision.action == "resume" else "running"
-    note = f" ({decision.reason})" if decision.reason else ""
-    print(f"{tag}: {verb}{note}; log: {log} (run time so far {_duration(run_elapsed)})", file=out, flush=True)
-    started = time.monotonic()
-    code = launcher.run(job)
-    elapsed = time.monotonic() - started
-    if manifest is not None:
-        record.status = "completed" if code == 0 else "failed"
-        record.ended, record.exit_code, record.seconds = now(), code, round(elapsed, 1)
-        manifest.put_stage(record)
-    if code == 0:
-        print(f"{tag}: completed in {_duration(elapsed)}", file=out, flush=True)
-        return 0
-    print(
-        f"{tag}: FAILED with exit code {code} after {_duration(elapsed)}; nothing after it runs.",
-        file=sys.stderr,
-    )
-    tail = _tail(log, 30)
-    if tail:
-        print(f"last lines of {log}:\n{tail}", file=sys.stderr)
-    return code
 
+    def started(self, job: Job) -> None:
+        """A stage starts here and now (launchers that run stages in this process)."""
+        planned, decision = self.attempts[job.name]
+        self.flush_skips(before=self.index[job.name])
+        Path(planned.ctx.stage_dir).mkdir(parents=True, exist_ok=True)
+        if self.manifest is not None:
+            record = self.record(planned)
+            self._launched(record, job)
+            record.status, record.started, record.ended, record.exit_code = "running", now(), None, None
+            record.attempts += 1
+            self.manifest.put_stage(record)
+        verb = "resuming" if decision.action == "resume" else "running"
+        note = f" ({decision.reason})" if decision.reason else ""
+        elapsed = _duration(time.monotonic() - self.run_started)
+        print(
+            f"{self.tag(job.name)}: {verb}{note}; log: {job.log_file(0)} (run time so far {elapsed})",
+            file=self.out,
+            flush=True,
+        )
 
-def _submit_to_slurm(
-    plan: Plan, manifest: RunManifest | None, decisions: dict[str, Decision], launcher: Any, out: TextIO
-) -> int:
-    jobs = []
-    chosen = []
-    for planned in plan.stages:
-        decision = decisions[planned.name]
-        if decision.action in ("run", "resume"):
-            # Cleaned now, not when the job starts: a requeued job must find its own checkpoints.
-            planned = _prepare(planned, decision)
-            chosen.append(planned)
-            jobs.append(_requeue_safe(make_job(plan, planned), planned))
-    script_dir = plan.run_dir / "slurm"
-    if not jobs:
-        print("nothing to submit: every selected stage has completed", file=out)
-        if manifest is not None:
-            manifest.data["slurm_submission"] = {"at": now(), "job_ids": [], "stages": []}
-            manifest.save()
-        return 0
-    paths = launcher.write_scripts(jobs, script_dir)
-    for path in paths:
-        print(f"wrote {path}", file=out)
-    if not plan.cfg.get("submit"):
-        print("not submitted (submit=false); submit with submit=true", file=out)
-        return 0
-    ids = launcher.submit(jobs, script_dir)
-    if manifest is not None:
-        manifest.data["slurm_submission"] = {
-            "at": now(),
-            "job_ids": [str(i) for i in ids],
-            "stages": [p.name for p in chosen],
-        }
-        manifest.save()
-    records: dict[str, StageRecord] = {}
-    for planned, job_id in zip(chosen, ids):
-        print(f"submitted {planned.name}: job {job_id}", file=out)
-        if manifest is not None:
-            record = _record(plan, planned, manifest)
-            record.status, record.job_id, record.log = "submitted", str(job_id), None
+    def queued(self, jobs: Sequence[Job], ids: Sequence[str]) -> None:
+        """Jobs `submit` handed to a scheduler (they have not ended): recorded as submitted."""
+        waiting = [(job, job_id) for job, job_id in zip(jobs, ids) if job.name not in self.ended_names]
+        if self.manifest is None:
+            return
+        for job, job_id in waiting:
+            record = self.record(self.attempts[job.name][0])
+            self._launched(record, job)
+            record.status, record.job_id = "submitted", str(job_id)
             record.started, record.ended, record.exit_code = now(), None, None
-            manifest.put_stage(record)
-            records[planned.name] = record
-    if not plan.cfg.get("wait"):
-        return 0
-    result = launcher.wait(ids)
-    for state in result.stages:
-        record = records.get(state.stage)
-        if record is not None and manifest is not None:
-            record.status = "completed" if state.ok else ("failed" if state.ran else "pending")
-            record.exit_code, record.ended = state.exit_code, now()
-            manifest.put_stage(record)
-    if result.ok:
-        return 0
-    print(result.describe(), file=sys.stderr)
-    return 1
+            self.manifest.put_stage(record)
+        self.manifest.data["submission"] = {
+            "at": now(),
+            "job_ids": [str(job_id) for _, job_id in waiting],
+            "stages": [job.name for job, _ in waiting],
+        }
+        self.manifest.save()
 
+    def ended(self, job: Job, state: StageState) -> None:
+        """A stage ended, or will never start because one before it failed."""
+        self.ended_names.add(job.name)
+        planned, _ = self.attempts[job.name]
+        if not state.ran:
+            previous = self.manifest.stage(job.name) if self.manifest else None
+            if (
+                self.manifest is not None
+                and previous is not None
+                and previous.status in ("submitted", "running")
+            ):
+                previous.status, previous.exit_code, previous.ended = "pending", None, now()
+                self.manifest.put_stage(previous)
+            return
+        if self.manifest is not None:
+            record = self.record(planned)
+            record.status = "completed" if state.ok else "failed"
+            record.ended, record.exit_code = now(), state.exit_code
+            if state.seconds is not None:
+                record.seconds = round(state.seconds, 1)
+            self.manifest.put_stage(record)
+        took = f" in {_duration(state.seconds)}" if state.seconds is not None else ""
+        if state.ok:
+            print(f"{self.tag(job.name)}: completed{took}", file=self.out, flush=True)
+            return
+        after = f" after {_duration(state.seconds)}" if state.seconds is not None else ""
+        code = state.exit_code or (128 + state.signal if state.signal else 1)
+        print(
+            f"{self.tag(job.name)}: FAILED with exit code {code}{after}; nothing after it runs.",
+            file=sys.stderr,
+        )
+        log = Path(state.log or job.log_file(0))
+        lines = _tail(log, 30)
+        if lines:
+            print(f"last lines of {log}:\n{lines}", file=sys.stderr)
 
-def _requeue_safe(job: Any, planned: PlannedStage) -> Any:
-    """A Slurm job whose ms-swift trainer resumes from its newest checkpoint when requeued."""
-    if planned.kind not in ("swift_sft", "swift_rlhf") or planned.ctx.verbatim:
-        return job  # verl resumes by itself (trainer.resume_mode=auto); a seed's command stays verbatim
-    output = Path(planned.ctx.stage_dir) / "output"
-    return dataclasses.replace(job, argv=swift_resume.wrap(job.argv, str(output)))
+    def settle(self, jobs: Sequence[Job], result: ChainResult) -> None:
+        """Outcomes `wait` found that no hook reported (a scheduler's jobs)."""
+        by_name = {job.name: job for job in jobs}
+        for state in result.stages:
+            if state.terminal and state.stage not in self.ended_names and state.stage in by_name:
+                self.ended(by_name[state.stage], state)
 
 
 def _duration(seconds: float) -> str:

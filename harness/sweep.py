@@ -10,8 +10,8 @@ and the combined report is one more job that waits for the last stage of every c
 from __future__ import annotations
 
 import itertools
+import json
 import re
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem
 from harness.config import Invocation
+from harness.invoke import execute, load_config
 from harness.plan import default_run_name
 
 
@@ -53,8 +54,6 @@ def member_name(base: str, combo: Sequence[str], swept_keys: Sequence[str]) -> s
 
 
 def run_sweep(inv: Invocation) -> int:
-    from harness.cli import execute, load_config
-
     combos = expand_sweep(inv.overrides)
     if len(combos) < 2:
         raise ConfigError(Problem("-m", "a multirun needs a swept value, e.g. -m data.fold=0,1,2,3"))
@@ -76,32 +75,22 @@ def run_sweep(inv: Invocation) -> int:
             return member_code
     if base_cfg.get("dry_run") or code != 0:
         return code
+    return _report_across(base_cfg, base, run_dirs)
+
+
+def _report_across(cfg: DictConfig, base: str, run_dirs: list[Path]) -> int:
+    """One more job: the report across the runs, after the last queued job of every member.
+
+    The cluster's launcher runs it like a stage: here and now when the members ran here, or
+    queued on Slurm after each member's chain (it is never waited for).
+    """
+    from launch import Job, make_launcher
+
     report_dir = run_dirs[0].parent / f"{base}__sweep"
     argv = ["python3", "-m", "harness.report", "--output-dir", str(report_dir)]
     for run_dir in run_dirs:
         argv += ["--run-dir", str(run_dir)]
-    if str(base_cfg.cluster.launcher) == "slurm":
-        return _submit_sweep_report(base_cfg, argv, report_dir, run_dirs)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    print(f"=== report across {len(run_dirs)} runs: {report_dir / 'report.md'} ===", flush=True)
-    return subprocess.run([sys.executable, *argv[1:]]).returncode
-
-
-def _submit_sweep_report(cfg: DictConfig, argv: list[str], report_dir: Path, run_dirs: list[Path]) -> int:
-    """On Slurm the members are independent chains; the report waits for the last job of each."""
-    import json
-
-    from launch import Job, make_launcher
-
-    if not cfg.get("submit"):
-        print(f"not submitted (submit=false): the cross-run report runs `{' '.join(argv)}`")
-        return 0
-    last_ids = []
-    for run_dir in run_dirs:
-        submission = json.loads((run_dir / "manifest.json").read_text()).get("slurm_submission") or {}
-        if submission.get("job_ids"):
-            last_ids.append(submission["job_ids"][-1])
-    report_dir.mkdir(parents=True, exist_ok=True)
+    after = [job_id for job_id in map(_last_queued_job, run_dirs) if job_id is not None]
     job = Job(
         name="sweep_report",
         argv=tuple(argv),
@@ -109,10 +98,33 @@ def _submit_sweep_report(cfg: DictConfig, argv: list[str], report_dir: Path, run
         workdir=str(cfg.paths.repo),
         log_dir=str(report_dir / "logs"),
     )
-    launcher = make_launcher(OmegaConf.to_container(cfg.cluster, resolve=True))
-    (job_id,) = launcher.submit([job], report_dir / "slurm", after=last_ids)
-    print(f"submitted the report across {len(run_dirs)} runs: job {job_id} (after {', '.join(last_ids)})")
-    return 0
+    launcher = make_launcher(
+        OmegaConf.to_container(cfg.cluster, resolve=True), hold=not cfg.get("submit"), detach=True
+    )
+    report_dir.mkdir(parents=True, exist_ok=True)
+    print(f"=== report across {len(run_dirs)} runs: {report_dir / 'report.md'} ===", flush=True)
+    ids = launcher.submit([job], report_dir / "slurm", after=after)
+    if not ids:
+        print(f"not submitted (submit=false): the cross-run report runs `{' '.join(argv)}`")
+        return 0
+    state = launcher.wait(ids).stages[0]
+    if not state.terminal:
+        waits = f" (after {', '.join(after)})" if after else ""
+        print(f"submitted the report across {len(run_dirs)} runs: job {ids[0]}{waits}")
+        return 0
+    if state.ok:
+        return 0
+    print(state.describe(), file=sys.stderr)
+    return 1
+
+
+def _last_queued_job(run_dir: Path) -> str | None:
+    """The last job a member left queued with a scheduler (its runner's `submission` record)."""
+    manifest = run_dir / "manifest.json"
+    if not manifest.is_file():
+        return None
+    ids = (json.loads(manifest.read_text()).get("submission") or {}).get("job_ids") or []
+    return str(ids[-1]) if ids else None
 
 
 def _is_sweep(override: str) -> bool:

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 
 from launch import shell
+from launch.chain import InProcessChain
 from launch.config import ClusterConfig, ClusterConfigError
 from launch.dist_env import child_env, device_list, uses_torchrun
 from launch.job import Job, JobError, resolved_argv
@@ -22,8 +23,8 @@ from launch.secret_env import secret_values, split_env
 from launch.stream import run_logged
 
 
-class LocalLauncher:
-    """Runs stages on this machine (cluster=local)."""
+class LocalLauncher(InProcessChain):
+    """Runs stages on this machine (cluster=local); `submit` runs a chain of them in order."""
 
     def __init__(self, cfg: ClusterConfig, environ: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg

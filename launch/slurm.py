@@ -4,6 +4,9 @@ Rendering (`render_script`, `write_scripts`) is pure apart from writing the file
 `submit` is the only thing that talks to Slurm. Secrets are never written into a script:
 `submit` hands them to sbatch through its environment, and sbatch (run with --export=ALL)
 passes them on to the job.
+
+`hold=True` (the harness's submit=false) writes the scripts without submitting them;
+`detach=True` (wait=false) makes `wait` report the chain as submitted instead of polling it.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from launch import shell
+from launch.chain import ChainResult, EndHook, StageState, StartHook
 from launch.config import ClusterConfig
 from launch.dist_env import DISTRIBUTED_VARS, nproc_per_node, uses_torchrun
 from launch.job import AllocRef, Job, JobError, alloc_argv
 from launch.secret_env import leaked_secret_names, secret_values, split_env
 from launch.shell import ShellVar
 from launch.slurm_script import render_sbatch, script_name
-from launch.slurm_state import ChainResult, wait_chain
+from launch.slurm_state import wait_chain
+
+SUBMITTED = "SUBMITTED"  # the state of a job `wait` did not look at (detach=True)
 
 
 class SlurmError(RuntimeError):
@@ -36,12 +42,21 @@ class SlurmLauncher:
         cfg: ClusterConfig,
         environ: Mapping[str, str] | None = None,
         runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+        hold: bool = False,
+        detach: bool = False,
     ) -> None:
         self.cfg = cfg
         self.environ = dict(os.environ if environ is None else environ)
         self.runner = runner
         self.python = cfg.python or sys.executable
+        self.hold = hold
+        self.detach = detach
         self._submitted: dict[str, Job] = {}
+
+    @property
+    def requeues(self) -> bool:
+        """A failed node or a preemption restarts a job with the argv it was submitted with."""
+        return self.cfg.slurm.requeue
 
     # ----- rendering ------------------------------------------------------------------------
 
@@ -106,13 +121,29 @@ class SlurmLauncher:
 
     # ----- submitting -----------------------------------------------------------------------
 
-    def submit(self, jobs: Sequence[Job], script_dir: Path, after: Sequence[str] = ()) -> list[str]:
+    def submit(
+        self,
+        jobs: Sequence[Job],
+        script_dir: Path | None = None,
+        after: Sequence[str] = (),
+        on_start: StartHook | None = None,
+        on_end: EndHook | None = None,
+    ) -> list[str]:
         """Write and sbatch every job, each after the previous one succeeded; print the ids.
 
         `after`: job ids the first job waits for (all must succeed), e.g. the last stage of
-        every member of a sweep before the report that compares them.
+        every member of a sweep before the report that compares them. The jobs start later,
+        under Slurm: the hooks are never called here (`wait` reports how they ended). With
+        hold=True the scripts are written and nothing is submitted: returns []. The scripts go
+        to `script_dir`, by default `<run_dir>/slurm` (`default_script_dir`).
         """
-        paths = self.write_scripts(jobs, script_dir)
+        if script_dir is None and jobs:
+            script_dir = self.default_script_dir(jobs[0])
+        paths = self.write_scripts(jobs, Path(script_dir or "."))
+        if self.hold:
+            for job, path in zip(jobs, paths):
+                print(f"[launch] stage {job.name}: wrote {path} (not submitted)", flush=True)
+            return []
         for job in jobs:
             # Slurm opens --output before the script runs: the directory must exist already.
             Path(job.log_dir).mkdir(parents=True, exist_ok=True)
@@ -141,13 +172,18 @@ class SlurmLauncher:
         return ids
 
     def wait(self, job_ids: Sequence[str], timeout_s: float | None = None) -> ChainResult:
-        """Block until every job ended; print and return which stage failed, if any."""
+        """Block until every job ended; print and return which stage failed, if any.
+
+        With detach=True, return at once: every job is reported as submitted (not terminal).
+        """
         triples = []
         for job_id in job_ids:
             job = self._submitted.get(job_id)
             name = job.name if job is not None else f"job-{job_id}"
             log = job.log_file(0) if job is not None else ""
             triples.append((name, job_id, log))
+        if self.detach:
+            return ChainResult(tuple(StageState(n, i, SUBMITTED, ran=False, log=lg) for n, i, lg in triples))
         result = wait_chain(
             triples,
             poll_s=self.cfg.slurm.poll_interval_s,

@@ -11,85 +11,10 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
-# States after which a job will not run again (REQUEUED / PENDING after a requeue are not).
-TERMINAL = {
-    "COMPLETED",
-    "FAILED",
-    "CANCELLED",
-    "TIMEOUT",
-    "NODE_FAIL",
-    "OUT_OF_MEMORY",
-    "PREEMPTED",
-    "BOOT_FAIL",
-    "DEADLINE",
-    "SPECIAL_EXIT",
-    "UNKNOWN",
-}
-# A pending job whose dependency failed never starts unless someone intervenes.
-NEVER_SATISFIED = "DependencyNeverSatisfied"
+from launch.chain import NEVER_SATISFIED, ChainResult, StageState
 
 _FIELD = re.compile(r"(?:^|\s)(JobState|Reason|ExitCode|RunTime|JobName|BatchHost)=(\S*)")
-
-
-@dataclass(frozen=True)
-class StageState:
-    """One stage's Slurm job as last seen."""
-
-    stage: str
-    job_id: str
-    state: str
-    exit_code: int = 0
-    signal: int = 0
-    reason: str = ""
-    ran: bool = True
-    log: str = ""
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL or (self.state == "PENDING" and self.reason == NEVER_SATISFIED)
-
-    @property
-    def ok(self) -> bool:
-        return self.state == "COMPLETED" and self.exit_code == 0
-
-    def describe(self) -> str:
-        head = f"stage {self.stage!r} (Slurm job {self.job_id})"
-        if self.ok:
-            return f"{head} completed"
-        if not self.terminal:
-            why = f" ({self.reason})" if self.reason and self.reason != "None" else ""
-            return f"{head} is {self.state}{why}"
-        if not self.ran:
-            why = f" ({self.reason})" if self.reason and self.reason != "None" else ""
-            return f"{head} never started: {self.state}{why}"
-        code = f"exit code {self.exit_code}" + (f", signal {self.signal}" if self.signal else "")
-        where = f"; see {self.log}" if self.log else ""
-        return f"{head} failed: {self.state}, {code}{where}"
-
-
-@dataclass(frozen=True)
-class ChainResult:
-    """The outcome of a submitted chain, in submission order."""
-
-    stages: tuple[StageState, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(s.ok for s in self.stages)
-
-    @property
-    def failed(self) -> StageState | None:
-        """The first stage that ran and did not succeed (None when all succeeded)."""
-        return next((s for s in self.stages if s.ran and not s.ok), None)
-
-    @property
-    def not_run(self) -> list[StageState]:
-        return [s for s in self.stages if not s.ran]
-
-    def describe(self) -> str:
-        return "\n".join(s.describe() for s in self.stages)
 
 
 def query(

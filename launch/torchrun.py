@@ -27,6 +27,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from launch import shell
+from launch.chain import InProcessChain
 from launch.config import ClusterConfig, ClusterConfigError
 from launch.dist_env import Topology, child_env, torchrun_env, uses_torchrun
 from launch.job import Job, JobError, resolved_argv
@@ -40,8 +41,8 @@ from launch.stream import run_logged
 DEFAULT_MASTER_PORT = 29500
 
 
-class TorchrunLauncher:
-    """Runs this node's share of each stage (cluster=torchrun)."""
+class TorchrunLauncher(InProcessChain):
+    """Runs this node's share of each stage (cluster=torchrun); `submit` runs a chain in order."""
 
     def __init__(self, cfg: ClusterConfig, environ: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg

@@ -1,8 +1,8 @@
 """Renderers: pure functions from a resolved stage to the real command (argv, env).
 
-Each stage kind has one renderer. A renderer reads nothing but its `StageContext` (no
-environment, no files, no clock) and returns a `Rendered` command; launching it is
-`launch/`'s job. `Rendered.keys` maps every rendered flag or override back to the config key
+Each stage kind names one renderer (`harness.kinds`). A renderer reads nothing but its
+`StageContext` (no environment, no files, no clock) and returns a `Rendered` command; launching
+it is `launch/`'s job. `Rendered.keys` maps every rendered flag or override back to the config key
 it came from, so validation errors can name the key the user has to change.
 """
 
@@ -45,43 +45,6 @@ class Rendered:
     alloc_args: Mapping[str, str] = field(default_factory=dict)
     post_argv: tuple[tuple[str, ...], ...] = ()
     warnings: tuple[str, ...] = ()
-    trainer: str | None = None  # "ms-swift" | "verl" | None
 
 
 Renderer = Callable[[StageContext], Rendered]
-
-
-def _registry() -> dict[str, Renderer]:
-    from expert import stage_kinds as expert
-    from harness.render import swift, tools, verl
-
-    return {
-        "swift_sft": swift.render_swift_sft,
-        "swift_rlhf": swift.render_swift_rlhf,
-        "swift_export": swift.render_swift_export,
-        "verl_grpo": verl.render_verl_grpo,
-        "verl_merge": verl.render_verl_merge,
-        "data_prep": tools.render_data_prep,
-        "download": tools.render_download,
-        "eval": tools.render_eval,
-        "report": tools.render_report,
-        "expert_train": expert.render_expert_train,
-        "expert_swap": expert.render_expert_swap,
-        "expert_infer": expert.render_expert_infer,
-    }
-
-
-RENDERERS: dict[str, Renderer] = _registry()
-
-# Which dialect group a kind's trainer reads (`dialect.<name>` in the composed config).
-DIALECT_OF_KIND = {
-    "swift_sft": "swift",
-    "swift_rlhf": "swift",
-    "swift_export": "swift",
-    "verl_grpo": "verl",
-    "verl_merge": "verl",
-}
-
-
-def render(ctx: StageContext) -> Rendered:
-    return RENDERERS[ctx.kind](ctx)

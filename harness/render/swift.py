@@ -9,7 +9,7 @@ on the pinned version.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,6 @@ def render_swift_export(ctx: StageContext) -> Rendered:
         mode="single",
         keys=flag_keys,
         warnings=tuple(warnings),
-        trainer="ms-swift",
     )
 
 
@@ -97,7 +96,6 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
         keys=flag_keys,
         post_argv=post,
         warnings=tuple(warnings),
-        trainer="ms-swift",
     )
 
 
@@ -173,16 +171,3 @@ def _strings(value: Any) -> list[str]:
 
 def _same(a: Any, b: Any) -> bool:
     return _strings(a) == _strings(b)
-
-
-def iter_flags(argv: Iterable[str]) -> dict[str, list[str]]:
-    """argv (after the subcommand) -> {flag: [values]}; used by tests and the golden compare."""
-    out: dict[str, list[str]] = {}
-    current: str | None = None
-    for item in argv:
-        if item.startswith("--"):
-            current = item
-            out[current] = []
-        elif current is not None:
-            out[current].append(item)
-    return out

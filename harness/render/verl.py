@@ -82,7 +82,6 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
         keys=rendered_keys,
         alloc_args={renamed["trainer.nnodes"]: "nnodes", renamed["trainer.n_gpus_per_node"]: "gpus_per_node"},
         post_argv=post,
-        trainer="verl",
     )
 
 
@@ -116,7 +115,6 @@ def render_verl_merge(ctx: StageContext) -> Rendered:
         env=dict(ctx.env),
         mode="single",
         keys={"--local_dir": f"stages.{ctx.name}.inputs.checkpoint"},
-        trainer="verl",
     )
 
 
@@ -142,15 +140,3 @@ def _rename(key: str, renames: Mapping[str, str]) -> str:
         if key == prefix or key.startswith(prefix + "."):
             return renames[prefix] + key[len(prefix) :]
     return key
-
-
-def parse_verl_argv(argv: list[str]) -> dict[str, Any]:
-    """`key=value` overrides -> {key: parsed value} with Hydra's own parser (tests, validation)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-    parsed: dict[str, Any] = {}
-    for item in argv:
-        override = parser.parse_override(item)
-        parsed[override.key_or_group] = override.value()
-    return parsed

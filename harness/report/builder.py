@@ -21,9 +21,8 @@ from harness.report.markdown import (
     render_stages,
 )
 from harness.report.plots import plot_roc, plot_training_curves
-from harness.report.run_dir import RunInfo, load_run, results_config_of
+from harness.report.run_dir import RunInfo, load_run, read_stage_curves, results_config_of
 from harness.report.tables import fill_tables, table_as_dict
-from harness.report.training_logs import read_stage_curves
 
 __all__ = ["build_report"]
 

@@ -133,7 +133,9 @@ def render_stages(runs: Sequence[RunInfo]) -> str:
                 # The report stage is still running while it writes this very table.
                 status = (
                     "writing this report"
-                    if stage.kind == "report" and stage.status == "running"
+                    if stage.stage_kind is not None
+                    and stage.stage_kind.writes_report
+                    and stage.status == "running"
                     else stage.status
                 )
                 cells.append(status + seconds)

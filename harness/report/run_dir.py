@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import HarnessError
+from harness.kinds import StageKind, find_kind
+from harness.report.training_logs import Curves
 
-__all__ = ["RunInfo", "StageInfo", "load_run", "results_config_of"]
-
-TRAINING_KINDS = ("swift_sft", "swift_rlhf", "verl_grpo", "expert_train")
+__all__ = ["RunInfo", "StageInfo", "load_run", "read_stage_curves", "results_config_of"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,11 @@ class StageInfo:
     stage_dir: Path
     log: Path | None = None
     seconds: float | None = None
+
+    @property
+    def stage_kind(self) -> StageKind | None:
+        """What the harness knows about the stage's kind (None for a kind it no longer has)."""
+        return find_kind(self.kind)
 
 
 @dataclass
@@ -45,10 +50,10 @@ class RunInfo:
         return None
 
     def eval_stages(self) -> list[StageInfo]:
-        return [s for s in self.stages if s.kind == "eval"]
+        return [s for s in self.stages if s.stage_kind is not None and s.stage_kind.evaluates]
 
     def training_stages(self) -> list[StageInfo]:
-        return [s for s in self.stages if s.kind in TRAINING_KINDS]
+        return [s for s in self.stages if s.stage_kind is not None and s.stage_kind.trains]
 
     def metrics(self, name: str) -> dict[str, Any] | None:
         """The eval stage's metrics.json, when the stage completed and wrote one."""
@@ -59,6 +64,14 @@ class RunInfo:
         if not path.is_file():
             return None
         return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_stage_curves(stage: StageInfo) -> Curves:
+    """All per-step metrics a training stage logged, read by its kind's reader (empty when none)."""
+    kind = stage.stage_kind
+    if kind is None or kind.read_curves is None:
+        return {}
+    return kind.read_curves(stage.stage_dir, stage.log)
 
 
 def load_run(path: str | Path) -> RunInfo:

@@ -24,9 +24,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.report.run_dir import StageInfo
-
-__all__ = ["Curves", "read_stage_curves", "read_swift_log", "read_verl_console_log", "read_verl_file_log"]
+__all__ = [
+    "Curves",
+    "read_swift_log",
+    "read_swift_stage",
+    "read_verl_console_log",
+    "read_verl_file_log",
+    "read_verl_stage",
+]
 
 Curves = dict[str, dict[float, float]]  # metric key -> step -> value
 
@@ -117,20 +122,20 @@ def _sorted(paths: Iterable[Path]) -> list[Path]:
     return sorted(paths, key=lambda p: (p.stat().st_mtime, str(p)))
 
 
-def read_stage_curves(stage: StageInfo) -> Curves:
-    """All per-step metrics a training stage logged (empty when it logged none)."""
+def read_swift_stage(stage_dir: Path, log: Path | None) -> Curves:
+    """Every ``logging.jsonl`` ms-swift wrote under the stage's output folder, oldest first."""
     curves: Curves = {}
-    if stage.kind in ("swift_sft", "swift_rlhf"):
-        for path in _sorted(stage.stage_dir.glob("output/**/logging.jsonl")):
-            read_swift_log(path, curves)
-    elif stage.kind == "verl_grpo":
-        files = [p for p in _sorted(stage.stage_dir.rglob("*.jsonl")) if _is_verl_file_log(p)]
-        for path in files:
-            read_verl_file_log(path, curves)
-        if not files and stage.log is not None and stage.log.is_file():
-            read_verl_console_log(stage.log, curves)
-    elif stage.kind == "expert_train":
-        from expert.curves import read_expert_stage
+    for path in _sorted(stage_dir.glob("output/**/logging.jsonl")):
+        read_swift_log(path, curves)
+    return curves
 
-        curves = read_expert_stage(stage.stage_dir)
+
+def read_verl_stage(stage_dir: Path, log: Path | None) -> Curves:
+    """verl's file logs under the stage folder; without any, the console lines of the stage's log."""
+    curves: Curves = {}
+    files = [p for p in _sorted(stage_dir.rglob("*.jsonl")) if _is_verl_file_log(p)]
+    for path in files:
+        read_verl_file_log(path, curves)
+    if not files and log is not None and log.is_file():
+        read_verl_console_log(log, curves)
     return curves

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from common.errors import Problem, did_you_mean
+from harness.render import Rendered
 from harness.trainer_specs import load_swift_spec
 
 _TRUE = {"true", "1", "yes", "y", "t", "on"}
@@ -66,6 +67,11 @@ def swift_parser(command: str) -> _StrictParser:
 def known_flags(command: str) -> list[str]:
     spec = load_swift_spec()
     return [f for opt in spec["commands"][command]["options"] for f in opt["flags"]]
+
+
+def validate_swift_command(rendered: Rendered, deep: bool = False) -> list[Problem]:
+    """A rendered `swift <command> ...`; the parser snapshot is the whole check (no deep step)."""
+    return check_swift_argv(rendered.argv, rendered.keys)
 
 
 def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Problem]:

@@ -22,6 +22,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import Problem, did_you_mean
+from harness.render import Rendered
 from harness.trainer_specs import VERL_VERSION, verl_spec_path
 
 
@@ -67,6 +68,15 @@ def _parser():  # type: ignore[no-untyped-def]
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     return OverridesParser.create()
+
+
+def validate_verl_command(rendered: Rendered, deep: bool = False) -> list[Problem]:
+    """A rendered `python3 -m verl.trainer.main_ppo ...`: verl's config tree, and with deep=True
+    (when that passes) verl's own validate_config."""
+    problems = check_verl_argv(rendered.argv, rendered.keys)
+    if deep and not problems:
+        problems += check_verl_deep(rendered.argv, rendered.keys)
+    return problems
 
 
 def check_verl_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Problem]:

@@ -19,9 +19,8 @@ from harness.evaluation.metrics import compute_metrics
 from harness.evaluation.predictions import PredictionRow
 from harness.report.builder import build_report
 from harness.report.config import parse_report_config
-from harness.report.run_dir import StageInfo
+from harness.report.run_dir import StageInfo, read_stage_curves
 from harness.report.training_logs import (
-    read_stage_curves,
     read_swift_log,
     read_verl_console_log,
     read_verl_file_log,

@@ -126,8 +126,7 @@ def test_eval_cli_expert_flags() -> None:
 
 
 def test_the_reports_curve_reader_reads_the_expert_logs(tmp_path) -> None:
-    from harness.report.run_dir import StageInfo
-    from harness.report.training_logs import read_stage_curves
+    from harness.report.run_dir import StageInfo, read_stage_curves
 
     (tmp_path / "log.jsonl").write_text(
         '{"step": 1, "epoch": 0, "loss": 0.7, "lr": 0.0001}\n{"step": 2, "epoch": 0, "loss": 0.6, "lr": 0.0001}\n'
@@ -138,7 +137,32 @@ def test_the_reports_curve_reader_reads_the_expert_logs(tmp_path) -> None:
             {"epoch": 0, "step": 2, "val": {"accuracy": 0.75, "ap": 0.9, "accuracy/generator/FLUX": 1.0}}
         )
     )
-    curves = read_stage_curves(StageInfo("expert_train", "expert_train", "completed", tmp_path))
+    stage = StageInfo("expert_train", "expert_train", "completed", tmp_path)
+    assert stage.stage_kind is not None and stage.stage_kind.trains  # the registered kind
+    curves = read_stage_curves(stage)
     assert curves["loss"] == {1: 0.7, 2: 0.5} and curves["learning_rate"][2] == 1e-4
     assert curves["val/accuracy"] == {2: 0.75} and curves["val/ap"] == {2: 0.9}
     assert not any("FLUX" in key for key in curves)
+
+
+def test_the_expert_kinds_are_registered_stage_kinds(tmp_path) -> None:
+    from harness.kinds import get_kind
+
+    plan = _plan()
+    swap = plan.stage("expert_swap").rendered.argv
+    assert swap[swap.index("--expert") + 1].endswith("/expert_train/final")  # expert_train's primary output
+    infer = plan.stage("expert_infer").rendered.argv
+    assert infer[infer.index("--expert") + 1].endswith("/expert_swap/expert")
+    sft = plan.stage("sft").rendered.argv
+    assert sft[sft.index("--model") + 1].endswith("/expert_swap/llava")  # expert_swap's primary output
+    assert get_kind("expert_infer").evaluates and not get_kind("expert_swap").trains
+
+    # an interrupted attempt keeps its checkpoints (the program resumes from them with the same
+    # argv, also when Slurm requeues it); a fresh attempt starts from an empty folder
+    rule = get_kind("expert_train").rerun
+    argv = ("python3", "-m", "expert", "train", "--output-dir", str(tmp_path))
+    (tmp_path / "checkpoints" / "step-2").mkdir(parents=True)
+    assert rule.prepare(argv, tmp_path, resume=True, requeueable=True, verbatim=False) == argv
+    assert (tmp_path / "checkpoints" / "step-2").is_dir()
+    assert rule.prepare(argv, tmp_path, resume=False, requeueable=True, verbatim=False) == argv
+    assert not tmp_path.exists()

@@ -30,7 +30,7 @@ def plan_for(paper: str, *overrides: str, run_name: str = "test-run") -> Plan:
 
 
 def load_published(paper: str, *overrides: str) -> DictConfig:
-    from harness.cli import load_config
+    from harness.invoke import load_config
 
     return load_config(
         Invocation(overrides=[f"paper={paper}", "profile=full", "as_published=true", *overrides, *_extra()])

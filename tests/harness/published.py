@@ -36,10 +36,20 @@ def swift_flags(argv: list[str]) -> dict[str, list[str]]:
     return flags
 
 
+def parse_verl_argv(argv: list[str]) -> dict[str, object]:
+    """`key=value` overrides -> {key: parsed value} with Hydra's own parser."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    parsed: dict[str, object] = {}
+    for item in argv:
+        override = parser.parse_override(item)
+        parsed[override.key_or_group] = override.value()
+    return parsed
+
+
 def verl_overrides(argv: list[str]) -> dict[str, object]:
     """['python3', '-m', 'verl.trainer.main_ppo', 'k=v', ...] -> {k: value parsed by Hydra}."""
-    from harness.render.verl import parse_verl_argv
-
     assert argv[:3] == ["python3", "-m", "verl.trainer.main_ppo"], argv[:3]
     return parse_verl_argv(argv[3:])
 

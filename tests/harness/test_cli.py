@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from harness.cli import _auto_profile
 from harness.config import REPO_ROOT, parse_invocation
+from harness.invoke import _auto_profile
 
 from .conftest import plan_for
 
@@ -112,7 +112,7 @@ def test_unknown_stage_in_subset_is_an_error() -> None:
 def test_cpu_machine_falls_back_to_smoke_only_locally(
     overrides: list[str], switches: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("harness.cli.gpu_available", lambda: False)
+    monkeypatch.setattr("harness.invoke.gpu_available", lambda: False)
     out = io.StringIO()
     result = _auto_profile(list(overrides), out)
     assert ("profile=smoke" in result) is switches
@@ -126,7 +126,7 @@ def test_cpu_machine_falls_back_to_smoke_only_locally(
 
 
 def test_gpu_machine_runs_the_full_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.cli.gpu_available", lambda: True)
+    monkeypatch.setattr("harness.invoke.gpu_available", lambda: True)
     assert _auto_profile(["paper=fakexplain"], io.StringIO()) == ["paper=fakexplain"]
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from common.errors import ConfigError
-from harness.render.swift import iter_flags
-from harness.render.verl import parse_verl_argv
 
 from .conftest import plan_for
+from .published import parse_verl_argv, swift_flags
 
 
 def _swift(plan, stage: str) -> dict[str, list[str]]:
-    return iter_flags(plan.stage(stage).rendered.argv[2:])
+    return swift_flags(list(plan.stage(stage).rendered.argv))
 
 
 def _verl(plan, stage: str) -> dict:

@@ -15,9 +15,9 @@ from functools import cache
 import pytest
 
 from harness.plan import Plan
-from harness.render.verl import parse_verl_argv
 
 from .conftest import PAPERS, compose_paper, load_published, plan_for
+from .published import parse_verl_argv
 
 pytestmark = pytest.mark.slow
 

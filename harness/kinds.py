@@ -1,0 +1,314 @@
+"""Stage kinds: everything the harness knows about a `kind:` of stage, one object per kind.
+
+A stage config says `kind: swift_sft` (or another registered name); planning, validation, the
+runner and the report look the kind up here and ask it, instead of keeping their own tables:
+
+- `render`: the renderer (resolved stage -> argv, env; harness.render);
+- `validate`: checks of the rendered command against the real trainer (harness.validate);
+- `output`: the primary output, what `stage:<name>` resolves to and what must still exist for
+  a completed stage to be skipped;
+- `rerun`: whether an interrupted attempt resumes, what a fresh attempt deletes, how a job a
+  scheduler may requeue finds its progress (harness.rerun);
+- `trains`, `evaluates`, `writes_report`, `uses_reward`: what the stage is, for the report and
+  for the reward file the run copies;
+- `read_curves`: the training-log reader the report uses;
+- `dialect`: the `dialect.<group>` its renderer reads;
+- `derive_config`: values planning fills in from completed upstream outputs.
+
+A new kind is one `register_kind(StageKind(...))` entry (here, or in a module of its own that
+calls `register_kind` when imported and is named in `PROJECT_KIND_MODULES` below); nothing else
+in the harness names kinds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common.errors import Problem
+from common.registry import Registry
+from harness.render import Rendered, Renderer, swift, tools, verl
+from harness.report.training_logs import Curves, read_swift_stage, read_verl_stage
+from harness.rerun import (
+    KEEP_PREDICTIONS,
+    REWRITE_IN_PLACE,
+    START_OVER,
+    SWIFT_CHECKPOINTS,
+    VERL_CHECKPOINTS,
+    RerunRule,
+)
+from harness.reward_schedule import with_reward_total_steps
+from harness.validate.swift_args import validate_swift_command
+from harness.validate.verl_overrides import validate_verl_command
+
+# A rendered command -> problems naming config keys; deep=True adds the slow checks.
+Validator = Callable[[Rendered, bool], list[Problem]]
+# (stage folder, the stage's node-0 log if any) -> metric -> step -> value
+CurveReader = Callable[[Path, "Path | None"], Curves]
+# (stage name, resolved stage config, resolved inputs) -> the config to render
+ConfigDeriver = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a stage's primary output lives.
+
+    relative: path inside the stage folder ("." is the folder itself);
+    config_key: a stage config key whose value is the path instead, when set (a download's
+        local_dir);
+    in_run_dir: `relative` is inside the run directory instead (the report's report.md).
+    """
+
+    relative: str = "."
+    config_key: str | None = None
+    in_run_dir: bool = False
+
+    def path(self, stage_dir: Path, run_dir: Path, config: Mapping[str, Any]) -> Path:
+        if self.config_key and config.get(self.config_key):
+            return Path(str(config[self.config_key]))
+        base = run_dir if self.in_run_dir else stage_dir
+        return base if self.relative == "." else base / self.relative
+
+    def describe(self) -> str:
+        where = "<run_dir>" if self.in_run_dir else "<stage_dir>"
+        text = f"`{where}`" if self.relative == "." else f"`{where}/{self.relative}`"
+        return f"`{self.config_key}` (else {text})" if self.config_key else text
+
+
+def _never(config: Mapping[str, Any]) -> bool:
+    return False
+
+
+def _always(config: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _grpo_rlhf(config: Mapping[str, Any]) -> bool:
+    """when rlhf_type is grpo"""
+    return config.get("rlhf_type") == "grpo"
+
+
+@dataclass(frozen=True)
+class StageKind:
+    """One kind of stage; see the module docstring for what each field is used for."""
+
+    name: str
+    command: str  # what it runs, in words (docs, dry-run readers)
+    render: Renderer
+    output: Output
+    rerun: RerunRule
+    dialect: str | None = None
+    validate: Validator | None = None
+    trains: bool = False
+    evaluates: bool = False  # writes metrics.json and predictions the report reads
+    writes_report: bool = False
+    uses_reward: Callable[[Mapping[str, Any]], bool] = _never  # the stage config -> scores with reward.path
+    read_curves: CurveReader | None = None
+    derive_config: ConfigDeriver | None = None
+
+    def output_path(self, stage_dir: Path, run_dir: Path, config: Mapping[str, Any]) -> Path:
+        return self.output.path(stage_dir, run_dir, config)
+
+    def check(self, rendered: Rendered, deep: bool = False) -> list[Problem]:
+        return self.validate(rendered, deep) if self.validate is not None else []
+
+
+KINDS: Registry[StageKind] = Registry("stage kind")
+
+
+def register_kind(kind: StageKind) -> StageKind:
+    """Add a kind; its name becomes valid as `kind:` in every stage config."""
+    return KINDS.register(kind.name)(kind)
+
+
+def get_kind(name: str) -> StageKind:
+    """The kind registered under `name` (UnknownNameError lists the others)."""
+    return KINDS.get(name)
+
+
+def find_kind(name: str) -> StageKind | None:
+    """The kind, or None for a name no longer (or not yet) registered, e.g. in an old run."""
+    return KINDS.get(name) if name in KINDS else None
+
+
+def kind_names() -> list[str]:
+    return KINDS.names()
+
+
+# ----- the kinds ---------------------------------------------------------------------------------
+
+register_kind(
+    StageKind(
+        name="data_prep",
+        command="python3 -m data_prep <command>",
+        render=tools.render_data_prep,
+        output=Output("."),
+        rerun=START_OVER,
+    )
+)
+register_kind(
+    StageKind(
+        name="download",
+        command="python3 -m data_prep download",
+        render=tools.render_download,
+        output=Output("model", config_key="local_dir"),
+        rerun=REWRITE_IN_PLACE,  # the hub client resumes into local_dir itself
+    )
+)
+register_kind(
+    StageKind(
+        name="swift_sft",
+        command="swift sft",
+        render=swift.render_swift_sft,
+        output=Output("final"),  # harness.finalize links the last checkpoint-N here
+        rerun=SWIFT_CHECKPOINTS,
+        dialect="swift",
+        validate=validate_swift_command,
+        trains=True,
+        read_curves=read_swift_stage,
+    )
+)
+register_kind(
+    StageKind(
+        name="swift_rlhf",
+        command="swift rlhf --rlhf_type dpo/grpo/...",
+        render=swift.render_swift_rlhf,
+        output=Output("final"),
+        rerun=SWIFT_CHECKPOINTS,
+        dialect="swift",
+        validate=validate_swift_command,
+        trains=True,
+        uses_reward=_grpo_rlhf,
+        read_curves=read_swift_stage,
+    )
+)
+register_kind(
+    StageKind(
+        name="swift_export",
+        command="swift export --merge_lora true",
+        render=swift.render_swift_export,
+        output=Output("merged"),
+        rerun=START_OVER,
+        dialect="swift",
+        validate=validate_swift_command,
+    )
+)
+register_kind(
+    StageKind(
+        name="verl_grpo",
+        command="python3 -m verl.trainer.main_ppo",
+        render=verl.render_verl_grpo,
+        output=Output("final"),  # harness.finalize links the last global_step_N here
+        rerun=VERL_CHECKPOINTS,
+        dialect="verl",
+        validate=validate_verl_command,
+        trains=True,
+        uses_reward=_always,
+        read_curves=read_verl_stage,
+        derive_config=with_reward_total_steps,
+    )
+)
+register_kind(
+    StageKind(
+        name="verl_merge",
+        command="python3 -m verl.model_merger merge",
+        render=verl.render_verl_merge,
+        output=Output("hf"),
+        rerun=START_OVER,
+        dialect="verl",
+    )
+)
+register_kind(
+    StageKind(
+        name="eval",
+        command="python3 -m harness.evaluation",
+        render=tools.render_eval,
+        output=Output("."),
+        rerun=KEEP_PREDICTIONS,
+        evaluates=True,
+    )
+)
+register_kind(
+    StageKind(
+        name="report",
+        command="python3 -m harness.report",
+        render=tools.render_report,
+        output=Output("report.md", in_run_dir=True),
+        rerun=REWRITE_IN_PLACE,
+        writes_report=True,
+    )
+)
+
+
+# ----- the table in docs/architecture.md ---------------------------------------------------------
+
+
+def kinds_table() -> str:
+    """The registered kinds as the markdown table docs/architecture.md shows (a test compares)."""
+    rows = [
+        "| kind | runs | primary output | dialect | validated by | rerun rule | trains | reward | log reader |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    rules = {id(rule): name for name, rule in _RULE_NAMES.items()}
+    for name in kind_names():
+        kind = get_kind(name)
+        rows.append(
+            "| "
+            + " | ".join(
+                [
+                    f"`{kind.name}`",
+                    f"`{kind.command}`",
+                    kind.output.describe(),
+                    f"`dialect.{kind.dialect}`" if kind.dialect else "",
+                    f"`{kind.validate.__name__}`" if kind.validate else "",
+                    f"`{rules.get(id(kind.rerun)) or _module_rule_name(kind)}`",
+                    "yes" if kind.trains else "",
+                    _reward_text(kind),
+                    f"`{kind.read_curves.__name__}`" if kind.read_curves else "",
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(rows)
+
+
+def _module_rule_name(kind: StageKind) -> str:
+    """The name a kind's own module gives its rerun rule (a kind registered outside this file)."""
+    module = sys.modules.get(kind.render.__module__)
+    names = [name for name, value in vars(module).items() if value is kind.rerun] if module else []
+    return names[0] if names else "custom"
+
+
+def _reward_text(kind: StageKind) -> str:
+    if kind.uses_reward is _always:
+        return "yes"
+    if kind.uses_reward is _never:
+        return ""
+    return (kind.uses_reward.__doc__ or "depends on the stage").strip()
+
+
+_RULE_NAMES = {
+    "SWIFT_CHECKPOINTS": SWIFT_CHECKPOINTS,
+    "VERL_CHECKPOINTS": VERL_CHECKPOINTS,
+    "KEEP_PREDICTIONS": KEEP_PREDICTIONS,
+    "START_OVER": START_OVER,
+    "REWRITE_IN_PLACE": REWRITE_IN_PLACE,
+}
+
+
+# Kinds that the repository's own packages add: each module registers its kinds when imported
+# (last, so the names above exist when it imports this module).
+PROJECT_KIND_MODULES = ("expert.stage_kinds",)
+for _module in PROJECT_KIND_MODULES:
+    importlib.import_module(_module)
+
+
+if __name__ == "__main__":
+    # run as a script, this file is __main__; the kinds registered themselves in harness.kinds
+    from harness.kinds import kinds_table as registered_kinds_table
+
+    print(registered_kinds_table())
