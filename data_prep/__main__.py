@@ -4,13 +4,16 @@
                [--options JSON] [--workers N] [--strict] [--chunk-size N]
     synth      --layout LAYOUT --output-dir DIR [--num-fake N] [--num-real N] [--seed S]
                [--size WxH] [--fixed-size] [--workers N] [--generators NAME ...] [--num-val N]
-               LAYOUT: fakexplained | fake_hr1 | aigi_holmes | fakescope | testset_folders |
-               testset_jsonl (data_prep/synth_layouts/: what each writes, which options it takes)
+               (data_prep/synth_layouts/: what each layout writes, which options it takes)
     tiny-model --arch qwen2_5_vl|llava1_6|llava1_5|clip_vision --output-dir DIR [--seed S]
     download   --hub hf|modelscope --repo-id ID --cache-dir DIR [--revision REV]
                [--repo-type model|dataset] [--local-dir DIR] [--allow-pattern GLOB ...]
                [--unpack ARCHIVE.zip[=FOLDER] ...]  (needs --local-dir; resumable, checked)
-    check      --source fakexplained --input PATH [--verify-images] [--image-root DIR]
+    check      --source NAME --input PATH [--input PATH ...] [--options JSON] [--verify-images]
+               [--image-root DIR]
+
+Sources and layouts are the registered ones (data_prep/sources/, data_prep/synth_layouts/, and
+those of the plugin modules named by $AIGI_PLUGINS, common/plugins.py).
 
 Exit status: 0 success, 1 the stage failed (strict rejects, check problems, download error),
 2 bad command line or options.
@@ -19,11 +22,12 @@ Exit status: 0 success, 1 the stage failed (strict rejects, check problems, down
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from common.errors import HarnessError
 
 __all__ = ["main", "build_parser"]
 
@@ -52,11 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     from data_prep.sources import SOURCES
     from data_prep.synth_layouts import LAYOUTS
 
+    sources, layouts = SOURCES.names(), LAYOUTS.names()
+
     parser = argparse.ArgumentParser(prog="python -m data_prep", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     convert = sub.add_parser("convert", help="convert a source dataset into trainer files")
-    convert.add_argument("--source", required=True, choices=SOURCES)
+    convert.add_argument("--source", required=True, choices=sources)
     convert.add_argument("--input", required=True, action="append", type=Path, help="repeatable")
     convert.add_argument("--output-dir", required=True, type=Path)
     convert.add_argument("--options", type=_options, default={}, help="JSON object of converter options")
@@ -66,14 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="generate a synthetic dataset in a raw source layout")
     # --layout is the spelling pipeline stages use (a stage's own `kind` names its renderer).
-    synth.add_argument("--kind", "--layout", dest="kind", required=True, choices=LAYOUTS)
+    synth.add_argument("--kind", "--layout", dest="kind", required=True, choices=layouts)
     synth.add_argument("--output-dir", required=True, type=Path)
     synth.add_argument("--num-fake", type=int, default=None, help="fake images (default: the layout's)")
     synth.add_argument("--num-real", type=int, default=None, help="real images (default: the layout's)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--size", type=_size, default=(256, 192), help="WxH of the images (base size)")
     synth.add_argument("--fixed-size", action="store_true", help="every image exactly --size")
-    synth.add_argument("--workers", type=int, default=None, help="fakexplained only: worker processes")
+    synth.add_argument("--workers", type=int, default=None, help="layouts that draw in parallel: processes")
     synth.add_argument(
         "--generators",
         action="append",
@@ -115,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     check = sub.add_parser("check", help="check a dataset the user put in place")
-    check.add_argument("--source", required=True, choices=["fakexplained"])
+    check.add_argument("--source", required=True, choices=sources)
     check.add_argument("--input", required=True, action="append", type=Path)
+    check.add_argument("--options", type=_options, default={}, help="JSON object of converter options")
     check.add_argument("--verify-images", action="store_true", help="decode every image (slow)")
     check.add_argument("--image-root", default=None)
     return parser
@@ -178,15 +185,21 @@ def _run(args: argparse.Namespace) -> int:
         print(path)
         return 0
     if args.command == "check":
-        from data_prep.sources.fakexplained import check_layout
+        from data_prep.check import check_source
 
-        problems = check_layout(args.input, verify_images=args.verify_images, image_root=args.image_root)
-        if problems:
-            print("FakeXplained is not ready:", file=sys.stderr)
-            for problem in problems:
+        result = check_source(
+            args.source,
+            args.input,
+            options=args.options,
+            verify_images=args.verify_images,
+            image_root=args.image_root,
+        )
+        if not result.ok:
+            print(f"{args.source} is not ready:", file=sys.stderr)
+            for problem in result.problems:
                 print(f"  - {problem}", file=sys.stderr)
             return 1
-        print("FakeXplained is in place.")
+        print(result.summary() if result.read else f"{args.source} is in place.")
         return 0
     raise AssertionError(args.command)
 
@@ -194,14 +207,9 @@ def _run(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     import inspect
 
-    from data_prep import synth_layouts
+    from data_prep.synth_layouts import layout
 
-    if args.kind == "fakexplained":
-        from data_prep.synth_fakexplained import generate_fakexplained
-
-        function = generate_fakexplained
-    else:
-        function = importlib.import_module(f"data_prep.synth_layouts.{args.kind}").generate
+    entry = layout(args.kind)
     options = {"seed": args.seed, "size": args.size, "vary_size": not args.fixed_size}
     given = {
         "num_fake": args.num_fake,
@@ -210,29 +218,22 @@ def _synth(args: argparse.Namespace) -> int:
         "generators": args.generators,
         "num_val": args.num_val,
     }
-    accepted = inspect.signature(function).parameters
+    accepted = inspect.signature(entry.generate).parameters
     for name, value in given.items():
         if value is None:
             continue
         if name not in accepted:
             raise ValueError(f"synth --layout {args.kind} takes no --{name.replace('_', '-')}")
         options[name] = value
-    if args.kind == "fakexplained":
-        for name in ("num_fake", "num_real"):
-            options.setdefault(name, 40)
-        path = generate_fakexplained(args.output_dir, **options)
-        print(f"wrote {options['num_fake']} fake + {options['num_real']} real images and {path}")
-        return 0
-    paths = synth_layouts.generate(args.kind, args.output_dir, **options)
+    paths = entry.generate(args.output_dir, **options)
     print(f"wrote the {args.kind} layout to {args.output_dir}; converter inputs: {' '.join(map(str, paths))}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return _run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        return _run(build_parser().parse_args(argv))
+    except (ValueError, FileNotFoundError, FileExistsError, HarnessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

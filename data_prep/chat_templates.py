@@ -1,7 +1,8 @@
-"""FakeXplain chat templates (system prompt + user query) and their seeded choice per record.
+"""Chat templates (system prompt + user query) and their seeded choice per record.
 
-002 App. A.1: nine templates, 3 real + 6 fake, chosen at random during pre-processing. The texts
-are data (``conf/data_prep/fakexplain_templates.yaml``). The choice hashes (seed, purpose, record id),
+FakeXplain (002 App. A.1): nine templates, 3 real + 6 fake, chosen at random during pre-processing.
+The texts are data, a YAML file the source's options name (FakeXplained's default:
+``conf/data_prep/fakexplain_templates.yaml``). The choice hashes (seed, purpose, record id),
 so it is the same whatever the record order or the number of worker processes.
 """
 
@@ -15,9 +16,8 @@ from typing import Literal
 
 from data_prep.conf_data import load_yaml
 
-__all__ = ["ChatTemplate", "load_templates", "pick_template", "TEMPLATES_FILE"]
+__all__ = ["ChatTemplate", "load_templates", "pick_template"]
 
-TEMPLATES_FILE = "fakexplain_templates.yaml"
 LABELS = ("real", "fake")
 
 
@@ -30,8 +30,8 @@ class ChatTemplate:
 
 
 @lru_cache(maxsize=8)
-def load_templates(path: str = TEMPLATES_FILE) -> tuple[ChatTemplate, ...]:
-    """Read and check the templates: unique names, a known label, non-empty user query, both labels."""
+def load_templates(path: str) -> tuple[ChatTemplate, ...]:
+    """Read and check the templates of ``conf/data_prep/<path>`` (or a path): unique names, a known label, non-empty user query, both labels."""
     raw = load_yaml(path)
     entries = raw.get("templates") if isinstance(raw, dict) else None
     if not isinstance(entries, list) or not entries:

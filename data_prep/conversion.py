@@ -107,7 +107,7 @@ def convert_records(
             yield _convert_one(module, options, record)
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["data_prep.conversion", f"data_prep.sources.{source}"])
+    context.set_forkserver_preload(["data_prep.conversion", source_module(source).__name__])
     max_in_flight = workers * 4
     with context.Pool(workers, initializer=_init_worker, initargs=(source, options)) as pool:
         pending: deque = deque()

@@ -31,8 +31,6 @@ __all__ = [
     "ground_truth_json",
 ]
 
-VOCABULARY_FILE = "fakexplain.yaml"
-
 
 def normalize_name(name: str) -> str:
     """Lower-case and drop spaces, dots, dashes and underscores: 'SD 1.5' == 'sd-1_5' == 'SD15'."""
@@ -96,8 +94,9 @@ def _build_vocabulary(raw: dict[str, Any], source: str) -> Vocabulary:
 
 
 @lru_cache(maxsize=8)
-def vocabulary(path: str = VOCABULARY_FILE) -> Vocabulary:
-    """The tags, generators and wording of ``conf/data_prep/fakexplain.yaml`` (or another file)."""
+def vocabulary(path: str) -> Vocabulary:
+    """The tags, generators and wording of ``conf/data_prep/<path>`` (or a path); the FakeXplained
+    source's default is ``fakexplain.yaml``."""
     return _build_vocabulary(load_yaml(path), path)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from data_prep.fakexplain_format import vocabulary
-from data_prep.sources.fakexplained import ANNOTATIONS_FILE
+from data_prep.sources.fakexplained import ANNOTATIONS_FILE, VOCABULARY_FILE
 
 __all__ = ["generate_fakexplained", "ARTEFACTS", "draw_artefacts"]
 
@@ -212,7 +212,7 @@ def generate_fakexplained(
     """
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    vocab = vocabulary()
+    vocab = vocabulary(VOCABULARY_FILE)
     generators = sorted({name for name, _ in vocab.generator_lookup.values()})
     rng = np.random.default_rng(seed)
     jobs = []

@@ -2,6 +2,11 @@
 
 The CLI uses Hydra's compose API rather than `@hydra.main`: a dry run must not create output
 folders or configure logging, and the same function serves the tests.
+
+A paper can live outside this repository: `hydra.searchpath=[file:///path/to/conf]` adds its
+config folders (paper/, reward/, eval/, results/, profile_paper/, ...) to `conf/`'s, and the
+`plugins:` key names the Python modules that register its data sources, synthetic layouts,
+response formats and rewards (common/plugins.py); they are imported right after composing.
 """
 
 from __future__ import annotations
@@ -19,9 +24,35 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO_ROOT / "conf"
 
 
-def available(group: str) -> list[str]:
-    """Option names of a config group, read from `conf/<group>/`."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+def available(group: str, overrides: Sequence[str] = ()) -> list[str]:
+    """Option names of a config group, read from `conf/<group>/` and the search path's folders."""
+    folders = [CONF_DIR, *search_path(overrides)]
+    return sorted({p.stem for folder in folders for p in (folder / group).glob("*.yaml")})
+
+
+def search_path(overrides: Sequence[str]) -> list[Path]:
+    """The config folders a `hydra.searchpath=[...]` override adds (file:// or plain paths, pkg://)."""
+    entries: list[str] = []
+    for override in overrides:
+        key, sep, _ = override.partition("=")
+        if sep and key.lstrip("+~") == "hydra.searchpath":
+            from hydra.core.override_parser.overrides_parser import OverridesParser
+
+            try:
+                value = OverridesParser.create().parse_overrides([override])[0].value()
+            except Exception as exc:  # Hydra's grammar errors
+                raise ConfigError(Problem("hydra.searchpath", f"cannot parse {override!r}: {exc}")) from None
+            entries = [str(v) for v in (value if isinstance(value, list) else [value])]
+    folders = []
+    for entry in entries:
+        if entry.startswith("pkg://"):
+            import importlib.util
+
+            spec = importlib.util.find_spec(entry[len("pkg://") :].replace("/", "."))
+            folders += [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+        else:
+            folders.append(Path(entry.removeprefix("file://")).expanduser())
+    return folders
 
 
 @dataclass
@@ -80,7 +111,39 @@ def compose(overrides: Sequence[str]) -> DictConfig:
         if type(exc).__module__.startswith(("hydra", "omegaconf", "yaml")):
             raise ConfigError(Problem("", f"{type(exc).__name__}: {exc}")) from None
         raise
+    load_config_plugins(cfg)
     return cfg
+
+
+def load_config_plugins(cfg: DictConfig) -> list[str]:
+    """Import `$AIGI_PLUGINS` and the modules the config's `plugins:` names; check `reward.path`."""
+    from common.plugins import PluginError, load_plugins
+
+    names = OmegaConf.select(cfg, "plugins", default=None) or []
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(Problem("plugins", f"must be a list of Python module names, got {names!r}"))
+    try:
+        loaded = load_plugins(list(names))
+    except PluginError as exc:
+        raise ConfigError(Problem("", str(exc))) from None  # names the key or AIGI_PLUGINS itself
+    try:  # a ${reward_file:<name>} that names no registered reward fails here, not in a stage
+        OmegaConf.select(cfg, "reward.path", default=None)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("omegaconf"):
+            raise
+        message = re.sub(r"^\w+ raised while resolving interpolation: ", "", str(exc).splitlines()[0])
+        raise ConfigError(Problem("reward.path", message)) from None
+    return loaded
+
+
+def _reward_file(name: str) -> str:
+    from rewards.registry import reward_file
+
+    return str(reward_file(name))
+
+
+# `path: ${reward_file:fake_hr1}`: the file of the reward registered as fake_hr1 (rewards/registry.py).
+OmegaConf.register_new_resolver("reward_file", _reward_file, replace=True)
 
 
 def _check_groups(overrides: Sequence[str]) -> None:
@@ -90,7 +153,7 @@ def _check_groups(overrides: Sequence[str]) -> None:
         picked = choice(overrides, group)
         if picked is None or picked in ("null", ""):
             continue
-        options = available(group)
+        options = available(group, overrides)
         if picked not in options:
             problems.append(
                 Problem(
@@ -101,7 +164,10 @@ def _check_groups(overrides: Sequence[str]) -> None:
             )
     if choice(overrides, "paper") is None:
         problems.append(
-            Problem("paper", f"choose a paper with paper=<name>; available: {', '.join(available('paper'))}")
+            Problem(
+                "paper",
+                f"choose a paper with paper=<name>; available: {', '.join(available('paper', overrides))}",
+            )
         )
     if problems:
         raise ConfigError(problems)

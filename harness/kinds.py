@@ -42,6 +42,7 @@ from harness.rerun import (
     RerunRule,
 )
 from harness.reward_schedule import with_reward_total_steps
+from harness.validate.registered import validate_data_prep_command, validate_eval_command
 from harness.validate.swift_args import validate_swift_command
 from harness.validate.verl_overrides import validate_verl_command
 
@@ -148,6 +149,7 @@ register_kind(
         render=tools.render_data_prep,
         output=Output("."),
         rerun=START_OVER,
+        validate=validate_data_prep_command,
     )
 )
 register_kind(
@@ -229,6 +231,7 @@ register_kind(
         render=tools.render_eval,
         output=Output("."),
         rerun=KEEP_PREDICTIONS,
+        validate=validate_eval_command,
         evaluates=True,
     )
 )

@@ -118,6 +118,7 @@ class RunManifest:
     def __init__(self, run_dir: Path, data: dict[str, Any]):
         self.run_dir = run_dir
         self.data = data
+        self._order: list[str] = []
 
     @classmethod
     def load(cls, run_dir: Path) -> RunManifest | None:
@@ -161,12 +162,16 @@ class RunManifest:
                 break
         else:
             items.append(as_dict)
+            if self._order:
+                # A stage recorded after order_stages (a skipped one, say) takes its pipeline place.
+                self.order_stages(self._order)
         self.save()
         if record.stage_dir:
             write_json_atomic(Path(record.stage_dir) / STAGE_RECORD, as_dict)
 
     def order_stages(self, names: list[str]) -> None:
         """Keep the manifest's stage list in pipeline order (records of other stages stay last)."""
+        self._order = list(names)
         by_name = {item["name"]: item for item in self.data["stages"]}
         ordered = [by_name.pop(n) for n in names if n in by_name]
         self.data["stages"] = ordered + list(by_name.values())

@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem
+from common.plugins import PLUGINS_ENV
 from harness.kinds import StageKind
 from harness.pipeline import (
     StageSpec,
@@ -154,6 +155,9 @@ def _context(
     dialect_group = spec.stage_kind.dialect
     dialect = OmegaConf.to_container(cfg.dialect[dialect_group], resolve=True) if dialect_group else {}
     env = {str(k): _env_value(spec.name, k, v) for k, v in (spec.get("env") or {}).items() if v is not None}
+    plugins = cfg.get("plugins")
+    if plugins:  # the stage's process imports them too, so their sources and formats register there
+        env.setdefault(PLUGINS_ENV, ",".join(str(p) for p in plugins))
     gbs = spec.get("global_batch_size")
     return StageContext(
         name=spec.name,

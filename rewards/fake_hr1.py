@@ -21,27 +21,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-if __package__ != "rewards":  # loaded by file path: by verl, by the ms-swift adapter, as a run's copy
+if __package__ != "rewards":  # loaded by file path (verl, ms-swift, a run's copy): rewards/bootstrap.py
     try:
-        import rewards.fake_hr1_parser  # noqa: F401  the installed project, or its root already on sys.path
-    except ImportError:
-        # A checkout that is not installed: the project root is this file's grandparent.
-        sys.path.append(str(Path(__file__).resolve().parent.parent))
-        try:
-            import rewards.fake_hr1_parser  # noqa: F401
-        except ImportError as exc:
-            found = getattr(sys.modules.get("rewards"), "__file__", None)
-            raise ImportError(
-                f"{Path(__file__).name} needs this project's 'rewards' package"
-                + (f" (the 'rewards' found, {found}, is another one)" if found else "")
-                + ": install the project (pip install -e .) or put its root on PYTHONPATH"
-            ) from exc
+        import rewards.bootstrap  # the installed project, or its root already on sys.path
+    except ImportError:  # a checkout that is not installed: its root is this file's grandparent
+        sys.path.append(str(Path(__file__).resolve().parents[1]))
+        import rewards.bootstrap  # still missing: pip install -e . (the project), or its root on PYTHONPATH
+    rewards.bootstrap.loaded_by_path(__file__)
 
+from common.response_formats import ParsedAnswer, response_format
 from rewards.fake_hr1_parser import HybridResponse, parse_response
 from rewards.fake_hr1_weights import FakeHR1Weights, weights_from_kwargs
 from rewards.ground_truth import normalise_label
+from rewards.registry import grpo_reward
 
-__all__ = ["HybridResponse", "check_reward_kwargs", "compute_score", "parse_response", "score_keys"]
+__all__ = [
+    "HybridResponse",
+    "check_reward_kwargs",
+    "compute_score",
+    "parse_answer",
+    "parse_response",
+    "score_keys",
+]
 
 logger = logging.getLogger("rewards.fake_hr1")
 _warned: set[str] = set()
@@ -66,6 +67,7 @@ def _label(ground_truth: Any) -> str:
     return normalise_label(value)
 
 
+@grpo_reward("fake_hr1")
 def compute_score(
     data_source: str, solution_str: str, ground_truth: Any, extra_info: Any = None, **kwargs: Any
 ) -> dict[str, float]:
@@ -98,3 +100,15 @@ def compute_score(
         "acc": acc,
         "thinking": 1.0 if parsed.thinking else 0.0,
     }
+
+
+@response_format("think_answer", corpus=("<think>", "</think>", "real", "fake"))
+def parse_answer(text: str, frame: tuple[int, int] | None = None) -> ParsedAnswer:
+    """The evaluation reads answers with the reward's parser; ``thinking``: a non-empty think block."""
+    parsed = parse_response(text)
+    return ParsedAnswer(
+        ok=parsed.ok,
+        error=parsed.error,
+        verdict=parsed.verdict,
+        thinking=parsed.thinking if parsed.ok else None,
+    )

@@ -29,22 +29,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-if __package__ != "rewards":  # loaded by file path: by verl, by the ms-swift adapter, as a run's copy
+if __package__ != "rewards":  # loaded by file path (verl, ms-swift, a run's copy): rewards/bootstrap.py
     try:
-        import rewards.fakexplain_parser  # noqa: F401  the installed project, or its root already on sys.path
-    except ImportError:
-        # A checkout that is not installed: the project root is this file's grandparent.
-        sys.path.append(str(Path(__file__).resolve().parent.parent))
-        try:
-            import rewards.fakexplain_parser  # noqa: F401
-        except ImportError as exc:
-            found = getattr(sys.modules.get("rewards"), "__file__", None)
-            raise ImportError(
-                f"{Path(__file__).name} needs this project's 'rewards' package"
-                + (f" (the 'rewards' found, {found}, is another one)" if found else "")
-                + ": install the project (pip install -e .) or put its root on PYTHONPATH"
-            ) from exc
+        import rewards.bootstrap  # the installed project, or its root already on sys.path
+    except ImportError:  # a checkout that is not installed: its root is this file's grandparent
+        sys.path.append(str(Path(__file__).resolve().parents[1]))
+        import rewards.bootstrap  # still missing: pip install -e . (the project), or its root on PYTHONPATH
+    rewards.bootstrap.loaded_by_path(__file__)
 
+from common.response_formats import ParsedAnswer, response_format
 from rewards.fakexplain_parser import ParsedResponse, parse_response, parse_response_fields
 from rewards.fakexplain_weights import (
     FakeXplainWeights,
@@ -54,8 +47,17 @@ from rewards.fakexplain_weights import (
 )
 from rewards.geometry import clip_boxes, matched_iou_fast, relaxed_iou, union_iou_fast
 from rewards.ground_truth import GroundTruth, parse_ground_truth
+from rewards.registry import grpo_reward
+from rewards.tags import FAKEXPLAIN_TAGS
 
-__all__ = ["ParsedResponse", "check_reward_kwargs", "compute_score", "parse_response", "score_keys"]
+__all__ = [
+    "ParsedResponse",
+    "check_reward_kwargs",
+    "compute_score",
+    "parse_answer",
+    "parse_response",
+    "score_keys",
+]
 
 logger = logging.getLogger("rewards.fakexplain")
 _INF = float("inf")
@@ -160,6 +162,7 @@ def _score(
     }
 
 
+@grpo_reward("fakexplain")
 def compute_score(
     data_source: str, solution_str: str, ground_truth: Any, extra_info: Any = None, **kwargs: Any
 ) -> dict[str, float]:
@@ -185,3 +188,44 @@ def compute_score(
             f"bug:{type(exc).__name__}", f"FakeXplain reward: unexpected {exc!r}; scored as unparsable"
         )
         return _score(weights, w_iou, (repr(exc), None, (), (), ()), truth, frame)
+
+
+# The markup, tags and example region texts of this contract (the tiny smoke model's tokenizer).
+_CORPUS = (
+    "<think>",
+    "</think>",
+    "<tag>",
+    "</tag>",
+    "<verdict>",
+    "</verdict>",
+    '{"bbox_2d": [',
+    '], "label": "',
+    '"}',
+    "<verdict>real</verdict>",
+    "<verdict>fake</verdict>",
+    "generated",
+    *FAKEXPLAIN_TAGS,
+    "a hand with six fingers",
+    "blurred or illegible text",
+    "repetitive patterns on a blanket",
+    "bird feathers with a metallic appearance",
+    "a flamingo with three legs",
+    "distorted texture on the surface",
+    "an object that does not exist",
+    "inconsistent shadow and lighting",
+    "Explain your reasoning, mark suspicious regions with boxes, list tags, then give a verdict.",
+)
+
+
+@response_format("think_tag_verdict", corpus=_CORPUS)
+def parse_answer(text: str, frame: tuple[int, int] | None = None) -> ParsedAnswer:
+    """The evaluation reads answers with the reward's own parser (boxes in ``frame`` pixels)."""
+    parsed = parse_response(text, frame)
+    return ParsedAnswer(
+        ok=parsed.ok,
+        error=parsed.error,
+        verdict=parsed.verdict,
+        boxes=tuple(parsed.boxes),
+        region_labels=tuple(parsed.region_labels),
+        tags=tuple(parsed.tags),
+    )

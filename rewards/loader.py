@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import sys
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +40,15 @@ def _import_file(path: Path) -> Any:
         spec.loader.exec_module(module)
     except BaseException as exc:  # SyntaxError, ImportError, SystemExit from a script, ...
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        package = (getattr(exc, "name", None) or "").partition(".")[0]
+        if isinstance(exc, ImportError) and package in ("rewards", "common"):
+            # rewards/bootstrap.py: a by-path file of this project found no installed project.
+            found = getattr(sys.modules.get("rewards"), "__file__", None)
+            detail = (
+                f"ImportError: {path.name} needs this project's '{package}' package"
+                + (f" (the 'rewards' found, {found}, is another one)" if found else "")
+                + ": install the project (pip install -e .) or put its root on PYTHONPATH"
+            )
         raise RewardPluginError(f"reward file {path} failed to import: {detail}") from exc
     return module
 

@@ -30,26 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-if __package__ != "rewards":  # ms-swift imports plugins by file path
-    # ms-swift's importer (swift/utils/utils.py import_external_file) also puts this file's folder
-    # first on sys.path, where rewards/tags.py, loader.py, ... would shadow any top-level module of
-    # the same name in the trainer; the modules here are imported as rewards.* instead.
-    _HERE = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
-    sys.path[:] = [p for p in sys.path if os.path.realpath(os.path.abspath(p or ".")) != _HERE]
+if __package__ != "rewards":  # loaded by file path (ms-swift's --external_plugins): rewards/bootstrap.py
     try:
-        import rewards.loader  # noqa: F401  the installed project, or its root already on sys.path
-    except ImportError:
-        # A checkout that is not installed: the project root is this file's grandparent.
-        sys.path.append(str(Path(__file__).resolve().parent.parent))
-        try:
-            import rewards.loader  # noqa: F401
-        except ImportError as exc:
-            found = getattr(sys.modules.get("rewards"), "__file__", None)
-            raise ImportError(
-                "swift_adapter.py needs this project's 'rewards' package"
-                + (f" (the 'rewards' found, {found}, is another one)" if found else "")
-                + ": install the project (pip install -e .) or put its root on PYTHONPATH"
-            ) from exc
+        import rewards.bootstrap  # the installed project, or its root already on sys.path
+    except ImportError:  # a checkout that is not installed: its root is this file's grandparent
+        sys.path.append(str(Path(__file__).resolve().parents[1]))
+        import rewards.bootstrap  # still missing: pip install -e . (the project), or its root on PYTHONPATH
+    rewards.bootstrap.loaded_by_path(__file__)
 
 from swift.rewards import ORM, orms  # noqa: E402
 

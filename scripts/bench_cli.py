@@ -15,8 +15,6 @@ import subprocess
 import sys
 import time
 
-PAPERS = ("aigi_holmes", "fake_hr1", "fakexplain", "fakescope")
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -24,8 +22,9 @@ def main() -> int:
     args = parser.parse_args()
     print(f"{'paper':<14}{'fresh process (median s)':>26}{'in process (median s)':>24}")
     from harness.cli import main as harness_main
+    from harness.config import available
 
-    for paper in PAPERS:
+    for paper in available("paper"):
         argv = [f"paper={paper}", "dry_run=true", "profile=full"]
         fresh, warm = [], []
         for _ in range(args.repeat):

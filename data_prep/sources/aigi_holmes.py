@@ -32,6 +32,7 @@ from typing import Any, Literal
 from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
 from data_prep.source_api import Prepared, require_files
+from data_prep.sources import data_source
 from data_prep.sources.common import (
     canonical_image_tags,
     checked_images,
@@ -98,6 +99,7 @@ def _label(obj: dict[str, Any], written: list[str], location: str) -> str | None
     return labels.pop() if len(labels) == 1 else None
 
 
+@data_source("aigi_holmes")
 def convert(record: RawRecord, options: Options) -> Converted:
     obj = parse_json_object(record)
     location = record.location

@@ -49,6 +49,7 @@ from data_prep.eval_manifest import DEFAULT_QUERY
 from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
 from data_prep.source_api import Prepared, require_inputs
+from data_prep.sources import data_source
 from data_prep.sources.common import (
     WORD_LABELS,
     canonical_image_tags,
@@ -225,6 +226,7 @@ def _folder_image(record: RawRecord, options: Options) -> Converted:
     return _rows(record, options, item["id"], item["label"], item["generator"], images, user, response, [])
 
 
+@data_source("fake_hr1")
 def convert(record: RawRecord, options: Options) -> Converted:
     if isinstance(record.payload, dict):
         return _folder_image(record, options)

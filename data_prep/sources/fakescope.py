@@ -27,6 +27,7 @@ from typing import Any
 from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
 from data_prep.source_api import Prepared, require_files
+from data_prep.sources import data_source
 from data_prep.sources.common import (
     WORD_LABELS,
     checked_images,
@@ -114,6 +115,7 @@ def _conversation(obj: dict[str, Any], location: str) -> tuple[str | None, list[
     return system, [(strip_image_tags(q["content"]), a["content"]) for q, a in zip(turns[::2], turns[1::2])]
 
 
+@data_source("fakescope")
 def convert(record: RawRecord, options: Options) -> Converted:
     obj = parse_json_object(record)
     location = record.location

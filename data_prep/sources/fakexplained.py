@@ -58,7 +58,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from data_prep.chat_templates import (
-    TEMPLATES_FILE,
     ChatTemplate,
     load_templates,
     pick_template,
@@ -66,7 +65,6 @@ from data_prep.chat_templates import (
 from data_prep.cv_folds import plan_folds
 from data_prep.eval_manifest import eval_row, prompt_messages
 from data_prep.fakexplain_format import (
-    VOCABULARY_FILE,
     Vocabulary,
     ground_truth_json,
     render_region,
@@ -82,6 +80,7 @@ from data_prep.model_frame import (
 from data_prep.readers import iter_files, iter_jsonl, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
 from data_prep.source_api import Prepared, require_inputs, resolve_image_path
+from data_prep.sources import data_source
 from data_prep.sources.common import resizable_frame
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert", "check_layout", "ARCHIVE_URL", "ANNOTATIONS_FILE"]
@@ -90,6 +89,9 @@ OUTPUTS = ("sft.jsonl", "grpo.jsonl", "grpo.parquet", "eval.jsonl")
 TRAIN_OUTPUTS = ("sft.jsonl", "grpo.jsonl", "grpo.parquet")
 EVAL_OUTPUTS = ("eval.jsonl",)
 ANNOTATIONS_FILE = "annotations.jsonl"
+# FakeXplained's data files in conf/data_prep/ (the recipe names them too: conf/paper/fakexplain.yaml).
+TEMPLATES_FILE = "fakexplain_templates.yaml"  # 002 App. A.1: 3 real + 6 fake chat templates
+VOCABULARY_FILE = "fakexplain.yaml"  # 002 App. B tags, Table 2 generators, the response wording
 ARCHIVE_URL = "https://public-debug.oss-cn-hangzhou.aliyuncs.com/FakeXplain.7z"
 _LABELS = {"fake": "fake", "generated": "fake", "ai-generated": "fake", "real": "real"}
 
@@ -369,6 +371,7 @@ def _parquet_image(path: Path, frame: tuple[int, int], mode: str) -> dict[str, A
     return entry
 
 
+@data_source("fakexplained")
 def convert(record: RawRecord, options: Options) -> Converted:
     obj = parse_json_object(record)
     location = record.location

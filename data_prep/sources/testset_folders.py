@@ -23,6 +23,7 @@ from data_prep.eval_manifest import DEFAULT_QUERY, eval_row, prompt_messages
 from data_prep.image_check import image_size
 from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_inputs
+from data_prep.sources import data_source
 from data_prep.sources.common import resizable_frame
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert", "IMAGE_EXTENSIONS", "CLASS_FOLDERS"]
@@ -63,6 +64,7 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
     )
 
 
+@data_source("testset_folders")
 def convert(record: RawRecord, options: Options) -> Converted:
     item = record.payload
     path = Path(item["path"])

@@ -17,6 +17,7 @@ from data_prep.image_check import image_size
 from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_files, resolve_image_path
+from data_prep.sources import data_source
 from data_prep.sources.common import nonempty_str, resizable_frame, word_label
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert"]
@@ -44,6 +45,7 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
     return Prepared(records=iter_files(files), unique_ids=True, expected=what)
 
 
+@data_source("testset_jsonl")
 def convert(record: RawRecord, options: Options) -> Converted:
     obj = parse_json_object(record)
     location = record.location

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from data_prep.synth_layouts import synth_layout
 from data_prep.synth_layouts.images import (
     REAL_EXPLANATION,
     SynthImage,
@@ -74,6 +75,7 @@ def _row(root: Path, image: SynthImage) -> dict[str, Any]:
     return {"query": QUERY, "response": _answer(image), "images": ["./" + relative(image.path, root)]}
 
 
+@synth_layout("aigi_holmes", source="aigi_holmes")
 def generate(
     out_dir: str | Path,
     *,

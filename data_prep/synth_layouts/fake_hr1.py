@@ -27,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from data_prep.synth_layouts import synth_layout
 from data_prep.synth_layouts.images import SynthImage, draw, explanation, image_sizes, labels
 from data_prep.synth_layouts.output import relative, write_json_array
 
@@ -139,6 +140,7 @@ def _fakeclue(
     return write_json_array(file, records)
 
 
+@synth_layout("fake_hr1", source="fake_hr1")
 def generate(
     out_dir: str | Path,
     *,

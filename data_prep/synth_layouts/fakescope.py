@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from data_prep.synth_layouts import synth_layout
 from data_prep.synth_layouts.images import SynthImage, draw, explanation, image_sizes, labels
 from data_prep.synth_layouts.output import relative, write_jsonl
 
@@ -52,6 +53,7 @@ def _record(root: Path, image: SynthImage, index: int) -> dict[str, Any]:
     ]}  # fmt: skip
 
 
+@synth_layout("fakescope", source="fakescope")
 def generate(
     out_dir: str | Path,
     *,

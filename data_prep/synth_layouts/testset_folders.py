@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from data_prep.synth_layouts import synth_layout
 from data_prep.synth_layouts.images import draw, image_sizes, labels
 
 __all__ = ["generate", "TESTSET_DIR", "DEFAULT_GENERATORS"]
@@ -22,6 +23,7 @@ DEFAULT_GENERATORS = ("FLUX", "SD35-L")  # two of AIGI-Holmes' TestSet folders (
 _STREAM = 401
 
 
+@synth_layout("testset_folders", source="testset_folders")
 def generate(
     out_dir: str | Path,
     *,

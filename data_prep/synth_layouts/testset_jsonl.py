@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from data_prep.synth_layouts import synth_layout
 from data_prep.synth_layouts.images import draw, image_sizes, labels
 from data_prep.synth_layouts.output import relative, write_jsonl
 
@@ -22,6 +23,7 @@ TESTSET_FILE = "testset.jsonl"
 _STREAM = 501
 
 
+@synth_layout("testset_jsonl", source="testset_jsonl")
 def generate(
     out_dir: str | Path,
     *,

@@ -5,7 +5,9 @@ Each stage is checked by its kind's validator (harness.kinds), which knows its t
   choices) and the tables its free-string flags are checked against (model types, templates,
   DeepSpeed presets);
 - verl commands (`verl_overrides`): the pinned verl's Hydra config (keys, keys that compose but
-  are never read, batch-size rules), and with deep=True verl's own validate_config in a subprocess.
+  are never read, batch-size rules), and with deep=True verl's own validate_config in a subprocess;
+- the project's own commands (`registered`): the data sources, layouts, response formats, backends
+  and metrics they name exist in the registries, plugins' included.
 Besides: the run's reward file must import and take verl's call, and inputs the user provides
 (models, datasets) must exist, unless this is a dry run.
 """

@@ -11,7 +11,7 @@ from data_prep.fakexplain_format import vocabulary
 from data_prep.readers import iter_json_records, parse_json_object
 from data_prep.records import RawRecord
 from data_prep.sources import SOURCES, source_module
-from data_prep.sources.fakexplained import Options
+from data_prep.sources.fakexplained import VOCABULARY_FILE, Options
 
 
 def test_workers_consume_the_input_lazily(synth_raw):
@@ -43,8 +43,10 @@ def test_every_registered_source_has_the_module_contract():
         module = source_module(name)
         assert module.OUTPUTS and all(o.endswith((".jsonl", ".parquet")) for o in module.OUTPUTS)
         assert callable(module.prepare) and callable(module.convert) and module.Options().__class__
-    with pytest.raises(ValueError, match="known sources: fakexplained"):
-        source_module("nope")
+    with pytest.raises(
+        ValueError, match=r"unknown source 'fakexplaind' \(did you mean: fakexplained\?\); known sources: "
+    ):
+        source_module("fakexplaind")
 
 
 def test_json_array_reader_splits_items_across_blocks_and_isolates_a_bad_item(tmp_path, monkeypatch):
@@ -76,7 +78,7 @@ def test_truncated_json_array_is_an_error_naming_the_file(tmp_path):
 
 
 def test_vocabulary_maps_generator_spellings_to_table_2_families():
-    vocab = vocabulary()
+    vocab = vocabulary(VOCABULARY_FILE)
     assert vocab.generator("sd-1.5") == ("SD 1.5", "Diffusion")
     assert vocab.generator("Stable Diffusion 1.5") == ("SD 1.5", "Diffusion")
     assert vocab.generator("stylegan_xl") == ("StyleGAN-XL", "GAN")

@@ -15,6 +15,7 @@ import pytest
 from data_prep.chat_templates import load_templates
 from data_prep.conversion import run_conversion
 from data_prep.fakexplain_format import vocabulary
+from data_prep.sources.fakexplained import TEMPLATES_FILE, VOCABULARY_FILE
 
 TINY_BOUNDS = {"min_pixels": 3136, "max_pixels": 12544}
 
@@ -89,7 +90,7 @@ def test_output_is_identical_for_one_and_two_workers(synth_raw, tmp_path):
 
 
 def test_templates_follow_the_label_for_sft_and_not_for_prompts(all_records, synth_raw):
-    templates = {t.name: t for t in load_templates()}
+    templates = {t.name: t for t in load_templates(TEMPLATES_FILE)}
     by_system_user = {(t.system, "<image>" + t.user): t for t in templates.values()}
     annotations = _annotations(synth_raw)
     grpo = {r["images"][0]: r for r in _rows(all_records / "grpo.jsonl")}
@@ -150,7 +151,7 @@ def test_boxes_are_the_annotations_mapped_into_the_frame(all_records, synth_raw)
 
 
 def test_eval_manifest_rows_follow_the_contract(all_records):
-    families = set(vocabulary().families)
+    families = set(vocabulary(VOCABULARY_FILE).families)
     assert families == {"Diffusion", "GAN", "DiT", "Others"}
     rows = _rows(all_records / "eval.jsonl")
     for row in rows:

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from data_prep.chat_templates import load_templates
+from data_prep.sources.fakexplained import TEMPLATES_FILE
 
 from .conftest import REPO, run_cli
 
@@ -34,7 +35,7 @@ def test_data_prep_imports_nothing_from_launch():
 
 
 def test_nine_templates_three_real_six_fake():
-    templates = load_templates()
+    templates = load_templates(TEMPLATES_FILE)
     assert len(templates) == 9  # 002 App. A.1
     assert sum(t.label == "real" for t in templates) == 3 and sum(t.label == "fake" for t in templates) == 6
     assert all(t.system and t.user for t in templates)

@@ -13,9 +13,9 @@ from common.registry import Registry, UnknownNameError
 from harness.evaluation.config import EvalConfig, parse_eval_config
 from harness.evaluation.metrics import METRICS, compute_metrics
 from harness.report.config import parse_report_config
+from tests.conftest import PAPERS
 
 REPO = Path(__file__).resolve().parents[2]
-PAPERS = ["aigi_holmes", "fake_hr1", "fakexplain", "fakescope"]
 
 
 def test_unknown_name_message_lists_close_matches_and_all_names() -> None:

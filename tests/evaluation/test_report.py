@@ -25,6 +25,7 @@ from harness.report.training_logs import (
     read_verl_console_log,
     read_verl_file_log,
 )
+from tests.conftest import PAPERS
 from tests.evaluation.run_factory import DATA, make_run, verl_console_log, verl_file_log
 
 REPO = Path(__file__).resolve().parents[2]
@@ -292,8 +293,6 @@ def test_report_config_semantic_errors() -> None:
 
 
 # --- the shipped results configs reference metric keys the evaluation produces --------------------
-
-PAPERS = ["aigi_holmes", "fake_hr1", "fakexplain", "fakescope"]
 
 
 def synthetic_predictions(generators: list[str], families: list[str]) -> list[PredictionRow]:

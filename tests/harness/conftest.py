@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from omegaconf import DictConfig
 
-from harness.config import CONF_DIR, Invocation, compose
+from harness.config import Invocation, compose
 from harness.plan import Plan, build_plan
+from tests.conftest import PAPERS
 
-PAPERS = sorted(p.stem for p in (CONF_DIR / "paper").glob("*.yaml"))
+__all__ = ["PAPERS", "compose_paper", "load_published", "plan_for"]
+
 PUBLISHED = Path(__file__).resolve().parent.parent / "published"
 
 
@@ -35,8 +36,3 @@ def load_published(paper: str, *overrides: str) -> DictConfig:
     return load_config(
         Invocation(overrides=[f"paper={paper}", "profile=full", "as_published=true", *overrides, *_extra()])
     )
-
-
-@pytest.fixture(params=PAPERS)
-def paper(request: pytest.FixtureRequest) -> str:
-    return request.param

@@ -13,7 +13,7 @@ import pytest
 from harness.config import REPO_ROOT, parse_invocation
 from harness.invoke import _auto_profile
 
-from .conftest import plan_for
+from .conftest import PAPERS, plan_for
 
 
 def _harness(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -75,7 +75,7 @@ def test_unknown_paper_exits_2_with_the_list() -> None:
     proc = _harness("paper=holmes", "dry_run=true")
     assert proc.returncode == 2
     assert "error: paper: unknown paper 'holmes'" in proc.stderr
-    assert "available: aigi_holmes, fake_hr1, fakescope, fakexplain" in proc.stderr
+    assert f"available: {', '.join(PAPERS)}" in proc.stderr
 
 
 def test_as_published_prints_the_seed_commands_and_fails_validation() -> None:

@@ -9,7 +9,7 @@ import pytest
 from common.errors import ConfigError
 from harness.validate import validate_plan
 
-from .conftest import compose_paper, plan_for
+from .conftest import PAPERS, compose_paper, plan_for
 
 
 def _problems(paper: str, *overrides: str, check_paths: bool = False) -> list[str]:
@@ -22,7 +22,7 @@ def test_unknown_paper_lists_the_available_ones() -> None:
         compose_paper("fakexplian")
     message = str(info.value)
     assert "unknown paper 'fakexplian'" in message and "did you mean: fakexplain" in message
-    assert "aigi_holmes, fake_hr1, fakescope, fakexplain" in message
+    assert ", ".join(PAPERS) in message
 
 
 def test_missing_paper_is_asked_for() -> None:

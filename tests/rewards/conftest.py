@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+import harness.config  # noqa: F401  registers the ${reward_file:<name>} resolver conf/reward/*.yaml use
+
 REPO = Path(__file__).resolve().parents[2]
 REWARD_CONF = REPO / "conf" / "reward"
 

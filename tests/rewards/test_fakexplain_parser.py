@@ -40,8 +40,9 @@ def test_valid_fake_response():
 def test_data_prep_rendered_responses_parse():
     """The responses data preparation writes for SFT are what the reward accepts."""
     from data_prep.fakexplain_format import render_response, vocabulary
+    from data_prep.sources.fakexplained import VOCABULARY_FILE
 
-    vocab = vocabulary()
+    vocab = vocabulary(VOCABULARY_FILE)
     fake = render_response(
         "fake",
         [((1, 2, 30, 40), "a melted fork"), ((5, 5, 9, 9), "a sixth finger")],

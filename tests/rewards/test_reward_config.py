@@ -14,8 +14,10 @@ from rewards.loader import load_reward_fn
 
 from .conftest import REPO, REWARD_CONF
 
+REWARD_NAMES = sorted(p.stem for p in REWARD_CONF.glob("*.yaml"))
 
-@pytest.mark.parametrize("name", ["fakexplain", "fake_hr1"])
+
+@pytest.mark.parametrize("name", REWARD_NAMES)
 def test_composes_under_hydra_as_the_reward_package(name):
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
         cfg = compose(config_name=f"reward/{name}", overrides=[f"+paths.repo={REPO}"])
@@ -74,7 +76,7 @@ def test_fake_hr1_kwargs(fake_hr1_conf):
     check_hr1_kwargs(fake_hr1_conf["kwargs"])
 
 
-@pytest.mark.parametrize("name", ["fakexplain", "fake_hr1"])
+@pytest.mark.parametrize("name", REWARD_NAMES)
 def test_package_header_and_every_number_cites_its_source(name):
     text = (REWARD_CONF / f"{name}.yaml").read_text()
     assert text.startswith("# @package reward\n")

@@ -5,7 +5,9 @@
 - ``openai``: an OpenAI-compatible server such as ``vllm serve`` (AIGI-Holmes' README way), queried
   over HTTP.
 
-Each module imports its heavy dependencies (torch, transformers, vllm) only when a backend is built.
+Entries are ``module:class`` targets imported when a backend is built, so naming them imports no
+backend (their heavy dependencies, torch, transformers, vllm, load only then), and the backends'
+modules may import ``harness.evaluation.config`` while the config checks names here: no cycle.
 """
 
 from __future__ import annotations
@@ -18,27 +20,9 @@ from common.registry import Registry
 __all__ = ["BACKENDS", "build_backend"]
 
 BACKENDS: Registry[Callable[..., Any]] = Registry("backend")
-
-
-@BACKENDS.register("transformers")
-def _transformers(model: str, config: Any) -> Any:
-    from harness.evaluation.backends.transformers_backend import TransformersBackend
-
-    return TransformersBackend(model, config)
-
-
-@BACKENDS.register("vllm")
-def _vllm(model: str, config: Any) -> Any:
-    from harness.evaluation.backends.vllm_backend import VllmBackend
-
-    return VllmBackend(model, config)
-
-
-@BACKENDS.register("openai")
-def _openai(model: str, config: Any) -> Any:
-    from harness.evaluation.backends.openai_backend import OpenAIBackend
-
-    return OpenAIBackend(model, config)
+BACKENDS.add_target("transformers", "harness.evaluation.backends.transformers_backend:TransformersBackend")
+BACKENDS.add_target("vllm", "harness.evaluation.backends.vllm_backend:VllmBackend")
+BACKENDS.add_target("openai", "harness.evaluation.backends.openai_backend:OpenAIBackend")
 
 
 def build_backend(name: str, model: str, config: Any) -> Any:

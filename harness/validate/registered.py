@@ -1,0 +1,71 @@
+"""Validators of the project's own stages: the names they look up in a registry exist.
+
+A data-preparation command names a data source (``--source``) or a synthetic layout
+(``--layout``), an evaluation command a backend, a response format and metrics (its
+``--config-json``). The registries find the project's entries and the plugins' (common/plugins.py,
+already imported by the composition), so a typo, or a plugin that was not loaded, is reported with
+the config key and the known names instead of failing in the stage hours later. The stage kinds
+`data_prep` and `eval` name these validators (harness/kinds.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from common.errors import ConfigError, Problem, did_you_mean
+from harness.render import Rendered
+
+__all__ = ["validate_data_prep_command", "validate_eval_command"]
+
+
+def validate_data_prep_command(rendered: Rendered, deep: bool = False) -> list[Problem]:
+    """`python3 -m data_prep <command> ...`: the source or layout it names is registered."""
+    argv = list(rendered.argv)
+    command = argv[3] if len(argv) > 3 else "convert"
+    if command in ("convert", "check"):
+        from data_prep.sources import SOURCES
+
+        return _check_name(rendered, "--source", "data source", SOURCES.names())
+    if command == "synth":
+        from data_prep.synth_layouts import LAYOUTS
+
+        return _check_name(rendered, "--layout", "synth layout", LAYOUTS.names())
+    return []
+
+
+def validate_eval_command(rendered: Rendered, deep: bool = False) -> list[Problem]:
+    """`python3 -m harness.evaluation ... --config-json JSON`: the evaluation config parses."""
+    from harness.evaluation.config import parse_eval_config
+
+    where = rendered.keys.get("--config-json", "options")
+    raw = _flag_value(list(rendered.argv), "--config-json")
+    try:
+        parse_eval_config(json.loads(raw) if raw is not None else {})
+    except ConfigError as exc:
+        return [
+            Problem(where + p.key[len("eval") :] if p.key.startswith("eval") else where, p.message)
+            for p in exc.problems
+        ]
+    return []
+
+
+def _check_name(rendered: Rendered, flag: str, what: str, known: list[str]) -> list[Problem]:
+    name = _flag_value(list(rendered.argv), flag)
+    if name in known:
+        return []
+    key = rendered.keys.get(flag, flag.lstrip("-"))
+    if name is None:
+        return [Problem(key, f"no {what} given; known: {', '.join(known)}")]
+    return [_unknown(key, what, name, known)]
+
+
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    for i, item in enumerate(argv[:-1]):
+        if item == flag:
+            return argv[i + 1]
+    return None
+
+
+def _unknown(key: str, what: str, name: Any, known: list[str]) -> Problem:
+    return Problem(key, f"unknown {what} '{name}'{did_you_mean(str(name), known)}; known: {', '.join(known)}")
