@@ -31,7 +31,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install install-gpu install-flash-attn lint test test-fast reproduce gpu-lock gpu-smoke \
-	bench-cli bench-reward bench-data bench-learn clean-venv
+	bench-cli bench-reward bench-data bench-learn bench-expert clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -93,6 +93,10 @@ bench-data: $(STAMP)
 # make bench-learn [ARGS='--all' | ARGS='variant=staged']
 bench-learn: $(STAMP)
 	$(PY) scripts/bench_learn.py $(ARGS)
+
+# The AIGI-Holmes visual expert's training images/s on this CPU with 1 and 2 dataloader workers.
+bench-expert: $(STAMP)
+	$(PY) scripts/bench_expert.py
 
 clean-venv:
 	rm -rf $(VENV) $(GPU_VENV)

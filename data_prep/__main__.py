@@ -5,7 +5,7 @@
     synth      --layout LAYOUT --output-dir DIR [--num-fake N] [--num-real N] [--seed S]
                [--size WxH] [--fixed-size] [--workers N] [--generators NAME ...] [--num-val N]
                (data_prep/synth_layouts/: what each layout writes, which options it takes)
-    tiny-model --arch qwen2_5_vl|llava1_6|llava1_5 --output-dir DIR [--seed S]
+    tiny-model --arch qwen2_5_vl|llava1_6|llava1_5|clip_vision --output-dir DIR [--seed S]
     download   --hub hf|modelscope --repo-id ID --cache-dir DIR [--revision REV]
                [--repo-type model|dataset] [--local-dir DIR] [--allow-pattern GLOB ...]
                [--unpack ARCHIVE.zip[=FOLDER] ...]  (needs --local-dir; resumable, checked)
@@ -95,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     tiny = sub.add_parser("tiny-model", help="build a tiny random-weight model folder (no hub access)")
     tiny.add_argument(
-        "--kind", "--arch", dest="kind", required=True, choices=["qwen2_5_vl", "llava1_6", "llava1_5"]
+        "--kind",
+        "--arch",
+        dest="kind",
+        required=True,
+        choices=["qwen2_5_vl", "llava1_6", "llava1_5", "clip_vision"],
     )
     tiny.add_argument("--output-dir", required=True, type=Path)
     tiny.add_argument("--seed", type=int, default=0)
@@ -157,6 +161,7 @@ def _run(args: argparse.Namespace) -> int:
             "qwen2_5_vl": tiny_model.build_tiny_qwen2_5_vl,
             "llava1_6": tiny_model.build_tiny_llava1_6,
             "llava1_5": tiny_model.build_tiny_llava1_5,
+            "clip_vision": tiny_model.build_tiny_clip_vision,
         }[args.kind]
         print(f"wrote tiny {args.kind} model to {build(args.output_dir, seed=args.seed)}")
         return 0

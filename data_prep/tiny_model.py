@@ -424,6 +424,32 @@ def build_tiny_llava1_5(
     return out
 
 
+def build_tiny_clip_vision(out_dir: str | Path, *, seed: int = 0, overwrite: bool = True) -> Path:
+    """Write a tiny random-weight CLIP vision model with its projection and return its path.
+
+    The stand-in for openai/clip-vit-large-patch14-336 (the tower of LLaVA-1.6) that the
+    AIGI-Holmes visual expert trains on: ``CLIPVisionModelWithProjection`` with the vision config
+    of both tiny LLaVAs (``_tiny_clip_vision_config``), so the trained expert fits their tower,
+    and a CLIP image processor for its 56-pixel input.
+    """
+    cpu_compat.apply()
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    out = _fresh_dir(out_dir, overwrite)
+    side = TINY_LLAVA_IMAGE_SIZE
+    vision = dict(_tiny_clip_vision_config(side))
+    vision.pop("model_type")
+    torch.manual_seed(seed)
+    model = CLIPVisionModelWithProjection(CLIPVisionConfig(**vision)).to(torch.float32)
+    model.save_pretrained(out)
+    CLIPImageProcessorPil(
+        size={"shortest_edge": side}, crop_size={"height": side, "width": side}
+    ).save_pretrained(out)
+    return out
+
+
 def _tiny_clip_vision_config(side: int) -> dict[str, Any]:
     """The CLIP vision tower both tiny LLaVAs share: 14-pixel patches, 2 layers of width 32."""
     return {

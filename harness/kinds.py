@@ -16,11 +16,14 @@ runner and the report look the kind up here and ask it, instead of keeping their
 - `derive_config`: values planning fills in from completed upstream outputs.
 
 A new kind is one `register_kind(StageKind(...))` entry (here, or in a module of its own that
-calls `register_kind` when imported); nothing else in the harness names kinds.
+calls `register_kind` when imported and is named in `PROJECT_KIND_MODULES` below); nothing else
+in the harness names kinds.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,7 +268,7 @@ def kinds_table() -> str:
                     kind.output.describe(),
                     f"`dialect.{kind.dialect}`" if kind.dialect else "",
                     f"`{kind.validate.__name__}`" if kind.validate else "",
-                    f"`{rules.get(id(kind.rerun), 'custom')}`",
+                    f"`{rules.get(id(kind.rerun)) or _module_rule_name(kind)}`",
                     "yes" if kind.trains else "",
                     _reward_text(kind),
                     f"`{kind.read_curves.__name__}`" if kind.read_curves else "",
@@ -274,6 +277,13 @@ def kinds_table() -> str:
             + " |"
         )
     return "\n".join(rows)
+
+
+def _module_rule_name(kind: StageKind) -> str:
+    """The name a kind's own module gives its rerun rule (a kind registered outside this file)."""
+    module = sys.modules.get(kind.render.__module__)
+    names = [name for name, value in vars(module).items() if value is kind.rerun] if module else []
+    return names[0] if names else "custom"
 
 
 def _reward_text(kind: StageKind) -> str:
@@ -293,5 +303,15 @@ _RULE_NAMES = {
 }
 
 
+# Kinds that the repository's own packages add: each module registers its kinds when imported
+# (last, so the names above exist when it imports this module).
+PROJECT_KIND_MODULES = ("expert.stage_kinds",)
+for _module in PROJECT_KIND_MODULES:
+    importlib.import_module(_module)
+
+
 if __name__ == "__main__":
-    print(kinds_table())
+    # run as a script, this file is __main__; the kinds registered themselves in harness.kinds
+    from harness.kinds import kinds_table as registered_kinds_table
+
+    print(registered_kinds_table())

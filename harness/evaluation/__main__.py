@@ -37,7 +37,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output-dir", required=True, help="where predictions.jsonl and metrics.json go")
     parser.add_argument("--config-json", default="{}", help="eval options as one JSON object")
+    parser.add_argument(
+        "--expert-probs",
+        help="the visual expert's probabilities (jsonl id/p_fake): sets collaborative_decoding.expert_probs",
+    )
+    parser.add_argument(
+        "--expert-weight", type=float, help="sets collaborative_decoding.weight; 0 switches it off"
+    )
     return parser
+
+
+def with_expert_arguments(
+    options: dict, expert_probs: str | None, expert_weight: float | None
+) -> tuple[dict, str | None]:
+    """Apply --expert-probs / --expert-weight to the options; (options, error or None).
+
+    The harness passes the expert stage's output file as a flag (a stage's inputs are resolved
+    paths; its options are not). A weight of 0 switches collaborative decoding off entirely (no
+    bias, no forced prefix): the MLLM alone.
+    """
+    collab = options.get("collaborative_decoding")
+    if (expert_probs is not None or expert_weight is not None) and not isinstance(collab, dict):
+        return options, (
+            "--expert-probs/--expert-weight need eval.collaborative_decoding settings "
+            "(target_text, real_word, fake_word, ...); it is null"
+        )
+    if isinstance(collab, dict):
+        collab = dict(collab)
+        if expert_probs is not None:
+            collab["expert_probs"] = expert_probs
+        if expert_weight is not None:
+            collab["weight"] = expert_weight
+        if collab.get("weight", 1.0) == 0:
+            collab = None
+        options = {**options, "collaborative_decoding": collab}
+    return options, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = json.loads(args.config_json)
     except json.JSONDecodeError as exc:
         print(f"error: --config-json is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    options, problem = with_expert_arguments(options, args.expert_probs, args.expert_weight)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         config = parse_eval_config(options)

@@ -210,13 +210,10 @@ def _check_names(config: EvalConfig) -> list[Problem]:
             problems.append(Problem("eval.soft_scoring", "fake_words and real_words must not be empty"))
     collab = config.collaborative_decoding
     if collab is not None:
-        if not collab.expert_probs:
-            problems.append(
-                Problem(
-                    "eval.collaborative_decoding.expert_probs",
-                    "names the file of the expert's probabilities (jsonl id/p_fake or csv)",
-                )
-            )
+        # expert_probs may come later (python -m harness.evaluation --expert-probs); the
+        # evaluation refuses to start without it.
+        if collab.weight < 0:
+            problems.append(Problem("eval.collaborative_decoding.weight", "must be >= 0 (0 switches it off)"))
         if collab.on_missing not in ("error", "unbiased"):
             problems.append(
                 Problem(

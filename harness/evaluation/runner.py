@@ -255,7 +255,12 @@ def evaluate(
                 }
                 write_json(out / ANCHORS_FILE, anchors_info, indent=None)
             collab = config.collaborative_decoding
-            experts = load_expert_probabilities(collab.expert_probs) if collab and collab.expert_probs else {}
+            if collab is not None and not collab.expert_probs:
+                raise EvalError(
+                    "eval.collaborative_decoding.expert_probs names no file of the expert's probabilities "
+                    "(jsonl id/p_fake or csv; or --expert-probs); set weight 0 to decode without the expert"
+                )
+            experts = load_expert_probabilities(collab.expert_probs) if collab else {}
             bias_for = _answer_bias_factory(config, backend.tokenizer, experts)
             image_dir = out / "images" / (config.robustness or "original")
             for start in range(0, len(pending), config.batch_size):

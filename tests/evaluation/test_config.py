@@ -87,8 +87,10 @@ def test_nested_sections_are_typed() -> None:
     assert config.collaborative_decoding is not None and config.collaborative_decoding.weight == 2.0
     with pytest.raises(ConfigError, match="must be answer or prefix"):
         parse_eval_config({"soft_scoring": {"position": "end"}})
-    with pytest.raises(ConfigError, match="names the file of the expert"):
-        parse_eval_config({"collaborative_decoding": {"weight": 1.0}})
+    with pytest.raises(ConfigError, match=r"weight: must be >= 0"):
+        parse_eval_config({"collaborative_decoding": {"weight": -1.0}})
+    # the file may come later (--expert-probs); the evaluation itself refuses to start without it
+    assert parse_eval_config({"collaborative_decoding": {"weight": 1.0}}).collaborative_decoding is not None
 
 
 @pytest.mark.parametrize("paper", PAPERS)

@@ -30,8 +30,9 @@ VERL_SKIP = "verl's GRPO needs vLLM or SGLang rollout servers on GPUs (FACTS.md)
 PIPELINES = {
     "fake_hr1": ["tiny_model", "synth_data", "synth_testset", "prepare_genimage", "prepare_fakeclue", "sft", "grpo",
                  "merge_grpo", "grpo_cpu", "prepare_testset", "eval", "report"],
-    "aigi_holmes": ["tiny_model", "synth_data", "synth_testset", "prepare_sft", "prepare_dpo", "prepare_val", "sft",
-                    "merge_sft", "dpo", "merge_dpo", "prepare_testset", "eval", "report"],
+    "aigi_holmes": ["tiny_model", "tiny_clip", "synth_data", "synth_testset", "prepare_testset", "prepare_expert_train",
+                    "expert_train", "expert_swap", "expert_infer", "prepare_sft", "prepare_dpo", "prepare_val", "sft",
+                    "merge_sft", "dpo", "merge_dpo", "eval_mllm", "eval", "report"],
     "fakescope": ["tiny_model", "synth_data", "synth_testset", "prepare_data", "sft", "prepare_testset", "eval",
                   "report"],
 }  # fmt: skip
@@ -218,6 +219,29 @@ def test_aigi_holmes_smoke_run(tmp_path: Path) -> None:
     # The per-generator table holds the synthetic TestSet's generators.
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())["values"]
     assert {"accuracy/generator/FLUX", "accuracy/generator/SD35-L"} <= set(metrics)
+    # The visual expert: trained (LoRA + head), merged and swapped into the LLaVA that SFT starts from.
+    assert (run_dir / "expert_train" / "final" / "adapter_model.safetensors").is_file()
+    assert [
+        json.loads(x)["step"] for x in (run_dir / "expert_train" / "log.jsonl").read_text().splitlines()
+    ] == [1, 2, 3]
+    assert _argv_value(stages["sft"], "--model") == str(run_dir / "expert_swap" / "llava")
+    assert "no visual expert" not in proc.stdout + proc.stderr
+    # Collaborative decoding read the expert's probabilities; eval_mllm is the MLLM alone.
+    assert _argv_value(stages["eval"], "--expert-probs") == str(
+        run_dir / "expert_infer" / "expert_probs.jsonl"
+    )
+    combined = [json.loads(x) for x in (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()]
+    alone = [json.loads(x) for x in (run_dir / "eval_mllm" / "predictions.jsonl").read_text().splitlines()]
+    assert all(p["expert_p_fake"] is not None for p in combined) and all(
+        p["expert_p_fake"] is None for p in alone
+    )
+    # The answer starts with the forced "This image is <verdict>" (collaborative decoding's prefix).
+    assert all(p["response"].startswith("This image is") for p in combined)
+    # The report's MLLM / Expert / Combined table has a number in every column of a smoke generator.
+    report = json.loads((run_dir / "report.json").read_text())
+    table = next(t for t in report["tables"] if t["id"] == "mllm_expert_combined")
+    flux = next(r for r in table["rows"] if r["name"] == "FLUX")
+    assert all(flux["cells"][c]["mean"] is not None for c in ("MLLM", "Expert", "Combined")), flux
 
 
 @pytest.mark.slow
