@@ -69,6 +69,7 @@ def _two_stages(inv):  # type: ignore[no-untyped-def]
         "recount": {"kind": "count_lines", "inputs": {"source": "stage:count"}},
     }
     cfg.pipeline = ["count", "recount"]
+    cfg.pipeline_edit = None  # the smoke overlay's edit is of the recipe's list, not of this one
     return cfg
 
 

@@ -104,7 +104,8 @@ def test_unset_checkpoint_limits_are_unbounded_disk() -> None:
 def test_the_dry_run_prints_the_section(capsys) -> None:
     from harness.cli import main
 
-    assert main(["paper=fakexplain", "profile=full", "dry_run=true", "stages.sft.deepspeed=zero2"]) == 1
+    # exit 2: a dry run gives the real run's status for the same problem (issue 14, item 9)
+    assert main(["paper=fakexplain", "profile=full", "dry_run=true", "stages.sft.deepspeed=zero2"]) == 2
     captured = capsys.readouterr()
     assert "# pre-flight: GPU 80.0 GiB (cluster.gpu_memory_gb)" in captured.out
     assert (
