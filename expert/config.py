@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.errors import ConfigError, Problem
-from harness.evaluation.config import from_mapping
+from common.parse import from_mapping
 
 __all__ = [
     "NORMALIZATIONS",

@@ -22,12 +22,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from common.parse import to_mapping
 from expert.config import ExpertInferConfig
 from expert.data import ManifestImages
 from expert.images import ImageTransform
 from expert.model import load_merged, read_meta
 from expert.scoring import prediction_rows, score
-from harness.evaluation.config import to_mapping
 from harness.evaluation.manifest import read_manifest
 
 __all__ = ["PROBS_FILE", "infer"]

@@ -42,13 +42,13 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from common.errors import ConfigError, HarnessError, Problem
+from common.parse import to_mapping
 from expert.config import ExpertTrainConfig
 from expert.data import ManifestImages, SkipSampler
 from expert.distributed import DistContext
 from expert.images import ImageTransform
 from expert.model import META_FILE, ExpertClassifier, build_trainable, save_head
 from expert.scoring import score
-from harness.evaluation.config import to_mapping
 from harness.evaluation.manifest import EvalItem, read_manifest
 
 __all__ = ["CHECKPOINTS", "FINAL", "latest_checkpoint", "lr_factor", "train"]
