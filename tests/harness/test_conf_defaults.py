@@ -32,6 +32,13 @@ CLUSTERS = sorted(p.stem for p in (CONF_DIR / "cluster").glob("*.yaml"))
 OVERLAYS = sorted(p.stem for p in (CONF_DIR / "profile_paper").glob("*.yaml"))
 
 
+def _profile_and_paper(overlay: str) -> tuple[str, str]:
+    """`gpu_smoke_fakexplain` -> (`gpu_smoke`, `fakexplain`): profile names may hold underscores."""
+    papers = sorted((p.stem for p in (CONF_DIR / "paper").glob("*.yaml")), key=len, reverse=True)
+    paper = next(p for p in papers if overlay.endswith("_" + p))
+    return overlay[: -len(paper) - 1], paper
+
+
 def _own_values(path: Path) -> tuple[list[Any], dict[str, Any]]:
     """A config file's defaults list and its own values."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -147,7 +154,7 @@ def test_composed_eval_is_exactly_what_the_eval_program_parses(paper: str) -> No
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlays_state_only_what_differs_from_the_full_recipe(overlay: str) -> None:
-    profile, _, paper = overlay.partition("_")
+    profile, paper = _profile_and_paper(overlay)
     recipe = copy.deepcopy(_composed(f"paper={paper}", "profile=full"))
     OmegaConf.set_struct(recipe, False)  # an overlay adds keys (its own stages)
     defaults, own = _own_values(CONF_DIR / "profile_paper" / f"{overlay}.yaml")
@@ -176,6 +183,6 @@ def test_tiny_model_pixel_limits_live_in_one_file() -> None:
             assert "/data_prep/tiny_qwen2_5_vl@model" in defaults, overlay
             qwen.append(overlay)
     assert qwen, "the smoke profiles of the Qwen2.5-VL papers build a tiny Qwen2.5-VL"
-    profile, _, paper = qwen[-1].partition("_")
+    profile, paper = _profile_and_paper(qwen[-1])
     cfg = _composed(f"paper={paper}", f"profile={profile}")
     assert (cfg.model.min_pixels, cfg.model.max_pixels) == (limits["min_pixels"], limits["max_pixels"])
