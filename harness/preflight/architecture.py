@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.errors import HarnessError
+
 # The parts of a multimodal model, as ms-swift's model_arch names them (swift/model/model_arch.py):
 # freeze_llm / freeze_vit / freeze_aligner and LoRA's all-linear select among them. lm_head and the
 # token embeddings belong to the language model for freezing, but all-linear leaves lm_head out.
 PARTS = ("language_model", "vision_tower", "aligner")
 
 
-class ArchitectureError(ValueError):
+class ArchitectureError(HarnessError, ValueError):
     """A config.json this module cannot read; the message names the field."""
 
 

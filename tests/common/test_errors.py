@@ -20,7 +20,8 @@ PACKAGES = ("common", "harness", "launch", "data_prep", "rewards")
 BUILTIN_ERRORS = {name for name in dir(builtins) if name.endswith("Error")} | {"Exception", "BaseException"}
 # Control flow, never shown to a user as an error: a rejected record is counted in rejects.jsonl;
 # the swift argument check turns its private parse error into a Problem.
-NOT_USER_ERRORS = {"RecordRejected", "_ParseError"}
+# Interrupted: a stop request (SIGINT/SIGTERM/SIGHUP), a BaseException like KeyboardInterrupt.
+NOT_USER_ERRORS = {"RecordRejected", "_ParseError", "Interrupted"}
 
 
 def _exception_classes(files: list[Path]) -> dict[str, tuple[str, list[str]]]:

@@ -65,11 +65,24 @@ def _without(tree: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
     return pruned
 
 
+# A model's shape (its config.json) is one description: an overlay's tiny model states all of it,
+# even the fields it shares with the recipe's model.
+WHOLE_VALUES = {"model.config_json"}
+
+
 def restated(parent: DictConfig, own: dict[str, Any], prefix: str = "") -> list[str]:
     """Keys of `own` whose removal leaves parent + own unchanged: values equal to the inherited ones."""
     found = []
     for key, value in own.items():
         base = parent[key] if key in parent else None
+        if f"{prefix}{key}" in WHOLE_VALUES:  # one object: stated whole or not at all
+            if (
+                OmegaConf.to_container(base, resolve=False) == value
+                if isinstance(base, DictConfig)
+                else base == value
+            ):
+                found.append(f"{prefix}{key}")
+            continue
         if isinstance(value, dict) and value and isinstance(base, DictConfig):
             found += restated(base, value, f"{prefix}{key}.")
             continue
