@@ -58,6 +58,9 @@ def test_full_recipe_renders_the_authors_values_on_every_gpu() -> None:
     )
     mllm = list(plan.stage("eval_mllm").rendered.argv)
     assert "--expert-probs" not in mllm and mllm[mllm.index("--expert-weight") + 1] == "0"
+    # myprocessor1.py's ForceLogitsProcessor: every combined answer reads "This image is real|fake".
+    collab = _config_json(tuple(evaluation))["collaborative_decoding"]
+    assert collab["force_prefix"] is True and collab["target_text"] == "This image is"
 
 
 def test_stock_vision_tower_variant_warns_and_decodes_without_the_expert() -> None:
