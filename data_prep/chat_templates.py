@@ -16,7 +16,7 @@ from typing import Literal
 
 from data_prep.conf_data import load_yaml
 
-__all__ = ["ChatTemplate", "load_templates", "pick_template"]
+__all__ = ["ChatTemplate", "limit_templates", "load_templates", "pick_template"]
 
 LABELS = ("real", "fake")
 
@@ -88,3 +88,27 @@ def pick_template(
     else:
         raise ValueError(f"template pool must be 'by_label' or 'all', got {pool!r}")
     return candidates[_draw(seed, purpose, record_id, len(candidates))]
+
+
+def limit_templates(
+    templates: Sequence[ChatTemplate], *, real: int | None, fake: int | None, where: str
+) -> tuple[ChatTemplate, ...]:
+    """The first ``real`` real and ``fake`` fake templates, in file order (None: all of that label).
+
+    002 App. E.3 trains with fewer templates ("1+1", "3+2": real + fake) to show what their number
+    does; which ones were kept is not stated, so the first of each label in the file are used.
+    ValueError names the option (``templates_real`` / ``templates_fake``) when a count is out of range.
+    """
+    kept: list[ChatTemplate] = []
+    for label, count in (("real", real), ("fake", fake)):
+        available = [t for t in templates if t.label == label]
+        if count is None:
+            kept += available
+            continue
+        if not 1 <= count <= len(available):
+            raise ValueError(
+                f"{where}.templates_{label}: must be between 1 and {len(available)} (the {label} templates "
+                f"in the templates file), got {count}"
+            )
+        kept += available[:count]
+    return tuple(t for t in templates if t in kept)

@@ -31,6 +31,7 @@ __all__ = [
     "normalize_name",
     "render_region",
     "render_response",
+    "render_verdict",
     "REGION_PLACEHOLDER",
     "REGION_SYNTAXES",
     "ground_truth_json",
@@ -121,7 +122,7 @@ def render_region(box: Sequence[int], description: str) -> str:
 
 def render_response(
     label: str,
-    regions: Iterable[tuple[Sequence[int], str]],
+    regions: Iterable[tuple[Sequence[int], str]] | None,
     tags: Iterable[str],
     wording: dict[str, str],
     region_syntax: str = "json",
@@ -129,8 +130,15 @@ def render_response(
     """The assistant turn for one image (structure fixed across templates, 002 App. A.1).
 
     ``region_syntax="tokens"`` writes one ``<ref-object><bbox>`` placeholder per region, in order;
-    the row's ``objects`` must then carry the regions in the same order.
+    the row's ``objects`` must then carry the regions in the same order. ``regions=None``: the run
+    has no region annotations (002 §5.3 no-bbox): a fake's reasoning says only ``fake_intro``,
+    neither regions nor the claim that none stands out.
     """
+    if regions is None:
+        if label == "fake":
+            think = wording["fake_intro"]
+            return f"<think>{think}</think>\n<tag>{', '.join(tags)}</tag>\n<verdict>{label}</verdict>"
+        regions = []
     regions = list(regions)
     if region_syntax not in REGION_SYNTAXES:
         raise ValueError(f"region_syntax must be one of {REGION_SYNTAXES}, got {region_syntax!r}")
@@ -148,6 +156,13 @@ def render_response(
     else:
         raise ValueError(f"label must be 'real' or 'fake', got {label!r}")
     return f"<think>{think}</think>\n<tag>{', '.join(tags)}</tag>\n<verdict>{label}</verdict>"
+
+
+def render_verdict(label: str) -> str:
+    """The assistant turn of a label-only run (002 §5.3 label-only): the verdict block alone."""
+    if label not in ("real", "fake"):
+        raise ValueError(f"label must be 'real' or 'fake', got {label!r}")
+    return f"<verdict>{label}</verdict>"
 
 
 def ground_truth_json(label: str, boxes: Iterable[Sequence[int]]) -> str:

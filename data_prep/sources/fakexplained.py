@@ -56,6 +56,17 @@ Options that shape the SFT rows:
   label, or it breaks the reward's format) is replaced by a generated one and counted
   (``reasoning_generated:<why>``), or rejects the record with ``strict``.
 
+Ablation switches (002 §5.3 Table 4, App. E.3 Table 7); they shape the training rows (sft, grpo)
+and leave the evaluation manifest whole, and imply generated answers:
+- ``drop``: a list of ``boxes`` (no regions: boxes and their captions, as 002's no-bbox),
+  ``captions`` (boxes kept, each description replaced by the vocabulary's ``uncaptioned_region``),
+  ``tags`` (an empty ``<tag></tag>`` block). Pair ``boxes`` with the reward's
+  ``disabled_terms: [grounding]`` (conf/reward/fakexplain.yaml).
+- ``label_only``: the SFT answer is ``<verdict>real|fake</verdict>`` alone, the GRPO ground truth
+  has no boxes (pair with ``disabled_terms: [grounding, format]``).
+- ``templates_real`` / ``templates_fake``: only the first N real / fake chat templates of the
+  templates file (002 App. E.3: "1+1", "3+2").
+
 Outputs (one set of rows per image; boxes are mapped into the frame Qwen2.5-VL sees, set by the
 ``min_pixels`` / ``max_pixels`` options, see data_prep/model_frame.py):
 
@@ -86,6 +97,7 @@ from typing import Any, Literal
 
 from data_prep.chat_templates import (
     ChatTemplate,
+    limit_templates,
     load_templates,
     pick_template,
 )
@@ -96,6 +108,7 @@ from data_prep.fakexplain_format import (
     ground_truth_json,
     render_region,
     render_response,
+    render_verdict,
     vocabulary,
 )
 from data_prep.image_check import image_size
@@ -160,6 +173,34 @@ class Options:
     # True: an unknown tag or an unusable kept answer rejects the record instead of being dropped
     # or replaced (and counted).
     strict: bool = False
+    # The partial-data ablations of 002 §5.3 (Table 4), applied to the training rows (sft, grpo):
+    # boxes: no regions at all (002: "bounding box annotations and the corresponding captions are
+    # removed"); captions: boxes kept, each description replaced by the vocabulary's
+    # uncaptioned_region; tags: an empty <tag></tag> block. The evaluation manifest keeps every
+    # annotation (the test set is the same for every column). Pair drop [boxes] with the reward's
+    # disabled_terms [grounding] (002 §5.3: "when bounding boxes are unavailable, R_G is disabled").
+    drop: tuple[Literal["boxes", "captions", "tags"], ...] = ()
+    # 002 §5.3 label-only: the SFT answer is the verdict block alone, GRPO ground truth without boxes
+    # (pair with the reward's disabled_terms [grounding, format]).
+    label_only: bool = False
+    # 002 App. E.3 "1+1" / "3+2": only the first N real / fake templates of the templates file
+    # (null: all of them, 3 + 6).
+    templates_real: int | None = None
+    templates_fake: int | None = None
+
+    @property
+    def ablated(self) -> bool:
+        """True when the training rows leave out part of the annotations."""
+        return self.label_only or bool(self.drop)
+
+
+def _templates(options: Options) -> tuple[ChatTemplate, ...]:
+    return limit_templates(
+        load_templates(options.templates),
+        real=options.templates_real,
+        fake=options.templates_fake,
+        where="fakexplained options",
+    )
 
 
 def _annotation_files(inputs: list[Path]) -> list[Path]:
@@ -246,8 +287,12 @@ def _index_entry(record: RawRecord) -> tuple[str, str] | None:
 def prepare(inputs: list[Path], options: Options) -> Prepared:
     files = _annotation_files(require_inputs(inputs, "fakexplained", f"a folder with {ANNOTATIONS_FILE}"))
     # Fail on a bad config before reading any record.
-    load_templates(options.templates)
-    vocabulary(options.vocabulary)
+    _templates(options)
+    vocab = vocabulary(options.vocabulary)
+    if "captions" in options.drop and not str(vocab.wording.get("uncaptioned_region", "")).strip():
+        raise ValueError(
+            f"fakexplained options.drop: captions needs response.uncaptioned_region in {options.vocabulary}"
+        )
     if not 0 < options.min_pixels <= options.max_pixels:
         raise ValueError(
             f"fakexplained options: need 0 < min_pixels <= max_pixels, got {options.min_pixels}, {options.max_pixels}"
@@ -566,7 +611,7 @@ def convert(record: RawRecord, options: Options) -> Converted:
     if label == "real":
         family = None
 
-    templates = load_templates(options.templates)
+    templates = _templates(options)
     sft_template = pick_template(
         templates, record_id, options.seed, label=label, pool=options.sft_template_pool, purpose="sft"
     )
@@ -575,17 +620,33 @@ def convert(record: RawRecord, options: Options) -> Converted:
     )
     response = None
     own_answer = _assistant_text(obj)
-    if options.reasoning == "keep" and own_answer.strip():
+    # An ablation writes its own answers: a kept answer's prose and placeholders carry the
+    # annotations the run leaves out.
+    if options.reasoning == "keep" and own_answer.strip() and not options.ablated:
         response, why = _kept_response(own_answer, label, tags, mapped, options.region_syntax, frame)
         if why is not None:
             if options.strict:
                 raise RecordRejected("bad_record", f"{location}: the assistant answer cannot be kept: {why}")
             warnings.append(f"reasoning_generated:{why.split(' ', 1)[0]}")
             response = None
-    if response is None:
-        response = render_response(label, mapped, tags, vocab.wording, options.region_syntax)
+    # What the training rows may show (002 §5.3 ablations); the evaluation rows keep everything.
+    train_regions = regions
+    train_mapped: list[tuple[list[int], str]] | None = mapped
+    train_tags = tags
+    if options.label_only or "boxes" in options.drop:
+        train_regions, train_mapped = [], None
+    elif "captions" in options.drop:
+        blank = " ".join(str(vocab.wording["uncaptioned_region"]).split())
+        train_regions = [(box, blank) for box, _ in regions]
+        train_mapped = [(box, blank) for box, _ in mapped]
+    if options.label_only or "tags" in options.drop:
+        train_tags = []
+    if options.label_only:
+        response = render_verdict(label)
+    elif response is None:
+        response = render_response(label, train_mapped, train_tags, vocab.wording, options.region_syntax)
     boxes = [box for box, _ in mapped]
-    truth = ground_truth_json(label, boxes)
+    truth = ground_truth_json(label, [box for box, _ in train_mapped or []])
     prompt = _prompt_messages(prompt_template, options.region_syntax)
     image = str(path)
     extra_info = {
@@ -599,7 +660,7 @@ def convert(record: RawRecord, options: Options) -> Converted:
         "orig_width": size[0],
         "orig_height": size[1],
         "template": prompt_template.name,
-        "tags": tags,
+        "tags": train_tags,
         "image": image,
     }
     sft_row: dict[str, Any] = {
@@ -609,11 +670,11 @@ def convert(record: RawRecord, options: Options) -> Converted:
         ],
         "images": [image],
     }
-    if options.region_syntax == "tokens" and regions:
+    if options.region_syntax == "tokens" and train_regions:
         # Original-image pixels, in placeholder order: ms-swift rescales them to the frame it resizes to.
         sft_row["objects"] = {
-            "ref": [text for _, text in regions],
-            "bbox": [[_plain_number(v) for v in box] for box, _ in regions],
+            "ref": [text for _, text in train_regions],
+            "bbox": [[_plain_number(v) for v in box] for box, _ in train_regions],
         }
     grpo_row = {
         "messages": prompt,
