@@ -15,6 +15,9 @@ Each term is scored on its own (002 §4.4 adds them; the authors' code scores th
   nearest-centre variant); no readable region: 0 (1 when the fake has no annotated region either).
   Real image: 1 when no region is predicted, else 0.
 
+``disabled_terms`` switches terms off (002 §5.3 ablations: no boxes, no R_G): a disabled term is
+reported as 0 and adds nothing to the score; the others are scored exactly as without it.
+
 With ``coupled=true`` an unparsable response also counts as a wrong label and earns no grounding
 (the rule before the authors' code was read; kept for comparison). Separate terms are the default:
 the papers write them so, the authors' code scores them so, and coupling gives a near-perfect
@@ -173,6 +176,15 @@ def _score(
             # Real images carry no regions: credit for predicting none (the authors' code gives
             # reals IoU 1; here a predicted region on a real image earns nothing).
             grounding = iou = 0.0 if boxes else 1.0
+    if weights.disabled_terms:
+        # An ablation (002 §5.3): a disabled term is reported as 0 and adds nothing; iou and acc
+        # stay as measurements.
+        if not weights.enabled("format"):
+            fmt = 0.0
+        if not weights.enabled("label"):
+            label = 0.0
+        if not weights.enabled("grounding"):
+            grounding = 0.0
     score = weights.r_base + w_iou * grounding + label + fmt
     return {
         "score": score,

@@ -20,6 +20,11 @@ and R_F is ``+format_pos`` / ``-format_neg``. The keyword arguments are verl's `
                 every region that parses, the format term alone judges the structure.
                 True: an unparsable response also loses the label and grounding terms
                 (this project's earlier rule)                             default False
+    disabled_terms
+                terms that contribute nothing to the score, any of "format", "label",
+                "grounding" (a list): the ablations of 002 §5.3 ("when bounding boxes are
+                unavailable, the R_G reward is disabled, while other rewards remain
+                active"); the other terms are scored as without it   default [] (none)
     w_iou_start, w_iou_end, total_steps
                 the linear schedule of 004, w_iou(t) = start + (end - start) * t / T, with t
                 the optimizer steps completed so far (verl: extra_info["global_steps"]; ms-swift:
@@ -31,17 +36,25 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
 from rewards.kwarg_values import finite_number, non_negative_number
 
-__all__ = ["FakeXplainWeights", "check_reward_kwargs", "training_progress", "weights_from_kwargs"]
+__all__ = [
+    "TERMS",
+    "FakeXplainWeights",
+    "check_reward_kwargs",
+    "training_progress",
+    "weights_from_kwargs",
+]
 
 IOU_MODES = ("union", "matched")
 RELAX_MODES = ("clip", "power")
+# The terms of R that ``disabled_terms`` can switch off (002 §4.3: R_F, R_C, R_G).
+TERMS = ("format", "label", "grounding")
 # verl's naive reward manager adds these when a reward-model router is configured; not ours.
 _PASSED_BY_VERL = frozenset(("reward_router_address", "reward_model_tokenizer"))
 
@@ -58,6 +71,7 @@ class FakeXplainWeights:
     iou_mode: str = "union"
     relax: str = "clip"  # 002 §4.3 / 004: min(1, eta * IoU)
     coupled: bool = False  # 002 §4.4: R = r_base + w_G R_G + w_C R_C + w_F R_F, terms independent
+    disabled_terms: tuple[str, ...] = ()  # 002 §5.3 ablations: these terms contribute nothing
     w_iou_start: float | None = None
     w_iou_end: float | None = None
     total_steps: int | None = None
@@ -73,12 +87,19 @@ class FakeXplainWeights:
             return self.w_iou
         return self.w_iou_start + (self.w_iou_end - self.w_iou_start) * progress
 
+    def enabled(self, term: str) -> bool:
+        """Whether ``term`` (one of TERMS) counts in the score."""
+        return term not in self.disabled_terms
+
     def score_bounds(self) -> tuple[float, float]:
         """The lowest and highest score any response can get with these weights."""
         top_grounding = self.w_iou if not self.scheduled else max(self.w_iou_start, self.w_iou_end)
+        label = (self.label_neg, self.label_pos) if self.enabled("label") else (0.0, 0.0)
+        fmt = (self.format_neg, self.format_pos) if self.enabled("format") else (0.0, 0.0)
+        grounding = top_grounding if self.enabled("grounding") else 0.0
         return (
-            self.r_base - self.label_neg - self.format_neg,
-            self.r_base + self.label_pos + self.format_pos + top_grounding,
+            self.r_base - label[0] - fmt[0],
+            self.r_base + label[1] + fmt[1] + grounding,
         )
 
 
@@ -117,6 +138,9 @@ def _build(items: tuple[tuple[str, Any], ...]) -> FakeXplainWeights:
         if type(coupled) is not bool:
             raise ValueError(f"reward kwarg coupled must be true or false, got {coupled!r}")
         values["coupled"] = coupled
+    disabled = given.get("disabled_terms")
+    if disabled is not None:
+        values["disabled_terms"] = _terms(disabled)
     start, end = given.get("w_iou_start"), given.get("w_iou_end")
     if (start is None) != (end is None):
         raise ValueError("the linear schedule needs both w_iou_start and w_iou_end (or neither)")
@@ -144,6 +168,19 @@ def _build(items: tuple[tuple[str, Any], ...]) -> FakeXplainWeights:
     return FakeXplainWeights(**values)
 
 
+def _terms(value: Any) -> tuple[str, ...]:
+    """``disabled_terms`` as a tuple of known term names (a list, or one name)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(t, str) for t in items):
+        raise ValueError(
+            f"reward kwarg disabled_terms must be a list of term names {list(TERMS)}, got {value!r}"
+        )
+    unknown = [t for t in items if t not in TERMS]
+    if unknown:
+        raise ValueError(f"reward kwarg disabled_terms: unknown term(s) {unknown}; known: {', '.join(TERMS)}")
+    return tuple(t for t in TERMS if t in items)
+
+
 @lru_cache(maxsize=256)
 def _build_cached(items: tuple[tuple[str, Any], ...], types: tuple[type, ...]) -> FakeXplainWeights:
     # ``types`` keeps True and 1 (equal, same hash) apart: one is a valid value where the other is not.
@@ -152,7 +189,13 @@ def _build_cached(items: tuple[tuple[str, Any], ...], types: tuple[type, ...]) -
 
 def weights_from_kwargs(kwargs: Mapping[str, Any]) -> FakeXplainWeights:
     """Validated weights from compute_score's keyword arguments (ValueError says what to fix)."""
-    items = tuple(sorted(kwargs.items()))
+    # A list (YAML, JSON) or an OmegaConf ListConfig is hashed as a tuple: the cache still holds.
+    items = tuple(
+        sorted(
+            (k, tuple(v) if isinstance(v, Sequence) and not isinstance(v, (str, bytes)) else v)
+            for k, v in kwargs.items()
+        )
+    )
     try:
         return _build_cached(items, tuple(type(v) for _, v in items))
     except TypeError:  # an unhashable value: validate without the cache (and report it)
