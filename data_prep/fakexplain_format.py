@@ -165,6 +165,11 @@ def render_verdict(label: str) -> str:
     return f"<verdict>{label}</verdict>"
 
 
-def ground_truth_json(label: str, boxes: Iterable[Sequence[int]]) -> str:
-    """The GRPO ground truth, as the rewards issue defines it, serialized as JSON."""
+def ground_truth_json(label: str, boxes: Iterable[Sequence[int]] | None) -> str:
+    """The GRPO ground truth, as the rewards issue defines it, serialized as JSON.
+
+    ``boxes=None``: the run has no box annotations (002 §5.3 no-bbox, label-only); the ground truth
+    says so (``"grounding": false``) and the reward leaves its grounding term out."""
+    if boxes is None:
+        return json.dumps({"label": label, "boxes": [], "grounding": False})
     return json.dumps({"label": label, "boxes": [[int(v) for v in box] for box in boxes]})

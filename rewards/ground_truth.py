@@ -2,7 +2,9 @@
 
 Data preparation writes it as a dict, or that dict's JSON string (verl ``reward_model.ground_truth``,
 the ms-swift ``solution`` column): ``{"label": "real"|"fake", "boxes": [[x1, y1, x2, y2], ...]}``
-in the pixel frame of the image as the model sees it. Parquet round trips turn the lists into
+in the pixel frame of the image as the model sees it, and ``"grounding": false`` when the data has
+no boxes at all (002 §5.3 no-bbox / label-only: "when bounding boxes are unavailable, the R_G reward
+is disabled"; an empty ``boxes`` alone means "annotated, no region"). Parquet round trips turn the lists into
 numpy arrays, which are accepted too.
 """
 
@@ -28,6 +30,7 @@ _JSON_SPACE = " \t\n\r"
 class GroundTruth:
     label: str  # "real" or "fake"
     boxes: tuple[Box, ...] = ()
+    grounded: bool = True  # False: the run's data has no boxes, so no grounding term (002 §5.3)
 
 
 def normalise_label(value: Any) -> str:
@@ -70,7 +73,10 @@ def _from_mapping(data: Mapping) -> GroundTruth:
         if "label" not in data:
             raise ValueError(f"ground truth needs a 'label' key, got keys {sorted(map(str, data))}")
         normalise_label(data["label"])  # raises with the message
-    return GroundTruth(label=label, boxes=_boxes(data.get("boxes")))
+    grounded = data.get("grounding", True)
+    if type(grounded) is not bool:
+        raise ValueError(f"ground-truth 'grounding' must be true or false, got {grounded!r}")
+    return GroundTruth(label=label, boxes=_boxes(data.get("boxes")), grounded=grounded)
 
 
 @lru_cache(maxsize=64)

@@ -60,10 +60,11 @@ Ablation switches (002 §5.3 Table 4, App. E.3 Table 7); they shape the training
 and leave the evaluation manifest whole, and imply generated answers:
 - ``drop``: a list of ``boxes`` (no regions: boxes and their captions, as 002's no-bbox),
   ``captions`` (boxes kept, each description replaced by the vocabulary's ``uncaptioned_region``),
-  ``tags`` (an empty ``<tag></tag>`` block). Pair ``boxes`` with the reward's
-  ``disabled_terms: [grounding]`` (conf/reward/fakexplain.yaml).
+  ``tags`` (an empty ``<tag></tag>`` block). Without boxes the GRPO ground truth says
+  ``"grounding": false`` and the reward leaves R_G out (002 §5.3).
 - ``label_only``: the SFT answer is ``<verdict>real|fake</verdict>`` alone, the GRPO ground truth
-  has no boxes (pair with ``disabled_terms: [grounding, format]``).
+  has no boxes (``"grounding": false``); pair with the reward's ``disabled_terms: [format]``
+  (conf/reward/fakexplain.yaml): the verdict alone is not the full format.
 - ``templates_real`` / ``templates_fake``: only the first N real / fake chat templates of the
   templates file (002 App. E.3: "1+1", "3+2").
 
@@ -177,11 +178,12 @@ class Options:
     # boxes: no regions at all (002: "bounding box annotations and the corresponding captions are
     # removed"); captions: boxes kept, each description replaced by the vocabulary's
     # uncaptioned_region; tags: an empty <tag></tag> block. The evaluation manifest keeps every
-    # annotation (the test set is the same for every column). Pair drop [boxes] with the reward's
-    # disabled_terms [grounding] (002 §5.3: "when bounding boxes are unavailable, R_G is disabled").
+    # annotation (the test set is the same for every column). Without boxes the
+    # GRPO ground truth says "grounding": false and the reward leaves R_G out by itself (002 §5.3:
+    # "when bounding boxes are unavailable, R_G is disabled").
     drop: tuple[Literal["boxes", "captions", "tags"], ...] = ()
     # 002 §5.3 label-only: the SFT answer is the verdict block alone, GRPO ground truth without boxes
-    # (pair with the reward's disabled_terms [grounding, format]).
+    # ("grounding": false); pair with the reward's disabled_terms [format].
     label_only: bool = False
     # 002 App. E.3 "1+1" / "3+2": only the first N real / fake templates of the templates file
     # (null: all of them, 3 + 6).
@@ -646,7 +648,7 @@ def convert(record: RawRecord, options: Options) -> Converted:
     elif response is None:
         response = render_response(label, train_mapped, train_tags, vocab.wording, options.region_syntax)
     boxes = [box for box, _ in mapped]
-    truth = ground_truth_json(label, [box for box, _ in train_mapped or []])
+    truth = ground_truth_json(label, None if train_mapped is None else [box for box, _ in train_mapped])
     prompt = _prompt_messages(prompt_template, options.region_syntax)
     image = str(path)
     extra_info = {

@@ -102,8 +102,9 @@ def test_no_bbox_targets_have_no_regions_and_keep_the_rest(converted):
         # No claim about regions either way: neither the regions lead nor "no region stands out".
         assert wording["fake_regions_lead"] not in _answers(converted["no_bbox"])[image]
         assert wording["fake_no_regions"] not in _answers(converted["no_bbox"])[image]
-    # The GRPO ground truth carries no boxes (the reward's grounding term is switched off with them).
-    assert all(t["boxes"] == [] for t in _truths(converted["no_bbox"]).values())
+    # The GRPO ground truth carries no boxes and says so: the reward leaves its grounding term out.
+    assert all(t["boxes"] == [] and t["grounding"] is False for t in _truths(converted["no_bbox"]).values())
+    assert all("grounding" not in t for t in _truths(converted["full"]).values())
     assert _labels(converted["no_bbox"]) == {i: t["label"] for i, t in _truths(converted["no_bbox"]).items()}
     grpo = _rows(converted["no_bbox"] / "grpo.jsonl")
     assert all(r["extra_info"]["tags"] == f["extra_info"]["tags"]
@@ -161,7 +162,9 @@ def test_label_only_targets_are_the_verdict_alone(converted):
     assert set(labels.values()) == {"real", "fake"}
     for image, text in answers.items():
         assert text == f"<verdict>{labels[image]}</verdict>"
-    assert all(t["boxes"] == [] for t in _truths(converted["label_only"]).values())
+    assert all(
+        t["boxes"] == [] and t["grounding"] is False for t in _truths(converted["label_only"]).values()
+    )
 
 
 def _template_names(out: Path) -> tuple[set[str], set[str]]:
@@ -237,3 +240,24 @@ def test_each_switch_reaches_the_stage_argv_from_the_recipe(override, expected):
     baseline = list(plan_for("fakexplain").stage("prepare_data").rendered.argv)
     before = json.loads(baseline[baseline.index("--options") + 1])
     assert {k: v for k, v in options.items() if k not in expected} == before
+
+
+def test_the_reward_gives_a_no_bbox_run_no_grounding_term(converted):
+    """002 §5.3: "when bounding boxes are unavailable, the R_G reward is disabled" -- from the rows
+    data preparation writes, with the recipe's reward kwargs unchanged."""
+    from rewards.fakexplain import compute_score
+
+    fakes = [r for r in _rows(converted["no_bbox"] / "grpo.jsonl") if r["extra_info"]["label"] == "fake"]
+    full = {r["extra_info"]["id"]: r for r in _rows(converted["full"] / "grpo.jsonl")}
+    answers = {r["images"][0]: r["messages"][-1]["content"] for r in _rows(converted["full"] / "sft.jsonl")}
+    boxed = [r for r in fakes if json.loads(full[r["extra_info"]["id"]]["solution"])["boxes"]]
+    assert boxed
+    for row in boxed:
+        answer = answers[row["images"][0]]  # the full run's target: regions that match the annotation
+        ablated = compute_score(row["data_source"], answer, row["solution"], row["extra_info"])
+        with_boxes = compute_score(
+            row["data_source"], answer, full[row["extra_info"]["id"]]["solution"], row["extra_info"]
+        )
+        assert ablated["grounding"] == 0.0 and with_boxes["grounding"] == 1.0
+        assert ablated["score"] == with_boxes["score"] - with_boxes["w_iou"]
+        assert (ablated["label"], ablated["format"]) == (with_boxes["label"], with_boxes["format"])

@@ -60,6 +60,19 @@ def test_every_term_disabled_leaves_the_constant():
     assert scored["acc"] == 1.0  # measurements stay
 
 
+def test_a_ground_truth_without_boxes_disables_grounding_by_itself():
+    """data_prep's drop [boxes] / label_only write "grounding": false: no R_G, the rest unchanged."""
+    no_box_truth = json.dumps({"label": "fake", "boxes": [], "grounding": False})
+    response, _ = CASES["perfect"]
+    for kwargs in KWARGS.values():
+        plain = _score(response, FAKE_GT, **kwargs)
+        scored = _score(response, no_box_truth, **kwargs)
+        assert scored["grounding"] == 0.0 and plain["grounding"] == 1.0
+        assert scored["score"] == pytest.approx(plain["score"] - plain["w_iou"])
+        assert (scored["label"], scored["format"]) == (plain["label"], plain["format"])
+    assert _score(response, json.dumps({"label": "fake", "boxes": [], "grounding": "no"}))["score"] == 0.0
+
+
 def test_no_bbox_run_gives_no_grounding_term():
     """002 §5.3: without boxes R_G is disabled. The no-bbox ground truth has no boxes; with the
     switch, answering with or without regions scores the same, and only label and format count."""
