@@ -293,7 +293,9 @@ def union_iou_fast(pred: Sequence[Box], gt: Sequence[Box]) -> float:
         inter, union = intersection_and_union_areas(pred, gt)
     else:
         areas = _areas_by_inclusion_exclusion(pred, gt)
-        inter, union = areas if areas is not None else _areas_by_grid(_nonempty(pred), _nonempty(gt))
+        if areas is None:  # a deep pile; one side may still be all empty boxes (clipped away)
+            areas = intersection_and_union_areas(pred, gt)
+        inter, union = areas
     if union <= 0.0:
         return 1.0
     iou = inter / union

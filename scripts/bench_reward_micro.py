@@ -92,7 +92,9 @@ def _rows(cases: dict, pairs: list, frame: dict) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout to time alongside")
     parser.add_argument("--responses", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=15, help="timed runs per function and version")
@@ -107,13 +109,18 @@ def main(argv: list[str] | None = None) -> int:
         versions["before"] = _load(args.baseline.resolve())
     versions["this"] = _load(ROOT)
     n = args.responses
-    cases = {s: bench_reward.make_cases(n, seed=i, syntax=s) for i, s in enumerate(("json", "tokens", "bare"))}
+    cases = {
+        s: bench_reward.make_cases(n, seed=i, syntax=s) for i, s in enumerate(("json", "tokens", "bare"))
+    }
     pairs = [(tuple(map(tuple, map(map, [float] * 5, p))), tuple(map(tuple, map(map, [float] * 5, g))))
              for _, _, p, g in cases["json"]]  # fmt: skip
     frame = {"width": bench_reward.WIDTH, "height": bench_reward.HEIGHT}
     gc.collect()
     gc.freeze()
-    print(f"{'us per call (CPU time, best of ' + str(args.runs) + ')':48s}" + "".join(f"{v:>10s}" for v in versions))
+    print(
+        f"{'us per call (CPU time, best of ' + str(args.runs) + ')':48s}"
+        + "".join(f"{v:>10s}" for v in versions)
+    )
     for name, fn, count in _rows(cases, pairs, frame):
         best = dict.fromkeys(versions, float("inf"))
         for f in versions.values():
