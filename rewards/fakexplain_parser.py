@@ -380,7 +380,24 @@ def _regions(parts: tuple[str, ...]) -> tuple[list[Box], list[str]] | str:
     return boxes, labels
 
 
+# Tag blocks repeat endlessly (six tags, a model's habits): each distinct short block is read once.
+_TAG_BLOCKS: dict[str, tuple[str, ...] | str] = {}
+_TAG_BLOCKS_MAX = 4096  # entries of at most _TAG_BLOCK_CACHED characters: well under 2 MB
+_TAG_BLOCK_CACHED = 256
+
+
 def _parse_tags(text: str) -> tuple[str, ...] | str:
+    tags = _TAG_BLOCKS.get(text)
+    if tags is None:
+        tags = _read_tags(text)
+        if len(text) <= _TAG_BLOCK_CACHED:
+            if len(_TAG_BLOCKS) >= _TAG_BLOCKS_MAX:
+                _TAG_BLOCKS.clear()
+            _TAG_BLOCKS[text] = tags
+    return tags
+
+
+def _read_tags(text: str) -> tuple[str, ...] | str:
     content = text.strip()
     if not content:
         return ()

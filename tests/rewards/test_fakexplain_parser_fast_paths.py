@@ -153,3 +153,23 @@ def test_the_comparison_catches_a_careless_fast_path(monkeypatch, name, careless
     general = _general_readings(monkeypatch, corpus)
     monkeypatch.setattr(fakexplain_parser, name, careless)
     assert any(_readings(text) != want for text, want in zip(corpus, general))
+
+
+def test_tag_blocks_read_once_give_the_same_tags_and_the_cache_stays_bounded():
+    fakexplain_parser._TAG_BLOCKS.clear()
+    for block in ("Texture Error; unknown objects", "Texture errors, Bogus tag", " ", '["Artistic styles"]'):
+        first = fakexplain_parser._parse_tags(block)
+        assert first == fakexplain_parser._read_tags(block) == fakexplain_parser._parse_tags(block)
+    assert fakexplain_parser._parse_tags("Texture Error; unknown objects") == (
+        "Texture errors",
+        "Unknown objects",
+    )
+    assert "unknown tag 'Bogus tag'" in fakexplain_parser._parse_tags("Texture errors, Bogus tag")
+    for index in range(fakexplain_parser._TAG_BLOCKS_MAX + 10):
+        fakexplain_parser._parse_tags(
+            f"Texture errors,{' ' * (index % 7)}Other anomalies{'.' * (index // 7)}"
+        )
+    assert 0 < len(fakexplain_parser._TAG_BLOCKS) <= fakexplain_parser._TAG_BLOCKS_MAX
+    long_block = "Texture errors, " * 40
+    assert fakexplain_parser._parse_tags(long_block) == ("Texture errors",) * 40
+    assert long_block not in fakexplain_parser._TAG_BLOCKS  # long blocks are not kept
