@@ -56,6 +56,8 @@ RELAX_MODES = ("clip", "power")
 # The terms of R that ``disabled_terms`` can switch off (002 §4.3: R_F, R_C, R_G).
 TERMS = ("format", "label", "grounding")
 # verl's naive reward manager adds these when a reward-model router is configured; not ours.
+# Values hashed as they are (the cache key); anything else list-like becomes a tuple.
+_PLAIN = frozenset((float, int, str, bool, type(None)))
 _PASSED_BY_VERL = frozenset(("reward_router_address", "reward_model_tokenizer"))
 
 
@@ -192,7 +194,14 @@ def weights_from_kwargs(kwargs: Mapping[str, Any]) -> FakeXplainWeights:
     # A list (YAML, JSON) or an OmegaConf ListConfig is hashed as a tuple: the cache still holds.
     items = tuple(
         sorted(
-            (k, tuple(v) if isinstance(v, Sequence) and not isinstance(v, (str, bytes)) else v)
+            (
+                k,
+                v
+                if type(v) in _PLAIN
+                else tuple(v)
+                if isinstance(v, Sequence) and not isinstance(v, bytes)
+                else v,
+            )
             for k, v in kwargs.items()
         )
     )
