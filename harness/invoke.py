@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
 
 def load_config(inv: Invocation, out: TextIO | None = None) -> DictConfig:
     """Compose the config; pick the smoke profile on a GPU-less local machine; as_published."""
-    overrides = list(inv.overrides)
-    overrides = _auto_profile(overrides, out or sys.stderr)
+    notice = io.StringIO()
+    overrides = _auto_profile(list(inv.overrides), notice)
     cfg = compose(overrides)
+    # Only once the config composed: an unknown paper's error comes first and alone, not after
+    # a "No GPU found" line that repeats the typo in its suggested command.
+    (out or sys.stderr).write(notice.getvalue())
     if cfg.get("as_published"):
         published = OmegaConf.select(cfg, "published.overrides")
         if published is None:
