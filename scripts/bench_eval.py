@@ -6,9 +6,9 @@ stage does) at batch 1, 4 and 16, each in a fresh process so the peak memory is 
 ``--compare`` also runs the prefix pass with the full logits (every prompt position x the
 vocabulary), the behaviour before ``logits_to_keep=1``.
 
-Prints images/s (the first batch, which includes warm-up, is left out) and the peak memory: on a
-GPU torch's peak allocation, on a CPU the process's peak resident set minus its size after the
-model was loaded.
+Prints images/s (the first batch, which includes warm-up, is left out of the time) and the peak
+memory: on a GPU torch's peak allocation, on a CPU the process's peak resident set minus its size
+after the model and the images were loaded.
 
     python scripts/bench_eval.py [--batches 1 4 16] [--images 32] [--max-new-tokens 8] [--compare]
 """
@@ -67,11 +67,11 @@ def _one(model: str, batch: int, images: int, max_new_tokens: int, full_logits: 
         )
         for k in range(images + batch)  # the first batch warms up
     ]
-    backend.generate(requests[:batch])
     cuda = backend.device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    base = _rss_mib()
+    base = _rss_mib()  # the loaded model and the images; the peak counts what the batches add
+    backend.generate(requests[:batch])
     start = time.perf_counter()
     for k in range(batch, len(requests), batch):
         backend.generate(requests[k : k + batch])
