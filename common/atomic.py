@@ -9,20 +9,22 @@ writes files this way: run records, eval metrics, sbatch scripts, converted data
 - ``atomic_open``: a ``with`` block that streams into the file and commits when the block ends;
 - ``AtomicFile``: the same with an explicit ``commit()`` / ``discard()``, for writers that live
   across calls (data_prep.writers) or that a library writes by path (parquet);
-- ``replace_symlink``: point a symlink somewhere else in one step.
+- ``replace_symlink``: point a symlink somewhere else in one step;
+- ``copy_tree_once``: copy a folder to a target that, once there, is complete and never replaced.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["AtomicFile", "atomic_open", "replace_symlink", "write_json", "write_text"]
+__all__ = ["AtomicFile", "atomic_open", "copy_tree_once", "replace_symlink", "write_json", "write_text"]
 
 
 def _temporary_sibling(path: Path) -> Path:
@@ -118,3 +120,24 @@ def replace_symlink(target: str | os.PathLike[str], link_path: str | os.PathLike
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def copy_tree_once(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> bool:
+    """Copy the folder ``source`` to ``target`` unless ``target`` exists; False when it did.
+
+    The copy is made under a temporary sibling name and renamed, so ``target`` is either absent or
+    complete; of two concurrent writers the first rename wins and the other's copy is removed.
+    """
+    target = Path(target)
+    if target.exists():
+        return False
+    tmp = _temporary_sibling(target)
+    shutil.copytree(source, tmp)
+    try:
+        os.rename(tmp, target)  # a directory rename never replaces a non-empty target
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target.is_dir():
+            raise
+        return False
+    return True

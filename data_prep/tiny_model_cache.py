@@ -17,6 +17,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from common.atomic import copy_tree_once
+
 CACHE_ENV = "AIGI_TINY_MODEL_CACHE"
 
 __all__ = ["CACHE_ENV", "build_or_copy"]
@@ -32,10 +34,5 @@ def build_or_copy(kind: str, seed: int, output_dir: Path, build: Callable[[], Pa
         shutil.copytree(entry, output_dir, dirs_exist_ok=True)
         return output_dir, True
     built = build()
-    staging = entry.with_name(f".{entry.name}.{os.getpid()}")
-    shutil.copytree(built, staging)
-    try:
-        os.rename(staging, entry)
-    except OSError:  # another run kept its copy first: the same files
-        shutil.rmtree(staging, ignore_errors=True)
+    copy_tree_once(built, entry)  # another run's copy kept first is the same files
     return built, False

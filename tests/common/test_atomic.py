@@ -104,6 +104,18 @@ def test_a_killed_writer_leaves_the_target_untouched(tmp_path: Path) -> None:
     assert target.read_text() == "complete\n"
 
 
+def test_a_folder_is_copied_once_and_never_replaced(tmp_path: Path) -> None:
+    from common.atomic import copy_tree_once
+
+    (tmp_path / "a" / "sub").mkdir(parents=True)
+    (tmp_path / "a" / "sub" / "w.bin").write_bytes(b"first")
+    assert copy_tree_once(tmp_path / "a", tmp_path / "kept") is True
+    (tmp_path / "a" / "sub" / "w.bin").write_bytes(b"second")
+    assert copy_tree_once(tmp_path / "a", tmp_path / "kept") is False
+    assert (tmp_path / "kept" / "sub" / "w.bin").read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "kept"]  # no temporary copy left
+
+
 def test_no_other_module_renames_files_over_targets_itself() -> None:
     """One atomic writer: production code calls common.atomic instead of its own os.replace."""
     offenders = []
