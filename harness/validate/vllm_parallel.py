@@ -86,7 +86,8 @@ def parallel_problems(
                 f"(vllm/model_executor/{where}; mm_encoder_tp_mode=data keeps the ViT whole)"
             )
     per_replica = tp * engine.pp
-    if gpus_per_node > 0 and per_replica > gpus_per_node:
+    # gpus_per_node 0 (a CPU profile) gets no exemption: a stage that is not skipped starts vLLM.
+    if per_replica > gpus_per_node:
         found.append(
             f"tensor x pipeline parallel ({tp} x {engine.pp}) needs {per_replica} GPUs on one node but "
             f"cluster.gpus_per_node is {gpus_per_node}"
