@@ -40,22 +40,16 @@ def validate_plan(
     if check_paths and plan.reward is not None:
         problems += plan.reward.problems()
     selected = [s for s in plan.stages if subset is None or s.name in subset]
-    well_typed = []
     for planned in selected:
         # A stage skipped in this profile (verl on a CPU) has no GPUs to validate against; after
         # a problem anywhere the slow checks are not worth their time.
         slow = deep and not problems and not planned.skip_reason
-        found = planned.stage_kind.check(planned.rendered, deep=slow)
-        problems += found
-        if not found:
-            well_typed.append(planned)
+        problems += planned.stage_kind.check(planned.rendered, deep=slow)
         if check_paths and not planned.skip_reason:
             problems += _missing_inputs(plan, planned.name, selected_names=[s.name for s in selected])
     from harness.validate.gpu import check_gpu_plan
 
-    # Only stages whose own values passed: a tensor parallel size 'abc' is reported above, not
-    # re-read as a number here.
-    problems += check_gpu_plan(plan, well_typed, machine=machine)
+    problems += check_gpu_plan(plan, selected, machine=machine)
     return problems
 
 

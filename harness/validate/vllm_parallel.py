@@ -189,7 +189,10 @@ def check_vllm_parallel(plan: Plan, selected: Sequence[PlannedStage]) -> list[Pr
     for planned in selected:
         if planned.skip_reason:
             continue
-        engines = engines_of(planned)
+        try:
+            engines = engines_of(planned)
+        except (TypeError, ValueError):
+            continue  # a parallel size that is not a number: the stage's own check names it
         if not engines:
             continue
         try:
