@@ -68,19 +68,22 @@ def _loaded_by_name(module_name: str | None) -> bool:
 
 
 def declared_names(source: str, declarator: str) -> list[str]:
-    """The literal names passed to ``declarator(...)`` anywhere in Python ``source``."""
+    """The literal names passed to ``declarator(...)`` anywhere in Python ``source``: its first
+    argument, or its ``name=`` keyword (``StageKind(name="expert_train", ...)``)."""
     if declarator not in source:
         return []
     names = []
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call) or not node.args:
+        if not isinstance(node, ast.Call):
             continue
         func = node.func
         called = (
             func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
         )
-        first = node.args[0]
-        if called == declarator and isinstance(first, ast.Constant) and isinstance(first.value, str):
+        if called != declarator:
+            continue
+        first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
             names.append(first.value)
     return names
 

@@ -155,15 +155,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "synth":
         return _synth(args)
     if args.command == "tiny-model":
-        from data_prep import tiny_model
+        from data_prep.tiny_model_cache import CACHE_ENV, build_or_copy
 
-        build = {
-            "qwen2_5_vl": tiny_model.build_tiny_qwen2_5_vl,
-            "llava1_6": tiny_model.build_tiny_llava1_6,
-            "llava1_5": tiny_model.build_tiny_llava1_5,
-            "clip_vision": tiny_model.build_tiny_clip_vision,
-        }[args.kind]
-        print(f"wrote tiny {args.kind} model to {build(args.output_dir, seed=args.seed)}")
+        def build() -> Path:
+            from data_prep import tiny_model  # imports transformers: only when building
+
+            builder = {
+                "qwen2_5_vl": tiny_model.build_tiny_qwen2_5_vl,
+                "llava1_6": tiny_model.build_tiny_llava1_6,
+                "llava1_5": tiny_model.build_tiny_llava1_5,
+                "clip_vision": tiny_model.build_tiny_clip_vision,
+            }[args.kind]
+            return builder(args.output_dir, seed=args.seed)
+
+        path, copied = build_or_copy(args.kind, args.seed, args.output_dir, build)
+        how = f"copied from ${CACHE_ENV}" if copied else "wrote"
+        print(f"{how} tiny {args.kind} model to {path}")
         return 0
     if args.command == "download":
         from data_prep.hub_download import DownloadFailed, download, parse_unpack, unpack_archive

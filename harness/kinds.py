@@ -15,14 +15,14 @@ runner and the report look the kind up here and ask it, instead of keeping their
 - `dialect`: the `dialect.<group>` its renderer reads;
 - `derive_config`: values planning fills in from completed upstream outputs.
 
-A new kind is one `register_kind(StageKind(...))` entry (here, or in a module of its own that
-calls `register_kind` when imported and is named in `PROJECT_KIND_MODULES` below); nothing else
-in the harness names kinds.
+A new kind is one `register_kind(StageKind(name="...", ...))` entry: here, in a top-level module
+of one of the packages `KINDS` indexes (found by reading the files, imported the first time one
+of its kinds is looked up, as `expert.stage_kinds` is), or in a module of a user's package named
+by the config's `plugins:` key. Nothing else in the harness names kinds.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -118,12 +118,16 @@ class StageKind:
         return self.validate(rendered, deep) if self.validate is not None else []
 
 
-KINDS: Registry[StageKind] = Registry("stage kind")
+# The built-in kinds below register on import; the indexed packages' kinds are declared by a
+# literal `StageKind(name=...)` and imported on first use (a pipeline without them imports nothing).
+KINDS: Registry[StageKind] = Registry("stage kind", packages=("expert",), declarator="StageKind")
 
 
 def register_kind(kind: StageKind) -> StageKind:
     """Add a kind; its name becomes valid as `kind:` in every stage config."""
-    return KINDS.register(kind.name)(kind)
+    # A StageKind's __module__ is this module; the declaring module is the caller.
+    KINDS.add(kind.name, kind, declared_in=sys._getframe(1).f_globals.get("__name__"))
+    return kind
 
 
 def get_kind(name: str) -> StageKind:
@@ -305,11 +309,6 @@ _RULE_NAMES = {
 
 # Kinds that the repository's own packages add: each module registers its kinds when imported
 # (last, so the names above exist when it imports this module).
-PROJECT_KIND_MODULES = ("expert.stage_kinds",)
-for _module in PROJECT_KIND_MODULES:
-    importlib.import_module(_module)
-
-
 if __name__ == "__main__":
     # run as a script, this file is __main__; the kinds registered themselves in harness.kinds
     from harness.kinds import kinds_table as registered_kinds_table

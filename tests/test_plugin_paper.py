@@ -129,6 +129,7 @@ def test_data_prep_check_and_synth_work_for_the_plugin_source(outside: Path, tmp
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("tiny_model_cache")
 def test_the_fifth_paper_runs_its_smoke_pipeline_end_to_end(outside: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = _harness(outside, "profile=smoke", "run_name=e2e", f"paths.runs={runs}", timeout=1500)

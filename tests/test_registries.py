@@ -49,6 +49,8 @@ def test_declared_names_reads_literal_declarations_only() -> None:
     ''')
     assert declared_names(source, "thing") == ["a", "b"]
     assert declared_names("x = 1", "thing") == []
+    # A declaration by keyword, as stage kinds are declared: StageKind(name="expert_train", ...).
+    assert declared_names('register(thing(name="k", command="x"))\nthing(name=K)', "thing") == ["k"]
 
 
 def test_a_package_is_indexed_without_import_and_imported_on_first_use(tmp_path: Path) -> None:
@@ -182,6 +184,19 @@ def test_the_projects_registries_hold_exactly_what_their_modules_declare() -> No
     for registry in (SOURCES, LAYOUTS, REWARDS, RESPONSE_FORMATS):
         assert set(registry.load_all()) == set(registry.names()), registry.kind
     assert {layout.source for layout in LAYOUTS.load_all().values()} <= set(SOURCES.names())
+
+
+def test_stage_kinds_of_the_indexed_packages_are_found_without_a_list_and_imported_on_use() -> None:
+    code = textwrap.dedent("""
+        import sys
+        from harness.kinds import KINDS, get_kind, kind_names
+        assert "expert.stage_kinds" not in sys.modules  # listing names reads files, imports nothing
+        assert {"expert_train", "expert_swap", "expert_infer", "swift_sft"} <= set(kind_names())
+        assert KINDS.origin("expert_train") == "expert.stage_kinds" and KINDS.origin("swift_sft") == "harness.kinds"
+        assert get_kind("expert_train").name == "expert_train" and "expert.stage_kinds" in sys.modules
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_the_eval_config_checks_names_without_importing_a_backend() -> None:
