@@ -161,6 +161,38 @@ def _json_box(coords: object) -> Box | None:
     return None
 
 
+# A whole region object exactly as Qwen2.5-VL and json.dumps write it (integers without sign, at
+# most 15 digits so none overflows a float; a label without quotes, backslashes or control
+# characters, so its JSON text is its value): the reward's hot path reads all of them with one
+# regex scan. Anything else goes through json's decoder.
+_INT = r"(0|[1-9][0-9]{0,14})"
+_DUMPS_REGION = re.compile(
+    rf'\{{"bbox_2d": \[{_INT}, {_INT}, {_INT}, {_INT}\], "label": "([^"\\\x00-\x1f]*)"\}}'
+)
+
+
+def _dumps_regions(think: str) -> tuple[list[Box], list[str]] | None:
+    """Every region of ``think`` when all are in json.dumps' exact spelling and valid, else None.
+
+    The same regions as the general reading: when every "{" and every "bbox_2d" of ``think`` lies
+    in a matched object (one of each per match), the decoder would start at exactly these objects
+    and decode each to the same box and label.
+    """
+    found = _DUMPS_REGION.findall(think)
+    count = len(found)
+    if count != think.count("{") or count != think.count("bbox_2d"):
+        return None
+    boxes = []
+    labels = []
+    for x1, y1, x2, y2, label in found:
+        x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
+        if not (x1 < x2 and y1 < y2 and label.strip()):
+            return None  # the general reading says why
+        boxes.append((x1, y1, x2, y2))
+        labels.append(label)
+    return boxes, labels
+
+
 def _json_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None:
     """Append every region object of ``think``; None, or why the part is invalid.
 
@@ -169,6 +201,11 @@ def _json_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None
     bbox_2d must lie inside a valid region. The checks of a valid region are inlined (this is the
     reward's hot loop); _region_error explains a failed one.
     """
+    fast = _dumps_regions(think)
+    if fast is not None:
+        boxes += fast[0]
+        labels += fast[1]
+        return None
     mentions = think.count("bbox_2d")
     in_regions = 0
     decode = _JSON.raw_decode
@@ -240,8 +277,43 @@ def _has_tokens(text: str) -> bool:
     return "<|" in text and (REF_START in text or BOX_START in text or REF_END in text or BOX_END in text)
 
 
+# A whole region exactly as ms-swift writes it (integers, no sign, no spaces inside the box; a
+# label without "<"): the reward's hot path reads all of them with one regex scan. At most 15
+# digits, so no coordinate overflows a float; anything else goes the general way.
+_SWIFT_REGION = re.compile(
+    r"<\|object_ref_start\|>([^<]*)<\|object_ref_end\|>\s*<\|box_start\|>"
+    r"\(([0-9]{1,15}),([0-9]{1,15})\),\(([0-9]{1,15}),([0-9]{1,15})\)<\|box_end\|>"
+)
+
+
+def _swift_regions(think: str) -> tuple[list[Box], list[str]] | None:
+    """Every region of ``think`` when all are in ms-swift's exact spelling and valid, else None.
+
+    The same regions as the general reading: each match holds one of each of the four tokens
+    ("<|" four times), so when "<|" appears nowhere else, every token belongs to a matched region.
+    """
+    found = _SWIFT_REGION.findall(think)
+    if len(found) * 4 != think.count("<|"):
+        return None
+    boxes = []
+    labels = []
+    for label, x1, y1, x2, y2 in found:
+        label = label.strip()
+        x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
+        if not (label and x1 < x2 and y1 < y2):
+            return None  # the general reading says why
+        boxes.append((x1, y1, x2, y2))
+        labels.append(label)
+    return boxes, labels
+
+
 def _token_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None:
     """Append every ``<|object_ref_start|>..<|box_end|>`` region of ``think``; None, or why not."""
+    fast = _swift_regions(think)
+    if fast is not None:
+        boxes += fast[0]
+        labels += fast[1]
+        return None
     count = think.count(REF_START)
     if count != think.count(REF_END) or count != think.count(BOX_START) or count != think.count(BOX_END):
         return _TOKEN_ERROR
@@ -308,7 +380,24 @@ def _regions(parts: tuple[str, ...]) -> tuple[list[Box], list[str]] | str:
     return boxes, labels
 
 
+# Tag blocks repeat endlessly (six tags, a model's habits): each distinct short block is read once.
+_TAG_BLOCKS: dict[str, tuple[str, ...] | str] = {}
+_TAG_BLOCKS_MAX = 4096  # entries of at most _TAG_BLOCK_CACHED characters: well under 2 MB
+_TAG_BLOCK_CACHED = 256
+
+
 def _parse_tags(text: str) -> tuple[str, ...] | str:
+    tags = _TAG_BLOCKS.get(text)
+    if tags is None:
+        tags = _read_tags(text)
+        if len(text) <= _TAG_BLOCK_CACHED:
+            if len(_TAG_BLOCKS) >= _TAG_BLOCKS_MAX:
+                _TAG_BLOCKS.clear()
+            _TAG_BLOCKS[text] = tags
+    return tags
+
+
+def _read_tags(text: str) -> tuple[str, ...] | str:
     content = text.strip()
     if not content:
         return ()

@@ -142,6 +142,10 @@ def _areas_by_inclusion_exclusion(pred: list[Box], gt: list[Box]) -> tuple[float
     coordinates, so swapping the arguments adds the same terms in the same order. Single boxes,
     pairs and triples are expanded in nested loops (the common case, no stack); larger sets on a
     stack.
+
+    Why not a sweep or a grid for 5 vs 5 boxes: on ``make bench-reward``'s boxes (about 10 pairs
+    and 7 larger sets overlap per call) this takes about 12 us a call where _areas_by_grid takes
+    30-37 us and a grid of pixel rows with int.bit_count about 31 us (2026-12-02, one loaded core).
     """
     items = [b + (1,) for b in pred]  # boxes are tuples; the side tag: 1 predicted, 2 annotated
     items += [b + (2,) for b in gt]
@@ -293,7 +297,9 @@ def union_iou_fast(pred: Sequence[Box], gt: Sequence[Box]) -> float:
         inter, union = intersection_and_union_areas(pred, gt)
     else:
         areas = _areas_by_inclusion_exclusion(pred, gt)
-        inter, union = areas if areas is not None else _areas_by_grid(_nonempty(pred), _nonempty(gt))
+        if areas is None:  # a deep pile; one side may still be all empty boxes (clipped away)
+            areas = intersection_and_union_areas(pred, gt)
+        inter, union = areas
     if union <= 0.0:
         return 1.0
     iou = inter / union

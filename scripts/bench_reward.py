@@ -9,6 +9,8 @@ the tag block inside think and the verdict "generated"; and the same tokens deco
 hands them over), broken answers (the lenient reading), the parser alone, the exact union IoU
 alone, and a naive rasterised-mask IoU on the same boxes in the same run; then Fake-HR1's reward.
 The project's target is at least 20,000 FakeXplain responses per second per core in each syntax.
+On a loaded machine, ``scripts/bench_reward_micro.py --baseline DIR`` times the hot spots per call
+against another checkout in one process (the ratio under the same load).
 """
 
 from __future__ import annotations

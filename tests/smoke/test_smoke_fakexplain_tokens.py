@@ -27,6 +27,9 @@ def test_smoke_reproduction_in_token_syntax(tmp_path: Path) -> None:
             f"paths.runs={tmp_path}",
             "run_name=tokens",
             "data.region_syntax=tokens",
+            # A few held-out answers are enough here (the json-syntax smoke evaluates all of them).
+            "eval.limit=8",
+            "eval.max_new_tokens=64",
         ],
         cwd=REPO_ROOT,
         capture_output=True,
