@@ -10,6 +10,7 @@ import pytest
 
 from harness.cli import main
 from harness.config import available
+from tests.conftest import PAPERS
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> tuple[list[str], str]:
@@ -212,7 +213,7 @@ def test_fakexplain_lr_of_the_wrong_type_is_one_line(capsys: pytest.CaptureFixtu
     ]
 
 
-@pytest.mark.parametrize("paper", ["fake_hr1", "fakexplain", "fakescope", "aigi_holmes"])
+@pytest.mark.parametrize("paper", PAPERS)
 def test_a_skipped_gpu_stage_of_a_smoke_profile_is_not_refused(
     paper: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
