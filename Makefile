@@ -31,7 +31,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install install-gpu install-flash-attn lint test test-fast reproduce gpu-lock gpu-smoke \
-	bench-cli bench-reward bench-data bench-learn bench-expert clean-venv
+	bench-cli bench-reward bench-data bench-learn bench-expert bench-eval clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -97,6 +97,11 @@ bench-learn: $(STAMP)
 # The AIGI-Holmes visual expert's training images/s on this CPU with 1 and 2 dataloader workers.
 bench-expert: $(STAMP)
 	$(PY) scripts/bench_expert.py
+
+# The transformers evaluation backend with prefix soft scoring: images/s and peak memory at batch
+# 1/4/16 on the tiny model (ARGS='--compare' also times the full-logits prefix pass).
+bench-eval: $(STAMP)
+	$(PY) scripts/bench_eval.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV) $(GPU_VENV)

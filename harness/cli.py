@@ -1,7 +1,8 @@
 """`python -m harness paper=<name> [hydra overrides]`: render, validate and run a paper.
 
 Harness keys on the command line (all Hydra overrides):
-  dry_run=true          print every stage's command (one shell line each) and exit
+  dry_run=true          print every stage's command (one shell line each; cluster=slurm: its sbatch
+                        script as it would be written; cluster=torchrun: every node's line) and exit
   as_published=true     render the seed's own commands (its trainer dialects and values)
   profile=full|smoke    force the full recipe or the CPU smoke profile
   run_name=<name>       runs/<paper>/<name>; the same name again resumes the run

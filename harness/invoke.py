@@ -6,23 +6,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, HarnessError, Problem, did_you_mean
 from common.gpu_env import gpu_available
 from harness.config import Invocation, choice, compose
-from harness.plan import Plan, build_plan, default_run_name
+from harness.plan import Plan, PlannedStage, build_plan, default_run_name
+
+if TYPE_CHECKING:
+    from harness.runner import Decision
 
 
 def load_config(inv: Invocation, out: TextIO | None = None) -> DictConfig:
     """Compose the config; pick the smoke profile on a GPU-less local machine; as_published."""
-    overrides = list(inv.overrides)
-    overrides = _auto_profile(overrides, out or sys.stderr)
+    notice = io.StringIO()
+    overrides = _auto_profile(list(inv.overrides), notice)
     cfg = compose(overrides)
+    # Only once the config composed: an unknown paper's error comes first and alone, not after
+    # a "No GPU found" line that repeats the typo in its suggested command.
+    (out or sys.stderr).write(notice.getvalue())
     if cfg.get("as_published"):
         published = OmegaConf.select(cfg, "published.overrides")
         if published is None:
@@ -112,19 +121,25 @@ def _check_subset(plan: Plan, subset: list[str], key: str) -> None:
 def print_dry_run(
     plan: Plan, out: TextIO, subset: Sequence[str] | None = None, from_stage: str | None = None
 ) -> None:
+    """Each stage's `# stage:` line, then what its launcher would run: the command line
+    (cluster=local), every node's launch line (torchrun) or the sbatch script (slurm)."""
     from harness.jobs import launcher_for, make_job
-
-    outlook = _outlook(plan, subset, from_stage)
 
     cfg = plan.cfg
     launcher = launcher_for(plan)
+    # A scheduler gets the job the run would hand it, byte for byte: the run's copy of the
+    # reward file and each attempt's argv (resume, requeue). cluster=local prints the user's
+    # own reward file, which is what the command reads when pasted.
+    scheduled = str(cfg.cluster.launcher) != "local"
+    shown = build_plan(cfg, plan.run_name, launch=True) if scheduled else plan
+    decisions, outlook = _outlook(plan, subset, from_stage)
     variant = cfg.get("variant")
     header = f"# paper: {plan.paper}"
     if variant:
         header += f"  variant: {variant}"
     header += f"  profile: {plan.profile}  cluster: {cfg.cluster.launcher}  run: {plan.run_dir}"
     print(header, file=out)
-    for planned in plan.stages:
+    for planned in shown.stages:
         if subset is not None and planned.name not in subset:
             continue
         print(f"# stage: {planned.name}", file=out)
@@ -134,14 +149,31 @@ def print_dry_run(
             print(f"# warning: {warning}", file=out)
         if planned.skip_reason:
             print(f"# skipped in profile {plan.profile}: {planned.skip_reason}", file=out)
-        # The copy-pasteable line the cluster's launcher runs on the first node.
-        print(launcher.command_line(make_job(plan, planned)), file=out)
+        if scheduled:
+            planned = _as_attempt(planned, decisions.get(planned.name), launcher.requeues)
+        out.write(launcher.dry_run_text(make_job(shown, planned)))
     from harness.preflight import preflight_plan, print_preflight
 
     print_preflight(preflight_plan(plan), out)
 
 
-def _outlook(plan: Plan, subset: Sequence[str] | None, from_stage: str | None) -> dict[str, str]:
+def _as_attempt(planned: PlannedStage, decision: Decision | None, requeueable: bool) -> PlannedStage:
+    """The stage with the argv its next attempt launches (the runner's `prepare`, minus cleaning)."""
+    argv = planned.stage_kind.rerun.attempt_argv(
+        planned.rendered.argv,
+        Path(planned.ctx.stage_dir),
+        resume=decision is not None and decision.action == "resume",
+        requeueable=requeueable,
+        verbatim=planned.ctx.verbatim,
+    )
+    if argv == tuple(planned.rendered.argv):
+        return planned
+    return dataclasses.replace(planned, rendered=dataclasses.replace(planned.rendered, argv=argv))
+
+
+def _outlook(
+    plan: Plan, subset: Sequence[str] | None, from_stage: str | None
+) -> tuple[dict[str, Decision], dict[str, str]]:
     """For a run that exists: what the real run would do with each stage, and why."""
     from harness.manifest import RunManifest
     from harness.runner import decide
@@ -149,9 +181,9 @@ def _outlook(plan: Plan, subset: Sequence[str] | None, from_stage: str | None) -
     try:
         manifest = RunManifest.load(plan.run_dir)
     except HarnessError as exc:
-        return {plan.stages[0].name: f"cannot tell: {exc}"}
+        return {}, {plan.stages[0].name: f"cannot tell: {exc}"}
     if manifest is None:
-        return {}
+        return {}, {}
     # Decided on the plan the real run would make (stages score with the run's reward copy).
     decisions, problems = decide(
         build_plan(plan.cfg, plan.run_name, launch=True), manifest, subset, from_stage
@@ -166,7 +198,7 @@ def _outlook(plan: Plan, subset: Sequence[str] | None, from_stage: str | None) -
         outlook.setdefault(
             problem.key.split(".")[1] if "." in problem.key else "", f"refused: {problem.message}"
         )
-    return outlook
+    return decisions, outlook
 
 
 def print_problems(problems: Sequence[Problem], stream: TextIO) -> None:

@@ -62,6 +62,27 @@ class StageRecord:
     # attempt consumed: a producer that completed again since makes this stage stale.
     output_id: str | None = None
     consumed: dict[str, str | None] = field(default_factory=dict)
+    # Every attempt, oldest first: started, ended, exit_code, outcome (running | submitted |
+    # completed | failed | interrupted | never started), seconds, job_id. The fields above are the last one's.
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def begin_attempt(self, outcome: str = "running", job_id: str | None = None) -> None:
+        """A new attempt starts (or is handed to a scheduler) at `self.started`."""
+        self.history.append(
+            {"started": self.started, "ended": None, "exit_code": None, "outcome": outcome, "seconds": None}
+            | ({"job_id": job_id} if job_id is not None else {})
+        )
+
+    def end_attempt(self, outcome: str, seconds: float | None = None) -> None:
+        """The open attempt ended (at `self.ended`, with `self.exit_code`) after `seconds`."""
+        if not self.history or self.history[-1]["ended"] is not None:
+            self.begin_attempt()  # a record written before attempts were kept
+        self.history[-1].update(
+            ended=self.ended,
+            exit_code=self.exit_code,
+            outcome=outcome,
+            seconds=round(seconds, 1) if seconds is not None else None,
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageRecord:

@@ -47,14 +47,20 @@ class RerunRule:
         verbatim (as_published=true): a seed's command is submitted as printed, so it is not
         wrapped for requeues; it still resumes when the harness itself restarts it.
         """
-        out: Sequence[str] = argv
-        if resume and self.resumable:
-            out = self.resume(out, stage_dir) if self.resume else out
-        else:
+        if not (resume and self.resumable):
             for relative in self.clean:
                 target = stage_dir if relative == "." else stage_dir / relative
                 if target.exists():
                     shutil.rmtree(target)
+        return self.attempt_argv(argv, stage_dir, resume=resume, requeueable=requeueable, verbatim=verbatim)
+
+    def attempt_argv(
+        self, argv: Sequence[str], stage_dir: Path, *, resume: bool, requeueable: bool, verbatim: bool
+    ) -> tuple[str, ...]:
+        """The argv `prepare` launches, touching nothing (the dry run prints it)."""
+        out: Sequence[str] = argv
+        if resume and self.resumable and self.resume:
+            out = self.resume(out, stage_dir)
         if requeueable and self.requeue is not None and not verbatim:
             out = self.requeue(out, stage_dir)
         return tuple(out)

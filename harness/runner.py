@@ -455,6 +455,7 @@ class _Book:
             self._launched(record, job)
             record.status, record.started, record.ended, record.exit_code = "running", now(), None, None
             record.attempts += 1
+            record.begin_attempt()
             self.manifest.put_stage(record)
         self.current = (job.name, time.monotonic())
         verb = "resuming" if decision.action == "resume" else "running"
@@ -476,6 +477,7 @@ class _Book:
             self._launched(record, job)
             record.status, record.job_id = "submitted", str(job_id)
             record.started, record.ended, record.exit_code = now(), None, None
+            record.begin_attempt("submitted", str(job_id))
             self.manifest.put_stage(record)
         self.manifest.data["submission"] = {
             "at": now(),
@@ -497,6 +499,7 @@ class _Book:
                 and previous.status in ("submitted", "running")
             ):
                 previous.status, previous.exit_code, previous.ended = "pending", None, now()
+                previous.end_attempt("never started")
                 self.manifest.put_stage(previous)
             return
         if self.manifest is not None:
@@ -510,6 +513,7 @@ class _Book:
                 }
             if state.seconds is not None:
                 record.seconds = round(state.seconds, 1)
+            record.end_attempt(record.status, state.seconds)
             self.manifest.put_stage(record)
         took = f" in {_duration(state.seconds)}" if state.seconds is not None else ""
         if state.ok:
@@ -536,6 +540,7 @@ class _Book:
         if self.manifest is not None and (record := self.manifest.stage(name)) is not None:
             record.status, record.ended, record.exit_code = "interrupted", now(), 128 + stop.signum
             record.seconds = round(time.monotonic() - since, 1)
+            record.end_attempt("interrupted", record.seconds)
             self.manifest.put_stage(record)
         print(
             f"{self.tag(name)}: interrupted by {stop.signame} after {_duration(time.monotonic() - since)}; "

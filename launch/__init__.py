@@ -58,6 +58,10 @@ class Launcher(Protocol):
 
     def command_line(self, job: Job, node_rank: int = 0) -> str: ...
 
+    def dry_run_text(self, job: Job) -> str:
+        """What the dry run prints for `job`: exactly what would be run, written or submitted."""
+        ...
+
     def is_primary(self) -> bool:
         """This process keeps the run's records (one per run, whatever the node count)."""
         ...

@@ -58,6 +58,10 @@ class LocalLauncher(InProcessChain):
         env = {**self.launcher_vars(job), **public}
         return shell.command_line(env, self.argv(job))
 
+    def dry_run_text(self, job: Job) -> str:
+        """What `run` executes, as the dry run prints it."""
+        return self.command_line(job) + "\n"
+
     def run(self, job: Job) -> int:
         """Run the stage here, blocking; output goes to the console and the node-0 log."""
         env = child_env(self.environ, job, self.launcher_vars(job))

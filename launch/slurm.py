@@ -62,6 +62,10 @@ class SlurmLauncher:
         self._check_no_secret_values(job)
         return render_sbatch(job, self.cfg, self.python)
 
+    def dry_run_text(self, job: Job) -> str:
+        """The sbatch script `submit` writes for `job`, byte for byte (nothing is written)."""
+        return self.render_script(job)
+
     def write_scripts(self, jobs: Sequence[Job], script_dir: Path) -> list[Path]:
         """Write `<script_dir>/<stage>.sbatch` for every job; return the paths in order."""
         script_dir = Path(script_dir)

@@ -141,6 +141,13 @@ class TorchrunLauncher(InProcessChain):
             env["MASTER_ADDR"] = topo.master_addr
         return shell.command_line(env, resolved_argv(job, topo.nnodes, job.gpus_per_node))
 
+    def dry_run_text(self, job: Job) -> str:
+        """Every node's launch line for `job` (one node: just its line), as the dry run prints it."""
+        nnodes = self._nnodes()
+        if nnodes == 1:
+            return self.command_line(job) + "\n"
+        return "".join(f"# node {rank}:\n{self.command_line(job, rank)}\n" for rank in range(nnodes))
+
     def _display_topology(self, node_rank: int) -> Topology:
         # A dry run on a laptop has no MASTER_ADDR: print a reference that fails loudly.
         nnodes = self._nnodes()
@@ -164,12 +171,16 @@ class TorchrunLauncher(InProcessChain):
                 return ShellVar("MASTER_ADDR", prefix, suffix, topo.master_addr.required_hint)
             return f"{prefix}{topo.master_addr}{suffix}"
 
+        def flag(prefix: str, suffix: str = "") -> Word:
+            # ray_cluster writes `--flag=` before a literal value itself, not before a ShellVar.
+            return addr(prefix, suffix) if isinstance(topo.master_addr, ShellVar) else addr(suffix=suffix)
+
         port = f":{ray.port}"
         cpus = _opt(ray.num_cpus)
         if topo.node_rank != 0:
-            worker = worker_start_argv(ray, python, addr("--address=", port), num_cpus=cpus)
+            worker = worker_start_argv(ray, python, flag("--address=", port), num_cpus=cpus)
             return shell.join(a for a in worker if a != "--block")
-        head = head_start_argv(ray, python, node_ip=addr("--node-ip-address="), num_cpus=cpus)
+        head = head_start_argv(ray, python, node_ip=flag("--node-ip-address="), num_cpus=cpus)
         wait = [
             python,
             "-m",

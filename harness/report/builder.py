@@ -85,12 +85,24 @@ def build_report(
     if config_data is None:
         config_data = results_config_of(runs[0])
     config = parse_report_config(config_data) if config_data else ReportConfig(paper=runs[0].paper)
-    filled = fill_tables(config, runs)
+    comparable = all(run.comparable_with_paper for run in runs)
+    filled = fill_tables(config, runs, compare=comparable)
     training = _training_figures(runs, config, out)
     rocs = _roc_figures(runs, config, out)
 
     title = config.title or runs[0].paper
     parts = [f"# {title}: reproduction report", ""]
+    if not comparable:
+        profiles = sorted(
+            {str(r.manifest.get("profile") or "?") for r in runs if not r.comparable_with_paper}
+        )
+        parts += [
+            f"**Not comparable with the paper.** Profile {', '.join(profiles)}: these numbers come from a "
+            "tiny model trained on synthetic data. They show that every stage ran and the pipeline is "
+            "wired right, not how well the paper's recipe reproduces; the tables list the paper's "
+            "values for reference only, without differences.",
+            "",
+        ]
     if len(runs) > 1:
         parts += [
             f"{len(runs)} runs (e.g. the folds of a cross-validation multirun): run values are the mean "
@@ -136,6 +148,7 @@ def build_report(
     write_text(report_path, "\n".join(parts))
     document = {
         "paper": config.paper or runs[0].paper,
+        "comparable_with_paper": comparable,
         "runs": [str(r.path) for r in runs],
         "tables": [table_as_dict(t) for t in filled],
         "figures": [name for _, name in figures],

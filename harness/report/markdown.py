@@ -64,10 +64,13 @@ def _run_text(cell: Cell, percent: bool) -> str:
 
 def render_paper_table(table: FilledTable) -> str:
     spec = table.spec
+    compared = table.compared
     header = [""]
     for column in spec.columns:
-        header += [f"{column.name} paper", f"{column.name} run", f"{column.name} Δ"]
-        if spec.tolerance is not None:
+        header += [f"{column.name} paper", f"{column.name} run"]
+        if compared:
+            header.append(f"{column.name} Δ")
+        if compared and spec.tolerance is not None:
             header.append(f"{column.name} within ±{spec.tolerance:g}")
     rows = []
     for row, cells in table.rows:
@@ -77,9 +80,10 @@ def render_paper_table(table: FilledTable) -> str:
             line += [
                 format_number(cell.paper, spec.percent) if cell.paper is not None else NOT_PUBLISHED,
                 _run_text(cell, spec.percent),
-                format_number(cell.delta, spec.percent, signed=True),
             ]
-            if spec.tolerance is not None:
+            if compared:
+                line.append(format_number(cell.delta, spec.percent, signed=True))
+            if compared and spec.tolerance is not None:
                 line.append(
                     DASH if cell.within_tolerance is None else ("yes" if cell.within_tolerance else "no")
                 )
@@ -87,12 +91,15 @@ def render_paper_table(table: FilledTable) -> str:
     parts = [f"### {spec.title}", "", f"Paper values: {spec.source}."]
     if spec.note:
         parts.append(f"{spec.note}")
+    if table.outside_pipeline:
+        names = ", ".join(f"`{s}`" for s in table.outside_pipeline)
+        parts.append(f'Not in this run\'s pipeline (shown as "{NOT_RUN}"): {names}.')
     metrics = sorted({(c.stage, c.metric) for _, cells in table.rows for c in cells.values() if c.stage})
     stages = sorted({s for s, _ in metrics})
     parts.append(
         f"Run values: eval stage(s) {', '.join(f'`{s}`' for s in stages)}"
         + (" (percent)" if spec.percent else "")
-        + "; Δ = run − paper."
+        + ("; Δ = run − paper." if compared else "; not comparable with the paper's (see the top).")
     )
     parts += ["", markdown_table(header, rows), ""]
     return "\n".join(parts)

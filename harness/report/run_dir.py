@@ -43,6 +43,30 @@ class RunInfo:
         model = self.config.get("model")
         return str(model["name"]) if isinstance(model, dict) and model.get("name") else None
 
+    @property
+    def pipeline(self) -> list[str]:
+        """The run's pipeline: the stages its resolved config selects (variant or `pipeline`), else
+        the stages its manifest records."""
+        if self.config.get("stages"):
+            from omegaconf import OmegaConf
+
+            from harness.pipeline import stage_names
+
+            try:
+                return stage_names(OmegaConf.create(self.config))  # type: ignore[arg-type]
+            except Exception:  # a config this harness can no longer read: the manifest says enough
+                pass
+        return [stage.name for stage in self.stages]
+
+    @property
+    def comparable_with_paper(self) -> bool:
+        """False for a profile whose numbers cannot be set against the paper's (the smoke
+        profiles: a tiny model on synthetic data; conf/profile/*.yaml comparable_with_paper)."""
+        profile = self.config.get("profile")
+        if isinstance(profile, dict) and profile.get("comparable_with_paper") is not None:
+            return bool(profile["comparable_with_paper"])
+        return True
+
     def stage(self, name: str) -> StageInfo | None:
         for stage in self.stages:
             if stage.name == name:

@@ -1,5 +1,5 @@
 """Filling the paper tables: each cell is the paper's number, the run's (mean and spread over runs)
-and their difference.
+and their difference (none for a smoke run, whose numbers are not comparable with the paper's).
 
 Several run directories are the folds of one cross-validated experiment (FakeXplain 002 §5.2:
 four-fold cross-validation): a cell's run value is the mean over the runs that have it, with the
@@ -42,6 +42,8 @@ class Cell:
 class FilledTable:
     spec: TableSpec
     rows: list[tuple[RowSpec, dict[str, Cell]]] = field(default_factory=list)
+    compared: bool = True  # the run's values are set against the paper's (Δ); False for a smoke run
+    outside_pipeline: list[str] = field(default_factory=list)  # stages read that no run's pipeline has
 
 
 def aggregate(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -73,6 +75,7 @@ def _cell(
     column_metric: str | None,
     column_stage: str | None,
     runs: Sequence[RunInfo],
+    compare: bool = True,
 ) -> Cell:
     if column_name in row.metrics and not row.metrics[column_name]:
         # explicitly no metric (e.g. IoU of real images): only the paper's entry is shown
@@ -108,7 +111,7 @@ def _cell(
     if present:
         mean, std = aggregate(present)
         cell.mean, cell.std, cell.n = mean, std, len(present)
-        if cell.paper is not None and mean is not None:
+        if compare and cell.paper is not None and mean is not None:
             cell.delta = mean - cell.paper
             if table.tolerance is not None:
                 cell.within_tolerance = abs(cell.delta) <= table.tolerance
@@ -117,13 +120,19 @@ def _cell(
     return cell
 
 
-def fill_tables(config: ReportConfig, runs: Sequence[RunInfo]) -> list[FilledTable]:
+def fill_tables(config: ReportConfig, runs: Sequence[RunInfo], compare: bool = True) -> list[FilledTable]:
+    """The tables with the runs' values; `compare=False` (a smoke run) computes no differences."""
+    pipelines = {name for run in runs for name in run.pipeline}
     filled = []
     for table in config.tables:
-        result = FilledTable(spec=table)
+        result = FilledTable(spec=table, compared=compare)
         for row in table.rows:
-            cells = {c.name: _cell(table, row, c.name, c.metric, c.stage, runs) for c in table.columns}
+            cells = {
+                c.name: _cell(table, row, c.name, c.metric, c.stage, runs, compare) for c in table.columns
+            }
             result.rows.append((row, cells))
+        read = [c.stage for _, cells in result.rows for c in cells.values() if c.stage]
+        result.outside_pipeline = [s for s in dict.fromkeys(read) if s not in pipelines]
         filled.append(result)
     return filled
 
@@ -136,6 +145,8 @@ def table_as_dict(table: FilledTable) -> dict[str, Any]:
         "source": spec.source,
         "note": spec.note,
         "percent": spec.percent,
+        "compared_with_paper": table.compared,
+        "stages_outside_pipeline": table.outside_pipeline,
         "columns": [c.name for c in spec.columns],
         "rows": [
             {

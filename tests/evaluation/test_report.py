@@ -408,3 +408,73 @@ def test_every_shipped_table_renders(paper: str, tmp_path: Path) -> None:
             )
     if paper == "fake_hr1":
         assert "| Accuracy (all images) | not published | 0.500 | — |" in markdown
+
+
+# --- the report tells the truth -----------------------------------------------------------------
+
+
+def _with_run_config(run: Path, overrides: list[str]) -> Path:
+    """The run's config.yaml as the runner writes it (the composed, resolved config)."""
+    from omegaconf import OmegaConf
+
+    from harness.config import compose
+
+    config = OmegaConf.to_container(compose(overrides), resolve=True)
+    (run / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
+    return run
+
+
+def _section(markdown: str, title: str) -> str:
+    return markdown.split(f"### {title}", 1)[1].split("\n### ", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "variant,outside",
+    [("linear", "`eval_alpha`, `eval_beta`, `eval_gamma_fixed`"), ("staged", "`eval_gamma_fixed`")],
+)
+def test_fakexplain_notes_follow_the_pipeline(tmp_path: Path, variant: str, outside: str) -> None:
+    """The full pipeline has eval_base (No-FT) and the robustness stages: the report must not call
+    them missing; what it names as missing is computed from the run's pipeline."""
+    run = make_run(tmp_path, "r1", "fakexplain", STAGES, metrics={"eval": eval_values(0.95)})
+    _with_run_config(run, ["paper=fakexplain", "profile=full", f"variant={variant}"])
+    build_report([run], None, None, log=lambda m: None)
+    markdown = (run / "report.md").read_text()
+    assert "have no stage in the pipelines" not in markdown and "add such stages" not in markdown
+    stages = _section(markdown, "Accuracy and IoU by training stage")
+    assert f'Not in this run\'s pipeline (shown as "not run"): {outside}.' in stages
+    assert "eval_base`" not in stages.split("Not in this run's pipeline", 1)[1].split("\n", 1)[0]
+    assert "Not in this run's pipeline" not in _section(markdown, "Robustness to perturbations")
+    table = next(t for t in report_json(run)["tables"] if t["id"] == "table4_training_stages")
+    assert table["stages_outside_pipeline"] == [s.strip("`") for s in outside.split(", ")]
+
+
+def test_a_smoke_report_says_it_is_not_comparable(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "r1", "fakexplain", STAGES, metrics={"eval": eval_values(0.95)})
+    _with_run_config(run, ["paper=fakexplain", "profile=smoke"])
+    build_report([run], None, None, log=lambda m: None)
+    markdown = (run / "report.md").read_text()
+    top = markdown.split("## Runs", 1)[0]
+    assert "**Not comparable with the paper.** Profile smoke" in top
+    assert "tiny model trained on synthetic data" in top
+    tables = markdown.split("## Paper tables", 1)[1].split("## All metrics", 1)[0]
+    assert "Δ" not in tables and "within ±" not in tables
+    overall = _section(markdown, "Accuracy and IoU per generator (002 Table 2")
+    assert "|  | Acc paper | Acc run | IoU paper | IoU run |" in overall
+    assert (
+        "| Overall | 0.352 | 0.950 |" not in overall
+        and "| Overall | 0.981 | 0.950 | 0.352 | 0.250 |" in overall
+    )
+    document = report_json(run)
+    assert document["comparable_with_paper"] is False
+    assert cell(document, "table2_per_generator", "Overall", "Acc")["delta"] is None
+    assert cell(document, "table2_per_generator", "Overall", "Acc")["mean"] == pytest.approx(0.95)
+
+
+def test_a_full_report_keeps_the_differences(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "r1", "fakexplain", STAGES, metrics={"eval": eval_values(0.95)})
+    _with_run_config(run, ["paper=fakexplain", "profile=full"])
+    build_report([run], None, None, log=lambda m: None)
+    markdown = (run / "report.md").read_text()
+    assert "Not comparable" not in markdown
+    assert "| Overall | 0.981 | 0.950 | -0.031 | 0.352 | 0.250 | -0.102 |" in markdown
+    assert report_json(run)["comparable_with_paper"] is True

@@ -180,3 +180,54 @@ def test_expert_file_drives_accuracy_end_to_end(tiny_qwen: Path, tmp_path: Path,
             json.loads(line) for line in (tmp_path / name / "predictions.jsonl").read_text().splitlines()
         ]
         assert {line["id"]: line["expert_p_fake"] for line in lines} == written
+
+
+def _prefix_backend(tiny_qwen: Path) -> Any:
+    from harness.evaluation.backends.transformers_backend import TransformersBackend
+
+    config = parse_eval_config(
+        {
+            "max_new_tokens": 1,
+            "soft_scoring": {
+                "position": "prefix",
+                "assistant_prefix": "This image is",
+                "fake_words": ["fake"],
+                "real_words": ["real"],
+            },
+        }
+    )
+    return TransformersBackend(str(tiny_qwen), config)
+
+
+class _NoLogitsToKeep(torch.nn.Module):
+    """A model whose forward does not take ``logits_to_keep`` (the fallback path)."""
+
+    def __init__(self, model: Any):
+        super().__init__()
+        self.inner = model
+
+    def forward(self, **inputs: Any) -> Any:
+        assert "logits_to_keep" not in inputs
+        return self.inner(**inputs)
+
+
+def test_prefix_pass_computes_only_the_last_positions_logits(tiny_qwen: Path, tmp_path: Path) -> None:
+    """The prefix pass asks for one position's logits (not prompt length x vocabulary per image), and the
+    soft scores equal those of the full-logits pass (and of a model without logits_to_keep)."""
+    backend = _prefix_backend(tiny_qwen)
+    pictures = images(tmp_path, 3)
+    requests = [GenerationRequest(str(k), list(QUESTION), image) for k, image in enumerate(pictures)]
+    shapes: list[tuple[int, ...]] = []
+    hook = backend.model.register_forward_hook(lambda m, a, out: shapes.append(tuple(out.logits.shape)))
+    try:
+        kept = backend._prefix_scores(requests)
+    finally:
+        hook.remove()
+    assert [s[1] for s in shapes] == [1], shapes  # one forward pass, one position
+    full_model = backend.model
+    backend.model, backend._keeps_logits = _NoLogitsToKeep(full_model), None
+    full = backend._prefix_scores(requests)
+    assert backend._keeps_logits is False
+    for a, b in zip(kept, full):
+        assert a.p_fake == pytest.approx(b.p_fake, abs=1e-5)
+        assert a.p_fake_logsumexp == pytest.approx(b.p_fake_logsumexp, abs=1e-5)

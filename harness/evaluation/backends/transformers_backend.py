@@ -16,6 +16,7 @@ On a machine without torchvision, ``data_prep.cpu_compat`` is applied before the
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,7 @@ class TransformersBackend:
 
         self.config = config
         self.torch = torch
+        self._keeps_logits: bool | None = None  # the model's forward takes logits_to_keep
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         dtype = {
             "auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32,
@@ -184,10 +186,18 @@ class TransformersBackend:
             texts.append(self._prompt_text(messages, soft.assistant_prefix))
         inputs = self._inputs(texts, requests)
         with self.torch.no_grad():
-            last = self.model(**inputs).logits[:, -1, :].float()
+            last = self.model(**inputs, **self._last_position_only()).logits[:, -1, :].float()
         anchor_ids = list(self.anchors.all_ids)
         columns = last[:, anchor_ids].tolist()
         return [soft_score(dict(zip(anchor_ids, values)), self.anchors) for values in columns]
+
+    def _last_position_only(self) -> dict[str, int]:
+        """``logits_to_keep=1`` where the model's forward takes it (Qwen2.5-VL, LLaVA, LLaVA-NeXT in
+        transformers 5.10): only the last position's logits are computed, not a batch x prompt
+        length x vocabulary tensor (about 1.3 GB of fp32 at batch 16 on the tiny model)."""
+        if self._keeps_logits is None:
+            self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return {"logits_to_keep": 1} if self._keeps_logits else {}
 
 
 class _AnchorLogitRecorder:

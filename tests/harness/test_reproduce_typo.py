@@ -1,0 +1,54 @@
+"""`make reproduce PAPER=<typo>` on a machine without a GPU: the unknown-paper error comes first and
+alone, not after a "No GPU found" line that repeats the typo in its suggested command."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.config import REPO_ROOT
+
+
+def test_unknown_paper_error_comes_before_any_profile_notice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.invoke.gpu_available", lambda: False)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(["paper=fakexpain"])
+    assert rc == 2
+    lines = err.getvalue().splitlines()
+    assert lines[0].startswith("error: paper: unknown paper 'fakexpain' (did you mean: fakexplain?)")
+    assert "No GPU found" not in err.getvalue() + out.getvalue()
+
+
+def test_known_paper_still_gets_the_notice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.invoke.gpu_available", lambda: False)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(["paper=fakexplain", "dry_run=true", "run_name=typo-test"])
+    assert rc == 0, err.getvalue()
+    assert err.getvalue().startswith("No GPU found: running the CPU smoke profile")
+    assert "make reproduce PAPER=fakexplain PROFILE=full" in err.getvalue()
+
+
+def test_make_reproduce_with_a_typo(tmp_path: Path) -> None:
+    """Through the Makefile's reproduce target, with this interpreter's environment (-o: never rebuilt)."""
+    venv = Path(sys.prefix)
+    proc = subprocess.run(
+        ["make", "-s", "reproduce", "PAPER=fakexpain", "GPU=0", f"VENV={venv}", "-o", f"{venv}/.installed"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "", "HOME": str(tmp_path)},
+    )
+    assert proc.returncode != 0
+    assert "No GPU found" not in proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors and "unknown paper 'fakexpain'" in errors[0], proc.stderr
+    assert proc.stderr.splitlines()[0] == errors[0], proc.stderr
