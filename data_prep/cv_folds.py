@@ -43,14 +43,22 @@ class FoldPlan:
         return self.membership.get(record_id, "unused")
 
 
+def fold_problem(fold: int, num_folds: int) -> str | None:
+    """Why (fold, num_folds) names no fold; None when it does (checked before launch too)."""
+    if num_folds < 2:
+        return f"num_folds must be at least 2, got {num_folds}"
+    if not 0 <= fold < num_folds:
+        return f"fold must be in [0, {num_folds - 1}] for num_folds={num_folds}, got {fold}"
+    return None
+
+
 def plan_folds(
     fake_ids: Iterable[str], real_ids: Iterable[str], *, fold: int, num_folds: int, seed: int
 ) -> FoldPlan:
     """Assign every id of one fold to train, test or unused; deterministic in (ids, seed, num_folds)."""
-    if num_folds < 2:
-        raise ValueError(f"num_folds must be at least 2, got {num_folds}")
-    if not 0 <= fold < num_folds:
-        raise ValueError(f"fold must be in [0, {num_folds - 1}], got {fold}")
+    problem = fold_problem(fold, num_folds)
+    if problem:
+        raise ValueError(problem)
     fakes = sorted(set(fake_ids))
     reals = sorted(set(real_ids))
     both = set(fakes) & set(reals)

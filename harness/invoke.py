@@ -66,6 +66,11 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     dry_run = bool(cfg.get("dry_run"))
     preflight = bool(cfg.get("preflight"))
+    # The cluster settings first: planning splits batches over cluster.nnodes, which means nothing
+    # when cluster=local cannot give two nodes; the launcher itself would refuse them only later.
+    from launch.config import parse_cluster
+
+    parse_cluster(OmegaConf.to_container(cfg.cluster, resolve=True))
     # A dry run prints the commands with the user's reward file; a run copies it in first.
     plan = build_plan(
         cfg, run_name=str(cfg.get("run_name") or default_run_name()), launch=not dry_run and not preflight

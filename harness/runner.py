@@ -436,10 +436,12 @@ class _Book:
         return record
 
     def _launched(self, record: StageRecord, job: Job) -> None:
-        from launch.secret_env import mask_env
+        from launch.secret_env import mask_argv, mask_env
 
-        record.argv = list(job.argv)
-        record.env = mask_env(dict(job.env), self.patterns) if self.patterns else mask_env(dict(job.env))
+        patterns = self.patterns or DEFAULT_SECRET_PATTERNS
+        # A secret can travel as an option value too (an API key in a stage's `options` JSON).
+        record.argv = mask_argv(job.argv, patterns)
+        record.env = mask_env(dict(job.env), patterns)
         record.log = job.log_file(0)
         record.skip_reason = None
 

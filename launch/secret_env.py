@@ -7,7 +7,9 @@ logs and manifests carry their names at most, never their values.
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 # Matched case-insensitively against variable names. `cluster.secret_patterns` replaces this
 # list (its default: launch.config.ClusterConfig, which every composed cluster config starts from).
@@ -44,6 +46,78 @@ def secret_names(env: Mapping[str, str], patterns: Sequence[str] = DEFAULT_SECRE
 def mask_env(env: Mapping[str, str], patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS) -> dict[str, str]:
     """A copy of `env` with every secret's value replaced by `***` (for manifests, dry runs)."""
     return {k: (MASK if is_secret_name(k, patterns) else v) for k, v in env.items()}
+
+
+def mask_argv(argv: Sequence[str], patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS) -> list[str]:
+    """A copy of `argv` with secrets masked (for manifests): the value after a secret-named flag
+    (`--api_key V`, `--api-key=V`), of a secret-named `key=V` override, and under a secret-named
+    key anywhere inside a JSON argument (a stage's `options`)."""
+    return _walk_argv(argv, patterns)[0]
+
+
+def argv_secret_values(argv: Sequence[str], patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS) -> list[str]:
+    """The values `mask_argv` hides, long enough to be searched for in text (a log's command line)."""
+    return [v for v in _walk_argv(argv, patterns)[1] if len(v) >= MIN_MASKED_LENGTH]
+
+
+def _walk_argv(argv: Sequence[str], patterns: Sequence[str]) -> tuple[list[str], list[str]]:
+    masked: list[str] = []
+    found: list[str] = []
+    hide_next = False
+    for item in argv:
+        if hide_next:
+            hide_next = False
+            found.append(item)
+            masked.append(MASK)
+            continue
+        if item.startswith("-") and len(item) > 1 and not item[1:2].isdigit():
+            flag, eq, value = item.partition("=")
+            if is_secret_name(flag.lstrip("-").replace("-", "_"), patterns):
+                if eq:
+                    found.append(value)
+                    masked.append(f"{flag}={MASK}")
+                else:
+                    hide_next = True
+                    masked.append(item)
+                continue
+        key, eq, value = item.partition("=")
+        if (
+            eq
+            and not item.startswith("-")
+            and " " not in key
+            and is_secret_name(key.rsplit(".", 1)[-1], patterns)
+        ):
+            found.append(value)
+            masked.append(f"{key}={MASK}")
+            continue
+        if item[:1] in "{[":
+            try:
+                data = json.loads(item)
+            except ValueError:
+                data = None
+            hidden: list[str] = []
+            clean = _mask_json(data, patterns, hidden)
+            if hidden:
+                found += hidden
+                masked.append(json.dumps(clean, sort_keys=True))
+                continue
+        masked.append(item)
+    return masked, found
+
+
+def _mask_json(value: Any, patterns: Sequence[str], hidden: list[str]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if v is not None and not isinstance(v, (dict, list)) and is_secret_name(str(k), patterns):
+                hidden.append(str(v))
+                out[k] = MASK
+            else:
+                out[k] = _mask_json(v, patterns, hidden)
+        return out
+    if isinstance(value, list):
+        return [_mask_json(v, patterns, hidden) for v in value]
+    return value
 
 
 def split_env(

@@ -87,7 +87,15 @@ class RunInfo:
         path = stage.stage_dir / "metrics.json"
         if not path.is_file():
             return None
+        return _read_json(path, f"rerun it with from_stage={name}")
+
+
+def _read_json(path: Path, remedy: str) -> Any:
+    """A JSON file of the run; damage is one error naming the file and what to do."""
+    try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"cannot read {path}: {exc}; {remedy}") from None
 
 
 def read_stage_curves(stage: StageInfo) -> Curves:
@@ -104,9 +112,15 @@ def load_run(path: str | Path) -> RunInfo:
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
         raise HarnessError(f"{root} is not a run directory: no manifest.json")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = _read_json(manifest_path, "rerun the pipeline with this run_name to rebuild it")
+    items = manifest.get("stages", []) if isinstance(manifest, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("name") for i in items):
+        raise HarnessError(
+            f"{manifest_path} is not a run manifest (an object whose stages each have a name); "
+            "rerun the pipeline with this run_name to rebuild it"
+        )
     stages = []
-    for item in manifest.get("stages", []):
+    for item in items:
         stage_dir = Path(item.get("stage_dir") or root / item["name"])
         if not stage_dir.is_absolute():
             stage_dir = root / stage_dir
@@ -137,7 +151,13 @@ def _run_config(root: Path) -> dict[str, Any]:
         return {}
     import yaml
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise HarnessError(
+            f"cannot read {path}: {reason}; restore it or rerun the pipeline with this run_name to rewrite it"
+        ) from None
     return data if isinstance(data, dict) else {}
 
 

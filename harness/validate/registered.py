@@ -26,7 +26,7 @@ def validate_data_prep_command(rendered: Rendered, deep: bool = False) -> list[P
     if command in ("convert", "check"):
         from data_prep.sources import SOURCES
 
-        return _check_name(rendered, "--source", "data source", SOURCES.names())
+        return _check_name(rendered, "--source", "data source", SOURCES.names()) or _check_options(rendered)
     if command == "synth":
         from data_prep.synth_layouts import LAYOUTS
 
@@ -47,6 +47,37 @@ def validate_eval_command(rendered: Rendered, deep: bool = False) -> list[Proble
             Problem(where + p.key[len("eval") :] if p.key.startswith("eval") else where, p.message)
             for p in exc.problems
         ]
+    return []
+
+
+def _check_options(rendered: Rendered) -> list[Problem]:
+    """The source's `--options` parse into its Options, and a fold is one of num_folds.
+
+    Both would otherwise stop the data stage, after the stages before it ran.
+    """
+    from data_prep.cv_folds import fold_problem
+    from data_prep.source_api import parse_options
+    from data_prep.sources import SOURCES
+
+    name = str(_flag_value(list(rendered.argv), "--source"))
+    options_cls = getattr(SOURCES.get(name), "Options", None)
+    raw = _flag_value(list(rendered.argv), "--options")
+    if options_cls is None or raw is None:
+        return []
+    where = rendered.keys.get("--options", "options")
+    try:
+        parsed = parse_options(options_cls, json.loads(raw), name)
+    except ConfigError as exc:
+        prefix = f"{name} options"
+        return [
+            Problem(where + p.key[len(prefix) :] if p.key.startswith(prefix) else where, p.message)
+            for p in exc.problems
+        ]
+    fold, num_folds = getattr(parsed, "fold", None), getattr(parsed, "num_folds", None)
+    if isinstance(fold, int) and isinstance(num_folds, int):
+        problem = fold_problem(fold, num_folds)
+        if problem:
+            return [Problem(f"{where}.fold", f"{problem} (data.fold, data.num_folds in the recipes)")]
     return []
 
 

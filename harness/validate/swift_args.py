@@ -95,6 +95,10 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
                 )
             )
             continue
+        negative = _negative_learning_rate(flag, values)
+        if negative is not None:
+            problems.append(Problem(where, f"a learning rate must not be negative, got {negative!r}"))
+            continue
         try:
             ns, unknown = parser.parse_known_args([flag, *values])
         except _ParseError as exc:
@@ -110,6 +114,21 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
             continue
         problems += _check_value(flag, values, where, spec)
     return problems
+
+
+def _negative_learning_rate(flag: str, values: list[str]) -> float | None:
+    """The value of a learning-rate flag (`--learning_rate`, `--vit_lr`, ...) when it is below zero.
+
+    argparse would read `-1e-05` as a flag and say "expected one argument", which hides the mistake.
+    """
+    name = flag.lstrip("-").replace("-", "_")
+    if len(values) != 1 or not (name.endswith("learning_rate") or name == "lr" or name.endswith("_lr")):
+        return None
+    try:
+        value = float(values[0])
+    except ValueError:
+        return None
+    return value if value < 0 else None
 
 
 def _split(rest: list[str]) -> list[tuple[str, list[str]]]:

@@ -86,7 +86,9 @@ def parallel_problems(
                 f"(vllm/model_executor/{where}; mm_encoder_tp_mode=data keeps the ViT whole)"
             )
     per_replica = tp * engine.pp
-    if gpus_per_node > 0 and per_replica > gpus_per_node:
+    # gpus_per_node 0 (a CPU profile, or a recipe that leaves the count to the launcher) cannot
+    # hold an engine split over several GPUs; a stage that is not skipped would start it.
+    if per_replica > max(gpus_per_node, 1):
         found.append(
             f"tensor x pipeline parallel ({tp} x {engine.pp}) needs {per_replica} GPUs on one node but "
             f"cluster.gpus_per_node is {gpus_per_node}"
@@ -188,7 +190,10 @@ def check_vllm_parallel(plan: Plan, selected: Sequence[PlannedStage]) -> list[Pr
     for planned in selected:
         if planned.skip_reason:
             continue
-        engines = engines_of(planned)
+        try:
+            engines = engines_of(planned)
+        except (TypeError, ValueError):
+            continue  # a parallel size that is not a number: the stage's own check names it
         if not engines:
             continue
         try:

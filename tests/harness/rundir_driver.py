@@ -11,6 +11,7 @@ of the test process alone.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -41,8 +42,12 @@ print("counted", n, flush=True)
 
 def _render(ctx):  # type: ignore[no-untyped-def]
     out = str(Path(ctx.stage_dir) / "count.json")
+    # A stage's `options` travel as one JSON argument, as the project's own tools take them.
+    options = ("--options", json.dumps(dict(ctx.options), sort_keys=True)) if ctx.options else ()
     return Rendered(
-        argv=("python3", "-c", COUNT, str(ctx.inputs["source"]), out), env=dict(ctx.env), mode="single"
+        argv=("python3", "-c", COUNT, str(ctx.inputs["source"]), out, *options),
+        env=dict(ctx.env),
+        mode="single",
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from harness.cli import main
 from harness.config import available
+from tests.conftest import PAPERS
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> tuple[list[str], str]:
@@ -90,3 +91,151 @@ def test_verl_values_of_the_wrong_type_are_refused_before_launch(
     assert main(["paper=fake_hr1", "profile=full", "dry_run=true", override]) == 2
     lines, _ = _lines(capsys)
     assert len(lines) == 1 and lines[0].startswith(line), lines
+
+
+# ----- issue 14 item 9: launch-config errors, in a dry run and a real run alike ------------------
+
+
+@pytest.mark.parametrize("dry_run", ["true", "false"])
+@pytest.mark.parametrize(
+    "overrides, line",
+    [
+        (["cluster.nnodes=0"], "error: cluster.nnodes: must be >= 1, got 0"),
+        (["cluster.nnodes=-1"], "error: cluster.nnodes: must be >= 1, got -1"),
+        (["cluster.nnodes=1.5"], "error: Error merging override cluster.nnodes=1.5"),
+        (["cluster.gpus_per_node=abc"], "error: Error merging override cluster.gpus_per_node=abc"),
+        (
+            ["cluster=local", "cluster.nnodes=2"],
+            "error: cluster.nnodes: cluster=local runs on this machine only but cluster.nnodes=2; "
+            "use cluster=torchrun or cluster=slurm",
+        ),
+        (["cluster=_base"], "error: cluster: unknown cluster '_base'; available: local, slurm, torchrun"),
+        (["model=null"], "error: model: choose a model; available: "),
+        (["run_name=" + "y" * 300], "error: run_name: 'yyyy"),
+    ],
+)
+def test_launch_config_errors_are_one_line_and_leave_nothing(
+    overrides: list[str], line: str, dry_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FakeXplain's smoke run scores with a reward file: a refused command does not copy it in."""
+    code = main(
+        ["paper=fakexplain", "profile=smoke", f"paths.runs={tmp_path}", f"dry_run={dry_run}", *overrides]
+    )
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, captured.err
+    assert len(lines) == 1 and lines[0].startswith(line), lines
+    assert "Traceback" not in captured.err + captured.out
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----- issue 14 item 10: values that would fail hours later -----------------------------------------
+
+
+@pytest.mark.parametrize("dry_run", ["true", "false"])
+@pytest.mark.parametrize(
+    "overrides, line",
+    [
+        (
+            ["data.fold=7"],
+            "error: stages.prepare_data.options.fold: fold must be in [0, 3] for num_folds=4, got 7 "
+            "(data.fold, data.num_folds in the recipes)",
+        ),
+        (
+            ["data.fold=-1"],
+            "error: stages.prepare_data.options.fold: fold must be in [0, 3] for num_folds=4, got -1",
+        ),
+        (
+            ["stages.sft.learning_rate=-1e-5"],
+            "error: stages.sft.learning_rate: a learning rate must not be negative, got -1e-05",
+        ),
+        (
+            ["stages.grpo_cpu.learning_rate=-1e-5"],
+            "error: stages.grpo_cpu.learning_rate: a learning rate must not be negative, got -1e-05",
+        ),
+    ],
+)
+def test_smoke_values_that_fail_in_a_stage_are_refused_before_launch(
+    overrides: list[str], line: str, dry_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["paper=fakexplain", "profile=smoke", f"paths.runs={tmp_path}", f"dry_run={dry_run}", *overrides]
+    )
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, captured.err
+    assert len(lines) == 1 and lines[0].startswith(line), lines
+    assert "Traceback" not in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "overrides, line",
+    [
+        (
+            ["stages.grpo.actor_rollout_ref.rollout.tensor_model_parallel_size=abc"],
+            "error: stages.grpo.actor_rollout_ref.rollout.tensor_model_parallel_size: verl 0.9.1 expects "
+            "a number for 'actor_rollout_ref.rollout.tensor_model_parallel_size'",
+        ),
+        (
+            ["stages.grpo.actor_rollout_ref.rollout.tensor_model_parallel_size=4", "cluster.gpus_per_node=0"],
+            "error: stages.grpo.actor_rollout_ref.rollout.tensor_model_parallel_size: 4 on qwen2_5_vl",
+        ),
+    ],
+)
+def test_full_profile_values_are_refused_on_fakexplain(
+    overrides: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["paper=fakexplain", "profile=full", "dry_run=true", *overrides])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, captured.err
+    assert "Traceback" not in captured.err
+    assert any(got.startswith(line) for got in lines), lines
+    if "cluster.gpus_per_node=0" in overrides:
+        assert all("cluster.gpus_per_node is 0" in got for got in lines), lines
+
+
+def test_fakexplain_lr_of_the_wrong_type_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "paper=fakexplain",
+            "profile=full",
+            "dry_run=true",
+            "stages.grpo.actor_rollout_ref.actor.optim.lr=abc",
+        ]
+    )
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert lines == [
+        "error: stages.grpo.actor_rollout_ref.actor.optim.lr: verl 0.9.1 expects a number for "
+        "'actor_rollout_ref.actor.optim.lr' (its default is 1e-06), got 'abc'"
+    ]
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_a_skipped_gpu_stage_of_a_smoke_profile_is_not_refused(
+    paper: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The smoke profiles run with cluster.gpus_per_node=0 and skip their vLLM stages."""
+    code = main([f"paper={paper}", "profile=smoke", "dry_run=true"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_a_dry_run_of_a_subset_on_fakexplain_prints_only_those_stages(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["paper=fakexplain", "profile=full", "dry_run=true", "stages=[grpo,eval]"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("# stage:")] == [
+        "# stage: grpo",
+        "# stage: eval",
+    ]
+
+
+def test_an_unknown_from_stage_on_fakexplain_suggests_the_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["paper=fakexplain", "profile=full", "dry_run=true", "from_stage=gpro"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: from_stage: no stage 'gpro' in this pipeline (did you mean: grpo?)"
+    ), lines

@@ -281,6 +281,37 @@ def test_a_secret_config_value_reaches_the_process_only(tmp_path: Path, source: 
     assert code == 0 and "count: already completed" in out, out + err
 
 
+API_KEY = "sk-optionvalue-0123456789"
+
+
+def test_a_secret_in_a_stage_option_is_masked_in_the_manifest_and_the_log(
+    tmp_path: Path, source: Path
+) -> None:
+    """An API key passed as an option value (`options` travel as one JSON argument) and an env-like
+    option key reach the stage's argv, but no file of the run."""
+    runs = tmp_path / "runs"
+    code, out, err = _run(
+        runs,
+        source,
+        f"+driver.options.api_key={API_KEY}",
+        f"+driver.options.env.MY_TOKEN={TOKEN}",
+        "+driver.options.n=3",
+    )
+    assert code == 0, out + err
+    run_dir = _run_dir(runs)
+    written = {
+        p.relative_to(run_dir): p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file()
+    }
+    assert Path("logs/count.node0.log") in written
+    assert [str(p) for p, text in written.items() if API_KEY in text or TOKEN in text] == []
+    argv = _manifest(runs)["stages"][0]["argv"]
+    assert json.loads(argv[argv.index("--options") + 1]) == {
+        "api_key": "***",
+        "env": {"MY_TOKEN": "***"},
+        "n": 3,
+    }
+
+
 # ----- 3. signals --------------------------------------------------------------------------------
 
 

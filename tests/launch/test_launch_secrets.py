@@ -81,3 +81,40 @@ def test_every_composed_cluster_masks_the_default_patterns():
         assert "secret_patterns" not in yaml.safe_load(path.read_text()), path.name
         cfg = compose(["paper=fakescope", f"cluster={path.stem}"])
         assert tuple(cfg.cluster.secret_patterns) == DEFAULT_SECRET_PATTERNS
+
+
+def test_mask_argv_hides_secret_flags_overrides_and_json_options() -> None:
+    from launch.secret_env import argv_secret_values, mask_argv
+
+    argv = [
+        "python3",
+        "--options",
+        '{"api_key": "sk-abcdef123", "env": {"MY_TOKEN": "tok-123456"}, "max_new_tokens": 5}',
+        "--hf-token",
+        "hf_abcdefgh",
+        "--api_key=sk-zzzzzzzz",
+        "actor.WANDB_API_KEY=wandb-12345",
+        "--learning_rate",
+        "-1e-5",
+        "{not json",
+    ]
+    assert mask_argv(argv) == [
+        "python3",
+        "--options",
+        '{"api_key": "***", "env": {"MY_TOKEN": "***"}, "max_new_tokens": 5}',
+        "--hf-token",
+        "***",
+        "--api_key=***",
+        "actor.WANDB_API_KEY=***",
+        "--learning_rate",
+        "-1e-5",
+        "{not json",
+    ]
+    assert argv_secret_values(argv) == [
+        "sk-abcdef123",
+        "tok-123456",
+        "hf_abcdefgh",
+        "sk-zzzzzzzz",
+        "wandb-12345",
+    ]
+    assert mask_argv(["swift", "sft", "--max_new_tokens", "64"]) == ["swift", "sft", "--max_new_tokens", "64"]
