@@ -96,6 +96,19 @@ def test_verl_values_of_the_wrong_type_are_refused_before_launch(
 # ----- issue 14 item 9: launch-config errors, in a dry run and a real run alike ------------------
 
 
+def _refused_in_one_line(
+    overrides: list[str], line: str, dry_run: str, runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FakeXplain's smoke run scores with a reward file: a refused command does not copy it in."""
+    code = main(["paper=fakexplain", "profile=smoke", f"paths.runs={runs}", f"dry_run={dry_run}", *overrides])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, captured.err
+    assert len(lines) == 1 and lines[0].startswith(line), lines
+    assert "Traceback" not in captured.err + captured.out
+    assert list(runs.iterdir()) == []
+
+
 @pytest.mark.parametrize("dry_run", ["true", "false"])
 @pytest.mark.parametrize(
     "overrides, line",
@@ -117,16 +130,7 @@ def test_verl_values_of_the_wrong_type_are_refused_before_launch(
 def test_launch_config_errors_are_one_line_and_leave_nothing(
     overrides: list[str], line: str, dry_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """FakeXplain's smoke run scores with a reward file: a refused command does not copy it in."""
-    code = main(
-        ["paper=fakexplain", "profile=smoke", f"paths.runs={tmp_path}", f"dry_run={dry_run}", *overrides]
-    )
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert code == 2, captured.err
-    assert len(lines) == 1 and lines[0].startswith(line), lines
-    assert "Traceback" not in captured.err + captured.out
-    assert list(tmp_path.iterdir()) == []
+    _refused_in_one_line(overrides, line, dry_run, tmp_path, capsys)
 
 
 # ----- issue 14 item 10: values that would fail hours later -----------------------------------------
@@ -158,15 +162,7 @@ def test_launch_config_errors_are_one_line_and_leave_nothing(
 def test_smoke_values_that_fail_in_a_stage_are_refused_before_launch(
     overrides: list[str], line: str, dry_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        ["paper=fakexplain", "profile=smoke", f"paths.runs={tmp_path}", f"dry_run={dry_run}", *overrides]
-    )
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert code == 2, captured.err
-    assert len(lines) == 1 and lines[0].startswith(line), lines
-    assert "Traceback" not in captured.err
-    assert list(tmp_path.iterdir()) == []
+    _refused_in_one_line(overrides, line, dry_run, tmp_path, capsys)
 
 
 @pytest.mark.parametrize(
