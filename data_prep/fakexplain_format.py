@@ -134,18 +134,16 @@ def render_response(
     has no region annotations (002 §5.3 no-bbox): a fake's reasoning says only ``fake_intro``,
     neither regions nor the claim that none stands out.
     """
-    if regions is None:
-        if label == "fake":
-            think = wording["fake_intro"]
-            return f"<think>{think}</think>\n<tag>{', '.join(tags)}</tag>\n<verdict>{label}</verdict>"
-        regions = []
-    regions = list(regions)
+    annotated = regions is not None
+    regions = list(regions or ())
     if region_syntax not in REGION_SYNTAXES:
         raise ValueError(f"region_syntax must be one of {REGION_SYNTAXES}, got {region_syntax!r}")
     if label == "real":
         think = wording["real"]
     elif label == "fake":
-        if regions:
+        if not annotated:
+            think = wording["fake_intro"]
+        elif regions:
             if region_syntax == "tokens":
                 rendered = ", ".join(REGION_PLACEHOLDER for _ in regions)
             else:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.atomic import copy_tree_once
+from data_prep.conf_data import CONF_DATA_DIR
 
 CACHE_ENV = "AIGI_TINY_MODEL_CACHE"
 
@@ -36,9 +37,9 @@ def build_inputs_digest() -> str:
     for source in (
         here / "tiny_model.py",
         here / "tiny_corpus.py",
-        *sorted((here.parent / "conf" / "data_prep").glob("tiny_*.yaml")),
+        *sorted(CONF_DATA_DIR.glob("tiny_*.yaml")),
     ):
-        digest.update(source.read_bytes() if source.is_file() else b"")
+        digest.update(source.read_bytes())
     for text in tokenizer_corpus():
         digest.update(text.encode() + b"\n")
     return digest.hexdigest()[:16]

@@ -307,8 +307,6 @@ _RULE_NAMES = {
 }
 
 
-# Kinds that the repository's own packages add: each module registers its kinds when imported
-# (last, so the names above exist when it imports this module).
 if __name__ == "__main__":
     # run as a script, this file is __main__; the kinds registered themselves in harness.kinds
     from harness.kinds import kinds_table as registered_kinds_table

@@ -19,7 +19,7 @@ from launch.chain import InProcessChain
 from launch.config import ClusterConfig, ClusterConfigError
 from launch.dist_env import child_env, device_list, uses_torchrun
 from launch.job import Job, JobError, resolved_argv
-from launch.secret_env import argv_secret_values, secret_values, split_env
+from launch.secret_env import log_secret_values, split_env
 from launch.stream import run_logged
 
 
@@ -65,10 +65,7 @@ class LocalLauncher(InProcessChain):
     def run(self, job: Job) -> int:
         """Run the stage here, blocking; output goes to the console and the node-0 log."""
         env = child_env(self.environ, job, self.launcher_vars(job))
-        secrets = [
-            *secret_values(env, self.cfg.secret_patterns).values(),
-            *argv_secret_values(job.argv, self.cfg.secret_patterns),  # the log's command line
-        ]
+        secrets = log_secret_values(env, job.argv, self.cfg.secret_patterns)
         log = job.log_file(0)
         rc = run_logged(self.argv(job), env=env, cwd=job.workdir, log_path=log, secrets=secrets)
         for post in job.post_argv if rc == 0 else ():

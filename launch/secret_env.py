@@ -60,6 +60,14 @@ def argv_secret_values(argv: Sequence[str], patterns: Sequence[str] = DEFAULT_SE
     return [v for v in _walk_argv(argv, patterns)[1] if len(v) >= MIN_MASKED_LENGTH]
 
 
+def log_secret_values(
+    env: Mapping[str, str], argv: Sequence[str], patterns: Sequence[str] = DEFAULT_SECRET_PATTERNS
+) -> list[str]:
+    """What a stage's log must never show: the secret env values and those inside its argv (the
+    command line written at the log's top)."""
+    return [*secret_values(env, patterns).values(), *argv_secret_values(argv, patterns)]
+
+
 def _walk_argv(argv: Sequence[str], patterns: Sequence[str]) -> tuple[list[str], list[str]]:
     masked: list[str] = []
     found: list[str] = []

@@ -34,7 +34,7 @@ from launch.job import Job, JobError, resolved_argv
 from launch.node_sync import NodeSyncError, RankZeroChannel, channel_for
 from launch.ray_cluster import head_start_argv, resolve_ipv4, worker_start_argv
 from launch.ray_sidecar import RaySidecar
-from launch.secret_env import argv_secret_values, secret_values, split_env
+from launch.secret_env import log_secret_values, split_env
 from launch.shell import ShellVar, Word
 from launch.stream import run_logged
 
@@ -237,10 +237,7 @@ class TorchrunLauncher(InProcessChain):
         return rc or rank0
 
     def _run_main(self, job: Job, topo: Topology, env: dict[str, str], argv: Sequence[str]) -> int:
-        secrets = [
-            *secret_values(env, self.cfg.secret_patterns).values(),
-            *argv_secret_values(job.argv, self.cfg.secret_patterns),  # the log's command line
-        ]
+        secrets = log_secret_values(env, job.argv, self.cfg.secret_patterns)
         log = job.log_file(topo.node_rank)
         rc = run_logged(argv, env=env, cwd=job.workdir, log_path=log, secrets=secrets)
         if topo.node_rank == 0:
@@ -316,10 +313,7 @@ class TorchrunLauncher(InProcessChain):
         address: str,
         sidecar_thread: threading.Thread,
     ) -> int:
-        secrets = [
-            *secret_values(env, self.cfg.secret_patterns).values(),
-            *argv_secret_values(job.argv, self.cfg.secret_patterns),  # the log's command line
-        ]
+        secrets = log_secret_values(env, job.argv, self.cfg.secret_patterns)
         log = job.log_file(0)
         wait = [
             python,

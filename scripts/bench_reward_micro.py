@@ -54,17 +54,9 @@ def _rows(cases: dict, pairs: list, frame: dict) -> list:
         for p, g in pairs:
             fn(p, g)
 
-    def strict(items):
+    def parse(reading, items):
         def run(f):
-            fn = f["strict"]
-            for r in items:
-                fn(r)
-
-        return run
-
-    def lenient(items):
-        def run(f):
-            fn = f["lenient"]
+            fn = f[reading]
             for r in items:
                 fn(r)
 
@@ -82,9 +74,11 @@ def _rows(cases: dict, pairs: list, frame: dict) -> list:
     responses = {s: [r for r, _, _, _ in c] for s, c in cases.items()}
     rows = [("union_iou_fast, 5 vs 5 boxes", union, len(pairs))]
     for syntax in cases:
-        rows.append((f"parse_response_fields, {syntax} syntax", strict(responses[syntax]), len(pairs)))
+        rows.append(
+            (f"parse_response_fields, {syntax} syntax", parse("strict", responses[syntax]), len(pairs))
+        )
     trailing = [r + " I hope this helps." for r in responses["tokens"]]
-    rows.append(("read_response_fields, tokens + trailing text", lenient(trailing), len(pairs)))
+    rows.append(("read_response_fields, tokens + trailing text", parse("lenient", trailing), len(pairs)))
     for syntax in ("json", "tokens"):
         items = [(r, g) for r, g, _, _ in cases[syntax]]
         rows.append((f"compute_score, {syntax} syntax, union", score(items), len(pairs)))
