@@ -8,6 +8,7 @@ Harness keys on the command line (all Hydra overrides):
   run_name=<name>       runs/<paper>/<name>; the same name again resumes the run
   stages=[a,b]          run only these stages; from_stage=<name> reruns from a stage on
   cluster=local|torchrun|slurm, submit=true (slurm)
+  table=<id>|all        run every run of a paper table (conf/results/<paper>.yaml, runs:) and one report
   preflight=true        print each stage's memory and disk needs (fits / tight / does not fit) and exit
   allow_oom_risk=true   run stages the pre-flight says do not fit
 Any other override changes the recipe, e.g. stages.sft.learning_rate=2e-5 model=qwen2_5_vl_7b.
@@ -35,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if inv.multirun:
             return run_sweep(inv)
         cfg = load_config(inv)
+        if cfg.get("table") is not None:
+            from harness.table import run_table
+
+            return run_table(inv, cfg)
         return execute(cfg, inv)
     except ConfigError as exc:
         print_problems(exc.problems, sys.stderr)

@@ -9,7 +9,7 @@ config and overrides it, so three GRPO stages do not repeat forty keys.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from common.errors import ConfigError, Problem, did_you_mean
 from harness.kinds import KINDS, StageKind, get_kind
-from harness.pipeline_edit import EDIT_KEY, apply_pipeline_edit
+from harness.pipeline_edit import EDIT_KEY, RUN_EDIT_KEY, apply_pipeline_edit
 
 # Keys of a stage config that belong to the harness, not to the trainer.
 RESERVED_KEYS = frozenset(
@@ -34,6 +34,7 @@ RESERVED_KEYS = frozenset(
         "reward_fn",  # ms-swift GRPO: {path, name, kwargs} of a verl-style compute_score (AIGI_REWARD)
         "profile_skip",  # {profile: reason}: rendered and validated, but not run, in that profile
         "note",  # free text shown in dry runs
+        "bypass",  # {when: <config key>, in: [values]}: then the stage is left out, its readers read its input
     }
 )
 
@@ -131,12 +132,18 @@ def stage_names(cfg: DictConfig) -> list[str]:
         for n in names
         if n not in stages
     ]
-    edit = cfg.get(EDIT_KEY)
-    if edit is not None and not problems:  # an overlay's changes to the list (harness.pipeline_edit)
+    needs = _reads(cfg)
+    # An overlay's changes to the list, then a table run's own (harness.pipeline_edit).
+    for key in (EDIT_KEY, RUN_EDIT_KEY):
+        edit = cfg.get(key)
+        if edit is None or problems:
+            continue
         plain = OmegaConf.to_container(edit, resolve=True) if isinstance(edit, DictConfig) else edit
         names = apply_pipeline_edit(
-            names, plain, [str(k) for k in stages], variant, [str(v) for v in variants or ()]
+            names, plain, [str(k) for k in stages], variant, [str(v) for v in variants or ()], needs, key
         )
+    if not problems:
+        names = [n for n in names if n not in bypassed_stages(cfg, names)]
     seen = set()
     for n in names:
         if n in seen:
@@ -145,6 +152,82 @@ def stage_names(cfg: DictConfig) -> list[str]:
     if problems:
         raise ConfigError(problems)
     return names
+
+
+def _reads(cfg: DictConfig) -> Callable[[str], list[str]]:
+    """name -> the stages its `inputs:` read (resolved lazily: only `keep` asks)."""
+    expanded: list[DictConfig] = []
+    cache: dict[str, list[str]] = {}
+
+    def reads(name: str) -> list[str]:
+        if name not in cache:
+            if not expanded:
+                expanded.append(expand_extends(cfg))
+            inputs = expanded[0].stages[name].get("inputs")
+            try:
+                plain = OmegaConf.to_container(inputs, resolve=True) if inputs is not None else {}
+            except OmegaConfBaseException:
+                plain = {}  # stage_spec reports the key that does not resolve
+            spec = StageSpec(name=name, kind="", config={"inputs": plain})
+            cache[name] = spec.producers()
+        return cache[name]
+
+    return reads
+
+
+def bypassed_stages(cfg: DictConfig, names: list[str]) -> dict[str, str]:
+    """Stages of `names` whose `bypass:` condition holds -> the stage their readers read instead.
+
+    A full fine-tune has no LoRA adapter to merge: `merge_sft: {bypass: {when: stages.sft.tuner_type,
+    in: [full]}}` leaves the merge out and points `stage:merge_sft` at its own input, `stage:sft`.
+    """
+    stages = cfg.stages
+    found: dict[str, str] = {}
+    for name in names:
+        rule = stages[name].get("bypass") if isinstance(stages[name], DictConfig) else None
+        if rule is None:
+            continue
+        where = f"stages.{name}.bypass"
+        rule = OmegaConf.to_container(rule, resolve=True)
+        if not isinstance(rule, dict) or set(rule) != {"when", "in"} or not isinstance(rule["in"], list):
+            raise ConfigError(Problem(where, f"must be {{when: <config key>, in: [values]}}, got {rule!r}"))
+        if OmegaConf.select(cfg, str(rule["when"]), default=None) not in rule["in"]:
+            continue
+        read = _reads(cfg)(name)
+        if len(read) != 1:
+            raise ConfigError(
+                Problem(
+                    where, f"a bypassed stage must read exactly one stage, '{name}' reads {read or 'none'}"
+                )
+            )
+        found[name] = read[0]
+    for name, target in list(found.items()):  # a chain of bypassed stages points at the first real one
+        while target in found:
+            target = found[target]
+        found[name] = target
+    return found
+
+
+def redirect_refs(spec: StageSpec, redirects: Mapping[str, str]) -> StageSpec:
+    """The stage with every `stage:<bypassed>[/<file>]` input pointing at the bypassed stage's input."""
+    if not redirects:
+        return spec
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, str) and value.startswith(STAGE_REF):
+            producer, sep, rel = value[len(STAGE_REF) :].partition("/")
+            if producer in redirects:
+                return f"{STAGE_REF}{redirects[producer]}{sep}{rel}"
+        return value
+
+    inputs = spec.get("inputs")
+    if not inputs:
+        return spec
+    return StageSpec(name=spec.name, kind=spec.kind, config={**spec.config, "inputs": walk(inputs)})
 
 
 def expand_extends(cfg: DictConfig) -> DictConfig:

@@ -11,25 +11,33 @@ changes; the edit applies to whichever list the run uses (`pipeline:` or the sel
       before: {eval: [grpo_cpu, merge_grpo_cpu]} # stages run right before a stage of the list
       after: {merge_sft: [eval_sft]}             # ... or right after one
       last: [report]                             # stages run after all others
+      keep: [eval_sft]                           # only these, what they read, and the stages
+                                                 # that read no other stage (downloads, report)
       variants:                                  # further edits for one variant only
         staged: {drop: [eval_alpha]}
 
-The operations apply in the order above (variant edits after the shared ones). A stage an edit
+The operations apply in the order above (variant edits after the shared ones). `keep` is how a
+table's run (harness.table) evaluates an early stage alone, e.g. No-FT = `keep: [eval_base]`: a kept
+stage the list lacks is added right after the last stage it reads. A run's own edit is the config's
+`run_edit`, applied after `pipeline_edit` with the same grammar, so it composes with an overlay's. A stage an edit
 names must be in the list at that point (drop, replace, before, after) or defined under `stages:`
 and not yet listed (what it adds); a mistake is a config error naming the edit's key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from common.errors import ConfigError, Problem, did_you_mean
 
-__all__ = ["EDIT_KEY", "OPERATIONS", "apply_pipeline_edit"]
+__all__ = ["EDIT_KEY", "OPERATIONS", "RUN_EDIT_KEY", "apply_pipeline_edit"]
 
 EDIT_KEY = "pipeline_edit"
-OPERATIONS = ("drop", "replace", "first", "before", "after", "last")
+RUN_EDIT_KEY = "run_edit"
+OPERATIONS = ("drop", "replace", "first", "before", "after", "last", "keep")
+
+Needs = Callable[[str], Sequence[str]]
 
 
 def apply_pipeline_edit(
@@ -38,25 +46,28 @@ def apply_pipeline_edit(
     defined: Collection[str],
     variant: str | None = None,
     variants: Collection[str] = (),
+    needs: Needs | None = None,
+    where: str = EDIT_KEY,
 ) -> list[str]:
     """The stage list after `edit` (the config's `pipeline_edit`); raises ConfigError listing every problem.
 
-    `defined`: the stages the config defines; `variant`: the selected one of `variants` (if any).
+    `defined`: the stages the config defines; `variant`: the selected one of `variants` (if any);
+    `needs(name)`: the stages a stage reads (`keep` follows them); `where`: the edit's config key.
     """
     result = list(names)
     if not edit:
         return result
     problems: list[Problem] = []
-    result = _apply(result, edit, EDIT_KEY, defined, problems, allow_variants=True)
+    result = _apply(result, edit, where, defined, problems, needs, allow_variants=True)
     per_variant = edit.get("variants") or {}
     if isinstance(per_variant, Mapping):
         for name, variant_edit in per_variant.items():
             if name not in variants:
                 hint = did_you_mean(str(name), variants)
                 known = f"; variants: {', '.join(variants)}" if variants else "; this paper has no variants"
-                problems.append(Problem(f"{EDIT_KEY}.variants.{name}", f"no such variant{hint}{known}"))
+                problems.append(Problem(f"{where}.variants.{name}", f"no such variant{hint}{known}"))
             elif name == variant:
-                result = _apply(result, variant_edit, f"{EDIT_KEY}.variants.{name}", defined, problems)
+                result = _apply(result, variant_edit, f"{where}.variants.{name}", defined, problems, needs)
     if problems:
         raise ConfigError(problems)
     return result
@@ -68,6 +79,7 @@ def _apply(
     where: str,
     defined: Collection[str],
     problems: list[Problem],
+    needs: Needs | None,
     allow_variants: bool = False,
 ) -> list[str]:
     if not isinstance(edit, Mapping):
@@ -131,6 +143,51 @@ def _apply(
                 at = result.index(anchor) + (side == "after")
                 result[at:at] = addable(items, key)
     result += addable(edit.get("last"), f"{where}.last")
+    kept = _names(edit.get("keep"), f"{where}.keep", problems)
+    if kept:
+        result = _keep(result, kept, f"{where}.keep", defined, problems, needs or (lambda name: ()))
+    return result
+
+
+def _keep(
+    names: list[str],
+    kept: list[str],
+    where: str,
+    defined: Collection[str],
+    problems: list[Problem],
+    needs: Needs,
+) -> list[str]:
+    """`kept`, every stage they read (transitively), and the listed stages that read no stage."""
+    wanted: set[str] = set()
+    todo = []
+    for i, name in enumerate(kept):
+        if name not in defined:
+            problems.append(
+                Problem(
+                    f"{where}[{i}]",
+                    f"stage '{name}' is not defined under stages{did_you_mean(name, defined)}",
+                )
+            )
+        else:
+            todo.append(name)
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        todo += [n for n in needs(name) if n in defined]
+    wanted |= {n for n in names if not needs(n)}
+    result = [n for n in names if n in wanted]
+    for name in [n for n in kept if n in wanted and n not in result]:
+        # Not in the list (an overlay dropped it): right after the last stage it reads.
+        read = [result.index(n) for n in needs(name) if n in result]
+        at = max(read) + 1 if read else 0
+        result.insert(at, name)
+    missing = sorted(wanted - set(result))
+    if missing:
+        problems.append(
+            Problem(where, f"kept stages read {', '.join(missing)}, which the stage list does not have")
+        )
     return result
 
 

@@ -19,8 +19,10 @@ from common.plugins import PLUGINS_ENV
 from harness.kinds import StageKind
 from harness.pipeline import (
     StageSpec,
+    bypassed_stages,
     expand_extends,
     primary_output,
+    redirect_refs,
     resolve_inputs,
     stage_dir,
     stage_names,
@@ -103,6 +105,7 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     run_dir = run_directory(cfg, run_name)
     names = stage_names(cfg)
     expanded = expand_extends(cfg)
+    redirects = bypassed_stages(cfg, [str(n) for n in cfg.stages])
     reward = planned_reward(cfg, run_dir, [expanded.stages[name] for name in names]) if launch else None
     if reward is not None:
         cfg = with_run_reward(cfg, reward)
@@ -111,7 +114,7 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     specs: dict[str, StageSpec] = {}
     for name in names:
         try:
-            specs[name] = stage_spec(expanded, name)
+            specs[name] = redirect_refs(stage_spec(expanded, name), redirects)
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:

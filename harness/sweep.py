@@ -75,10 +75,10 @@ def run_sweep(inv: Invocation) -> int:
             return member_code
     if base_cfg.get("dry_run") or code != 0:
         return code
-    return _report_across(base_cfg, base, run_dirs)
+    return report_across(base_cfg, run_dirs[0].parent / f"{base}__sweep", run_dirs)
 
 
-def _report_across(cfg: DictConfig, base: str, run_dirs: list[Path]) -> int:
+def report_across(cfg: DictConfig, report_dir: Path, run_dirs: list[Path]) -> int:
     """One more job: the report across the runs, after the last queued job of every member.
 
     The cluster's launcher runs it like a stage: here and now when the members ran here, or
@@ -86,7 +86,6 @@ def _report_across(cfg: DictConfig, base: str, run_dirs: list[Path]) -> int:
     """
     from launch import Job, make_launcher
 
-    report_dir = run_dirs[0].parent / f"{base}__sweep"
     argv = ["python3", "-m", "harness.report", "--output-dir", str(report_dir)]
     for run_dir in run_dirs:
         argv += ["--run-dir", str(run_dir)]

@@ -14,6 +14,10 @@ A table is rows x columns. Each cell compares the paper's number with a metric o
 - ``model`` on a row: the paper's number belongs to that backbone (``model.name`` in the run's
   config.yaml); runs with another backbone do not fill the row ("other model").
 
+- ``runs`` on a table: its named runs (harness/table.py; ``python -m harness table=<id>``), each
+  ``{overrides: [Hydra overrides of the recipe], note}``; ``run`` on a column: the run that fills it
+  (only run directories whose config has ``table_run: <run>`` do), the cell naming it.
+
 ``percent: true`` means the paper prints percentages: run values (fractions) are shown x100.
 ``tolerance`` (absolute, in the paper's units) adds a pass/fail column per cell.
 """
@@ -27,7 +31,15 @@ from typing import Any
 from common.errors import ConfigError, Problem, did_you_mean
 from common.parse import from_mapping
 
-__all__ = ["ColumnSpec", "PanelSpec", "ReportConfig", "RowSpec", "TableSpec", "parse_report_config"]
+__all__ = [
+    "ColumnSpec",
+    "PanelSpec",
+    "ReportConfig",
+    "RowSpec",
+    "TableRunSpec",
+    "TableSpec",
+    "parse_report_config",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,15 @@ class ColumnSpec:
     name: str
     metric: str | None = None
     stage: str | None = None
+    run: str | None = None  # the table run that fills this column (TableSpec.runs)
+
+
+@dataclass(frozen=True)
+class TableRunSpec:
+    """One run of a table: the paper's recipe changed by Hydra overrides."""
+
+    overrides: tuple[str, ...] = ()
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,7 @@ class TableSpec:
     note: str | None = None
     percent: bool = False
     tolerance: float | None = None
+    runs: Mapping[str, TableRunSpec] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,7 @@ def _check_tables(config: ReportConfig) -> list[Problem]:
         names = [c.name for c in table.columns]
         if not names:
             problems.append(Problem(where, "a table needs columns"))
+        problems += _check_runs(table, where)
         for r_index, row in enumerate(table.rows):
             row_where = f"{where}.rows[{r_index}]({row.name})"
             for column, value in row.paper.items():
@@ -137,6 +160,28 @@ def _check_tables(config: ReportConfig) -> list[Problem]:
                             f"metric, the row's metric or the row's metrics.{column.name}",
                         )
                     )
+    return problems
+
+
+def _check_runs(table: TableSpec, where: str) -> list[Problem]:
+    """Each run is a TableRunSpec; each column's `run` names one of them."""
+    problems: list[Problem] = []
+    runs: dict[str, TableRunSpec] = {}
+    for name, value in table.runs.items():
+        run = from_mapping(TableRunSpec, value, f"{where}.runs.{name}", problems)
+        if run is not None:
+            runs[str(name)] = run
+    for c_index, column in enumerate(table.columns):
+        if column.run is not None and column.run not in table.runs:
+            known = ", ".join(table.runs) or "none (the table has no runs:)"
+            problems.append(
+                Problem(
+                    f"{where}.columns[{c_index}]({column.name}).run",
+                    f"no run {column.run!r}{did_you_mean(column.run, list(table.runs))}; runs: {known}",
+                )
+            )
+    if not problems:
+        object.__setattr__(table, "runs", runs)  # typed once checked (frozen dataclass)
     return problems
 
 

@@ -52,8 +52,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def _run_text(cell: Cell, percent: bool) -> str:
     if cell.mean is None:
-        return cell.status if cell.status in (NOT_RUN, NOT_APPLICABLE, OTHER_MODEL) else DASH
+        text = cell.status if cell.status in (NOT_RUN, NOT_APPLICABLE, OTHER_MODEL) else DASH
+        return text + (f" (run {cell.table_run})" if cell.table_run and text == NOT_RUN else "")
     text = format_number(cell.mean, percent)
+    if cell.table_run is not None:  # which of the table's runs filled it
+        text += f" (run {cell.table_run}: {', '.join(cell.filled_by)})"
     if cell.n > 1:
         text += f" ± {format_number(cell.std, percent)} (n={cell.n})"
     missing = len(cell.run_values) - cell.n

@@ -44,6 +44,12 @@ class RunInfo:
         return str(model["name"]) if isinstance(model, dict) and model.get("name") else None
 
     @property
+    def table_run(self) -> str | None:
+        """The run's name in its paper table (harness/table.py sets config table_run), if any."""
+        value = self.config.get("table_run")
+        return str(value) if value else None
+
+    @property
     def pipeline(self) -> list[str]:
         """The run's pipeline: the stages its resolved config selects (variant or `pipeline`), else
         the stages its manifest records."""

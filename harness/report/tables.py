@@ -36,6 +36,8 @@ class Cell:
     n: int = 0
     delta: float | None = None
     within_tolerance: bool | None = None
+    table_run: str | None = None  # the table run the column reads (config table_run of the run dirs)
+    filled_by: list[str] = field(default_factory=list)  # the run directories whose values it holds
 
 
 @dataclass
@@ -76,6 +78,7 @@ def _cell(
     column_stage: str | None,
     runs: Sequence[RunInfo],
     compare: bool = True,
+    column_run: str | None = None,
 ) -> Cell:
     if column_name in row.metrics and not row.metrics[column_name]:
         # explicitly no metric (e.g. IoU of real images): only the paper's entry is shown
@@ -91,6 +94,8 @@ def _cell(
     metric = template.replace("{key}", row.key if row.key is not None else row.name)
     stage = column_stage or row.stage or table.stage
     paper = row.paper.get(column_name)
+    if column_run is not None:  # the column belongs to one run of the table (harness/table.py)
+        runs = [run for run in runs if run.table_run == column_run]
     if row.model is not None:
         runs = [run for run in runs if run.model_name in (None, row.model)]
         if not runs:
@@ -106,7 +111,12 @@ def _cell(
     values = [v * scale if v is not None else None for v, _ in found]
     present = [v for v in values if v is not None]
     cell = Cell(
-        metric=metric, stage=stage, paper=float(paper) if paper is not None else None, run_values=values
+        metric=metric,
+        stage=stage,
+        paper=float(paper) if paper is not None else None,
+        run_values=values,
+        table_run=column_run,
+        filled_by=[run.run_name for run, v in zip(runs, values) if v is not None],
     )
     if present:
         mean, std = aggregate(present)
@@ -117,6 +127,8 @@ def _cell(
                 cell.within_tolerance = abs(cell.delta) <= table.tolerance
     else:
         cell.status = NOT_RUN if all(s == NOT_RUN for _, s in found) else "undefined"
+        if column_run is not None and not runs:
+            cell.status = NOT_RUN  # no run directory of that table run
     return cell
 
 
@@ -128,7 +140,8 @@ def fill_tables(config: ReportConfig, runs: Sequence[RunInfo], compare: bool = T
         result = FilledTable(spec=table, compared=compare)
         for row in table.rows:
             cells = {
-                c.name: _cell(table, row, c.name, c.metric, c.stage, runs, compare) for c in table.columns
+                c.name: _cell(table, row, c.name, c.metric, c.stage, runs, compare, c.run)
+                for c in table.columns
             }
             result.rows.append((row, cells))
         read = [c.stage for _, cells in result.rows for c in cells.values() if c.stage]

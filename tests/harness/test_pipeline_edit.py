@@ -89,7 +89,7 @@ def test_mistakes_name_the_edit_key() -> None:
             "variants": {"b": {"drop": ["x"]}},
         }
     ) == [
-        "pipeline_edit.frist: unknown edit (did you mean: first?); known: drop, replace, first, before, after, last, variants",
+        "pipeline_edit.frist: unknown edit (did you mean: first?); known: drop, replace, first, before, after, last, keep, variants",
         "pipeline_edit.drop[0]: stage 'downlaod' is not in the stage list (did you mean: download?); "
         "list: download, prepare, sft, merge, grpo, eval, eval_jpeg, report",
         "pipeline_edit.before.evl: stage 'evl' is not in the stage list (did you mean: eval?); "

@@ -1,0 +1,154 @@
+"""`python -m harness paper=<name> table=<id>`: every run of a paper table, then one report.
+
+A table of a paper's results config (conf/results/<paper>.yaml) may name its runs: each is the
+paper's recipe changed by Hydra overrides (data preparation options, reward options, the variant,
+`run_edit` to run only the stages a column needs), and each column says which run fills it. The
+runs go to `runs/<paper>/<base>__<run>`; the report across them to `runs/<paper>/<base>__<table>/`,
+each cell naming the run that filled it. `table=all` runs every table that has runs (a run name
+two tables share is run once). The dry run lists the runs and the stages each runs, then every
+run's own dry run; each run's delta composes and validates before any run starts.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from common.errors import ConfigError, Problem, did_you_mean
+from harness.config import Invocation
+from harness.invoke import execute, load_config
+from harness.pipeline import stage_names
+from harness.plan import default_run_name, run_directory
+from harness.report.config import TableSpec, parse_report_config
+from harness.sweep import report_across
+
+__all__ = ["TableRun", "run_table", "table_runs"]
+
+ALL = "all"
+# Keys the table sets on each run's command line; the user's own values of them are replaced.
+_OWN_KEYS = ("table", "table_run", "run_name", "run_edit")
+
+
+@dataclass(frozen=True)
+class TableRun:
+    name: str  # the run's name in its table(s): what a column's `run` names
+    tables: tuple[str, ...]
+    overrides: tuple[str, ...]  # the run's delta of the recipe
+    note: str | None = None
+
+
+def tables_with_runs(cfg: DictConfig) -> list[TableSpec]:
+    results = cfg.get("results")
+    if results is None:
+        return []
+    config = parse_report_config(OmegaConf.to_container(results, resolve=True))  # type: ignore[arg-type]
+    return [t for t in config.tables if t.runs]
+
+
+def table_runs(cfg: DictConfig, table: str) -> list[TableRun]:
+    """The runs of `table` (or of every table, `all`); an unknown table lists the known ones."""
+    tables = tables_with_runs(cfg)
+    ids = [t.id for t in tables]
+    if table == ALL:
+        selected = tables
+    else:
+        selected = [t for t in tables if t.id == table]
+    if not selected:
+        paper = OmegaConf.select(cfg, "paper.name", default="?")
+        known = ", ".join(ids) if ids else "none: no table of its results config has runs"
+        raise ConfigError(
+            Problem(
+                "table",
+                f"paper {paper} has no table {table!r} with runs{did_you_mean(table, ids)}; tables: {known}",
+            )
+        )
+    runs: dict[str, TableRun] = {}
+    for spec in selected:
+        for name, run in spec.runs.items():
+            overrides = tuple(run.overrides)  # type: ignore[attr-defined]
+            _check_delta(spec.id, name, overrides)
+            seen = runs.get(name)
+            if seen is not None and seen.overrides != overrides:
+                raise ConfigError(
+                    Problem(
+                        f"results.tables({spec.id}).runs.{name}",
+                        f"table {seen.tables[0]} has a run {name!r} with other overrides; rename one",
+                    )
+                )
+            tables_of = (*seen.tables, spec.id) if seen else (spec.id,)
+            runs[name] = TableRun(name, tables_of, overrides, run.note)  # type: ignore[attr-defined]
+    return list(runs.values())
+
+
+def _check_delta(table: str, run: str, overrides: tuple[str, ...]) -> None:
+    for override in overrides:
+        key = override.partition("=")[0].lstrip("+~")
+        if key in _OWN_KEYS[:3]:
+            raise ConfigError(
+                Problem(f"results.tables({table}).runs.{run}.overrides", f"{key} is set by the table itself")
+            )
+
+
+def run_table(inv: Invocation, cfg: DictConfig) -> int:
+    """Compose and validate every run, then run them (or print their dry runs), then the report."""
+    if inv.multirun:
+        raise ConfigError(Problem("table", "a table is its own set of runs: use it without -m"))
+    table = str(cfg.table)
+    runs = table_runs(cfg, table)
+    base = str(cfg.get("run_name") or default_run_name())
+    user = [o for o in inv.overrides if o.partition("=")[0].lstrip("+~") not in _OWN_KEYS]
+    members: list[tuple[TableRun, str, list[str], DictConfig]] = []
+    for run in runs:
+        name = f"{base}__{run.name}"
+        overrides = [*user, *run.overrides, f"run_name={name}", f"table_run={run.name}"]
+        try:
+            member_cfg = load_config(Invocation(overrides=overrides), out=_Quiet())
+            stage_names(member_cfg)  # a bad run_edit fails here, with the run named
+        except ConfigError as exc:
+            where = f"table {table}, run {run.name} ({' '.join(run.overrides)})"
+            raise ConfigError([Problem(p.key, f"{p.message} [{where}]") for p in exc.problems]) from None
+        members.append((run, name, overrides, member_cfg))
+    out = sys.stdout
+    print(
+        f"# table {table}: {len(members)} runs of paper {cfg.paper.name} (run names {base}__<run>)", file=out
+    )
+    for run, _name, _, member_cfg in members:
+        print(
+            f"# run {run.name} ({', '.join(run.tables)}): {' '.join(run.overrides) or '(the recipe)'}",
+            file=out,
+        )
+        print(f"#   stages: {', '.join(_stage_list(member_cfg))}", file=out)
+    code = 0
+    run_dirs: list[Path] = []
+    for _run, name, overrides, member_cfg in members:
+        print(f"=== {name} ===", flush=True)
+        member_code = execute(member_cfg, Invocation(overrides=overrides, stage_subset=inv.stage_subset))
+        run_dirs.append(run_directory(member_cfg, name))
+        code = code or member_code
+        if member_code != 0 and not cfg.get("dry_run"):
+            print(f"{name} failed (exit {member_code}); the remaining runs are skipped", file=sys.stderr)
+            return member_code
+    if cfg.get("dry_run") or code != 0:
+        return code
+    return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs)
+
+
+def _stage_list(cfg: DictConfig) -> list[str]:
+    """The run's stages; a stage its profile only renders says so."""
+    profile = str(OmegaConf.select(cfg, "profile.name", default="full"))
+    shown = []
+    for name in stage_names(cfg):
+        skip: Any = OmegaConf.select(cfg, f"stages.{name}.profile_skip.{profile}", default=None)
+        shown.append(f"{name} (rendered only: profile {profile})" if skip else name)
+    return shown
+
+
+class _Quiet:
+    """Swallows load_config's notices (the table prints the profile once, in its own header)."""
+
+    def write(self, text: str) -> int:
+        return len(text)

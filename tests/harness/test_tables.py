@@ -1,0 +1,159 @@
+"""A paper table as one command (harness/table.py): its runs are config deltas of the recipe that
+compose and validate, the dry run lists each run's stages, a typo names the tables, a run's
+`run_edit: {keep: [...]}` runs only what a column needs, a full fine-tune bypasses the LoRA merge,
+and the report fills each column from its run and says which."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli import main
+from harness.config import Invocation
+from harness.invoke import load_config
+from harness.pipeline import stage_names
+from harness.pipeline_edit import apply_pipeline_edit
+from harness.plan import build_plan
+from harness.report.builder import build_report
+from harness.table import table_runs, tables_with_runs
+from tests.evaluation.run_factory import make_run
+from tests.harness.conftest import PAPERS, compose_paper, plan_for
+
+TABLE_PAPERS = [p for p in PAPERS if tables_with_runs(compose_paper(p))]
+STAGED_TO_EVAL = (
+    "prepare_data, download_model, sft, merge_sft, grpo_alpha, merge_alpha, grpo_beta, merge_beta, "
+    "grpo_gamma, merge_gamma, eval, report"
+)
+
+
+def test_fakexplain_defines_table4() -> None:
+    assert "fakexplain" in TABLE_PAPERS
+    runs = [r.name for r in table_runs(compose_paper("fakexplain"), "table4")]
+    assert runs == [
+        "best", "no_ft", "no_bbox", "no_caption", "no_tags", "label_only",
+        "sft", "grpo_alpha", "grpo_beta", "grpo_gamma",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("profile", ["full", "smoke"])
+@pytest.mark.parametrize("paper", TABLE_PAPERS)
+def test_every_table_run_composes_and_plans(paper: str, profile: str) -> None:
+    cfg = compose_paper(paper, f"profile={profile}")
+    for run in table_runs(cfg, "all"):
+        member = load_config(Invocation(overrides=[f"paper={paper}", f"profile={profile}", *run.overrides]))
+        plan = build_plan(member, run_name=f"t__{run.name}")
+        assert plan.stages, run.name
+        read = {s.name for s in plan.stages}
+        for table in tables_with_runs(cfg):
+            for column in table.columns:
+                if column.run == run.name:  # the stage the column reads is in the run's pipeline
+                    assert (column.stage or table.stage) in read, (run.name, column.name)
+
+
+def test_table_dry_run_lists_runs_and_their_stages(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["paper=fakexplain", "profile=full", "table=table4", "dry_run=true", "run_name=t4"])
+    out = capsys.readouterr().out
+    assert code == 0
+    listing = [
+        line for line in out.splitlines() if line.startswith("# run ") or line.startswith("#   stages")
+    ]
+    assert out.splitlines()[0] == "# table table4: 10 runs of paper fakexplain (run names t4__<run>)"
+    assert listing[0] == "# run best (table4): variant=staged run_edit={keep:[eval]}"
+    assert listing[1] == f"#   stages: {STAGED_TO_EVAL}"
+    assert listing[2:4] == [
+        "# run no_ft (table4): variant=staged run_edit={keep:[eval_base]}",
+        "#   stages: prepare_data, download_model, eval_base, report",
+    ]
+    assert listing[13] == "#   stages: prepare_data, download_model, sft, merge_sft, eval_sft, report"
+    assert (
+        listing[15]
+        == "#   stages: prepare_data, download_model, sft, merge_sft, grpo, merge_grpo, eval, report"
+    )
+    # every run's own dry run follows, into its own run directory
+    for run in ("best", "no_ft", "label_only", "grpo_gamma"):
+        assert f"=== t4__{run} ===" in out
+        assert f"runs/fakexplain/t4__{run}\n" in out
+    # each delta reaches the commands: data prep options, disabled reward terms, fixed weights
+    blocks = dict(part.split(" ===\n", 1) for part in out.split("=== t4__")[1:])
+    assert '"drop": ["boxes"]' in blocks["no_bbox"] and '"drop"' not in blocks["best"]
+    assert '"label_only": true' in blocks["label_only"]
+    assert "reward_kwargs.disabled_terms=[format]" in blocks["label_only"]
+    assert "reward_kwargs.w_iou=2.0" in blocks["grpo_gamma"] and "w_iou_start" not in blocks["grpo_gamma"]
+    assert "trainer.total_epochs=3" in blocks["grpo_gamma"]  # 3 x 1 epoch of the staged pipeline
+    assert "reward_kwargs.w_iou=1.0" in blocks["grpo_alpha"]
+
+
+def test_a_table_typo_lists_the_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["paper=fakexplain", "profile=full", "table=tabel4", "dry_run=true"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "table: paper fakexplain has no table 'tabel4' with runs" in err
+    assert "did you mean" in err and "tables: table4" in err
+
+
+def test_a_paper_without_table_runs_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    plain = [p for p in PAPERS if p not in TABLE_PAPERS]
+    if not plain:
+        pytest.skip("every paper defines table runs")
+    assert main([f"paper={plain[0]}", "profile=full", "table=all", "dry_run=true"]) == 2
+    assert "no table of its results config has runs" in capsys.readouterr().err
+
+
+def test_keep_follows_what_stages_read_and_readds_a_dropped_stage() -> None:
+    reads = {"a": [], "b": ["a"], "c": ["b"], "d": ["a"], "e": [], "r": []}
+    needs = reads.__getitem__
+    kept = apply_pipeline_edit(["a", "b", "c", "e", "r"], {"keep": ["d"]}, list(reads), needs=needs)
+    assert kept == ["a", "d", "e", "r"]  # d was not listed: added right after a, which it reads
+    assert apply_pipeline_edit(["a", "b", "c", "e"], {"keep": ["c"]}, list(reads), needs=needs) == [
+        "a",
+        "b",
+        "c",
+        "e",
+    ]
+    from common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"run_edit.keep\[0\]: stage 'cc' is not defined"):
+        apply_pipeline_edit(["a", "c"], {"keep": ["cc"]}, list(reads), needs=needs, where="run_edit")
+
+
+def test_keep_in_the_smoke_overlay_readds_eval_base() -> None:
+    cfg = compose_paper("fakexplain", "profile=smoke", "variant=staged", "run_edit={keep:[eval_base]}")
+    assert stage_names(cfg) == ["tiny_model", "synth_data", "prepare_data", "eval_base", "report"]
+
+
+def test_a_full_fine_tune_bypasses_the_lora_merge() -> None:
+    plan = plan_for("fakexplain", "variant=staged", "stages.sft.tuner_type=full", "allow_oom_risk=true")
+    names = [s.name for s in plan.stages]
+    assert "merge_sft" not in names and "sft" in names
+    sft_out = str(plan.stage("sft").output)
+    assert plan.stage("eval_sft").ctx.inputs["model"] == sft_out
+    assert plan.stage("grpo_alpha").ctx.inputs["model"] == sft_out
+    lora = plan_for("fakexplain", "variant=staged")
+    assert lora.stage("eval_sft").ctx.inputs["model"] == str(lora.stage("merge_sft").output)
+
+
+def test_the_report_fills_each_column_from_its_run(tmp_path: Path) -> None:
+    results = compose_paper("fakexplain").results
+    from omegaconf import OmegaConf
+
+    results = OmegaConf.to_container(results, resolve=True)
+    table4 = {"tables": [t for t in results["tables"] if t["id"] == "table4"], "paper": "fakexplain"}
+    dirs = []
+    for run, stage, acc in (("best", "eval", 0.9), ("no_ft", "eval_base", 0.6), ("sft", "eval_sft", 0.8)):
+        path = make_run(
+            tmp_path, f"t4__{run}", "fakexplain", [(stage, "eval", "completed")],
+            metrics={stage: {"accuracy": acc, "iou": 0.3}},
+        )  # fmt: skip
+        (path / "config.yaml").write_text(yaml.safe_dump({"table_run": run, "paper": {"name": "fakexplain"}}))
+        dirs.append(path)
+    build_report(dirs, tmp_path / "report", table4, log=lambda s: None)
+    cells = json.loads((tmp_path / "report" / "report.json").read_text())["tables"][0]["rows"][0]["cells"]
+    assert cells["Best"]["mean"] == 0.9 and cells["Best"]["filled_by"] == ["t4__best"]
+    assert cells["No-FT"]["mean"] == 0.6 and cells["No-FT"]["filled_by"] == ["t4__no_ft"]
+    assert cells["SFT"]["mean"] == 0.8  # the best run's eval does not leak into other columns
+    assert cells["no-bbox"]["status"] == "not run" and cells["no-bbox"]["mean"] is None
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "0.900 (run best: t4__best)" in text and "not run (run no_bbox)" in text
