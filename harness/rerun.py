@@ -50,7 +50,14 @@ class RerunRule:
         if not (resume and self.resumable):
             for relative in self.clean:
                 target = stage_dir if relative == "." else stage_dir / relative
-                if target.exists():
+                if target.is_symlink() and target.is_dir():
+                    # A shared stage (harness.stage_store): empty the entry, keep its link and lock.
+                    for child in target.iterdir():
+                        if child.name != ".lock":
+                            shutil.rmtree(
+                                child
+                            ) if child.is_dir() and not child.is_symlink() else child.unlink()
+                elif target.exists():
                     shutil.rmtree(target)
         return self.attempt_argv(argv, stage_dir, resume=resume, requeueable=requeueable, verbatim=verbatim)
 

@@ -34,6 +34,8 @@ from harness.manifest import RunManifest, StageRecord, UnreadableManifestError, 
 from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
 from harness.rundir import Interrupted, RunLock, stop_signals_raise
+from harness.stage_store import StoreEntry, entry_for, shareable
+from harness.stage_store import describe as describe_entry
 from launch.secret_env import DEFAULT_SECRET_PATTERNS, MASK, is_secret_name
 
 if TYPE_CHECKING:  # launch/ is imported lazily: a dry run never needs it
@@ -46,7 +48,7 @@ INTERRUPTED = ("running", "failed", "submitted", "interrupted")
 
 @dataclasses.dataclass
 class Decision:
-    action: str  # run | resume | skip_completed | skip_profile | not_selected
+    action: str  # run | resume | skip_completed | skip_profile | not_selected | reuse (harness.stage_store)
     reason: str = ""
 
 
@@ -92,6 +94,52 @@ def _run_locked(
     for planned in plan.stages:  # a job the launcher refuses is refused before anything is written
         if decisions[planned.name].action in ("run", "resume"):
             make_job(plan, planned)
+    store: dict[str, StoreEntry] = {}
+    try:
+        if plan.cfg.get("shared_stages") and primary:
+            store = _use_store(plan, decisions)
+        return _run_decided(plan, manifest, decisions, store, out, launcher, primary)
+    finally:
+        for entry in store.values():
+            entry.release()
+
+
+def _use_store(plan: Plan, decisions: dict[str, Decision]) -> dict[str, StoreEntry]:
+    """Link each stage this run would run to its shared entry: reused when published, else held."""
+    store: dict[str, StoreEntry] = {}
+    try:
+        for planned in plan.stages:
+            decision = decisions[planned.name]
+            if decision.action not in ("run", "resume") or not shareable(planned.stage_kind):
+                continue
+            entry = entry_for(plan.run_dir, planned.name, stage_fingerprint(plan, planned))
+            where = describe_entry(plan.run_dir, entry.path)
+            store[planned.name] = entry
+            entry.link(Path(planned.ctx.stage_dir))
+            if entry.published is not None and planned.output.exists():
+                decisions[planned.name] = Decision("reuse", f"shared {where}")
+                continue
+            entry.lock()
+            if decision.action == "run" and entry.started() and planned.stage_kind.rerun.resumable:
+                decisions[planned.name] = Decision("resume", f"shared {where} was interrupted")
+            else:
+                decisions[planned.name] = Decision(decision.action, f"into shared {where}")
+    except BaseException:
+        for entry in store.values():
+            entry.release()
+        raise
+    return store
+
+
+def _run_decided(
+    plan: Plan,
+    manifest: RunManifest | None,
+    decisions: dict[str, Decision],
+    store: dict[str, StoreEntry],
+    out: TextIO,
+    launcher: Launcher,
+    primary: bool,
+) -> int:
     # Every node installs the copy its stages were rendered with (a run dir may be node-local).
     reward_sha256 = plan.reward.install() if plan.reward is not None else None
     if primary:
@@ -99,6 +147,7 @@ def _run_locked(
         manifest.order_stages([s.name for s in plan.stages])
         manifest.save()
     book = _Book(plan, manifest if primary else None, out)
+    book.store = store
     chosen: list[Job] = []
     for planned in plan.stages:
         decision = decisions[planned.name]
@@ -376,12 +425,29 @@ class _Book:
         self.ended_names: set[str] = set()
         self.run_started = time.monotonic()
         self.current: tuple[str, float] | None = None  # the stage running in this process, since
+        self.store: dict[
+            str, StoreEntry
+        ] = {}  # shared stages (harness.stage_store): reused or published here
 
     def tag(self, name: str) -> str:
         return f"[{self.index[name]}/{len(self.plan.stages)}] {name}"
 
     def not_running(self, planned: PlannedStage, decision: Decision) -> None:
-        if decision.action == "skip_completed":
+        if decision.action == "reuse":
+            self.skips.append(
+                (self.index[planned.name], f"{self.tag(planned.name)}: reused ({decision.reason})")
+            )
+            published = self.store[planned.name].published or {}
+            if self.manifest is not None:
+                record = self.record(planned)
+                record.status, record.ended, record.exit_code = "completed", now(), 0
+                record.skip_reason = f"reused: {decision.reason}"
+                record.output_id = str(published.get("output_id") or uuid.uuid4().hex)
+                record.consumed = {
+                    p: getattr(self.manifest.stage(p), "output_id", None) for p in planned.spec.producers()
+                }
+                self.manifest.put_stage(record)
+        elif decision.action == "skip_completed":
             self.skips.append(
                 (
                     self.index[planned.name],
@@ -511,6 +577,8 @@ class _Book:
                 record.consumed = {
                     p: getattr(self.manifest.stage(p), "output_id", None) for p in planned.spec.producers()
                 }
+                if job.name in self.store:  # complete: other runs may now reuse it
+                    self.store[job.name].publish(record.output_id, self.plan.run_dir)
             if state.seconds is not None:
                 record.seconds = round(state.seconds, 1)
             record.end_attempt(record.status, state.seconds)

@@ -4,9 +4,11 @@ A table of a paper's results config (conf/results/<paper>.yaml) may name its run
 paper's recipe changed by Hydra overrides (data preparation options, reward options, the variant,
 `run_edit` to run only the stages a column needs), and each column says which run fills it. The
 runs go to `runs/<paper>/<base>__<run>`; the report across them to `runs/<paper>/<base>__<table>/`,
-each cell naming the run that filled it. `table=all` runs every table that has runs (a run name
-two tables share is run once). The dry run lists the runs and the stages each runs, then every
-run's own dry run; each run's delta composes and validates before any run starts.
+each cell naming the run that filled it. The runs share every stage whose fingerprint is the same
+(`shared_stages`, harness/stage_store.py): the first run that needs it runs it, the others link to it.
+`table=all` runs every table that has runs (a run name
+two tables share is run once). The dry run lists the runs, the stages each runs and those it reuses
+(from which run of the table, or published by an earlier invocation), then every run's own dry run; each run's delta composes and validates before any run starts.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,7 +23,7 @@ from common.errors import ConfigError, Problem, did_you_mean
 from harness.config import Invocation
 from harness.invoke import execute, load_config
 from harness.pipeline import stage_names
-from harness.plan import default_run_name, run_directory
+from harness.plan import build_plan, default_run_name, run_directory
 from harness.report.config import TableSpec, parse_report_config
 from harness.sweep import report_across
 
@@ -104,7 +105,7 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     members: list[tuple[TableRun, str, list[str], DictConfig]] = []
     for run in runs:
         name = f"{base}__{run.name}"
-        overrides = [*user, *run.overrides, f"run_name={name}", f"table_run={run.name}"]
+        overrides = ["shared_stages=true", *user, *run.overrides, f"run_name={name}", f"table_run={run.name}"]
         try:
             member_cfg = load_config(Invocation(overrides=overrides), out=_Quiet())
             stage_names(member_cfg)  # a bad run_edit fails here, with the run named
@@ -116,12 +117,16 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     print(
         f"# table {table}: {len(members)} runs of paper {cfg.paper.name} (run names {base}__<run>)", file=out
     )
-    for run, _name, _, member_cfg in members:
+    producers: dict[Path, str] = {}  # shared entry -> the run of this table that makes it
+    for run, name, _, member_cfg in members:
         print(
             f"# run {run.name} ({', '.join(run.tables)}): {' '.join(run.overrides) or '(the recipe)'}",
             file=out,
         )
-        print(f"#   stages: {', '.join(_stage_list(member_cfg))}", file=out)
+        runs_here, reused = _sharing(member_cfg, name, run.name, producers)
+        print(f"#   stages: {', '.join(runs_here)}", file=out)
+        if reused:
+            print(f"#   reuses: {', '.join(reused)}", file=out)
     code = 0
     run_dirs: list[Path] = []
     for _run, name, overrides, member_cfg in members:
@@ -137,14 +142,34 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs)
 
 
-def _stage_list(cfg: DictConfig) -> list[str]:
-    """The run's stages; a stage its profile only renders says so."""
-    profile = str(OmegaConf.select(cfg, "profile.name", default="full"))
-    shown = []
-    for name in stage_names(cfg):
-        skip: Any = OmegaConf.select(cfg, f"stages.{name}.profile_skip.{profile}", default=None)
-        shown.append(f"{name} (rendered only: profile {profile})" if skip else name)
-    return shown
+def _sharing(
+    cfg: DictConfig, run_name: str, table_run: str, producers: dict[Path, str]
+) -> tuple[list[str], list[str]]:
+    """(the stages the run runs, those it reuses and from where) with shared stages
+    (harness.stage_store): an entry already published, or one an earlier run of the table makes."""
+    from harness.runner import stage_fingerprint
+    from harness.stage_store import entry_for, shareable
+
+    plan = build_plan(cfg, run_name, launch=True)
+    shared = bool(cfg.get("shared_stages"))
+    runs_here: list[str] = []
+    reused: list[str] = []
+    for planned in plan.stages:
+        if planned.skip_reason:
+            runs_here.append(f"{planned.name} (rendered only: profile {plan.profile})")
+            continue
+        if not shared or not shareable(planned.stage_kind):
+            runs_here.append(planned.name)
+            continue
+        entry = entry_for(plan.run_dir, planned.name, stage_fingerprint(plan, planned))
+        if entry.published is not None:
+            reused.append(f"{planned.name} (published {entry.path.name})")
+        elif entry.path in producers:
+            reused.append(f"{planned.name} (run {producers[entry.path]})")
+        else:
+            producers[entry.path] = table_run
+            runs_here.append(planned.name)
+    return runs_here, reused
 
 
 class _Quiet:

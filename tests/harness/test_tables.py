@@ -53,29 +53,59 @@ def test_every_table_run_composes_and_plans(paper: str, profile: str) -> None:
                     assert (column.stage or table.stage) in read, (run.name, column.name)
 
 
-def test_table_dry_run_lists_runs_and_their_stages(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["paper=fakexplain", "profile=full", "table=table4", "dry_run=true", "run_name=t4"])
+def test_table_dry_run_lists_runs_and_their_stages(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(
+        [
+            "paper=fakexplain",
+            "profile=full",
+            "table=table4",
+            "dry_run=true",
+            "run_name=t4",
+            f"paths.runs={tmp_path}",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
-    listing = [
-        line for line in out.splitlines() if line.startswith("# run ") or line.startswith("#   stages")
-    ]
     assert out.splitlines()[0] == "# table table4: 10 runs of paper fakexplain (run names t4__<run>)"
-    assert listing[0] == "# run best (table4): variant=staged run_edit={keep:[eval]}"
-    assert listing[1] == f"#   stages: {STAGED_TO_EVAL}"
-    assert listing[2:4] == [
+    head = out.split("=== t4__best ===")[0]
+    listing = [line for line in head.splitlines() if line.startswith(("# run ", "#   stages", "#   reuses"))]
+    assert listing[:5] == [
+        "# run best (table4): variant=staged run_edit={keep:[eval]}",
+        f"#   stages: {STAGED_TO_EVAL}",
         "# run no_ft (table4): variant=staged run_edit={keep:[eval_base]}",
-        "#   stages: prepare_data, download_model, eval_base, report",
+        "#   stages: eval_base, report",
+        "#   reuses: prepare_data (run best), download_model (run best)",
     ]
-    assert listing[13] == "#   stages: prepare_data, download_model, sft, merge_sft, eval_sft, report"
-    assert (
-        listing[15]
-        == "#   stages: prepare_data, download_model, sft, merge_sft, grpo, merge_grpo, eval, report"
+    # the partial-data runs prepare their own data; every training-strategy run reuses one SFT
+    no_bbox = listing.index(
+        "# run no_bbox (table4): variant=staged run_edit={keep:[eval]} +stages.prepare_data.options.drop=[boxes]"
     )
+    assert listing[no_bbox + 1].startswith("#   stages: prepare_data, sft, merge_sft, grpo_alpha")
+    assert listing[no_bbox + 2] == "#   reuses: download_model (run best)"
+    one_sft = (
+        "#   reuses: prepare_data (run best), download_model (run best), sft (run best), merge_sft (run best)"
+    )
+    sft = listing.index("# run sft (table4): variant=staged run_edit={keep:[eval_sft]}")
+    assert listing[sft + 1 :] == [
+        "#   stages: eval_sft, report",
+        one_sft,
+        *(
+            line
+            for weights in ("alpha", "beta", "gamma")
+            for line in (
+                f"# run grpo_{weights} (table4): variant=linear run_edit={{keep:[eval]}} "
+                f"reward.schedules.linear=${{reward.schedules.staged.{weights}}}",
+                "#   stages: grpo, merge_grpo, eval, report",
+                one_sft,
+            )
+        ),
+    ]
     # every run's own dry run follows, into its own run directory
     for run in ("best", "no_ft", "label_only", "grpo_gamma"):
         assert f"=== t4__{run} ===" in out
-        assert f"runs/fakexplain/t4__{run}\n" in out
+        assert f"{tmp_path}/fakexplain/t4__{run}\n" in out
     # each delta reaches the commands: data prep options, disabled reward terms, fixed weights
     blocks = dict(part.split(" ===\n", 1) for part in out.split("=== t4__")[1:])
     assert '"drop": ["boxes"]' in blocks["no_bbox"] and '"drop"' not in blocks["best"]

@@ -1,0 +1,102 @@
+"""Stages that several runs share run once: a content-addressed store under `runs/<paper>/_shared/`.
+
+With `shared_stages: true` (the runs of a table, harness/table.py), a stage whose fingerprint
+(harness.runner.stage_fingerprint: its config, topology, reward file and, chained, every upstream
+stage's) equals one already published is not run again: the run's `<run_dir>/<stage>` becomes a
+symlink to the store entry `_shared/<stage>-<digest>/` and its manifest records it as completed.
+A stage no entry has yet runs inside its entry (through the same symlink), and is published when
+it completes: `published.json`, written atomically (common.atomic), is what makes an entry
+reusable, so a half-written entry never is. An interrupted entry is resumed by the next run that
+needs it, as the stage's own run would be. While a run runs an entry it holds the entry's lock;
+another run that needs the same entry then stops with a clear error instead of writing into it.
+Stages that read the run itself (the report) are never shared.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from common.atomic import replace_symlink, write_json
+from common.errors import HarnessError
+
+__all__ = ["SHARED_DIR", "StoreEntry", "entry_for", "shareable"]
+
+SHARED_DIR = "_shared"
+PUBLISHED = "published.json"
+
+
+def shareable(stage_kind: Any) -> bool:
+    """A stage whose result depends only on its fingerprint (not on the run it belongs to)."""
+    return not stage_kind.writes_report
+
+
+@dataclass
+class StoreEntry:
+    path: Path  # runs/<paper>/_shared/<stage>-<digest>
+    fingerprint: dict[str, Any]
+    _lock: IO[str] | None = None
+
+    @property
+    def published(self) -> dict[str, Any] | None:
+        """The entry's publication record, when it is complete and holds this fingerprint."""
+        path = self.path / PUBLISHED
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        return record if record.get("fingerprint") == self.fingerprint else None
+
+    def started(self) -> bool:
+        """Something of an earlier attempt is in the entry (it resumes, if its kind can)."""
+        return self.path.is_dir() and any(p.name != ".lock" for p in self.path.iterdir())
+
+    def lock(self) -> None:
+        """Hold the entry while this process runs it; another holder is an error, not a wait."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / ".lock", "a", encoding="utf-8")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise HarnessError(
+                f"shared stage {self.path} is being run by another run right now; run this one again "
+                "when it has finished (it will reuse the result)"
+            ) from None
+        self._lock = handle
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def link(self, stage_dir: Path) -> None:
+        """Make the run's stage folder point at the entry (the run's own folder is kept aside)."""
+        if stage_dir.is_symlink() and stage_dir.resolve() == self.path.resolve():
+            return
+        if stage_dir.exists() and not stage_dir.is_symlink():
+            stage_dir.rename(stage_dir.with_name(f"{stage_dir.name}.unshared"))
+        self.path.mkdir(parents=True, exist_ok=True)
+        replace_symlink(self.path, stage_dir)
+
+    def publish(self, output_id: str, run_dir: Path) -> None:
+        write_json(
+            self.path / PUBLISHED,
+            {"fingerprint": self.fingerprint, "output_id": output_id, "run": str(run_dir)},
+        )
+
+
+def entry_for(run_dir: Path, stage: str, fingerprint: dict[str, Any]) -> StoreEntry:
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
+    return StoreEntry(run_dir.parent / SHARED_DIR / f"{stage}-{digest[:16]}", fingerprint)
+
+
+def describe(run_dir: Path, path: Path) -> str:
+    return os.path.relpath(path, run_dir.parent)

@@ -1,0 +1,97 @@
+"""Shared stages run once (harness/stage_store.py): with shared_stages=true a second run whose
+stages have the same fingerprints links to the first run's published entries and runs nothing
+again; a changed option runs its stage (and only the stages downstream of it) anew; an entry
+another process holds is refused, not written twice. Real data_prep stages on synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from common.errors import HarnessError
+from harness.config import Invocation
+from harness.invoke import execute, load_config
+from harness.stage_store import SHARED_DIR, entry_for
+
+STAGES = ["synth_data", "prepare_data"]
+
+
+def _run(runs: Path, name: str, *overrides: str, capsys: pytest.CaptureFixture[str]) -> str:
+    inv = Invocation(
+        overrides=[
+            "paper=fakexplain",
+            "profile=smoke",
+            "shared_stages=true",
+            f"paths.runs={runs}",
+            f"run_name={name}",
+            "smoke.num_fake=6",
+            "smoke.num_real=6",
+            *overrides,
+        ],
+        stage_subset=STAGES,
+    )
+    assert execute(load_config(inv), inv) == 0, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+def _manifest(run: Path) -> dict[str, dict]:
+    data = json.loads((run / "manifest.json").read_text())
+    return {s["name"]: s for s in data["stages"]}
+
+
+def test_a_second_run_reuses_and_runs_nothing_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _run(tmp_path, "a", capsys=capsys)
+    assert (
+        "synth_data: running (into shared _shared/synth_data-" in first and "prepare_data: running" in first
+    )
+    shared = tmp_path / "fakexplain" / SHARED_DIR
+    entries = sorted(p.name for p in shared.iterdir())
+    assert [e.rsplit("-", 1)[0] for e in entries] == ["prepare_data", "synth_data"]
+    for stage in STAGES:  # the run's folder is a link to the published entry
+        link = tmp_path / "fakexplain" / "a" / stage
+        assert link.is_symlink() and (link.resolve() / "published.json").is_file()
+    published = {e: (shared / e / "published.json").stat().st_mtime_ns for e in entries}
+    made = (shared / entries[0] / "eval.jsonl").stat().st_mtime_ns
+
+    second = _run(tmp_path, "b", capsys=capsys)
+    assert "running" not in second
+    assert "synth_data: reused (shared" in second and "prepare_data: reused (shared" in second
+    records = _manifest(tmp_path / "fakexplain" / "b")
+    assert {records[s]["status"] for s in STAGES} == {"completed"}
+    for stage in STAGES:
+        assert os.path.samefile(tmp_path / "fakexplain" / "a" / stage, tmp_path / "fakexplain" / "b" / stage)
+    assert (shared / entries[0] / "eval.jsonl").stat().st_mtime_ns == made  # not rewritten
+    assert {e: (shared / e / "published.json").stat().st_mtime_ns for e in entries} == published
+    assert not (tmp_path / "fakexplain" / "b" / "logs" / "synth_data.node0.log").exists()
+
+    third = _run(tmp_path, "c", "+stages.prepare_data.options.drop=[boxes]", capsys=capsys)
+    assert "synth_data: reused" in third and "prepare_data: running" in third
+    assert len(list(shared.iterdir())) == 3
+
+    def answers(run: str) -> str:
+        rows = (tmp_path / "fakexplain" / run / "prepare_data" / "sft.jsonl").read_text().splitlines()
+        return "".join(json.loads(row)["messages"][-1]["content"] for row in rows)
+
+    assert "bbox_2d" in answers("a") and "bbox_2d" not in answers("c")
+
+
+def test_an_entry_being_run_is_refused_not_shared(tmp_path: Path) -> None:
+    entry = entry_for(tmp_path / "p" / "run", "sft", {"stages.sft.x": 1})
+    entry.lock()
+    other = entry_for(tmp_path / "p" / "run2", "sft", {"stages.sft.x": 1})
+    assert other.path == entry.path
+    with pytest.raises(HarnessError, match="being run by another run"):
+        other.lock()
+    entry.release()
+    other.lock()  # free again
+    other.release()
+    assert other.published is None  # never published: not reusable
+    other.publish("id1", tmp_path / "p" / "run2")
+    assert other.published is not None and other.published["output_id"] == "id1"
+    changed = entry_for(tmp_path / "p" / "run", "sft", {"stages.sft.x": 2})
+    assert changed.path != entry.path and changed.published is None
