@@ -34,7 +34,7 @@ from harness.manifest import RunManifest, StageRecord, UnreadableManifestError, 
 from harness.plan import Plan, PlannedStage
 from harness.render.values import flatten
 from harness.rundir import Interrupted, RunLock, stop_signals_raise
-from harness.stage_store import StoreEntry, entry_for, shareable
+from harness.stage_store import StoreEntry, entry_for, shareable, sharing_enabled
 from harness.stage_store import describe as describe_entry
 from launch.secret_env import DEFAULT_SECRET_PATTERNS, MASK, is_secret_name
 
@@ -96,7 +96,7 @@ def _run_locked(
             make_job(plan, planned)
     store: dict[str, StoreEntry] = {}
     try:
-        if plan.cfg.get("shared_stages") and primary:
+        if sharing_enabled(plan.cfg) and primary:
             store = _use_store(plan, decisions)
         return _run_decided(plan, manifest, decisions, store, out, launcher, primary)
     finally:

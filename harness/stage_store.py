@@ -25,10 +25,17 @@ from typing import IO, Any
 from common.atomic import replace_symlink, write_json
 from common.errors import HarnessError
 
-__all__ = ["SHARED_DIR", "StoreEntry", "entry_for", "shareable"]
+__all__ = ["SHARED_DIR", "StoreEntry", "entry_for", "shareable", "sharing_enabled"]
 
 SHARED_DIR = "_shared"
 PUBLISHED = "published.json"
+
+
+def sharing_enabled(cfg: Any) -> bool:
+    """`shared_stages`, on the local launcher: it runs the stages in this process, which holds an
+    entry's lock and publishes it when the stage ends. A scheduler (Slurm) ends them after this
+    process returned, so there every run keeps its own stages (one submission sharing them is to do)."""
+    return bool(cfg.get("shared_stages")) and str(cfg.cluster.launcher) == "local"
 
 
 def shareable(stage_kind: Any) -> bool:

@@ -31,7 +31,7 @@ __all__ = ["TableRun", "run_table", "table_runs"]
 
 ALL = "all"
 # Keys the table sets on each run's command line; the user's own values of them are replaced.
-_OWN_KEYS = ("table", "table_run", "run_name", "run_edit")
+_OWN_KEYS = ("table", "table_run", "run_name", "run_edit", "table_runs")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,21 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
         raise ConfigError(Problem("table", "a table is its own set of runs: use it without -m"))
     table = str(cfg.table)
     runs = table_runs(cfg, table)
+    only = cfg.get("table_runs")
+    if only is not None:
+        names = [r.name for r in runs]
+        unknown = [str(n) for n in only if str(n) not in names]
+        if unknown:
+            raise ConfigError(
+                [
+                    Problem(
+                        "table_runs",
+                        f"table {table} has no run {n!r}{did_you_mean(n, names)}; runs: {', '.join(names)}",
+                    )
+                    for n in unknown
+                ]
+            )
+        runs = [r for r in runs if r.name in {str(n) for n in only}]
     base = str(cfg.get("run_name") or default_run_name())
     user = [o for o in inv.overrides if o.partition("=")[0].lstrip("+~") not in _OWN_KEYS]
     members: list[tuple[TableRun, str, list[str], DictConfig]] = []
@@ -148,10 +163,10 @@ def _sharing(
     """(the stages the run runs, those it reuses and from where) with shared stages
     (harness.stage_store): an entry already published, or one an earlier run of the table makes."""
     from harness.runner import stage_fingerprint
-    from harness.stage_store import entry_for, shareable
+    from harness.stage_store import entry_for, shareable, sharing_enabled
 
     plan = build_plan(cfg, run_name, launch=True)
-    shared = bool(cfg.get("shared_stages"))
+    shared = sharing_enabled(cfg)
     runs_here: list[str] = []
     reused: list[str] = []
     for planned in plan.stages:

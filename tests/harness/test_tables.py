@@ -187,3 +187,22 @@ def test_the_report_fills_each_column_from_its_run(tmp_path: Path) -> None:
     assert cells["no-bbox"]["status"] == "not run" and cells["no-bbox"]["mean"] is None
     text = (tmp_path / "report" / "report.md").read_text()
     assert "0.900 (run best: t4__best)" in text and "not run (run no_bbox)" in text
+
+
+def test_table_runs_selects_runs_and_a_typo_lists_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    common = ["paper=fakexplain", "profile=full", "table=table4", "dry_run=true", f"paths.runs={tmp_path}"]
+    assert main([*common, "table_runs=[no_ft,sfft]"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "table_runs: table table4 has no run 'sfft' (did you mean: sft?)" in err
+        and "runs: best, no_ft" in err
+    )
+    assert main([*common, "table_runs=[no_ft]", "run_name=x"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:3] == [
+        "# table table4: 1 runs of paper fakexplain (run names x__<run>)",
+        "# run no_ft (table4): variant=staged run_edit={keep:[eval_base]}",
+        "#   stages: prepare_data, download_model, eval_base, report",
+    ]
