@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -78,10 +79,12 @@ def run_sweep(inv: Invocation) -> int:
     return report_across(base_cfg, run_dirs[0].parent / f"{base}__sweep", run_dirs)
 
 
-def report_across(cfg: DictConfig, report_dir: Path, run_dirs: list[Path]) -> int:
+def report_across(
+    cfg: DictConfig, report_dir: Path, run_dirs: list[Path], config: dict[str, Any] | None = None
+) -> int:
     """One more job: the report across the runs, after the last queued job of every member.
 
-    The cluster's launcher runs it like a stage: here and now when the members ran here, or
+    `config`: the results config to fill (default: the first run's). The cluster's launcher runs it like a stage: here and now when the members ran here, or
     queued on Slurm after each member's chain (it is never waited for).
     """
     from launch import Job, make_launcher
@@ -89,6 +92,8 @@ def report_across(cfg: DictConfig, report_dir: Path, run_dirs: list[Path]) -> in
     argv = ["python3", "-m", "harness.report", "--output-dir", str(report_dir)]
     for run_dir in run_dirs:
         argv += ["--run-dir", str(run_dir)]
+    if config is not None:  # else the results config of the first run
+        argv += ["--config-json", json.dumps(config)]
     after = [job_id for job_id in map(_last_queued_job, run_dirs) if job_id is not None]
     job = Job(
         name="sweep_report",

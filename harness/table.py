@@ -154,7 +154,12 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
             return member_code
     if cfg.get("dry_run") or code != 0:
         return code
-    return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs)
+    # The report fills the table(s) run here only: another table's columns would mix the runs.
+    chosen = {t for r in runs for t in r.tables}
+    results = OmegaConf.to_container(cfg.results, resolve=True)
+    assert isinstance(results, dict)
+    results["tables"] = [t for t in results.get("tables") or [] if t.get("id") in chosen]
+    return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs, results)
 
 
 def _sharing(
