@@ -97,20 +97,33 @@ def _run_locked(
     store: dict[str, StoreEntry] = {}
     try:
         if sharing_enabled(plan.cfg) and primary:
-            store = _use_store(plan, decisions)
+            store = _use_store(plan, decisions, from_stage)
         return _run_decided(plan, manifest, decisions, store, out, launcher, primary)
     finally:
         for entry in store.values():
             entry.release()
 
 
-def _use_store(plan: Plan, decisions: dict[str, Decision]) -> dict[str, StoreEntry]:
-    """Link each stage this run would run to its shared entry: reused when published, else held."""
+def _use_store(
+    plan: Plan, decisions: dict[str, Decision], from_stage: str | None = None
+) -> dict[str, StoreEntry]:
+    """Link each stage this run would run to its shared entry: reused when published, else held.
+
+    Stages from `from_stage` on are rerun in the run's own folder: asked to redo them, reusing
+    them would not, and redoing them inside the entry would change what other runs link to.
+    """
+    names = [p.name for p in plan.stages]
+    own = set(names[names.index(from_stage) :]) if from_stage in names else set()
     store: dict[str, StoreEntry] = {}
     try:
         for planned in plan.stages:
             decision = decisions[planned.name]
             if decision.action not in ("run", "resume") or not shareable(planned.stage_kind):
+                continue
+            if planned.name in own:
+                stage_dir = Path(planned.ctx.stage_dir)
+                if stage_dir.is_symlink():
+                    stage_dir.unlink()
                 continue
             entry = entry_for(plan.run_dir, planned.name, stage_fingerprint(plan, planned))
             where = describe_entry(plan.run_dir, entry.path)

@@ -79,6 +79,14 @@ def test_a_second_run_reuses_and_runs_nothing_again(
 
     assert "bbox_2d" in answers("a") and "bbox_2d" not in answers("c")
 
+    # from_stage asks to redo: the run gets its own folder, the shared entry stays as published
+    again = _run(tmp_path, "b", "from_stage=prepare_data", capsys=capsys)
+    assert "synth_data: already completed" in again and "prepare_data: running" in again
+    own = tmp_path / "fakexplain" / "b" / "prepare_data"
+    assert not own.is_symlink() and (own / "sft.jsonl").is_file()
+    assert (tmp_path / "fakexplain" / "a" / "prepare_data").is_symlink()
+    assert {e: (shared / e / "published.json").stat().st_mtime_ns for e in entries} == published
+
 
 def test_an_entry_being_run_is_refused_not_shared(tmp_path: Path) -> None:
     entry = entry_for(tmp_path / "p" / "run", "sft", {"stages.sft.x": 1})
