@@ -11,7 +11,7 @@ import pytest
 
 from harness.preflight.architecture import max_image_tokens, parse_architecture
 from harness.validate import validate_plan
-from harness.validate.model_support import unsupported_reason
+from harness.validate.model_support import unsupported
 from harness.validate.vllm_parallel import VllmEngine, parallel_problems
 from tests.preflight.conftest import model_config_json
 
@@ -60,7 +60,7 @@ def test_verl_grpo_with_an_internvl_group_fails_validation_naming_it(group, vari
     for problem in refused:
         assert f"model={group}" in problem.message
         assert "not runnable with verl 0.9.1" in problem.message
-    assert unsupported_reason({"unsupported_kinds": {}}, "verl_grpo") is None
+    assert unsupported({"unsupported_kinds": {}}, "verl_grpo") is None
     # the Qwen2.5-VL backbones are not refused
     assert not [
         p for p in validate_plan(plan_for("fakexplain"), check_paths=False) if "cannot run" in p.message
