@@ -26,7 +26,9 @@ The contract (shared with data preparation and evaluation), in either of two lay
               ``swift/template/templates/internvl.py`` ``replace_ref`` / ``replace_bbox`` writing
               ``f'<box>[{bbox}]</box>'``; several boxes of one label as ``[[...], [...]]``), in
               0-1000 units of the image (the template's ``norm_bbox = 'norm1000'``): each box
-              well-formed, coordinates in [0, 1000], x1 < x2 and y1 < y2;
+              well-formed, coordinates in [0, 1000], x1 < x2 and y1 < y2; after a decoder
+              dropped the four markup tokens (special tokens of InternVL's tokenizer), the bare
+              ``label[[x1, y1, x2, y2]]``, its label recovered as for ``bare``;
 
   coordinates are pixels of the image as the model sees it for the first three, 0-1000 units for
   ``internvl`` (data preparation writes the ground truth and the frame in the same units, so the
@@ -101,6 +103,10 @@ _IVL_ERROR = "every InternVL region needs <ref>description</ref><box>[[x1, y1, x
 _IVL_BOX = rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]"
 _IVL_BOXES = re.compile(rf"\s*\[\s*{_IVL_BOX}(?:\s*,\s*{_IVL_BOX})*\s*\]\s*")
 _IVL_ONE = re.compile(_IVL_BOX)
+# The same boxes after a decoder dropped InternVL's markup: <ref>, </ref>, <box>, </box> are added
+# special tokens of InternVL's tokenizer (vocab 92544 + 9 = llm_config.vocab_size 92553), and
+# skip_special_tokens=True (verl's reward managers, this project's evaluation backends) removes them.
+_IVL_BARE = re.compile(rf"\[\s*{_IVL_BOX}(?:\s*,\s*{_IVL_BOX})*\s*\]")
 
 
 def _layout_error(text: str) -> str:
@@ -367,11 +373,9 @@ def _internvl_boxes(content: str) -> list[Box] | str:
         return f"an InternVL <box> must hold [[x1, y1, x2, y2]] (a list of boxes), got {content.strip()!r}"
     boxes = []
     for match in _IVL_ONE.finditer(content):
-        box = _numbers_box(match.groups())
+        box = _ivl_checked(match.groups())
         if type(box) is str:
             return box
-        if box[0] < 0 or box[1] < 0 or box[2] > IVL_NORM or box[3] > IVL_NORM:
-            return f"InternVL box coordinates must lie in 0..{IVL_NORM}, got {list(box)}"
         boxes.append(box)
     return boxes
 
@@ -443,6 +447,30 @@ def _bare_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None
     return None
 
 
+def _ivl_checked(groups: tuple) -> Box | str:
+    box = _numbers_box(groups)
+    if type(box) is not str and (box[0] < 0 or box[1] < 0 or box[2] > IVL_NORM or box[3] > IVL_NORM):
+        return f"InternVL box coordinates must lie in 0..{IVL_NORM}, got {list(box)}"
+    return box
+
+
+def _bare_internvl_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None:
+    """Append every ``label[[x1, y1, x2, y2], ...]`` region of ``think``; None, or why not."""
+    previous = 0
+    for match in _IVL_BARE.finditer(think):
+        label = _bare_label(think[previous : match.start()])
+        if not label:
+            return "a region's description must not be empty"
+        for one in _IVL_ONE.finditer(match.group(0)):
+            box = _ivl_checked(one.groups())
+            if type(box) is str:
+                return box
+            boxes.append(box)
+            labels.append(label)
+        previous = match.end()
+    return None
+
+
 def _regions(parts: tuple[str, ...]) -> tuple[list[Box], list[str]] | str:
     boxes: list[Box] = []
     labels: list[str] = []
@@ -459,6 +487,8 @@ def _regions(parts: tuple[str, ...]) -> tuple[list[Box], list[str]] | str:
             error = _internvl_regions(part, boxes, labels)
         if error is None and not json_form and not tokens and not internvl and "(" in part:
             error = _bare_regions(part, boxes, labels)
+        if error is None and not json_form and not tokens and not internvl and "[[" in part:
+            error = _bare_internvl_regions(part, boxes, labels)
         if error is not None:
             return error
     return boxes, labels
@@ -602,6 +632,12 @@ def _lenient_boxes(text: str) -> list[Box]:
             box = _numbers_box(match.groups())
             if type(box) is not str:
                 boxes.append(box)
+    if not json_form and not tokens and not internvl and "[[" in text:
+        for match in _IVL_BARE.finditer(text):
+            for one in _IVL_ONE.finditer(match.group(0)):
+                box = _numbers_box(one.groups())
+                if type(box) is not str:
+                    boxes.append(box)
     return boxes
 
 

@@ -122,3 +122,32 @@ def test_reward_reads_malformed_internvl_answers_leniently() -> None:
         _answer("<ref>sky</ref><box>[100, 100, 1000, 900]</box>"), FRAME
     )
     assert error is not None and verdict == "fake" and boxes == ()
+
+
+def _strip_markup(text: str) -> str:
+    """What a decoder with skip_special_tokens=True leaves of an InternVL answer: its <ref>, </ref>,
+    <box>, </box> are added special tokens of InternVL's tokenizer."""
+    for token in ("<ref>", "</ref>", "<box>", "</box>"):
+        text = text.replace(token, "")
+    return text
+
+
+@pytest.mark.parametrize("text", [SWIFT_RENDERED, MULTI_BOX, NO_SPACES])
+def test_answers_decoded_without_special_tokens_keep_their_boxes(text: str) -> None:
+    full, bare = parse_response(text, FRAME), parse_response(_strip_markup(text), FRAME)
+    assert bare.ok, bare.error
+    assert bare.boxes == full.boxes and bare.boxes
+    assert bare.region_labels == full.region_labels
+
+
+def test_stripped_answers_are_checked_and_scored_like_marked_ones() -> None:
+    over = _strip_markup(_answer("<ref>sky</ref><box>[[100, 100, 1200, 900]]</box>"))
+    assert "must lie in 0..1000" in parse_response(over, FRAME).error
+    info = {"width": FRAME[0], "height": FRAME[1]}
+    truth = _truth([[138, 265, 482, 811], [500, 67, 967, 333]])
+    score = compute_score("fakexplained", _strip_markup(SWIFT_RENDERED), truth, info)
+    assert score["format"] == 1.0 and score["iou"] == pytest.approx(1.0)
+    # a JSON tag list is not a box list; a Qwen-style bare box still reads as before
+    assert parse_response(_answer("plain reasoning", tags='["Texture errors"]'), FRAME).boxes == ()
+    qwen = parse_response(_answer("a paw(10,20),(30,40)"), (100, 100))
+    assert qwen.ok and qwen.boxes == ((10.0, 20.0, 30.0, 40.0),)
