@@ -76,23 +76,27 @@ def _stage(stages: Mapping[str, Any], name: str, seen: tuple[str, ...] = ()) -> 
 
 def unrunnable_summary(config: Mapping[str, Any], stage: str) -> str | None:
     """The summary of why ``stage`` of a run's resolved config cannot run with its model group:
-    the stage's own kind, or the kind of a stage whose output it reads (``stage:<name>`` inputs,
-    followed upstream). None when nothing on its way is marked."""
+    of the stage itself or of a stage whose output it reads (``stage:<name>`` inputs, followed
+    upstream); the most upstream one wins, the first cause (an evaluation of GRPO weights names
+    the GRPO trainer). None when nothing on its way is marked."""
     stages = config.get("stages")
     model = config.get("model")
     if not isinstance(stages, Mapping) or not isinstance(model, Mapping):
         return None
-    pending, seen = [stage], set()
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        node = _stage(stages, name)
-        found = unsupported(model, str(node.get("kind")))
-        if found is not None:
-            return found[0]
-        for value in node["inputs"].values() if node else ():
-            if isinstance(value, str) and value.startswith(STAGE_REF):
-                pending.append(value[len(STAGE_REF) :].split("/", 1)[0])
-    return None
+    found: tuple[int, str] | None = None
+    frontier, seen, depth = [stage], {stage}, 0
+    while frontier:
+        upstream = []
+        for name in frontier:
+            node = _stage(stages, name)
+            marked = unsupported(model, str(node.get("kind")))
+            if marked is not None and (found is None or depth > found[0]):
+                found = (depth, marked[0])
+            for value in node.get("inputs", {}).values():
+                if isinstance(value, str) and value.startswith(STAGE_REF):
+                    ref = value[len(STAGE_REF) :].split("/", 1)[0]
+                    if ref not in seen:
+                        seen.add(ref)
+                        upstream.append(ref)
+        frontier, depth = upstream, depth + 1
+    return found[1] if found is not None else None

@@ -3,7 +3,9 @@
 FakeXplain with model=internvl2_5_8b (002 Table 7): SFT runs with ms-swift, verl 0.9.1 cannot run
 the GRPO stages (conf/model/internvl2_5_8b.yaml unsupported_kinds). An SFT-only run's table cells
 for the GRPO columns, and for the evaluations that read the GRPO weights, say "not runnable with
-verl 0.9.1" instead of the silent "not run"; the Qwen2.5-VL run's missing stages stay "not run".
+verl 0.9.1" instead of the silent "not run" (an evaluation with no GRPO upstream says its own
+kind's reason); the Qwen2.5-VL run's missing stages stay "not run". The run's eval_sft metrics
+here stand for an evaluation made elsewhere (this harness cannot load InternVL yet).
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ def test_internvl_cells_after_grpo_say_why_they_are_empty(tmp_path: Path, varian
     run = _run(tmp_path, ["model=internvl2_5_8b", f"variant={variant}"])
     cells = _cells(run, "table4_training_stages", "Acc")
     assert cells["SFT"]["mean"] == pytest.approx(0.75)
-    assert cells["Best"]["status"] == UNRUNNABLE  # eval reads merge_grpo / merge_gamma <- verl GRPO
-    assert cells["No-FT"]["status"] == "not run"  # eval_base needs no GRPO: merely not run here
+    # eval reads merge_grpo / merge_gamma <- verl GRPO: the trainer's reason comes first
+    assert cells["Best"]["status"] == UNRUNNABLE
+    # eval_base needs no GRPO: the evaluation's own reason
+    assert cells["No-FT"]["status"] == "not runnable with this harness's evaluation backends"
     if variant == "staged":
         assert cells["GRPO^alpha"]["status"] == UNRUNNABLE
     markdown = (run / "report.md").read_text()
@@ -76,3 +80,8 @@ def test_the_walk_follows_extends_and_stage_inputs() -> None:
     }
     assert [unrunnable_summary(config, s) for s in ("grpo", "merge", "eval", "eval_jpeg")] == ["nope"] * 4
     assert [unrunnable_summary(config, s) for s in ("sft", "merge_sft", "prep")] == [None] * 3
+    # the most upstream cause wins: an evaluation the group cannot run either, of GRPO weights
+    config["model"]["unsupported_kinds"]["eval"] = {"summary": "no eval", "reason": "r"}
+    assert unrunnable_summary(config, "eval_jpeg") == "nope"
+    config["stages"]["solo"] = {"kind": "eval", "inputs": {"model": "stage:merge_sft"}}
+    assert unrunnable_summary(config, "solo") == "no eval"

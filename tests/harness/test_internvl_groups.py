@@ -1,7 +1,8 @@
 """InternVL-2.5 8B / 26B model groups (002 Table 7): SFT renders for ms-swift, verl GRPO is refused.
 
 ms-swift 4.6 trains OpenGVLab/InternVL2_5-* as model type internvl_chat with the internvl2_5 template;
-verl 0.9.1 has no InternVL support, so a plan with a verl GRPO stage and an InternVL group fails
+verl 0.9.1 has no InternVL support and this harness's evaluation backends cannot load the
+remote-code model, so a plan with a verl GRPO or an eval stage and an InternVL group fails
 validation with the group's own reason (conf/model/internvl2_5_*.yaml unsupported_kinds).
 """
 
@@ -19,7 +20,7 @@ from .conftest import plan_for
 from .published import swift_flags
 
 GROUPS = ["internvl2_5_8b", "internvl2_5_26b"]
-SFT_STAGES = ["prepare_data", "download_model", "eval_base", "sft", "merge_sft", "eval_sft"]
+SFT_STAGES = ["prepare_data", "download_model", "sft", "merge_sft"]
 
 
 def _stage(plan, name: str):
@@ -41,6 +42,12 @@ def test_sft_stages_render_and_validate_for_ms_swift(group: str) -> None:
     prepare = " ".join(_stage(plan, "prepare_data").rendered.argv)
     assert '"region_syntax": "internvl"' in prepare
     assert validate_plan(plan, check_paths=False, subset=SFT_STAGES) == []
+    evals = validate_plan(plan, check_paths=False, subset=["eval_base", "eval_sft"])
+    assert [p.key for p in evals if "cannot run this eval stage" in p.message] == [
+        "stages.eval_base",
+        "stages.eval_sft",
+    ]
+    assert all("not runnable with this harness's evaluation backends" in p.message for p in evals)
 
 
 def test_qwen_groups_keep_their_grounding_json() -> None:
@@ -56,6 +63,9 @@ def test_verl_grpo_with_an_internvl_group_fails_validation_naming_it(group, vari
     plan = plan_for("fakexplain", f"model={group}", f"variant={variant}")
     problems = validate_plan(plan, check_paths=False)
     refused = [p for p in problems if "cannot run this verl_grpo stage" in p.message]
+    assert {p.key for p in problems if "cannot run this eval stage" in p.message} == {
+        f"stages.{s.name}" for s in plan.stages if s.kind == "eval"
+    }
     assert [p.key for p in refused] == [f"stages.{s}" for s in stages]
     for problem in refused:
         assert f"model={group}" in problem.message
