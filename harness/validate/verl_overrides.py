@@ -19,7 +19,6 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +80,8 @@ def defaults_cache_path() -> Path:
 
 
 def _installed_version(distribution: str) -> str:
+    from importlib import metadata  # here: a dry run of a paper without verl needs none
+
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
