@@ -2,11 +2,13 @@
 
 A response is ``<think>...</think>``, ``<tag>...</tag>``, ``<verdict>...</verdict>``, each once, in
 that order, separated by newlines (002 §4.1: regions in <think>, tags in <tag>, verdict in
-<verdict>). Regions are embedded in the reasoning in one of two syntaxes (``region_syntax``):
+<verdict>). Regions are embedded in the reasoning in one of three syntaxes (``region_syntax``):
 ``json``, Qwen2.5-VL grounding objects ``{"bbox_2d": [x1, y1, x2, y2], "label": "<description>"}``
 in pixels of the model frame (data_prep/model_frame.py); or ``tokens``, ms-swift's grounding
 placeholders ``<ref-object><bbox>`` that its template fills from the row's ``objects`` (the
-authors' data). Tags are a comma-separated list of the six tags of 002 App. B. The verdict is
+authors' data); or ``internvl``, InternVL's grounding ``<ref>description</ref><box>[[x1, y1, x2, y2]]</box>``
+in 0-1000 units of the image (``norm1000_box``; ms-swift 4.6 swift/template/templates/internvl.py
+and base.py ``normalize_bbox``). Tags are a comma-separated list of the six tags of 002 App. B. The verdict is
 ``real`` or ``fake``. The reward parser (rewards/fakexplain_parser.py) reads the same contract.
 
 The ground truth for GRPO is ``{"label": "real"|"fake", "boxes": [[x1, y1, x2, y2], ...]}`` in the
@@ -30,6 +32,8 @@ __all__ = [
     "vocabulary",
     "normalize_name",
     "render_region",
+    "render_internvl_region",
+    "norm1000_box",
     "render_response",
     "render_verdict",
     "REGION_PLACEHOLDER",
@@ -37,7 +41,9 @@ __all__ = [
     "ground_truth_json",
 ]
 
-REGION_SYNTAXES = ("json", "tokens")
+REGION_SYNTAXES = ("json", "tokens", "internvl")
+# InternVL's box units: 0-1000 of the original image, whatever its size (ms-swift norm_bbox 'norm1000').
+INTERNVL_NORM = 1000
 # ms-swift's grounding placeholders: its template replaces them, in order, with objects.ref[i] and
 # objects.bbox[i] rescaled to the model frame (swift/template/base.py _pre_tokenize).
 REGION_PLACEHOLDER = "<ref-object><bbox>"
@@ -120,6 +126,30 @@ def render_region(box: Sequence[int], description: str) -> str:
     return json.dumps({"bbox_2d": [int(v) for v in box], "label": description}, ensure_ascii=False)
 
 
+def norm1000_box(box: Sequence[float], size: tuple[int, int]) -> list[int]:
+    """``[x1, y1, x2, y2]`` in original-image pixels -> InternVL's 0-1000 units, exactly as ms-swift's
+    template writes them: ``int(round(v / side * 1000))`` per coordinate (swift/template/base.py
+    ``normalize_bbox`` with ``norm_bbox = 'norm1000'``), so SFT targets equal ms-swift's own. Raises
+    ValueError when a box collapses to zero width or height in those units."""
+    width, height = size
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mapped = [
+        int(round(x1 / width * INTERNVL_NORM)),
+        int(round(y1 / height * INTERNVL_NORM)),
+        int(round(x2 / width * INTERNVL_NORM)),
+        int(round(y2 / height * INTERNVL_NORM)),
+    ]
+    if mapped[2] <= mapped[0] or mapped[3] <= mapped[1]:
+        raise ValueError(f"box {list(box)} of a {width}x{height} image collapses to {mapped} in 0-1000 units")
+    return mapped
+
+
+def render_internvl_region(box: Sequence[int], description: str) -> str:
+    """One region as InternVL writes grounding (ms-swift's internvl2_5 template: ``<ref>{ref}</ref>``
+    then ``f'<box>[{bbox}]</box>'`` of the int list): ``<ref>d</ref><box>[[x1, y1, x2, y2]]</box>``."""
+    return f"<ref>{description}</ref><box>[{[int(v) for v in box]}]</box>"
+
+
 def render_response(
     label: str,
     regions: Iterable[tuple[Sequence[int], str]] | None,
@@ -146,6 +176,8 @@ def render_response(
         elif regions:
             if region_syntax == "tokens":
                 rendered = ", ".join(REGION_PLACEHOLDER for _ in regions)
+            elif region_syntax == "internvl":
+                rendered = ", ".join(render_internvl_region(box, text) for box, text in regions)
             else:
                 rendered = ", ".join(render_region(box, text) for box, text in regions)
             think = f"{wording['fake_intro']} {wording['fake_regions_lead']} {rendered}."

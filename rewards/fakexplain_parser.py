@@ -8,7 +8,7 @@ The contract (shared with data preparation and evaluation), in either of two lay
 - each block exactly once, only whitespace outside them; the tag block may be left out when the
   verdict is real (the authors' format check asks tags of fake answers only: mllm-defake
   ``rewards/utils.py`` ``check_format``);
-- regions sit in the think block, spelled in any of three ways:
+- regions sit in the think block, spelled in any of four ways:
 
   ``json``    Qwen2.5-VL's grounding JSON, ``{"bbox_2d": [x1, y1, x2, y2], "label": "<why>"}``:
               finite numbers, x1 < x2, y1 < y2, a non-empty label; every ``{...}`` mentioning
@@ -22,7 +22,17 @@ The contract (shared with data preparation and evaluation), in either of two lay
               The label is then the text since the previous region or the last ``.``, ``:``, ``;``
               or line break, the best that can be recovered;
 
-  coordinates are pixels of the image as the model sees it (the same frame in all three);
+  ``internvl`` InternVL's grounding, ``<ref>label</ref><box>[[x1, y1, x2, y2]]</box>`` (ms-swift 4.6
+              ``swift/template/templates/internvl.py`` ``replace_ref`` / ``replace_bbox`` writing
+              ``f'<box>[{bbox}]</box>'``; several boxes of one label as ``[[...], [...]]``), in
+              0-1000 units of the image (the template's ``norm_bbox = 'norm1000'``): each box
+              well-formed, coordinates in [0, 1000], x1 < x2 and y1 < y2; after a decoder
+              dropped the four markup tokens (special tokens of InternVL's tokenizer), the bare
+              ``label[[x1, y1, x2, y2]]``, its label recovered as for ``bare``;
+
+  coordinates are pixels of the image as the model sees it for the first three, 0-1000 units for
+  ``internvl`` (data preparation writes the ground truth and the frame in the same units, so the
+  IoU needs no conversion: scaling both axes keeps it);
 - tags: a comma- or semicolon-separated list or a JSON list of the six tags of 002 appendix B,
   spelled loosely (``rewards.tags.canonical_tag``: case, spacing, singular/plural); empty is allowed;
 - the verdict ``real``, ``fake`` or ``generated`` (the authors' word), any case; normalised to
@@ -85,6 +95,18 @@ _TOKEN_BOX = re.compile(rf"\s*(?:{_PAIRS}|\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\
 _SWIFT_BOX = re.compile(r"\((\d+),(\d+)\),\((\d+),(\d+)\)")
 _BARE_BOX = re.compile(_PAIRS)
 _LABEL_CUT = ".:;\n"
+
+# InternVL's grounding markup (ms-swift swift/template/templates/internvl.py Internvl2Template).
+IVL_REF_START, IVL_REF_END, IVL_BOX_START, IVL_BOX_END = "<ref>", "</ref>", "<box>", "</box>"
+IVL_NORM = 1000  # InternVL boxes are 0-1000 of the image (ms-swift norm_bbox 'norm1000')
+_IVL_ERROR = "every InternVL region needs <ref>description</ref><box>[[x1, y1, x2, y2]]</box>"
+_IVL_BOX = rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]"
+_IVL_BOXES = re.compile(rf"\s*\[\s*{_IVL_BOX}(?:\s*,\s*{_IVL_BOX})*\s*\]\s*")
+_IVL_ONE = re.compile(_IVL_BOX)
+# The same boxes after a decoder dropped InternVL's markup: <ref>, </ref>, <box>, </box> are added
+# special tokens of InternVL's tokenizer (vocab 92544 + 9 = llm_config.vocab_size 92553), and
+# skip_special_tokens=True (verl's reward managers, this project's evaluation backends) removes them.
+_IVL_BARE = re.compile(rf"\[\s*{_IVL_BOX}(?:\s*,\s*{_IVL_BOX})*\s*\]")
 
 
 def _layout_error(text: str) -> str:
@@ -341,6 +363,69 @@ def _token_regions(think: str, boxes: list[Box], labels: list[str]) -> str | Non
     return None
 
 
+def _has_internvl(text: str) -> bool:
+    return IVL_BOX_START in text or IVL_REF_START in text or IVL_BOX_END in text or IVL_REF_END in text
+
+
+def _internvl_boxes(content: str) -> list[Box] | str:
+    """The boxes of one ``<box>...</box>``: ``[[x1, y1, x2, y2], ...]`` in 0-1000, or why not."""
+    if _IVL_BOXES.fullmatch(content) is None:
+        return f"an InternVL <box> must hold [[x1, y1, x2, y2]] (a list of boxes), got {content.strip()!r}"
+    boxes = []
+    for match in _IVL_ONE.finditer(content):
+        box = _ivl_checked(match.groups())
+        if type(box) is str:
+            return box
+        boxes.append(box)
+    return boxes
+
+
+def _internvl_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None:
+    """Append every ``<ref>..</ref><box>[[..]]</box>`` region of ``think``; None, or why not."""
+    count = think.count(IVL_REF_START)
+    if not (count == think.count(IVL_REF_END) == think.count(IVL_BOX_START) == think.count(IVL_BOX_END)):
+        return _IVL_ERROR
+    find = think.find
+    pos = 0
+    for _ in range(count):
+        a = find(IVL_REF_START, pos)
+        b = find(IVL_REF_END, a) if a >= 0 else -1
+        c = find(IVL_BOX_START, b) if b >= 0 else -1
+        d = find(IVL_BOX_END, c) if c >= 0 else -1
+        if d < 0 or think[b + len(IVL_REF_END) : c].strip():
+            return _IVL_ERROR
+        label = think[a + len(IVL_REF_START) : b]
+        if "<" in label:
+            return _IVL_ERROR
+        label = label.strip()
+        if not label:
+            return "a region's description must not be empty"
+        found = _internvl_boxes(think[c + len(IVL_BOX_START) : d])
+        if type(found) is str:
+            return found
+        boxes += found
+        labels += [label] * len(found)
+        pos = d + len(IVL_BOX_END)
+    return None
+
+
+def _lenient_internvl_boxes(text: str, boxes: list[Box]) -> None:
+    """Every well-formed box in any ``<box>...</box>``, coordinates clipped to 0-1000 later."""
+    find = text.find
+    start = find(IVL_BOX_START)
+    while start != -1:
+        end = find(IVL_BOX_END, start)
+        if end == -1:
+            return
+        content = text[start + len(IVL_BOX_START) : end]
+        if _IVL_BOXES.fullmatch(content) is not None:
+            for match in _IVL_ONE.finditer(content):
+                box = _numbers_box(match.groups())
+                if type(box) is not str:
+                    boxes.append(box)
+        start = find(IVL_BOX_START, end)
+
+
 def _bare_label(text: str) -> str:
     cut = max(text.rfind(mark) for mark in _LABEL_CUT)
     return text[cut + 1 :].strip().lstrip(",").strip()
@@ -362,19 +447,48 @@ def _bare_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None
     return None
 
 
+def _ivl_checked(groups: tuple) -> Box | str:
+    box = _numbers_box(groups)
+    if type(box) is not str and (box[0] < 0 or box[1] < 0 or box[2] > IVL_NORM or box[3] > IVL_NORM):
+        return f"InternVL box coordinates must lie in 0..{IVL_NORM}, got {list(box)}"
+    return box
+
+
+def _bare_internvl_regions(think: str, boxes: list[Box], labels: list[str]) -> str | None:
+    """Append every ``label[[x1, y1, x2, y2], ...]`` region of ``think``; None, or why not."""
+    previous = 0
+    for match in _IVL_BARE.finditer(think):
+        label = _bare_label(think[previous : match.start()])
+        if not label:
+            return "a region's description must not be empty"
+        for one in _IVL_ONE.finditer(match.group(0)):
+            box = _ivl_checked(one.groups())
+            if type(box) is str:
+                return box
+            boxes.append(box)
+            labels.append(label)
+        previous = match.end()
+    return None
+
+
 def _regions(parts: tuple[str, ...]) -> tuple[list[Box], list[str]] | str:
     boxes: list[Box] = []
     labels: list[str] = []
     for part in parts:
         tokens = _has_tokens(part)
         json_form = "bbox_2d" in part
+        internvl = _has_internvl(part)
         error = None
         if json_form:
             error = _json_regions(part, boxes, labels)
         if error is None and tokens:
             error = _token_regions(part, boxes, labels)
-        if error is None and not json_form and not tokens and "(" in part:
+        if error is None and internvl:
+            error = _internvl_regions(part, boxes, labels)
+        if error is None and not json_form and not tokens and not internvl and "(" in part:
             error = _bare_regions(part, boxes, labels)
+        if error is None and not json_form and not tokens and not internvl and "[[" in part:
+            error = _bare_internvl_regions(part, boxes, labels)
         if error is not None:
             return error
     return boxes, labels
@@ -506,15 +620,24 @@ def _lenient_boxes(text: str) -> list[Box]:
     boxes: list[Box] = []
     tokens = _has_tokens(text)
     json_form = "bbox_2d" in text
+    internvl = _has_internvl(text)
     if json_form:
         _lenient_json_boxes(text, boxes)
     if tokens:
         _lenient_token_boxes(text, boxes)
-    if not json_form and not tokens and "(" in text:
+    if internvl:
+        _lenient_internvl_boxes(text, boxes)
+    if not json_form and not tokens and not internvl and "(" in text:
         for match in _BARE_BOX.finditer(text):
             box = _numbers_box(match.groups())
             if type(box) is not str:
                 boxes.append(box)
+    if not json_form and not tokens and not internvl and "[[" in text:
+        for match in _IVL_BARE.finditer(text):
+            for one in _IVL_ONE.finditer(match.group(0)):
+                box = _numbers_box(one.groups())
+                if type(box) is not str:
+                    boxes.append(box)
     return boxes
 
 

@@ -47,7 +47,12 @@ Options that shape the SFT rows:
   ``<|object_ref_start|>ref<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>`` rescaled to
   the model frame (``QWENVL_BBOX_FORMAT=legacy``, ms-swift's default). The ground truth of GRPO and
   evaluation is then computed with ms-swift's own rounding (``round(x / width * frame_width)``), so
-  it equals the boxes ms-swift trains on. A ``<region-format>`` mark in a chat template becomes the
+  it equals the boxes ms-swift trains on; ``internvl`` writes InternVL's grounding
+  ``<ref>description</ref><box>[[x1, y1, x2, y2]]</box>`` in 0-1000 units of the image (ms-swift's
+  internvl2_5 template, norm1000 rounding), and the ground truth, the reward's frame
+  (``extra_info`` width/height) and the evaluation frame are 1000 x 1000 in the same units; the
+  pixel bounds are then unused (InternVL tiles the image, ms-swift's ``MAX_NUM``). A model group
+  names its syntax (``model.region_syntax``). A ``<region-format>`` mark in a chat template becomes the
   syntax's example region.
 - ``reasoning``: ``keep`` (default) keeps the assistant answer a record already has (the authors'
   ``<think>`` reasoning; its ``<tag>`` block is rewritten to the canonical tags) and generates one
@@ -105,8 +110,11 @@ from data_prep.chat_templates import (
 from data_prep.cv_folds import plan_folds
 from data_prep.eval_manifest import eval_row, prompt_messages
 from data_prep.fakexplain_format import (
+    INTERNVL_NORM,
     Vocabulary,
     ground_truth_json,
+    norm1000_box,
+    render_internvl_region,
     render_region,
     render_response,
     render_verdict,
@@ -141,6 +149,7 @@ REGION_FORMAT_MARK = "<region-format>"
 _REGION_FORMAT = {
     "json": '{"bbox_2d": [x1, y1, x2, y2], "label": "<description>"}',
     "tokens": f"{REF_START}description{REF_END}{BOX_START}(x1,y1),(x2,y2){BOX_END}",
+    "internvl": "<ref>description</ref><box>[[x1, y1, x2, y2]]</box>",
 }
 _PLACEHOLDER_PAIR = re.compile(r"<ref-object>(\s*)<bbox>")
 _TAG_BLOCK = re.compile(r"<tag>.*?</tag>", re.S)
@@ -151,8 +160,9 @@ class Options:
     seed: int = 0
     fold: int | None = None
     num_folds: int = 4  # 002 §5.2: four-fold cross-validation
-    min_pixels: int = QWEN_DEFAULT_MIN_PIXELS
-    max_pixels: int = QWEN_DEFAULT_MAX_PIXELS
+    # Qwen2.5-VL's pixel bounds (json, tokens); null for internvl, whose frame is 0-1000.
+    min_pixels: int | None = QWEN_DEFAULT_MIN_PIXELS
+    max_pixels: int | None = QWEN_DEFAULT_MAX_PIXELS
     templates: str = TEMPLATES_FILE
     vocabulary: str = VOCABULARY_FILE
     # 002 App. A.1 draws SFT templates by label; GRPO/eval prompts always draw from all templates.
@@ -167,8 +177,9 @@ class Options:
     # (annotation tools round edges outwards). Not in the paper.
     box_clip_tolerance: float = 1.0
     # json: regions as Qwen2.5-VL grounding JSON; tokens: ms-swift objects + <ref-object><bbox>
-    # placeholders, the authors' rows (mllm-defake trainers/grpo/jsonl_dataset.py).
-    region_syntax: Literal["json", "tokens"] = "json"
+    # placeholders, the authors' rows (mllm-defake trainers/grpo/jsonl_dataset.py); internvl:
+    # InternVL's <ref>..</ref><box>[[..]]</box> in 0-1000 units.
+    region_syntax: Literal["json", "tokens", "internvl"] = "json"
     # keep: a record's own assistant answer (the authors' reasoning) when it has one; generate: ours.
     reasoning: Literal["keep", "generate"] = "keep"
     # True: an unknown tag or an unusable kept answer rejects the record instead of being dropped
@@ -295,11 +306,20 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
         raise ValueError(
             f"fakexplained options.drop: captions needs response.uncaptioned_region in {options.vocabulary}"
         )
-    if not 0 < options.min_pixels <= options.max_pixels:
+    info: dict[str, Any]
+    if options.region_syntax == "internvl":
+        info = {"frame": {"normalized": INTERNVL_NORM}}
+    elif options.min_pixels is None or options.max_pixels is None:
+        raise ValueError(
+            f"fakexplained options: region_syntax {options.region_syntax} writes boxes in Qwen2.5-VL's "
+            "pixel frame and needs min_pixels and max_pixels (the model group's), got null"
+        )
+    elif not 0 < options.min_pixels <= options.max_pixels:
         raise ValueError(
             f"fakexplained options: need 0 < min_pixels <= max_pixels, got {options.min_pixels}, {options.max_pixels}"
         )
-    info: dict[str, Any] = {"frame": {"min_pixels": options.min_pixels, "max_pixels": options.max_pixels}}
+    else:
+        info = {"frame": {"min_pixels": options.min_pixels, "max_pixels": options.max_pixels}}
     schemas = {"grpo.parquet": parquet_schema(options.parquet_images)}
     if options.fold is None:
         return Prepared(
@@ -534,7 +554,7 @@ def _kept_response(
             f"placeholders_unpaired ({text.count('<ref-object>')} <ref-object>, {text.count('<bbox>')} "
             f"<bbox>, {len(mapped)} regions in objects; each region needs <ref-object><bbox>)"
         )
-    if "bbox_2d" in text or REF_START in text or BOX_START in text:
+    if "bbox_2d" in text or REF_START in text or BOX_START in text or "<box>" in text:
         return "", "inline_boxes (boxes must come from objects through <ref-object><bbox>)"
     text = _TAG_BLOCK.sub(lambda m: f"<tag>{', '.join(tags)}</tag>", text, count=1)
     if "<verdict>" not in text and "</verdict>" not in text:
@@ -545,8 +565,11 @@ def _kept_response(
         regions = iter(mapped)
         return _PLACEHOLDER_PAIR.sub(lambda m: render(*next(regions)), text)
 
-    as_json = fill(lambda box, ref: render_region(box, ref))
-    rendered = as_json if region_syntax == "json" else fill(_token_region)
+    if region_syntax == "tokens":  # ms-swift fills the placeholders from objects: keep them
+        rendered, kept = fill(_token_region), text
+    else:  # internvl: inline, the same text ms-swift's internvl2_5 template renders from objects
+        rendered = fill(render_internvl_region if region_syntax == "internvl" else render_region)
+        kept = rendered
     parsed = parse_response(rendered, frame)
     if not parsed.ok:
         return "", f"format ({parsed.error})"
@@ -554,11 +577,19 @@ def _kept_response(
         return "", f"verdict (the answer says {parsed.verdict}, the label is {label})"
     if [list(b) for b in parsed.boxes] != [[float(v) for v in box] for box, _ in mapped]:
         return "", "boxes (the answer's regions differ from objects)"
-    return (as_json if region_syntax == "json" else text), None
+    return kept, None
 
 
-def _parquet_image(path: Path, frame: tuple[int, int], mode: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"resized_height": frame[1], "resized_width": frame[0]}
+def _internvl_box(box: list[float], size: tuple[int, int], where: str) -> list[int]:
+    try:
+        return norm1000_box(box, size)
+    except ValueError as error:
+        raise RecordRejected("box_degenerate", f"{where}: {error}") from None
+
+
+def _parquet_image(path: Path, frame: tuple[int, int] | None, mode: str) -> dict[str, Any]:
+    # frame None (internvl): the image as it is; InternVL tiles it itself.
+    entry: dict[str, Any] = {} if frame is None else {"resized_height": frame[1], "resized_width": frame[0]}
     if mode == "bytes":
         entry["bytes"] = path.read_bytes()
     else:
@@ -598,14 +629,25 @@ def convert(record: RawRecord, options: Options) -> Converted:
         raise RecordRejected(
             "real_with_regions", f"{location}: labelled real but has {len(regions)} region(s)"
         )
-    frame = resizable_frame(size[0], size[1], options.min_pixels, options.max_pixels, f"{location}: {path}")
-    if options.region_syntax == "tokens":
+    resized: tuple[int, int] | None = None  # the pixels the model sees, where it resizes to a frame
+    if options.region_syntax == "internvl":
+        # InternVL's boxes are 0-1000 of the image whatever its size: that is the frame.
+        frame = (INTERNVL_NORM, INTERNVL_NORM)
         mapped = [
-            (_swift_box(box, size, frame, f"{location}: objects.bbox[{i}]"), text)
+            (_internvl_box(box, size, f"{location}: objects.bbox[{i}]"), text)
             for i, (box, text) in enumerate(regions)
         ]
     else:
-        mapped = [(map_box(box, size, frame), text) for box, text in regions]
+        resized = frame = resizable_frame(
+            size[0], size[1], options.min_pixels, options.max_pixels, f"{location}: {path}"
+        )
+        if options.region_syntax == "tokens":
+            mapped = [
+                (_swift_box(box, size, frame, f"{location}: objects.bbox[{i}]"), text)
+                for i, (box, text) in enumerate(regions)
+            ]
+        else:
+            mapped = [(map_box(box, size, frame), text) for box, text in regions]
     generator, family = vocab.generator(obj.get("generator"))
     warnings = [f"unknown_tag:{tag}" for tag in dropped_tags]
     if label == "fake" and generator is not None and family is None:
@@ -688,7 +730,7 @@ def convert(record: RawRecord, options: Options) -> Converted:
     parquet_row = {
         "data_source": options.data_source,
         "prompt": prompt,
-        "images": [_parquet_image(path, frame, options.parquet_images)],
+        "images": [_parquet_image(path, resized, options.parquet_images)],
         "ability": options.ability,
         "reward_model": {"style": "rule", "ground_truth": truth},
         "extra_info": extra_info,

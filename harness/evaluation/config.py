@@ -98,8 +98,11 @@ class ModelFrameConfig:
     """
 
     factor: int = 28
-    min_pixels: int = 3136
-    max_pixels: int = 12845056
+    min_pixels: int | None = 3136
+    max_pixels: int | None = 12845056
+    # Boxes in fixed units of the image instead (InternVL: 0-1000, model.box_norm): a transformed
+    # image's frame is normalized x normalized again.
+    normalized: int | None = None
 
 
 @dataclass(frozen=True)

@@ -115,9 +115,15 @@ def _model_frame(size: tuple[int, int], config: EvalConfig) -> tuple[int, int]:
             f"must be mapped into the model's new frame: set eval.model_frame "
             f"{{factor, min_pixels, max_pixels}} to the model processor's values"
         )
+    frame = config.model_frame
+    if frame.normalized is not None:
+        return frame.normalized, frame.normalized
+    if frame.min_pixels is None or frame.max_pixels is None:
+        raise EvalError(
+            "eval.model_frame needs min_pixels and max_pixels (a pixel frame) or normalized (box units)"
+        )
     from data_prep.model_frame import smart_resize
 
-    frame = config.model_frame
     height, width = smart_resize(size[1], size[0], frame.factor, frame.min_pixels, frame.max_pixels)
     return width, height
 

@@ -67,7 +67,7 @@ class TextShape:
 
 @dataclass(frozen=True)
 class VisionShape:
-    kind: str  # qwen2_5_vl | clip
+    kind: str  # qwen2_5_vl | clip | intern_vit
     hidden_size: int
     intermediate_size: int
     num_layers: int
@@ -84,6 +84,11 @@ def max_image_tokens(vision: VisionShape, max_pixels: int | None) -> int:
     if vision.kind == "qwen2_5_vl":
         per_token = (vision.patch_size * vision.spatial_merge_size) ** 2  # 28 x 28 pixels
         return (max_pixels or 12845056) // per_token
+    if vision.kind == "intern_vit":
+        # InternVL: up to max_tiles 448 x 448 tiles plus a thumbnail, each (448 / 14 / 2)^2 = 256
+        # tokens after the pixel shuffle (downsample_ratio 0.5); the pixel budget does not apply.
+        per_tile = ((vision.image_size or 448) // vision.patch_size // vision.spatial_merge_size) ** 2
+        return per_tile * (vision.max_tiles + (1 if vision.max_tiles > 1 else 0))
     side = (vision.image_size or 336) // vision.patch_size
     if vision.max_tiles <= 1:
         return side * side  # LLaVA-1.5: 576 for 336 / 14
@@ -154,9 +159,12 @@ def parse_architecture(config: Mapping[str, Any], source: str) -> Architecture:
         return _qwen2_5_vl(config, source)
     if model_type in ("llava", "llava_next"):
         return _llava(config, source, next_=model_type == "llava_next")
+    if model_type == "internvl_chat":
+        return _internvl_chat(config, source)
     raise ArchitectureError(
         f"{source}: model_type {model_type!r} is not one the pre-flight knows "
-        f"(qwen2_5_vl, llava, llava_next); run with allow_oom_risk=true to skip the memory check"
+        f"(qwen2_5_vl, llava, llava_next, internvl_chat); run with allow_oom_risk=true to skip the "
+        f"memory check"
     )
 
 
@@ -318,3 +326,84 @@ _DEFAULT_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 100
 def _max_tiles(config: Mapping[str, Any], image: int) -> int:
     pinpoints = config.get("image_grid_pinpoints") or _DEFAULT_PINPOINTS
     return max((h // image) * (w // image) for h, w in pinpoints)
+
+
+def _internvl_chat(config: Mapping[str, Any], source: str) -> Architecture:
+    """InternVL 1.5-2.5 (remote code ``modeling_internvl_chat.py``: InternViT + mlp1 + InternLM2).
+
+    Not in transformers, so no meta-device count checks this closed form; it is checked against
+    the model cards' totals instead (tests/preflight/test_architecture.py). Parts as ms-swift's
+    ``ModelArch.internvl`` names them: vision_model, mlp1, language_model.
+    """
+    text_cfg = _get(config, "llm_config", source)
+    if str(text_cfg.get("model_type")) != "internlm2":
+        raise ArchitectureError(
+            f"{source}: llm_config.model_type {text_cfg.get('model_type')!r}: the pre-flight counts "
+            f"InternVL with an InternLM2 language model only"
+        )
+    tie = bool(text_cfg.get("tie_word_embeddings", False))
+    text = _text_shape(text_cfg, source, tie)
+    vision_cfg = _get(config, "vision_config", source)
+    vh = int(_get(vision_cfg, "hidden_size", source))
+    vi = int(_get(vision_cfg, "intermediate_size", source))
+    layers = int(_get(vision_cfg, "num_hidden_layers", source))
+    patch = int(_get(vision_cfg, "patch_size", source))
+    image = int(config.get("force_image_size") or _get(vision_cfg, "image_size", source))
+    channels = int(vision_cfg.get("num_channels") or 3)
+    ratio = float(config.get("downsample_ratio", 0.5))
+    merge = int(round(1 / ratio))
+    vision = VisionShape(
+        kind="intern_vit",
+        hidden_size=vh,
+        intermediate_size=vi,
+        num_layers=layers,
+        num_heads=int(_get(vision_cfg, "num_attention_heads", source)),
+        patch_size=patch,
+        spatial_merge_size=merge,
+        image_size=image,
+        max_tiles=int(config.get("max_dynamic_patch", 12)),
+    )
+    h, n = text.hidden_size, text.num_layers
+    bias = bool(text_cfg.get("bias", False))
+    qkv_out = (text.num_heads + 2 * text.num_kv_heads) * text.head_dim
+    # InternLM2 (modeling_internlm2.py): fused wqkv, wo, w1/w3 gate and up, w2 down, no bias by default.
+    linears = [
+        Linear("wqkv", "language_model", h, qkv_out, bias, n),
+        Linear("wo", "language_model", text.num_heads * text.head_dim, h, bias, n),
+        Linear("w1", "language_model", h, text.intermediate_size, False, n),
+        Linear("w3", "language_model", h, text.intermediate_size, False, n),
+        Linear("w2", "language_model", text.intermediate_size, h, False, n),
+    ]
+    # InternViT (modeling_intern_vit.py): fused qkv (bias per qkv_bias), proj and fc1/fc2 with bias;
+    # per layer norm1/norm2 (LayerNorm with bias, or RMSNorm), layer scales ls1/ls2, optional q/k
+    # RMSNorms over the full width.
+    qkv_bias = bool(vision_cfg.get("qkv_bias", True))
+    linears += [
+        Linear("qkv", "vision_tower", vh, 3 * vh, qkv_bias, layers),
+        Linear("proj", "vision_tower", vh, vh, True, layers),
+        Linear("fc1", "vision_tower", vh, vi, True, layers),
+        Linear("fc2", "vision_tower", vi, vh, True, layers),
+    ]
+    # mlp1: LayerNorm(vh * merge^2), Linear(vh * merge^2, h), GELU, Linear(h, h).
+    shuffled = vh * merge * merge
+    linears += [
+        Linear("mlp1.1", "aligner", shuffled, h, True),
+        Linear("mlp1.3", "aligner", h, h, True),
+    ]
+    norm = 1 if str(vision_cfg.get("norm_type", "layer_norm")) == "rms_norm" else 2
+    qk_norms = 2 * vh if vision_cfg.get("qk_normalization") else 0
+    positions = (image // patch) ** 2 + 1  # patches plus the class token
+    other = {
+        "language_model": text.vocab_size * h + 2 * h * n + h,  # tok_embeddings, two RMSNorms per layer, norm
+        # class embedding, Conv2d patch embedding with bias, position embeddings; per layer two
+        # norms, two layer scales and the q/k norms
+        "vision_tower": vh
+        + channels * patch * patch * vh
+        + vh
+        + positions * vh
+        + layers * (2 * norm * vh + 2 * vh + qk_norms),
+        "aligner": 2 * shuffled,  # mlp1.0 LayerNorm
+    }
+    if not tie:
+        linears.append(Linear("output", "lm_head", h, text.vocab_size, False))
+    return Architecture("internvl_chat", text, vision, tuple(linears), other, source, dict(config))

@@ -168,6 +168,10 @@ def vision_patches(arch: Architecture, max_pixels: int | None, tokens: int) -> i
     if vision.kind == "clip":
         side = (vision.image_size or 336) // vision.patch_size
         return (side * side + 1) * (1 + vision.max_tiles if vision.max_tiles > 1 else 1)
+    if vision.kind == "intern_vit":
+        side = (vision.image_size or 448) // vision.patch_size
+        tiles = vision.max_tiles + (1 if vision.max_tiles > 1 else 0)  # plus the thumbnail
+        return (side * side + 1) * tiles
     merge = vision.spatial_merge_size
     return min(max_image_tokens(vision, max_pixels), tokens) * merge * merge
 

@@ -7,10 +7,8 @@ from typing import Any
 
 from harness.report.run_dir import RunInfo
 from harness.report.tables import (
-    NOT_APPLICABLE,
     NOT_PUBLISHED,
     NOT_RUN,
-    OTHER_MODEL,
     Cell,
     FilledTable,
     aggregate,
@@ -52,7 +50,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def _run_text(cell: Cell, percent: bool) -> str:
     if cell.mean is None:
-        return cell.status if cell.status in (NOT_RUN, NOT_APPLICABLE, OTHER_MODEL) else DASH
+        # NOT_RUN, NOT_APPLICABLE, OTHER_MODEL or a model group's "not runnable with ..."
+        return cell.status if cell.status and cell.status != "undefined" else DASH
     text = format_number(cell.mean, percent)
     if cell.n > 1:
         text += f" ± {format_number(cell.std, percent)} (n={cell.n})"

@@ -30,7 +30,9 @@ class Cell:
     stage: str
     paper: float | None
     run_values: list[float | None]  # one per run, in the paper's units; None = the run has no such value
-    status: str = ""  # "", NOT_RUN, NOT_APPLICABLE, OTHER_MODEL or "undefined" (metric absent/undefined)
+    # "", NOT_RUN, NOT_APPLICABLE, OTHER_MODEL, "undefined" (metric absent/undefined), or the model
+    # group's summary of why the stage cannot run (model.unsupported_kinds)
+    status: str = ""
     mean: float | None = None
     std: float | None = None
     n: int = 0
@@ -58,10 +60,14 @@ def aggregate(values: Sequence[float]) -> tuple[float | None, float | None]:
 
 
 def metric_value(run: RunInfo, stage: str, metric: str) -> tuple[float | None, str]:
-    """(value, status): status "" when found, NOT_RUN when the stage has no metrics, else "undefined"."""
+    """(value, status): status "" when found, NOT_RUN when the stage has no metrics (or, when the
+    run's model group cannot run the stage or one it reads, the group's summary, e.g. "not runnable
+    with verl 0.9.1"), else "undefined"."""
     metrics = run.metrics(stage)
     if metrics is None:
-        return None, NOT_RUN
+        from harness.validate.model_support import unrunnable_summary
+
+        return None, unrunnable_summary(run.config, stage) or NOT_RUN
     value = (metrics.get("values") or {}).get(metric)
     if value is None:
         return None, "undefined"
@@ -116,7 +122,13 @@ def _cell(
             if table.tolerance is not None:
                 cell.within_tolerance = abs(cell.delta) <= table.tolerance
     else:
-        cell.status = NOT_RUN if all(s == NOT_RUN for _, s in found) else "undefined"
+        statuses = [s for _, s in found]
+        # a model group's reason (not runnable) says more than "not run"; a missing metric of a
+        # run that ran the stage is "undefined"
+        reasons = [s for s in statuses if s not in (NOT_RUN, "undefined")]
+        cell.status = (
+            reasons[0] if reasons else NOT_RUN if all(s == NOT_RUN for s in statuses) else "undefined"
+        )
     return cell
 
 

@@ -6,6 +6,8 @@ Each stage is checked by its kind's validator (harness.kinds), which knows its t
   DeepSpeed presets);
 - verl commands (`verl_overrides`): the pinned verl's Hydra config (keys, keys that compose but
   are never read, batch-size rules), and with deep=True verl's own validate_config in a subprocess;
+- the model group (`model_support`): stage kinds its pinned trainer cannot run with the model
+  (``model.unsupported_kinds``);
 - the project's own commands (`registered`): the data sources, layouts, response formats, backends
   and metrics they name exist in the registries, plugins' included.
 Besides: the run's reward file must import and take verl's call, and inputs the user provides
@@ -40,6 +42,11 @@ def validate_plan(
     if check_paths and plan.reward is not None:
         problems += plan.reward.problems()
     selected = [s for s in plan.stages if subset is None or s.name in subset]
+    from harness.validate.model_support import unsupported_problems
+
+    # Before the trainers' own checks: a stage the model group cannot run at all (even one this
+    # profile skips) is the one thing to fix.
+    problems += unsupported_problems(plan, selected)
     for planned in selected:
         # A stage skipped in this profile (verl on a CPU) has no GPUs to validate against; after
         # a problem anywhere the slow checks are not worth their time.

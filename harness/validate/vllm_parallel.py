@@ -12,7 +12,8 @@ GPUs, and verl's config check does not look (FACTS.md):
   (same file, ``divide(output_size, tp_size)``);
 - the vision tower is split the same way unless ``mm_encoder_tp_mode="data"``: its heads and MLP
   width (``Qwen2_5_VisionAttention`` / ``Qwen2_5_VisionMLP`` in models/qwen2_5_vl.py,
-  ``CLIPAttention`` / ``CLIPMLP`` in models/clip.py);
+  ``CLIPAttention`` / ``CLIPMLP`` in models/clip.py; InternViT's MLP in models/intern_vit.py, whose
+  attention is left unsplit when its heads do not divide);
 - a rollout replica (TP x PP) lives on one node in verl's hybrid engine (vLLM's ``mp`` executor),
   and the GPUs divide into whole replicas (verl/workers/rollout/replica.py).
 
@@ -74,8 +75,13 @@ def parallel_problems(
             f"(vllm/model_executor/layers/linear.py MergedColumnParallelLinear)"
         )
     if engine.vision_tp:
-        where = "models/qwen2_5_vl.py" if vision.kind == "qwen2_5_vl" else "models/clip.py"
-        if vision.num_heads % tp:
+        where = {"qwen2_5_vl": "models/qwen2_5_vl.py", "intern_vit": "models/intern_vit.py"}.get(
+            vision.kind, "models/clip.py"
+        )
+        # InternViT's attention falls back to an unsplit one when its heads do not divide by TP
+        # (vllm/model_executor/models/intern_vit.py InternVisionEncoderLayer._init_attn: "fallback
+        # to sdpa attention if tp unavailable"): InternVL2.5-26B's 25 heads run under any TP.
+        if vision.num_heads % tp and vision.kind != "intern_vit":
             found.append(
                 f"the vision tower's {vision.num_heads} attention heads are not divisible by {tp} "
                 f"(vllm/model_executor/{where}; mm_encoder_tp_mode=data keeps the ViT whole)"

@@ -17,6 +17,10 @@ from .conftest import MODELS, gpu_smoke_config_json, model_config_json
 
 # Hugging Face's safetensors totals of the published checkpoints (model cards: 8.29B, 3.75B params).
 PUBLISHED_TOTALS = {"qwen2_5_vl_7b": 8_292_166_656, "qwen2_5_vl_3b": 3_754_622_976}
+# Backbones transformers builds on the meta device. InternVL2.5 (model_type internvl_chat) is remote
+# code transformers does not ship; its closed form is checked against the model cards' totals
+# (tests/harness/test_internvl_groups.py).
+META_MODELS = [name for name in MODELS if model_config_json(name)["model_type"] != "internvl_chat"]
 
 
 def test_every_model_group_states_its_shape() -> None:
@@ -47,7 +51,7 @@ def test_image_token_bounds() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", META_MODELS)
 def test_closed_form_equals_the_meta_device_model(name: str) -> None:
     from harness.preflight.meta_count import meta_counts
 
