@@ -96,18 +96,28 @@ def choice(overrides: Sequence[str], group: str) -> str | None:
 
 def compose(overrides: Sequence[str]) -> DictConfig:
     """Compose `conf/config.yaml` with Hydra overrides; errors name the key and the options."""
+    from harness.compose_cache import cached_compose
+
+    _check_groups(overrides)
+    full = [f"paths.repo={REPO_ROOT}", *overrides]
+    # the same command line over the same files composes the same config: kept, Hydra (~0.5 s,
+    # and its import) runs only for a new one
+    cfg = cached_compose([CONF_DIR, *search_path(overrides)], full, lambda: _hydra_compose(full, overrides))
+    load_config_plugins(cfg)
+    return cfg
+
+
+def _hydra_compose(full: list[str], overrides: Sequence[str]) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import ConfigCompositionException, MissingConfigException
 
     from harness.config_schemas import register_schemas
 
-    _check_groups(overrides)
     register_schemas()
-    full = [f"paths.repo={REPO_ROOT}", *overrides]
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-            cfg = hydra_compose(config_name="config", overrides=full)
+            return hydra_compose(config_name="config", overrides=full)
     except MissingConfigException as exc:
         raise ConfigError(Problem("", str(exc).strip())) from None
     except ConfigCompositionException as exc:
@@ -116,8 +126,6 @@ def compose(overrides: Sequence[str]) -> DictConfig:
         if type(exc).__module__.startswith(("hydra", "omegaconf", "yaml")):
             raise ConfigError(Problem("", f"{type(exc).__name__}: {exc}")) from None
         raise
-    load_config_plugins(cfg)
-    return cfg
 
 
 def load_config_plugins(cfg: DictConfig) -> list[str]:

@@ -50,9 +50,18 @@ def register_schemas() -> None:
     _registered = True
 
 
+_COPIES: dict[type, type] = {}  # dataclass -> its schema copy, one per process
+_BY_NAME: dict[str, type] = {}  # the copies by the attribute name pickle looks them up by
+
+
 def schema_of(cls: type, _memo: dict[type, type] | None = None) -> type:
-    """An unfrozen copy of dataclass ``cls`` (nested dataclasses copied too), for OmegaConf."""
-    memo = {} if _memo is None else _memo
+    """An unfrozen copy of dataclass ``cls`` (nested dataclasses copied too), for OmegaConf.
+
+    One copy per class and process, reachable as an attribute of this module
+    (``Schema__<module>__<name>``), so a composed config pickles and unpickles
+    (harness/compose_cache.py): pickle finds a class by its module and qualified name.
+    """
+    memo = _COPIES if _memo is None else _memo
     if cls in memo:
         return memo[cls]
     hints = typing.get_type_hints(cls)
@@ -70,9 +79,22 @@ def schema_of(cls: type, _memo: dict[type, type] | None = None) -> type:
         specs.append((f.name, _unfrozen_hint(hints[f.name], memo), spec))
     copy = dataclasses.make_dataclass(cls.__name__, specs, frozen=False)
     copy.__doc__ = cls.__doc__
-    copy.__module__ = cls.__module__
+    copy.__module__ = __name__
+    copy.__qualname__ = "Schema__" + f"{cls.__module__}.{cls.__qualname__}".replace(".", "__")
     memo[cls] = copy
+    _BY_NAME[copy.__qualname__] = copy
     return copy
+
+
+def __getattr__(name: str) -> type:
+    """A schema copy by its name (what unpickling a composed config asks for)."""
+    if name.startswith("Schema__") and name not in _BY_NAME:
+        for cls in _schemas().values():
+            schema_of(cls)
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 def _unfrozen_hint(hint: Any, memo: dict[type, type]) -> Any:

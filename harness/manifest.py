@@ -11,7 +11,6 @@ import socket
 import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +120,8 @@ def git_state(repo: Path) -> dict[str, Any]:
 
 
 def package_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version  # here: a dry run needs none
+
     found: dict[str, str | None] = {}
     for name in TRACKED_PACKAGES:
         try:

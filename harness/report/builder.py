@@ -32,13 +32,23 @@ def _slug(text: str) -> str:
 
 
 def _training_figures(runs: Sequence[RunInfo], config: ReportConfig, out: Path) -> list[tuple[str, str]]:
+    """One figure per run, one row of panels per training stage; the caption names each row."""
     figures = []
     for run in runs:
         stages = [(stage.name, read_stage_curves(stage)) for stage in run.training_stages()]
         name = "training_curves.png" if len(runs) == 1 else f"training_curves_{_slug(run.run_name)}.png"
         drawn = plot_training_curves(stages, config.curves, out / name, title=f"{run.paper} / {run.run_name}")
-        if drawn:
-            figures.append((f"Training curves of {run.run_name}", name))
+        rows: dict[str, list[str]] = {}
+        for panel in drawn:
+            rows.setdefault(panel.stage, []).append(panel.title.lower())
+        if rows:
+            described = "; ".join(f"{stage}: {', '.join(titles)}" for stage, titles in rows.items())
+            figures.append(
+                (
+                    f"Training curves of {run.run_name}, one row per stage on its own step axis ({described})",
+                    name,
+                )
+            )
     return figures
 
 

@@ -86,20 +86,33 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class PanelSpec:
-    """One panel of the training-curve figure: exact metric keys and/or regular expressions."""
+    """One panel of a training stage's row of curves: exact metric keys and/or regular expressions.
+
+    ``changing``: draw a key only when its value changes over the stage's steps (the grounding
+    weight: a linear schedule moves it; a constant weight is a config value, not a curve).
+    """
 
     title: str
     keys: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
+    changing: bool = False
 
 
-# The trainers' own key names: ms-swift logging.jsonl (loss, reward, rewards/<name>/mean, token_acc,
-# rewards/accuracies for DPO) and verl's metrics (actor/pg_loss, critic/score/mean, ...).
+# The trainers' own key names: ms-swift 4.6 logging.jsonl (loss, token_acc; GRPO reward,
+# rewards/<RewardClass>/mean; DPO rewards/accuracies), verl 0.9.1's metrics (actor/pg_loss,
+# critic/score/mean, ...) and the project reward's parts (reward_parts/<part>, read from the
+# ms-swift adapter's file: harness/report/training_logs.py). Every stage gets its own row and step
+# axis, so an SFT loss and a GRPO loss never share an axis.
 DEFAULT_PANELS = (
     PanelSpec("Loss", keys=("loss", "actor/pg_loss", "actor/kl_loss")),
-    PanelSpec("Reward", keys=("reward", "critic/score/mean", "critic/rewards/mean")),
-    PanelSpec("Reward parts", patterns=(r"rewards/[^/]+/mean", r"reward_parts/(?!score$).+")),
-    PanelSpec("Accuracy and IoU", patterns=(r"(?!.*/std$).*acc.*", r"(?!.*/std$).*iou.*")),
+    PanelSpec(
+        "Reward",
+        keys=("reward", "critic/score/mean", "critic/rewards/mean"),
+        patterns=(r"rewards/[^/]+/mean",),
+    ),
+    PanelSpec("Reward parts", patterns=(r"reward_parts/(?!(?:score|acc|w_iou)$).+",)),
+    PanelSpec("Grounding weight", keys=("reward_parts/w_iou",), changing=True),
+    PanelSpec("Accuracy", keys=("reward_parts/acc",), patterns=(r"(?!.*/std$)(?!reward_parts/).*acc.*",)),
 )
 
 

@@ -1,21 +1,33 @@
-"""PNG figures of the report: training curves across stages and ROC curves per eval stage.
+"""PNG figures of the report: training curves per training stage and ROC curves per eval stage.
 
-Training curves follow seed 002 Figure 3 (accuracy and IoU, loss and reward per step): the
-training stages are laid end to end on one step axis, a dashed line and the stage's name mark
-where each begins. Panels come from ``results.curves`` (exact keys and/or regular expressions).
-matplotlib runs with the non-interactive Agg backend.
+Training curves follow seed 002 Figure 3 (accuracy and IoU, loss and reward per step), one row of
+panels per training stage, each row on the stage's own step axis: an SFT loss (token cross-entropy)
+and a GRPO loss (policy objective) measure different things and never share an axis. Panels come
+from ``results.curves`` (exact keys and/or regular expressions); a stage draws only the panels it
+has data for. matplotlib runs with the non-interactive Agg backend.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report.config import PanelSpec
 from harness.report.training_logs import Curves
 
-__all__ = ["plot_roc", "plot_training_curves", "select_keys"]
+__all__ = ["DrawnPanel", "plot_roc", "plot_training_curves", "select_keys", "stage_panels"]
+
+
+@dataclass(frozen=True)
+class DrawnPanel:
+    """One panel drawn: the stage whose row it is in, its title, the keys drawn and the step range."""
+
+    stage: str
+    title: str
+    keys: tuple[str, ...]
+    steps: tuple[float, float]
 
 
 def _pyplot():
@@ -36,64 +48,55 @@ def select_keys(panel: PanelSpec, available: Sequence[str]) -> list[str]:
     return chosen
 
 
+def stage_panels(curves: Curves, panels: Sequence[PanelSpec]) -> list[tuple[PanelSpec, list[str]]]:
+    """The panels one stage has data for, each with its keys (``changing`` panels: moving keys only)."""
+    available = sorted(k for k, series in curves.items() if series)
+    used = []
+    for panel in panels:
+        keys = select_keys(panel, available)
+        if panel.changing:
+            keys = [k for k in keys if len(set(curves[k].values())) > 1]
+        if keys:
+            used.append((panel, keys))
+    return used
+
+
 def plot_training_curves(
     stages: Sequence[tuple[str, Curves]], panels: Sequence[PanelSpec], path: Path, title: str = ""
-) -> list[str]:
-    """Draw the panels that have data; returns the keys drawn (nothing is written when none)."""
-    offsets: list[tuple[str, float]] = []
-    shifted: list[tuple[str, Curves]] = []
-    offset = 0.0
-    for name, curves in stages:
-        steps = [s for series in curves.values() for s in series]
-        if not steps:
-            continue
-        offsets.append((name, offset))
-        shifted.append(
-            (name, {k: {s + offset: v for s, v in series.items()} for k, series in curves.items()})
-        )
-        offset += max(steps)
-    available = sorted({k for _, curves in shifted for k in curves})
-    used = [(panel, select_keys(panel, available)) for panel in panels]
-    used = [(panel, keys) for panel, keys in used if keys]
-    if not used:
+) -> list[DrawnPanel]:
+    """One row of panels per training stage that logged any; returns the panels drawn (nothing is
+    written when none)."""
+    rows = [(name, curves, stage_panels(curves, panels)) for name, curves in stages]
+    rows = [row for row in rows if row[2]]
+    if not rows:
         return []
     plt = _pyplot()
-    figure, axes = plt.subplots(len(used), 1, figsize=(9, 2.8 * len(used)), sharex=True, squeeze=False)
-    drawn: list[str] = []
+    columns = max(len(used) for _, _, used in rows)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(4.2 * columns, 3.0 * len(rows)), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for axis, (panel, keys) in zip(axes[:, 0], used):
-        for index, key in enumerate(keys):
-            # one line per stage: a metric of two stages is not one continuous curve
-            label: str | None = key
-            for _, curves in shifted:
-                points = sorted(curves.get(key, {}).items())
-                if not points:
-                    continue
+    drawn: list[DrawnPanel] = []
+    for row, (stage, curves, used) in enumerate(rows):
+        for column in range(len(used), columns):
+            axes[row, column].set_visible(False)
+        for axis, (panel, keys) in zip(axes[row], used):
+            steps: list[float] = []
+            for index, key in enumerate(keys):
+                points = sorted(curves[key].items())
+                steps += [s for s, _ in points]
                 axis.plot(
                     [s for s, _ in points],
                     [v for _, v in points],
                     color=colors[index % len(colors)],
                     marker="." if len(points) < 30 else None,
-                    label=label,
+                    label=key,
                 )
-                label = None
-            drawn.append(key)
-        for stage, start in offsets:
-            axis.axvline(start, color="grey", linestyle="--", linewidth=0.8)
-            axis.annotate(
-                stage,
-                xy=(start, 0.98),
-                xycoords=("data", "axes fraction"),
-                xytext=(3, 0),
-                textcoords="offset points",
-                fontsize=7,
-                va="top",
-                color="grey",
-            )
-        axis.set_title(panel.title, fontsize=10)
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7, loc="best")
-    axes[-1, 0].set_xlabel("training step (stages end to end)")
+            axis.set_title(f"{stage}: {panel.title}", fontsize=9)
+            axis.set_xlabel(f"step of {stage}", fontsize=8)
+            axis.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers
+            axis.tick_params(labelsize=7)
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize=6, loc="best")
+            drawn.append(DrawnPanel(stage, panel.title, tuple(keys), (min(steps), max(steps))))
     if title:
         figure.suptitle(title, fontsize=11)
     figure.tight_layout()

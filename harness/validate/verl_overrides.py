@@ -14,11 +14,11 @@ import hashlib
 import importlib.util
 import json
 import pickle
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,8 @@ def defaults_cache_path() -> Path:
 
 
 def _installed_version(distribution: str) -> str:
+    from importlib import metadata  # here: a dry run of a paper without verl needs none
+
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
@@ -103,8 +105,54 @@ def dead_prefixes() -> dict[str, str]:
 
 
 def _parse(item: str) -> tuple[str, bool, Any]:
+    simple = _parse_simple(item)
+    if simple is not None:
+        return simple
     override = _parser().parse_override(item)
     return override.key_or_group, item.startswith("+"), override.value()
+
+
+# `key=value` with a plain key and a value of letters, digits and `_ . / : + -` only, or a flat
+# list of such values: what nearly every rendered override is. Hydra's ANTLR grammar costs ~0.15 s
+# to load on every dry run; these read the same (tests/harness/test_verl_fast_parse.py compares
+# them with Hydra's parser) and anything else (quotes, nested lists, interpolations, sweeps,
+# escapes, inf/nan, spaces) still goes to Hydra.
+_SIMPLE = re.compile(
+    r"(?P<plus>\+?)(?P<key>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(?P<value>[A-Za-z0-9_./:+,\[\]-]*)"
+)
+_INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_WORD = re.compile(r"[A-Za-z/][A-Za-z0-9_./:-]*")
+_UNREAD = object()
+
+
+def _scalar(text: str) -> Any:
+    """A plain value as Hydra reads it, or _UNREAD when Hydra must decide."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text) and ("." in text or "e" in lowered):
+        return float(text)
+    if _WORD.fullmatch(text) and lowered not in ("inf", "nan"):
+        return text
+    return _UNREAD  # empty, leading zeros, '+' inside a word and the like
+
+
+def _parse_simple(item: str) -> tuple[str, bool, Any] | None:
+    """(key, '+', value) as Hydra reads a plain `key=value`; None when Hydra must read it."""
+    match = _SIMPLE.fullmatch(item)
+    if match is None:
+        return None
+    key, plus, text = match["key"], bool(match["plus"]), match["value"]
+    if text.startswith("[") and text.endswith("]") and "[" not in text[1:-1] and "]" not in text[1:-1]:
+        values = [_scalar(part) for part in text[1:-1].split(",")] if text != "[]" else []
+        return None if any(v is _UNREAD for v in values) else (key, plus, values)
+    value = _scalar(text) if "," not in text and "[" not in text and "]" not in text else _UNREAD
+    return None if value is _UNREAD else (key, plus, value)
 
 
 @lru_cache(maxsize=1)
@@ -126,8 +174,7 @@ def validate_verl_command(rendered: Rendered, deep: bool = False) -> list[Proble
 def check_verl_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Problem]:
     """argv = ['python3', '-m', 'verl.trainer.main_ppo', key=value, ...]."""
     defaults = verl_defaults()
-    effective = defaults.copy()
-    OmegaConf.set_struct(effective, False)
+    given: dict[str, Any] = {}  # the overrides that compose, for the batch-size rules
     problems: list[Problem] = []
     for item in argv[3:]:
         try:
@@ -162,9 +209,51 @@ def check_verl_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Proble
                     f"'{dead}' instead",
                 )
             )
-        OmegaConf.update(effective, key, value, force_add=True)
-    problems += _batch_problems(effective, keys)
+        given[key] = value
+    problems += _batch_problems(_effective(defaults, given), keys)
     return problems
+
+
+_BATCH_KEYS = (
+    "data.train_batch_size",
+    "actor_rollout_ref.actor.ppo_mini_batch_size",
+    "actor_rollout_ref.actor.use_dynamic_bsz",
+    "actor_rollout_ref.rollout.n",
+    "trainer.n_gpus_per_node",
+    "trainer.nnodes",
+)
+
+
+def _effective(defaults: DictConfig, given: Mapping[str, Any]) -> DictConfig:
+    """verl's defaults with the overrides applied, as far as the batch-size rules read them.
+
+    Copying verl's whole tree (~0.1 s) is only needed when an interpolation could tie these
+    values to other keys; otherwise the few values they read are enough.
+    """
+    values = {key: given[key] if key in given else OmegaConf.select(defaults, key) for key in _BATCH_KEYS}
+    raw = [given.get(key) for key in _BATCH_KEYS] + [_raw(defaults, key) for key in _BATCH_KEYS]
+    if not any(isinstance(value, str) and "${" in value for value in raw) and not any(
+        any(key.startswith(prefix + ".") or prefix.startswith(key + ".") for prefix in _BATCH_KEYS)
+        for key in given
+    ):
+        small = OmegaConf.create({})
+        for key, value in values.items():
+            OmegaConf.update(small, key, value, force_add=True)
+        return small
+    effective = defaults.copy()
+    OmegaConf.set_struct(effective, False)
+    for key, value in given.items():
+        OmegaConf.update(effective, key, value, force_add=True)
+    return effective
+
+
+def _raw(cfg: DictConfig, dotted: str) -> Any:
+    """The value as written (an interpolation stays a string)."""
+    parent, _, leaf = dotted.rpartition(".")
+    node = OmegaConf.select(cfg, parent, default=None, throw_on_missing=False) if parent else cfg
+    if not isinstance(node, DictConfig) or leaf not in node:
+        return None
+    return node._get_node(leaf)._value()  # type: ignore[union-attr]
 
 
 def _type_mismatch(defaults: DictConfig, key: str, value: Any) -> str | None:

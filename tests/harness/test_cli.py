@@ -60,6 +60,8 @@ def test_render_path_imports_neither_torch_nor_the_trainers() -> None:
         "from harness.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    rc = main(['paper=fakexplain', 'dry_run=true', 'profile=full', 'variant=staged'])\n"
+        f"    for paper in {PAPERS!r}:\n"
+        "        rc = rc or main([f'paper={paper}', 'dry_run=true', 'profile=full'])\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
         "{'torch', 'swift', 'verl', 'transformers', 'vllm', 'ray', 'deepspeed', 'peft', 'trl'})\n"
         "print(rc, ','.join(heavy))\n"

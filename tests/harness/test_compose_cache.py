@@ -1,0 +1,98 @@
+"""A command line's composed config is kept in the user's cache: the next dry run with the same
+files and overrides reads it instead of running Hydra; any edited YAML file, another override or
+another search-path folder composes anew; errors are never cached."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from common.errors import ConfigError
+from harness import compose_cache, config
+from tests.conftest import PAPERS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def hydra_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Every composition Hydra really runs, with an empty cache under $XDG_CACHE_HOME."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    calls: list[list[str]] = []
+    real = config._hydra_compose
+
+    def counting(full, overrides):  # type: ignore[no-untyped-def]
+        calls.append(list(overrides))
+        return real(full, overrides)
+
+    monkeypatch.setattr(config, "_hydra_compose", counting)
+    return calls
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_the_cached_config_is_the_composed_one(paper: str, hydra_calls: list[list[str]]) -> None:
+    overrides = [f"paper={paper}", "profile=full", "dry_run=true"]
+    composed = config.compose(overrides)
+    cached = config.compose(overrides)
+    assert hydra_calls == [overrides] and cached is not composed
+    assert OmegaConf.to_yaml(cached) == OmegaConf.to_yaml(composed)  # unresolved, interpolations kept
+    assert OmegaConf.to_container(cached, resolve=True) == OmegaConf.to_container(composed, resolve=True)
+    assert OmegaConf.is_struct(cached) and OmegaConf.is_struct(cached.cluster)
+    with pytest.raises(Exception, match="nnodes"):  # the cluster schema still checks types
+        cached.cluster.nnodes = "two"
+
+
+def test_another_override_composes_anew(hydra_calls: list[list[str]]) -> None:
+    config.compose(["paper=fakexplain", "profile=full"])
+    config.compose(["paper=fakexplain", "profile=smoke"])
+    config.compose(["profile=full", "paper=fakexplain"])  # the order is part of the command line
+    assert len(hydra_calls) == 3
+
+
+def test_an_edited_yaml_file_composes_anew(tmp_path: Path, hydra_calls: list[list[str]]) -> None:
+    """A search-path folder's file (a results table of a run's own) is part of the key too."""
+    conf = tmp_path / "conf"
+    (conf / "results").mkdir(parents=True)
+    table = conf / "results" / "mine.yaml"
+    shutil.copy(REPO / "conf" / "results" / "fakescope.yaml", table)
+    overrides = [f"hydra.searchpath=[file://{conf}]", "paper=fakescope", "results=mine"]
+    first = config.compose(overrides)
+    assert config.compose(overrides) is not None and len(hydra_calls) == 1
+    table.write_text(table.read_text().replace('title: "', 'title: "edited ', 1))
+    second = config.compose(overrides)
+    assert len(hydra_calls) == 2
+    assert not str(first.results.title).startswith("edited")
+    assert str(second.results.title).startswith("edited")
+
+
+def test_errors_are_not_cached(hydra_calls: list[list[str]]) -> None:
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="holmes"):
+            config.compose(["paper=holmes"])
+    # _check_groups answers the unknown paper before Hydra; a bad key reaches Hydra both times
+    bad = ["paper=fakexplain", "+stages.sft.no_such=1", "stages.nope.kind=x"]
+    for _ in range(2):
+        with pytest.raises(ConfigError):
+            config.compose(bad)
+    assert hydra_calls.count(bad) == 2
+
+
+def test_a_damaged_cache_file_composes_again(hydra_calls: list[list[str]]) -> None:
+    overrides = ["paper=fake_hr1", "profile=full"]
+    config.compose(overrides)
+    path = compose_cache.cache_path([config.CONF_DIR], [f"paths.repo={config.REPO_ROOT}", *overrides])
+    assert path.is_file()
+    path.write_bytes(b"not a pickle")
+    assert config.compose(overrides).paper.name == "fake_hr1" and len(hydra_calls) == 2
+
+
+def test_the_cache_keeps_the_most_recent_compositions(
+    tmp_path: Path, hydra_calls: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compose_cache, "KEEP", 2)
+    for run in ("a", "b", "c"):
+        config.compose(["paper=fakescope", "profile=full", f"run_name={run}"])
+    assert len(list((tmp_path / "xdg" / "aigi-repro" / "compose").glob("config-*.pickle"))) == 2
