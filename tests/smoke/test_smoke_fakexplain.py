@@ -188,10 +188,10 @@ def _learned(figures: dict[str, float]) -> bool:
 # with the default cosine schedule: loss 18.8 -> 0.85, parsable 0.0. Diagnosis so far: teacher-forced
 # token accuracy on training rows is 0.77-0.85, but greedy answers loop ("<think>\n<think>\n..."): the
 # tiny tokenizer splits the markup ("<think", ">" and "</", "think", ">") and the model predicts the
-# token after ">" from ">" alone, i.e. its attention does not look back even two tokens. Untested
-# hypothesis: with head_dim 16 and rope_theta 1e6 only about two rotary frequencies vary between
-# neighbouring tokens, too few for a previous-token head. strict: the day the thresholds hold, these
-# tests XPASS, fail, and this marker must go.
+# token after ">" from ">" alone, i.e. its attention does not look back even two tokens. Ruled out:
+# the rotary resolution (head_dim 16, rope_theta 1e6): a variant with 2 heads of 32 and rope_theta 1e4
+# trained the same 80 steps ends at loss 1.01 with the same looping answers. strict: the day the
+# thresholds hold, these tests XPASS, fail, and this marker must go.
 NOT_LEARNING_YET = pytest.mark.xfail(
     strict=True, reason="smoke SFT sizing not yet proven to reach parsable 0.90 / accuracy 0.85 / IoU 0.30"
 )
