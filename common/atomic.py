@@ -10,11 +10,13 @@ writes files this way: run records, eval metrics, sbatch scripts, converted data
 - ``AtomicFile``: the same with an explicit ``commit()`` / ``discard()``, for writers that live
   across calls (data_prep.writers) or that a library writes by path (parquet);
 - ``replace_symlink``: point a symlink somewhere else in one step;
-- ``copy_tree_once``: copy a folder to a target that, once there, is complete and never replaced.
+- ``copy_tree_once``: copy a folder to a target that, once there, is complete and never replaced;
+- ``move_aside``: rename a file or folder to a free sibling name, never over an earlier one.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -24,7 +26,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["AtomicFile", "atomic_open", "copy_tree_once", "replace_symlink", "write_json", "write_text"]
+__all__ = [
+    "AtomicFile",
+    "atomic_open",
+    "copy_tree_once",
+    "move_aside",
+    "replace_symlink",
+    "write_json",
+    "write_text",
+]
 
 
 def _temporary_sibling(path: Path) -> Path:
@@ -120,6 +130,25 @@ def replace_symlink(target: str | os.PathLike[str], link_path: str | os.PathLike
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def move_aside(path: str | os.PathLike[str], suffix: str) -> Path:
+    """Rename ``path`` to ``<name><suffix>`` (then ``<name><suffix>.1``, ...), the first name that is
+    free, and return it: what was kept aside earlier is never overwritten."""
+    path = Path(path)
+    is_folder = path.is_dir() and not path.is_symlink()
+    for count in itertools.count():
+        candidate = path.with_name(path.name + suffix + (f".{count}" if count else ""))
+        if is_folder:
+            try:
+                os.mkdir(candidate)  # claims the name; os.replace onto an empty folder succeeds
+            except FileExistsError:
+                continue
+        elif os.path.lexists(candidate):
+            continue
+        os.replace(path, candidate)
+        return candidate
+    raise AssertionError("unreachable")
 
 
 def copy_tree_once(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> bool:

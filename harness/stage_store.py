@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from common.atomic import replace_symlink, write_json
+from common.atomic import move_aside, replace_symlink, write_json
 from common.errors import HarnessError
 
 __all__ = ["SHARED_DIR", "StoreEntry", "entry_for", "shareable", "sharing_enabled"]
@@ -89,7 +89,7 @@ class StoreEntry:
         if stage_dir.is_symlink() and stage_dir.resolve() == self.path.resolve():
             return
         if stage_dir.exists() and not stage_dir.is_symlink():
-            stage_dir.rename(stage_dir.with_name(f"{stage_dir.name}.unshared"))
+            move_aside(stage_dir, ".unshared")
         self.path.mkdir(parents=True, exist_ok=True)
         replace_symlink(self.path, stage_dir)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from common.atomic import AtomicFile, atomic_open, replace_symlink, write_json, write_text
+from common.atomic import AtomicFile, atomic_open, move_aside, replace_symlink, write_json, write_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,3 +127,16 @@ def test_no_other_module_renames_files_over_targets_itself() -> None:
             if any(call in text for call in ("os.replace(", "os.rename(", ".rename(")):
                 offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
+
+
+def test_move_aside_never_overwrites_what_was_kept_aside_before(tmp_path: Path) -> None:
+    for content in ("first", "second"):
+        (tmp_path / "sft").mkdir()
+        (tmp_path / "sft" / "log.txt").write_text(content)
+        move_aside(tmp_path / "sft", ".unshared")
+    (tmp_path / "a.json").write_text("x")
+    kept = move_aside(tmp_path / "a.json", ".old")
+    assert (tmp_path / "sft.unshared" / "log.txt").read_text() == "first"
+    assert (tmp_path / "sft.unshared.1" / "log.txt").read_text() == "second"
+    assert kept == tmp_path / "a.json.old" and kept.read_text() == "x"
+    assert not (tmp_path / "sft").exists()
