@@ -17,8 +17,9 @@ looked up without importing anything:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from common import gpu_env
 from common.errors import Problem
@@ -66,6 +67,32 @@ def stage_requirements(planned: PlannedStage) -> list[Requirement]:
     if flash_key:
         needs.append(Requirement("flash_attn", "flash-attention", flash_key))
     return needs
+
+
+def check_tracker_login(
+    plan: Plan, selected: Sequence[PlannedStage], environ: Mapping[str, str], home: Path
+) -> list[Problem]:
+    """tracking=wandb tracking.mode=online needs a key where wandb looks for one: WANDB_API_KEY in
+    the environment or `wandb login`'s netrc entry ($NETRC or ~/.netrc). Without one, wandb stops
+    every training stage at start-up (no TTY to ask on)."""
+    tracking = next((s.ctx.tracking for s in selected if s.kind in TRACKED_KINDS and not s.skip_reason), None)
+    if tracking is None or tracking.name != "wandb" or tracking.mode != "online":
+        return []
+    if any(s.ctx.verbatim for s in selected) or environ.get("WANDB_API_KEY"):
+        return []
+    netrc = Path(environ.get("NETRC") or home / ".netrc")
+    try:
+        if "wandb" in netrc.read_text(encoding="utf-8", errors="replace"):
+            return []
+    except OSError:
+        pass
+    return [
+        Problem(
+            "tracking.mode",
+            "online wandb needs an API key: export WANDB_API_KEY (or run `wandb login`) before the run, "
+            "or use tracking.mode=offline and `wandb sync` later",
+        )
+    ]
 
 
 def tracking_need(need: Requirement) -> bool:

@@ -245,3 +245,48 @@ def test_the_report_names_the_wandb_run_folder_and_links_an_online_run(tmp_path:
 def test_a_run_without_a_tracker_says_so(tmp_path: Path) -> None:
     run = _run_dir(tmp_path, "none")
     assert "no experiment tracker (tracking=none)" in render_tracking([load_run(run)])
+
+
+def test_the_wandb_offline_reader_reads_what_wandb_writes(tmp_path: Path, monkeypatch) -> None:
+    # The smoke test's reader (tests/smoke/tracker_files.py) against a real offline run.
+    import wandb
+
+    from tests.smoke.tracker_files import wandb_history, wandb_run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_RUN_GROUP", "r1")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = wandb.init(project="fakexplain", name="r1-sft")
+    for step in (1, 2, 3):
+        run.log({"train/loss": 1.0 / step, "train/global_step": step})
+    run.finish()
+    wandb.teardown()  # wandb-core writes the file asynchronously; a trainer's exit does the same
+    [path] = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    record = wandb_run(path)
+    assert (record.project, record.display_name, record.run_group) == ("fakexplain", "r1-sft", "r1")
+    rows = [(r["train/global_step"], r["train/loss"]) for r in wandb_history(path)]
+    assert rows == [(1, 1.0), (2, 0.5), (3, pytest.approx(1 / 3))]
+    # A file cut short (a SIGKILL) ends at its last complete record: a prefix of the rows.
+    data = path.read_bytes()
+    history = wandb_history(path)
+    for size in range(len(data) - 1, 7, -97):
+        cut = tmp_path / "cut.wandb"
+        cut.write_bytes(data[:size])
+        rows = wandb_history(cut)
+        assert rows == history[: len(rows)]
+    assert wandb_history(cut) == []  # the last cut keeps only the first records
+
+
+def test_online_wandb_without_a_key_is_refused_before_launch(tmp_path: Path) -> None:
+    from harness.validate.environment import check_tracker_login
+
+    plan = plan_for("fakexplain", "profile=smoke", "tracking=wandb", "tracking.mode=online")
+    selected = plan.stages
+    [problem] = check_tracker_login(plan, selected, {}, tmp_path)
+    assert problem.key == "tracking.mode" and "export WANDB_API_KEY" in problem.message
+    assert check_tracker_login(plan, selected, {"WANDB_API_KEY": "k" * 40}, tmp_path) == []
+    (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40 + "\n")
+    assert check_tracker_login(plan, selected, {}, tmp_path) == []  # `wandb login` wrote it
+    offline = plan_for("fakexplain", "profile=smoke", "tracking=wandb")
+    assert check_tracker_login(offline, offline.stages, {}, tmp_path / "nowhere") == []
