@@ -364,7 +364,10 @@ def _assert_wandb_offline_runs_hold_the_loss(run_dir: Path) -> None:
     }
     swift = read_swift_stage(run_dir / "sft", None)["loss"]
     assert max(logged) == 16 and min(logged) > 1, logged  # resumed from a checkpoint, trained to the end
-    assert all(logged[step] == pytest.approx(swift[step], rel=1e-4, abs=1e-6) for step in logged), (logged, swift)
+    assert all(logged[step] == pytest.approx(swift[step], rel=1e-4, abs=1e-6) for step in logged), (
+        logged,
+        swift,
+    )
     # The report names the folders and how to upload them.
     from harness.report.run_dir import load_run
     from harness.report.tracking import tracker_runs
