@@ -162,7 +162,7 @@ OmegaConf.register_new_resolver("reward_file", _reward_file, replace=True)
 def _check_groups(overrides: Sequence[str]) -> None:
     """Unknown options of the groups a user picks most often get a friendly message."""
     problems = []
-    for group in ("paper", "cluster", "model", "profile"):
+    for group in ("paper", "cluster", "model", "profile", "tracking", "attention"):
         picked = choice(overrides, group)
         if picked is None:
             continue

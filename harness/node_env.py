@@ -16,13 +16,15 @@ from omegaconf import OmegaConf
 
 from common import gpu_env
 from harness.plan import Plan, PlannedStage
-from harness.validate.environment import stage_requirements
+from harness.validate.environment import stage_requirements, tracking_need
 
 
 def _needs(planned: PlannedStage) -> list[str]:
+    """What of the GPU set the stage needs. Its tracker is not the GPU set's business (building
+    .venv-gpu would not install it): the trainers fail at start-up, naming it, when it is missing."""
     if planned.skip_reason:
         return []
-    return [n.module for n in stage_requirements(planned)]
+    return [n.module for n in stage_requirements(planned) if not tracking_need(n)]
 
 
 def plan_needs_gpu_set(plan: Plan) -> bool:

@@ -29,6 +29,7 @@ from harness.pipeline import (
     stage_spec,
 )
 from harness.render import Rendered, StageContext
+from harness.render.tracking import Tracking, parse_tracking
 from harness.reward_file import RunReward, planned_reward, with_run_reward
 from harness.rundir import check_run_name
 
@@ -121,6 +122,7 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
         raise ConfigError(problems)
     profile = str(OmegaConf.select(cfg, "profile.name", default="full"))
     cluster = cfg.cluster
+    tracking = _tracking(cfg)
     planned: list[PlannedStage] = []
     for name in names:
         spec = specs[name]
@@ -129,7 +131,7 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
             declared = spec.config
             spec = _derived(spec, inputs)
             specs[name] = spec
-            ctx = _context(cfg, spec, inputs, run_dir, cluster)
+            ctx = _context(cfg, spec, inputs, run_dir, cluster, tracking)
             rendered = spec.stage_kind.render(ctx)
         except ConfigError as exc:
             problems.extend(exc.problems)
@@ -158,8 +160,21 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     )
 
 
+def _tracking(cfg: DictConfig) -> Tracking | None:
+    """The run's experiment tracker (conf/tracking/), checked once for all stages."""
+    node = cfg.get("tracking")
+    if node is None:
+        return None
+    return parse_tracking(OmegaConf.to_container(node, resolve=True))  # type: ignore[arg-type]
+
+
 def _context(
-    cfg: DictConfig, spec: StageSpec, inputs: dict[str, Any], run_dir: Path, cluster: DictConfig
+    cfg: DictConfig,
+    spec: StageSpec,
+    inputs: dict[str, Any],
+    run_dir: Path,
+    cluster: DictConfig,
+    tracking: Tracking | None = None,
 ) -> StageContext:
     dialect_group = spec.stage_kind.dialect
     dialect = OmegaConf.to_container(cfg.dialect[dialect_group], resolve=True) if dialect_group else {}
@@ -184,6 +199,7 @@ def _context(
         options=spec.get("options") or {},
         reward_fn=spec.get("reward_fn"),
         verbatim=bool(cfg.get("as_published", False)),
+        tracking=tracking,
     )
 
 

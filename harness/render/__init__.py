@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.render.tracking import Tracking
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class StageContext:
     # as_published=true: add nothing the recipe does not state, so a seed's own command comes
     # out verbatim (harness conveniences such as checkpoint symlinks are left out).
     verbatim: bool = False
+    # The experiment tracker of training stages (conf/tracking/); None: the renderer adds none.
+    tracking: Tracking | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 from common.errors import ConfigError, Problem
 from harness.batching import gradient_accumulation_steps
 from harness.render import Rendered, StageContext
+from harness.render.tracking import swift_tracking
 from harness.render.values import cli_value
 from harness.report.training_logs import REWARD_PARTS_FILE
 
@@ -80,6 +81,13 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
     args["output_dir"] = str(Path(ctx.stage_dir) / "output")
     keys["output_dir"] = f"stages.{ctx.name} (output: <stage_dir>/output)"
     post: tuple[tuple[str, ...], ...] = ()
+    env = dict(ctx.env)
+    if ctx.tracking is not None and not ctx.verbatim:
+        flags, tracker_env = swift_tracking(ctx.tracking, ctx.name, ctx.args, ctx.run_dir, ctx.stage_dir)
+        for name, value in flags.items():
+            args[name] = value
+            keys[name] = f"tracking (tracking={ctx.tracking.name})"
+        env.update(tracker_env)
     if not ctx.verbatim:
         args["add_version"] = False
         keys.setdefault("add_version", f"stages.{ctx.name}.add_version")
@@ -88,7 +96,6 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
         # best_model_checkpoint, which is None; ms-swift 4.6 pipelines/train/sft.py).
         post = (("python3", "-m", "harness.finalize", "swift", ctx.stage_dir),)
     argv, flag_keys, warnings = render_swift_args(args, keys, ctx.dialect)
-    env = dict(ctx.env)
     if ctx.reward_fn is not None:
         # rewards/swift_adapter.py wraps this verl-style compute_score for ms-swift's GRPO.
         env[REWARD_ENV] = json.dumps(dict(ctx.reward_fn), sort_keys=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from common.errors import ConfigError, Problem
 from harness.render import Rendered, StageContext
+from harness.render.tracking import verl_tracking
 from harness.render.values import flatten, hydra_value
 
 # Stage inputs of a GRPO stage and the verl keys they fill.
@@ -55,6 +56,12 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
             raise ConfigError(Problem(f"stages.{ctx.name}.{dotted}", "is also given as a stage input"))
         overrides[dotted] = value
         keys[dotted] = f"stages.{ctx.name}.{dotted}"
+    tracker_env: dict[str, str] = {}
+    if ctx.tracking is not None and not ctx.verbatim:
+        values, tracker_env = verl_tracking(ctx.tracking, ctx.name, overrides, ctx.run_dir, ctx.stage_dir)
+        for key, value in values.items():
+            overrides[key] = value
+            keys[key] = f"tracking (tracking={ctx.tracking.name})"
     overrides["trainer.default_local_dir"] = str(Path(ctx.stage_dir) / "checkpoints")
     keys["trainer.default_local_dir"] = f"stages.{ctx.name} (output: <stage_dir>/checkpoints)"
     overrides["trainer.nnodes"] = int(ctx.nnodes)
@@ -70,7 +77,7 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
     if not ctx.verbatim:
         # Record the last global_step_N as <stage_dir>/final for the merger stage.
         post = (("python3", "-m", "harness.finalize", "verl", ctx.stage_dir),)
-    env = dict(ctx.env)
+    env = {**ctx.env, **tracker_env}
     # verl's `file` logger writes here (default: <cwd>/<project>/<experiment>.jsonl); the report
     # reads the training curves from it.
     if not ctx.verbatim:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from harness.report.markdown import (
 from harness.report.plots import plot_roc, plot_training_curves
 from harness.report.run_dir import RunInfo, load_run, read_stage_curves, results_config_of
 from harness.report.tables import fill_tables, table_as_dict
+from harness.report.tracking import render_tracking, tracker_runs
 
 __all__ = ["build_report"]
 
@@ -122,6 +124,9 @@ def build_report(
     if config.note:
         parts += [config.note, ""]
     parts += ["## Runs", "", render_runs(runs), "", "## Stages", "", render_stages(runs), ""]
+    tracking = render_tracking(list(runs))
+    if tracking:
+        parts += ["## Experiment tracking", "", tracking, ""]
     parts += ["## Evaluation settings", "", render_eval_settings(runs[0]), ""]
     for run in runs:
         rewards = render_reward_steps([(s.name, read_stage_curves(s)) for s in run.training_stages()])
@@ -162,6 +167,7 @@ def build_report(
         "runs": [str(r.path) for r in runs],
         "tables": [table_as_dict(t) for t in filled],
         "figures": [name for _, name in figures],
+        "tracking": [dataclasses.asdict(e) | {"run_dir": str(r.path)} for r in runs for e in tracker_runs(r)],
     }
     write_json(out / "report.json", document, allow_nan=False)
     log(f"report: {report_path} ({len(filled)} paper tables, {len(figures)} figures)")

@@ -10,17 +10,21 @@ looked up without importing anything:
   GRPO with ``use_vllm`` need vllm;
 - ms-swift with ``--deepspeed`` needs deepspeed;
 - flash-attention (attention=flash_attention_2, or verl's default when nothing is set) needs
-  flash_attn.
+  flash_attn;
+- a training stage needs its experiment tracker's package (tracking=, conf/tracking/: swanlab is
+  not in the CPU set).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from common import gpu_env
 from common.errors import Problem
 from harness.plan import Plan, PlannedStage
+from harness.render.tracking import TRACKED_KINDS
 from harness.validate.attention import needs_flash_attn
 
 
@@ -56,10 +60,43 @@ def stage_requirements(planned: PlannedStage) -> list[Requirement]:
                 needs.append(
                     Requirement("vllm", "the vLLM server it starts", f"stages.{name}.options.openai")
                 )
+    tracking = planned.ctx.tracking
+    if kind in TRACKED_KINDS and tracking is not None and tracking.requires and not planned.ctx.verbatim:
+        needs.append(Requirement(tracking.requires, f"the {tracking.name} tracker", "tracking"))
     flash_key = needs_flash_attn(planned)
     if flash_key:
         needs.append(Requirement("flash_attn", "flash-attention", flash_key))
     return needs
+
+
+def check_tracker_login(
+    plan: Plan, selected: Sequence[PlannedStage], environ: Mapping[str, str], home: Path
+) -> list[Problem]:
+    """tracking=wandb tracking.mode=online needs a key where wandb looks for one: WANDB_API_KEY in
+    the environment or `wandb login`'s netrc entry ($NETRC or ~/.netrc). Without one, wandb stops
+    every training stage at start-up (no TTY to ask on)."""
+    tracking = next((s.ctx.tracking for s in selected if s.kind in TRACKED_KINDS and not s.skip_reason), None)
+    if tracking is None or tracking.name != "wandb" or tracking.mode != "online":
+        return []
+    if any(s.ctx.verbatim for s in selected) or environ.get("WANDB_API_KEY"):
+        return []
+    netrc = Path(environ.get("NETRC") or home / ".netrc")
+    try:
+        if "wandb" in netrc.read_text(encoding="utf-8", errors="replace"):
+            return []
+    except OSError:
+        pass
+    return [
+        Problem(
+            "tracking.mode",
+            "online wandb needs an API key: export WANDB_API_KEY (or run `wandb login`) before the run, "
+            "or use tracking.mode=offline and `wandb sync` later",
+        )
+    ]
+
+
+def tracking_need(need: Requirement) -> bool:
+    return need.key == "tracking"
 
 
 def check_environment(
@@ -87,7 +124,11 @@ def check_environment(
             f"{'a CUDA build of torch' if n.module == 'torch.cuda' else n.module} ({n.why}, {n.key})"
             for n in missing
         )
-        fixes = [gpu_env.fix_command(plan.paper)]
+        # A missing tracker is one pip install away, not the GPU set's business.
+        trackers = [n.module for n in missing if tracking_need(n)]
+        fixes = [gpu_env.fix_command(plan.paper)] if len(trackers) < len(missing) else []
+        if trackers:
+            fixes.append(f"pip install {' '.join(trackers)} (into this environment), or tracking=tensorboard")
         if any(n.module == "flash_attn" for n in missing):
             fixes.append(
                 "make install-flash-attn (builds flash-attn: CUDA toolkit needed), or attention=sdpa"

@@ -18,12 +18,16 @@ def check_gpu_plan(plan: Plan, selected: Sequence[PlannedStage], machine: bool) 
     installed packages count too."""
     from harness.preflight import allow_oom_risk, preflight_plan, preflight_problems
     from harness.validate.attention import check_attention
-    from harness.validate.environment import check_environment
+    from harness.validate.environment import check_environment, check_tracker_login
     from harness.validate.vllm_parallel import check_vllm_parallel
 
     problems = check_vllm_parallel(plan, selected) + check_attention(plan, selected)
     report = preflight_plan(plan, subset=[s.name for s in selected])
     problems += preflight_problems(report, allow_oom_risk(plan.cfg), machine=machine)
     if machine:
+        import os
+        from pathlib import Path
+
         problems += check_environment(plan, selected)
+        problems += check_tracker_login(plan, selected, os.environ, Path.home())
     return problems

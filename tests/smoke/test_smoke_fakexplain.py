@@ -289,6 +289,8 @@ def test_sigkill_during_sft_then_the_same_command_resumes(tmp_path: Path) -> Non
         "stages=[tiny_model,synth_data,prepare_data,sft]",
         "stages.sft.max_steps=16",
         "stages.sft.save_steps=2",
+        # The same training, tracked by wandb offline (the default mode): its run folder is checked below.
+        "tracking=wandb",
     ]
     run_dir = tmp_path / "fakexplain" / "killed"
     with ManifestWatcher(run_dir / "manifest.json") as watcher:
@@ -335,6 +337,45 @@ def test_sigkill_during_sft_then_the_same_command_resumes(tmp_path: Path) -> Non
     assert all(stages[name]["status"] == "completed" for name in ("tiny_model", "synth_data", "prepare_data"))
     # Training went on to the last step after the resume.
     assert "checkpoint-16" in {p.name for p in (run_dir / "sft" / "output").rglob("checkpoint-*")}
+    _assert_wandb_offline_runs_hold_the_loss(run_dir)
+
+
+def _assert_wandb_offline_runs_hold_the_loss(run_dir: Path) -> None:
+    """tracking=wandb: each SFT process wrote an offline run in the stage folder; the resumed one
+    holds the loss of every step it trained, as ms-swift's own log has it."""
+    from harness.report.training_logs import read_swift_stage
+    from tests.smoke.tracker_files import wandb_history, wandb_run
+
+    runs = sorted(
+        (run_dir / "sft" / "wandb").glob("offline-run-*/run-*.wandb"), key=lambda p: p.stat().st_mtime
+    )
+    assert len(runs) == 2, runs  # the killed process and the resumed one
+    for path in runs:
+        record = wandb_run(path)
+        assert (record.project, record.display_name, record.run_group) == (
+            "fakexplain",
+            "killed-sft",
+            "killed",
+        )
+    logged = {
+        int(row["train/global_step"]): row["train/loss"]
+        for row in wandb_history(runs[-1])
+        if "train/loss" in row
+    }
+    swift = read_swift_stage(run_dir / "sft", None)["loss"]
+    assert max(logged) == 16 and min(logged) > 1, logged  # resumed from a checkpoint, trained to the end
+    assert all(logged[step] == pytest.approx(swift[step], rel=1e-4, abs=1e-6) for step in logged), (
+        logged,
+        swift,
+    )
+    # The report names the folders and how to upload them.
+    from harness.report.run_dir import load_run
+    from harness.report.tracking import tracker_runs
+
+    [entry] = tracker_runs(load_run(run_dir))
+    assert entry.tracker == "wandb" and entry.view == "wandb sync " + " ".join(
+        str(p.parent) for p in sorted(runs)
+    )
 
 
 @pytest.mark.slow
@@ -479,3 +520,22 @@ def test_multirun_over_folds_reports_mean_and_spread(tmp_path: Path) -> None:
     report = (tmp_path / "fakexplain" / "cv__sweep" / "report.md").read_text()
     assert "cv__data.fold-0" in report and "cv__data.fold-1" in report
     assert "±" in report  # mean and spread across the two folds
+
+
+@pytest.mark.slow
+def test_the_smoke_run_writes_tensorboard_events_of_every_training_stage(smoke_run: SmokeRun) -> None:
+    # The default tracking=tensorboard: read back with TensorBoard's own event reader, the curves
+    # are ms-swift's own per-step values (its logging.jsonl): SFT loss, GRPO reward.
+    from harness.report.training_logs import read_swift_stage
+    from tests.smoke.tracker_files import tensorboard_scalars
+
+    for stage, tag, key in (("sft", "train/loss", "loss"), ("grpo_cpu", "train/reward", "reward")):
+        logdir = smoke_run.run_dir / stage / "tensorboard"
+        events = tensorboard_scalars(logdir, tag)
+        logged = read_swift_stage(smoke_run.run_dir / stage, None)[key]
+        assert events and sorted(events) == sorted(logged), (stage, events, logged)
+        assert all(events[step] == pytest.approx(logged[step], rel=1e-4, abs=1e-6) for step in events), stage
+    report = (smoke_run.run_dir / "report.md").read_text()
+    assert "## Experiment tracking" in report and "tracker **tensorboard**, project `fakexplain`" in report
+    for stage in ("sft", "grpo_cpu"):
+        assert f"tensorboard --logdir {smoke_run.run_dir / stage / 'tensorboard'}" in report
