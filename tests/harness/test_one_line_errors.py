@@ -23,7 +23,7 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> tuple[list[str], str]:
     "override, line",
     [
         ("cluster=_base", "error: cluster: unknown cluster '_base'; available: local, slurm, torchrun"),
-        ("model=null", "error: model: choose a model; available: llava1_5_7b, "),
+        ("model=null", "error: model: choose a model; available: internvl2_5_26b, "),
         ("run_name=" + "x" * 300, "error: run_name: 'xxxxxxxx"),
         ("from_stage=sfx", "error: from_stage: no stage 'sfx' in this pipeline (did you mean: sft?)"),
     ],
