@@ -23,8 +23,11 @@ user's edited copy of a reward must not collide with the original it was copied 
 from __future__ import annotations
 
 import ast
+import atexit
+import hashlib
 import importlib
 import importlib.util
+import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -69,9 +72,65 @@ def _loaded_by_name(module_name: str | None) -> bool:
 
 def declared_names(source: str, declarator: str) -> list[str]:
     """The literal names passed to ``declarator(...)`` anywhere in Python ``source``: its first
-    argument, or its ``name=`` keyword (``StageKind(name="expert_train", ...)``)."""
+    argument, or its ``name=`` keyword (``StageKind(name="expert_train", ...)``).
+
+    Parsing the indexed modules is a fifth of a dry run, so the answer is kept in the user's cache
+    under a digest of the declarator and the source: an edited module is another key."""
     if declarator not in source:
         return []
+    key = hashlib.sha256(f"{declarator}\0{source}".encode()).hexdigest()[:32]
+    known = _DeclaredCache.entries()
+    if key not in known:
+        known[key] = _parse_declared_names(source, declarator)
+        _DeclaredCache.changed()
+    return list(known[key])
+
+
+class _DeclaredCache:
+    """One JSON file of digest -> names, read once per process, written once at exit when it grew."""
+
+    _entries: dict[str, list[str]] | None = None
+    _dirty = False
+
+    @classmethod
+    def path(cls) -> Path:
+        from common.user_cache import user_cache_dir
+
+        return user_cache_dir("declared_names.json")
+
+    @classmethod
+    def entries(cls) -> dict[str, list[str]]:
+        if cls._entries is None:
+            try:
+                loaded = json.loads(cls.path().read_text(encoding="utf-8"))
+                valid = isinstance(loaded, dict) and all(
+                    isinstance(v, list) and all(isinstance(n, str) for n in v) for v in loaded.values()
+                )
+                cls._entries = loaded if valid else {}
+            except (OSError, ValueError):  # absent, unreadable or damaged: parse again
+                cls._entries = {}
+        return cls._entries
+
+    @classmethod
+    def changed(cls) -> None:
+        if not cls._dirty:
+            cls._dirty = True
+            atexit.register(cls.save)
+
+    @classmethod
+    def save(cls) -> None:
+        from common.atomic import write_json
+
+        try:
+            path = cls.path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, cls._entries or {}, indent=None)
+        except OSError:  # a read-only home: discovery still works, only slower
+            pass
+        cls._dirty = False
+
+
+def _parse_declared_names(source: str, declarator: str) -> list[str]:
     names = []
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call):

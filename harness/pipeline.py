@@ -9,7 +9,7 @@ config and overrides it, so three GRPO stages do not repeat forty keys.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,8 @@ def stage_names(cfg: DictConfig) -> list[str]:
             names, plain, [str(k) for k in stages], variant, [str(v) for v in variants or ()], needs, key
         )
     if not problems:
-        names = [n for n in names if n not in bypassed_stages(cfg, names)]
+        bypassed = bypassed_stages(cfg, names)
+        names = [n for n in names if n not in bypassed]
     seen = set()
     for n in names:
         if n in seen:
@@ -230,16 +231,18 @@ def redirect_refs(spec: StageSpec, redirects: Mapping[str, str]) -> StageSpec:
     return StageSpec(name=spec.name, kind=spec.kind, config={**spec.config, "inputs": walk(inputs)})
 
 
-def expand_extends(cfg: DictConfig) -> DictConfig:
-    """A copy of `cfg` in which every stage with `extends:` holds its merged config.
+def expand_extends(cfg: DictConfig, only: Sequence[str] | None = None) -> DictConfig:
+    """A copy of `cfg` in which every stage with `extends:` (of ``only`` and what they extend,
+    when given) holds its merged config.
 
     The merged stages stay inside the copy, so their interpolations still resolve against the
-    whole config (e.g. ${reward.schedules.staged.alpha}).
+    whole config (e.g. ${reward.schedules.staged.alpha}). Planning passes the selected pipeline's
+    stages: merging the other variants' stages too was a third of a dry run.
     """
     work = cfg.copy()
     OmegaConf.set_struct(work, False)
     done: set[str] = set()
-    for name in list(work.stages.keys()):
+    for name in list(work.stages.keys()) if only is None else only:
         _expand(work, str(name), chain=(), done=done)
     return work
 

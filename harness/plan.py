@@ -105,12 +105,12 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     run_name = check_run_name(str(run_name or cfg.get("run_name") or default_run_name()))
     run_dir = run_directory(cfg, run_name)
     names = stage_names(cfg)
-    expanded = expand_extends(cfg)
+    expanded = expand_extends(cfg, names)
     redirects = bypassed_stages(cfg, [str(n) for n in cfg.stages])
     reward = planned_reward(cfg, run_dir, [expanded.stages[name] for name in names]) if launch else None
     if reward is not None:
         cfg = with_run_reward(cfg, reward)
-        expanded = expand_extends(cfg)
+        expanded = expand_extends(cfg, names)
     problems: list[Problem] = []
     specs: dict[str, StageSpec] = {}
     for name in names:

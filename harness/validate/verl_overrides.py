@@ -120,6 +120,9 @@ def _parse(item: str) -> tuple[str, bool, Any]:
 _SIMPLE = re.compile(
     r"(?P<plus>\+?)(?P<key>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(?P<value>[A-Za-z0-9_./:+,\[\]-]*)"
 )
+_QUOTED = re.compile(
+    r"(?P<plus>\+?)(?P<key>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)='(?P<value>[^'\\$]*)'"
+)
 _INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _WORD = re.compile(r"[A-Za-z/][A-Za-z0-9_./:-]*")
@@ -144,6 +147,9 @@ def _scalar(text: str) -> Any:
 
 def _parse_simple(item: str) -> tuple[str, bool, Any] | None:
     """(key, '+', value) as Hydra reads a plain `key=value`; None when Hydra must read it."""
+    quoted = _QUOTED.fullmatch(item)
+    if quoted is not None:  # a run name: 'text' without escapes or interpolations is that text
+        return quoted["key"], bool(quoted["plus"]), quoted["value"]
     match = _SIMPLE.fullmatch(item)
     if match is None:
         return None
