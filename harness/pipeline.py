@@ -184,6 +184,7 @@ def bypassed_stages(cfg: DictConfig, names: list[str]) -> dict[str, str]:
     """
     stages = cfg.stages
     found: dict[str, str] = {}
+    reads = _reads(cfg)  # one expansion of the stages for every rule that holds
     for name in names:
         rule = stages[name].get("bypass") if isinstance(stages[name], DictConfig) else None
         if rule is None:
@@ -194,7 +195,7 @@ def bypassed_stages(cfg: DictConfig, names: list[str]) -> dict[str, str]:
             raise ConfigError(Problem(where, f"must be {{when: <config key>, in: [values]}}, got {rule!r}"))
         if OmegaConf.select(cfg, str(rule["when"]), default=None) not in rule["in"]:
             continue
-        read = _reads(cfg)(name)
+        read = reads(name)
         if len(read) != 1:
             raise ConfigError(
                 Problem(
