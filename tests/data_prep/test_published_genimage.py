@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .published_data import convert, converted, rows, swift_load, write_png
+from .published_data import convert, converted, rows, swift_load, verl_parquet, write_png
 
 SUBSETS = {"ADM": "imagenet_ai_0508_adm", "stable_diffusion_v_1_4": "imagenet_ai_0419_sdv4",
            "Midjourney": "imagenet_midjourney"}  # fmt: skip
@@ -96,3 +96,17 @@ def test_ms_swift_reads_the_genimage_rows(genimage, tmp_path):
     converted("fake_hr1", [genimage], tmp_path / "train")
     sft = swift_load(tmp_path / "train" / "sft.jsonl")
     assert len(sft) == 18 and all(len(r["images"]) == 1 for r in sft)
+
+
+def test_verl_reads_the_genimage_grpo_parquet(genimage, tmp_path):
+    out = tmp_path / "train"
+    converted("fake_hr1", [genimage], out, {"system": "Detect."})
+    table = verl_parquet(out / "grpo.parquet")  # verl's RLHFDataset reading path
+    assert len(table) == 18
+    for row in table:
+        (image,) = row["images"]
+        path = Path(image["image"])
+        assert path.is_file() and path.parent.parent.name == "train"
+        assert row["reward_model"]["ground_truth"] == {"ai": "fake", "nature": "real"}[path.parent.name]
+        assert row["extra_info"]["category"] == path.parents[3].name  # the generator
+        assert sum(m["content"].count("<image>") for m in row["prompt"]) == 1
