@@ -37,7 +37,6 @@ __all__ = [
     "sharegpt_to_messages",
     "nonempty_str",
     "resizable_frame",
-    "testset_prompt",
 ]
 
 # Words only: 0/1 mean opposite things in different datasets (seeds.md §5.8).
@@ -348,18 +347,3 @@ def resizable_frame(width: int, height: int, min_pixels: int, max_pixels: int, w
         return model_frame(width, height, min_pixels, max_pixels)
     except ValueError as error:
         raise RecordRejected("image_not_resizable", f"{where}: {error}") from None
-
-
-def testset_prompt(
-    record_id: str, query: str, system: str | None, templates: str | None, seed: int, region_syntax: str
-) -> list[dict[str, str]]:
-    """A test-set image's prompt: ``query`` / ``system``, or with ``templates`` (a chat-template file,
-    data_prep/chat_templates.py) the template FakeXplained's own evaluation manifest would give it,
-    so a model trained on those templates is asked the same way on another test set."""
-    if templates is None:
-        from data_prep.eval_manifest import prompt_messages
-
-        return prompt_messages(query, system)
-    from data_prep.sources.fakexplained import template_prompt  # a source: imported when used
-
-    return template_prompt(templates, record_id, seed, region_syntax)

@@ -24,7 +24,8 @@ from data_prep.image_check import image_size
 from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_inputs
 from data_prep.sources import data_source
-from data_prep.sources.common import resizable_frame, testset_prompt
+from data_prep.sources.common import resizable_frame
+from data_prep.testset_prompt import testset_prompt
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert", "IMAGE_EXTENSIONS", "CLASS_FOLDERS"]
 
@@ -42,7 +43,7 @@ class Options:
     min_pixels: int | None = None
     max_pixels: int | None = None
     # A chat-template file (e.g. conf/data_prep/fakexplain_templates.yaml): each image gets the prompt
-    # FakeXplained's evaluation manifest would give it (data_prep/sources/common.py testset_prompt);
+    # FakeXplained's evaluation manifest would give it (data_prep/testset_prompt.py);
     # query and system are then unused. region_syntax fills the templates' region example.
     templates: str | None = None
     region_syntax: str = "json"

@@ -18,7 +18,8 @@ from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_files, resolve_image_path
 from data_prep.sources import data_source
-from data_prep.sources.common import nonempty_str, resizable_frame, testset_prompt, word_label
+from data_prep.sources.common import nonempty_str, resizable_frame, word_label
+from data_prep.testset_prompt import testset_prompt
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert"]
 
@@ -36,7 +37,7 @@ class Options:
     min_pixels: int | None = None
     max_pixels: int | None = None
     # A chat-template file (e.g. conf/data_prep/fakexplain_templates.yaml): each image gets the prompt
-    # FakeXplained's evaluation manifest would give it (data_prep/sources/common.py testset_prompt);
+    # FakeXplained's evaluation manifest would give it (data_prep/testset_prompt.py);
     # query and system are then unused. region_syntax fills the templates' region example.
     templates: str | None = None
     region_syntax: str = "json"
