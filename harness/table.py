@@ -205,7 +205,7 @@ def _sharing(
         if not shared or not shareable(planned.stage_kind):
             runs_here.append(planned.name)
             continue
-        entry = entry_for(plan.run_dir, planned.name, stage_fingerprint(plan, planned))
+        entry = entry_for(plan.run_dir, planned.name, stage_fingerprint(plan, planned, portable=True))
         if entry.published is not None:
             reused.append(f"{planned.name} (published {entry.path.name})")
         elif entry.path in producers:

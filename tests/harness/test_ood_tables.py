@@ -231,3 +231,30 @@ def test_the_report_fills_each_ood_cell_from_its_run_and_set(tmp_path: Path) -> 
     assert iclr["Chameleon"]["status"] == "not run"
     text = (tmp_path / "report" / "report.md").read_text()
     assert "0.810 (run ood_best: t__ood_best)" in text and "not run (run ood_sft)" in text
+
+
+def test_table6_runs_share_table4s_training_through_the_store(tmp_path: Path) -> None:
+    # `table=all`: table6's Best is table4's Best on other sets, so every training stage of it is
+    # one store entry, though each run scores GRPO with its own copy of the reward file.
+    from harness.config import Invocation
+    from harness.invoke import load_config
+    from harness.plan import build_plan
+    from harness.runner import stage_fingerprint
+    from harness.stage_store import entry_for
+
+    plans = []
+    for name, edit in (("best", "run_edit={keep:[eval]}"), ("ood_best", OOD_EDIT_002)):
+        overrides = ["paper=fakexplain", "profile=full", "variant=staged", "shared_stages=true", edit]
+        cfg = load_config(Invocation(overrides=[*overrides, f"paths.runs={tmp_path}"]))
+        plans.append(build_plan(cfg, f"t__{name}", launch=True))
+    best, ood = plans
+    for stage in ("sft", "grpo_alpha", "grpo_gamma", "merge_gamma"):
+        entries = [
+            entry_for(p.run_dir, stage, stage_fingerprint(p, p.stage(stage), portable=True)).path
+            for p in plans
+        ]
+        assert entries[0] == entries[1], stage
+    # the manifest's own fingerprint (what a resume compares) keeps the run's absolute reward path
+    key = "stages.grpo_alpha.reward.custom_reward_function.path"
+    assert stage_fingerprint(best, best.stage("grpo_alpha"))[key] == f"{best.run_dir}/reward/fakexplain.py"
+    assert stage_fingerprint(ood, ood.stage("grpo_alpha"), portable=True)[key] == "<run>/reward/fakexplain.py"
