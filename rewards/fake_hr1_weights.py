@@ -46,20 +46,15 @@ def _checks(weights: FakeHR1Weights, given: Mapping[str, Any]) -> list[Problem]:
     return magnitude_problems(weights, _FIELDS, (n for n in _FIELDS if n != "r_base"))
 
 
+@lru_cache(maxsize=256)
 def _build(items: tuple[tuple[str, Any], ...]) -> FakeHR1Weights:
     return parse_kwargs(FakeHR1Weights, dict(items), _checks)
-
-
-@lru_cache(maxsize=256)
-def _build_cached(items: tuple[tuple[str, Any], ...], types: tuple[type, ...]) -> FakeHR1Weights:
-    # ``types`` keeps True and 1 (equal, same hash) apart: one is a valid value where the other is not.
-    return _build(items)
 
 
 def weights_from_kwargs(kwargs: Mapping[str, Any]) -> FakeHR1Weights:
     """Validated weights from compute_score's keyword arguments (ValueError says what to fix)."""
     items = tuple(sorted(kwargs.items()))
     try:
-        return _build_cached(items, tuple(type(v) for _, v in items))
-    except TypeError:  # unhashable value: validate uncached so the error names it
         return _build(items)
+    except TypeError:  # unhashable value: validate uncached so the error names it
+        return _build.__wrapped__(items)
