@@ -11,6 +11,9 @@ runner and the report look the kind up here and ask it, instead of keeping their
   scheduler may requeue finds its progress (harness.rerun);
 - `trains`, `evaluates`, `writes_report`, `uses_reward`: what the stage is, for the report and
   for the reward file the run copies;
+- `tracked`: its trainer reports to the experiment tracker (`tracking=`, harness.render.tracking;
+  its renderer adds the tracker's flags), so validation checks the tracker's package and login
+  and the report lists its tracker run;
 - `read_curves`: the training-log reader the report uses;
 - `dialect`: the `dialect.<group>` its renderer reads;
 - `derive_config`: values planning fills in from completed upstream outputs.
@@ -108,6 +111,7 @@ class StageKind:
     evaluates: bool = False  # writes metrics.json and predictions the report reads
     writes_report: bool = False
     uses_reward: Callable[[Mapping[str, Any]], bool] = _never  # the stage config -> scores with reward.path
+    tracked: bool = False  # reports to the experiment tracker (its renderer renders tracking=)
     read_curves: CurveReader | None = None
     derive_config: ConfigDeriver | None = None
 
@@ -175,6 +179,7 @@ register_kind(
         dialect="swift",
         validate=validate_swift_command,
         trains=True,
+        tracked=True,
         read_curves=read_swift_stage,
     )
 )
@@ -188,6 +193,7 @@ register_kind(
         dialect="swift",
         validate=validate_swift_command,
         trains=True,
+        tracked=True,
         uses_reward=_grpo_rlhf,
         read_curves=read_swift_stage,
     )
@@ -213,6 +219,7 @@ register_kind(
         dialect="verl",
         validate=validate_verl_command,
         trains=True,
+        tracked=True,
         uses_reward=_always,
         read_curves=read_verl_stage,
         derive_config=with_reward_total_steps,

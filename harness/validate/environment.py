@@ -24,7 +24,6 @@ from pathlib import Path
 from common import gpu_env
 from common.errors import Problem
 from harness.plan import Plan, PlannedStage
-from harness.render.tracking import TRACKED_KINDS
 from harness.validate.attention import needs_flash_attn
 
 
@@ -61,7 +60,7 @@ def stage_requirements(planned: PlannedStage) -> list[Requirement]:
                     Requirement("vllm", "the vLLM server it starts", f"stages.{name}.options.openai")
                 )
     tracking = planned.ctx.tracking
-    if kind in TRACKED_KINDS and tracking is not None and tracking.requires and not planned.ctx.verbatim:
+    if planned.stage_kind.tracked and tracking is not None and tracking.requires and not planned.ctx.verbatim:
         needs.append(Requirement(tracking.requires, f"the {tracking.name} tracker", "tracking"))
     flash_key = needs_flash_attn(planned)
     if flash_key:
@@ -75,7 +74,7 @@ def check_tracker_login(
     """tracking=wandb tracking.mode=online needs a key where wandb looks for one: WANDB_API_KEY in
     the environment or `wandb login`'s netrc entry ($NETRC or ~/.netrc). Without one, wandb stops
     every training stage at start-up (no TTY to ask on)."""
-    tracking = next((s.ctx.tracking for s in selected if s.kind in TRACKED_KINDS and not s.skip_reason), None)
+    tracking = next((s.ctx.tracking for s in selected if s.stage_kind.tracked and not s.skip_reason), None)
     if tracking is None or tracking.name != "wandb" or tracking.mode != "online":
         return []
     if any(s.ctx.verbatim for s in selected) or environ.get("WANDB_API_KEY"):
