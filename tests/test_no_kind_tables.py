@@ -29,19 +29,6 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("harness/config_schemas.py", "_schemas", "eval"): "the `eval` config group, not the stage kind",
     ("expert/infer.py", "infer", "expert_infer"): "a section name of the program's metadata record",
 }
-# (file, enclosing function) -> why its kind tables are still there; every literal in it passes.
-PENDING: dict[tuple[str, str], str] = {
-    (path, scope): "GPU facts not yet kind fields"
-    for path, scope in (
-        ("harness/preflight/__init__.py", "_stage"),
-        ("harness/preflight/__init__.py", "_estimate"),
-        ("harness/preflight/estimate.py", "estimate_swift"),
-        ("harness/validate/attention.py", "stage_attention"),
-        ("harness/validate/attention.py", "check_attention"),
-        ("harness/validate/environment.py", "stage_requirements"),
-        ("harness/validate/vllm_parallel.py", "engines_of"),
-    )
-}
 
 
 def kind_literal_uses(source: str, names: set[str]) -> list[tuple[int, str, str, str]]:
@@ -118,7 +105,6 @@ def test_no_production_module_keeps_a_table_of_kind_names() -> None:
     assert {"swift_sft", "verl_grpo", "eval", "expert_train"} <= names  # the registry was read
     problems: list[str] = []
     used_allowances: set[tuple[str, str, str]] = set()
-    used_pending: set[tuple[str, str]] = set()
     for path in _production_files():
         relative = path.relative_to(ROOT).as_posix()
         if relative in DECLARATIONS:
@@ -127,16 +113,12 @@ def test_no_production_module_keeps_a_table_of_kind_names() -> None:
             if (relative, scope, name) in ALLOWED:
                 used_allowances.add((relative, scope, name))
                 continue
-            if (relative, scope) in PENDING:
-                used_pending.add((relative, scope))
-                continue
             problems.append(
                 f"{relative}:{line}: kind name '{name}' {how} in {scope}: make it a StageKind field or hook"
             )
     assert problems == []
     # An allowance nothing needs any more goes too (the list stays the justified minimum).
     assert set(ALLOWED) - used_allowances == set()
-    assert set(PENDING) - used_pending == set()
 
 
 def test_the_guard_catches_a_reintroduced_table() -> None:
