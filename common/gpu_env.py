@@ -25,10 +25,17 @@ GPU_VENV = ".venv-gpu"
 GPU_MODULES = {"vllm": "vllm", "deepspeed": "deepspeed", "flash_attn": "flash-attn"}
 
 
-def gpu_available(root: Path = Path("/")) -> bool:
+# The filesystem root device files are looked up under; tests point it at a folder so that
+# `make` (which runs `detect` in a subprocess) can be shown choosing the GPU set without a GPU.
+DEVICE_ROOT_ENV = "AIGI_DEVICE_ROOT"
+
+
+def gpu_available(root: Path | None = None) -> bool:
     """A CUDA GPU is visible to this process (GPU=1 in the Makefile overrides the detection).
 
-    `root` is the filesystem root the device files are looked up under (tests pass a folder)."""
+    `root` is the filesystem root the device files are looked up under: $AIGI_DEVICE_ROOT, else /."""
+    if root is None:
+        root = Path(os.environ.get(DEVICE_ROOT_ENV) or "/")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return False

@@ -9,8 +9,10 @@ Accepted under each input root (a root whose own sub-folders are generators):
   real; only the chosen split (``train`` or ``val``) is taken.
 
 A root that itself holds the class folders (or the split folders) is one generator named after
-it. Images anywhere below a class folder are taken; other files are counted as skipped, as are
-the folders of the split not chosen and hidden folders (``.cache`` of a Hugging Face download).
+it. Images anywhere below a class folder are taken; other files there are counted as skipped
+(``non_image_files``), and so are the files in the folders above them (``files_outside_class_folders``:
+GenImage's own ``.zip`` parts, a ``README.txt``), the folders of the split not chosen and hidden
+folders (``.cache`` of a Hugging Face download).
 A folder that fits none of these layouts is an error naming it: nothing is skipped silently.
 """
 
@@ -53,6 +55,13 @@ def _count(skipped: dict[str, Any], key: str, value: Path) -> None:
     skipped.setdefault(key, []).append(str(value))
 
 
+def _count_files(folder: Path, skipped: dict[str, Any]) -> None:
+    """Files lying in a folder above the class folders (GenImage's own .zip parts, a README.txt)."""
+    for path in sorted(folder.iterdir()):
+        if not path.is_dir():
+            _count(skipped, "files_outside_class_folders", path)
+
+
 def _split_classes(
     folder: Path, split: str, skipped: dict[str, Any], problems: list[str]
 ) -> list[tuple[Path, str]]:
@@ -68,6 +77,7 @@ def _split_classes(
         else:
             classes = _classes(child)
             found += classes
+            _count_files(child, skipped)
             if not classes:
                 problems.append(f"{child} (no ai/nature or 0_real/1_fake folder in it)")
     if not (folder / split).is_dir():
@@ -78,6 +88,7 @@ def _split_classes(
 def _generator_classes(
     folder: Path, split: str, skipped: dict[str, Any], problems: list[str]
 ) -> list[tuple[Path, str]]:
+    _count_files(folder, skipped)
     direct = _classes(folder)
     if direct:
         return direct
@@ -91,6 +102,7 @@ def _generator_classes(
         return _split_classes(folder, split, skipped, problems)
     found: list[tuple[Path, str]] = []
     for child in children:
+        _count_files(child, skipped)
         classes = _classes(child)
         if not classes and any(g.name in SPLIT_FOLDERS for g in _subdirs(child)):
             classes = _split_classes(child, split, skipped, problems)
@@ -115,6 +127,7 @@ def scan(roots: list[Path], split: str, source: str) -> tuple[list[ClassFolder],
         if _classes(root) or any(c.name in SPLIT_FOLDERS for c in _subdirs(root)):
             generators = [root]
         else:
+            _count_files(root, skipped)
             generators = []
             for child in _subdirs(root):
                 if child.name.startswith("."):

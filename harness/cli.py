@@ -11,6 +11,7 @@ Harness keys on the command line (all Hydra overrides):
   table=<id>|all        run every run of a paper table (conf/results/<paper>.yaml, runs:) and one report
   table_runs=[a,b]      with table=: only these of its runs
   preflight=true        print each stage's memory and disk needs (fits / tight / does not fit) and exit
+                        (add profile=full on a GPU-less machine, or the smoke profile is checked)
   allow_oom_risk=true   run stages the pre-flight says do not fit
 Any other override changes the recipe, e.g. stages.sft.learning_rate=2e-5 model=qwen2_5_vl_7b.
 """

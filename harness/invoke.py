@@ -145,6 +145,8 @@ def print_dry_run(
         print(f"# stage: {planned.name}", file=out)
         if planned.name in outlook:
             print(f"# in {plan.run_dir.name}: {outlook[planned.name]}", file=out)
+        if planned.spec.note:
+            print(f"# note: {planned.spec.note}", file=out)
         for warning in planned.warnings:
             print(f"# warning: {warning}", file=out)
         if planned.skip_reason:

@@ -33,7 +33,7 @@ RESERVED_KEYS = frozenset(
         "options",  # tool options (data prep, eval, report), passed as one JSON argument
         "reward_fn",  # ms-swift GRPO: {path, name, kwargs} of a verl-style compute_score (AIGI_REWARD)
         "profile_skip",  # {profile: reason}: rendered and validated, but not run, in that profile
-        "note",  # free text shown in dry runs
+        "note",  # free text for the user: shown in dry runs and with the stage's missing inputs
         "bypass",  # {when: <config key>, in: [values]}: then the stage is left out, its readers read its input
     }
 )
@@ -59,6 +59,14 @@ class StageSpec:
     @property
     def stage_kind(self) -> StageKind:
         return get_kind(self.kind)
+
+    @property
+    def note(self) -> str | None:
+        """The stage's `note:` on one line (a `|` block keeps its newlines), None when it has none."""
+        note = self.config.get("note")
+        if note is None:
+            return None
+        return " ".join(str(note).split()) or None
 
     def literal_inputs(self) -> list[tuple[str, str]]:
         """(config key, path) of inputs that are paths the user provides, not stage outputs."""

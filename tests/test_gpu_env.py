@@ -52,10 +52,15 @@ def test_check_names_what_is_missing() -> None:
     )
 
 
-def _make_n(*args: str) -> str:
+def _make_n(*args: str, env: dict[str, str] | None = None) -> str:
     # -n prints what make would run; GPU is given explicitly so the test does not depend on devices.
     proc = subprocess.run(
-        ["make", "-n", *args], cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ}
+        ["make", "-n", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env or {**os.environ},
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -75,6 +80,40 @@ def test_make_reproduce_without_a_gpu_uses_the_cpu_set() -> None:
     assert ".venv/bin/python -m harness paper=fakexplain" in out and ".venv-gpu" not in out
     # Without GPU=..., the Makefile asks common.gpu_env; this machine has no GPU.
     assert ".venv/bin/python -m harness" in _make_n("reproduce")
+
+
+def test_make_reproduce_picks_the_set_the_detector_finds_without_gpu_given(tmp_path: Path) -> None:
+    """No GPU=...: the Makefile's `GPU ?= $(shell python3 -m common.gpu_env detect ...)` decides.
+
+    The real detector runs (in make's subprocess) against a fake device root with /dev/nvidia0,
+    then against an empty one. Both directions are asserted, so a broken detection line fails one:
+    a constant 0 (or a detect command that errors and falls back to 0) fails the GPU case, a
+    constant 1 or a test of the wrong value fails the CPU case."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GPU", "CUDA_VISIBLE_DEVICES", "MAKEFLAGS")}
+    gpu_root, cpu_root = tmp_path / "gpu", tmp_path / "cpu"
+    (gpu_root / "dev").mkdir(parents=True)
+    (gpu_root / "dev" / "nvidia0").touch()
+    cpu_root.mkdir()
+
+    gpu_env_vars = {**env, gpu_env.DEVICE_ROOT_ENV: str(gpu_root)}
+    detect = subprocess.run(
+        ["python3", "-m", "common.gpu_env", "detect"],  # what the Makefile runs, as it runs it
+        cwd=REPO,
+        env=gpu_env_vars,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert detect.stdout.strip() == "1", detect.stderr
+
+    out = _make_n("reproduce", "PAPER=fakexplain", env=gpu_env_vars)
+    assert ".venv-gpu/bin/python -m common.gpu_install install --python .venv-gpu/bin/python" in out
+    assert "touch .venv-gpu/.installed" in out  # GPU_STAMP is the prerequisite that runs
+    assert ".venv-gpu/bin/python -m common.gpu_env describe" in out
+    assert ".venv-gpu/bin/python -m harness paper=fakexplain" in out
+
+    out = _make_n("reproduce", "PAPER=fakexplain", env={**env, gpu_env.DEVICE_ROOT_ENV: str(cpu_root)})
+    assert ".venv/bin/python -m harness paper=fakexplain" in out and ".venv-gpu" not in out
 
 
 def test_make_gpu_smoke_refuses_a_machine_without_gpu() -> None:

@@ -69,7 +69,11 @@ def _missing_inputs(plan: Plan, stage: str, selected_names: list[str]) -> list[P
             path == p or path.startswith(p.rstrip("/") + "/") for p in produced_earlier
         ):
             continue
-        problems.append(Problem(key, f"{path} does not exist; put the file there or point {key} at it"))
+        message = f"{path} does not exist; put the file there or point {key} at it"
+        # The recipe's note says what the file is (a set that is not published: its format).
+        if planned.spec.note:
+            message += f" (stage {stage}: {planned.spec.note})"
+        problems.append(Problem(key, message))
     return problems
 
 

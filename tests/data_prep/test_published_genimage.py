@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .published_data import convert, converted, rows, swift_load, write_png
+from .published_data import convert, converted, rows, swift_load, verl_parquet, write_png
 
 SUBSETS = {"ADM": "imagenet_ai_0508_adm", "stable_diffusion_v_1_4": "imagenet_ai_0419_sdv4",
            "Midjourney": "imagenet_midjourney"}  # fmt: skip
@@ -84,6 +84,28 @@ def test_a_folder_outside_the_layout_fails_naming_it(genimage, tmp_path):
     assert str(stray) in result.stderr and "{train,val}/{ai,nature}" in result.stderr
 
 
+def test_files_outside_the_class_folders_are_counted_as_skipped(genimage, tmp_path):
+    adm = genimage / "ADM"
+    strays = [
+        genimage / "README.txt",
+        adm / "imagenet_ai_0508_adm.z01",  # GenImage ships each generator as a split zip
+        adm / "imagenet_ai_0508_adm.zip",
+        adm / SUBSETS["ADM"] / "md5sum.txt",  # next to train/ and val/
+        adm / SUBSETS["ADM"] / "val" / "labels.csv",  # next to ai/ and nature/
+    ]
+    for path in strays:
+        path.write_bytes(b"not an image")
+    try:
+        result, stats = convert("testset_folders", [genimage], tmp_path / "out")
+    finally:
+        for path in strays:
+            path.unlink()
+    assert result.returncode == 0, result.stderr
+    assert stats["converted"] == 12  # unchanged: none of them is read as an image
+    assert sorted(stats["skipped"]["files_outside_class_folders"]) == sorted(map(str, strays))
+    assert f"skipped files_outside_class_folders: 5 ({genimage / 'README.txt'}, " in result.stdout
+
+
 def test_a_subset_without_the_split_asked_for_fails_naming_it(tmp_path):
     write_png(tmp_path / "GenImage" / "VQDM" / "imagenet_ai_0419_vqdm" / "train" / "ai" / "0.png")
     result, _ = convert("testset_folders", [tmp_path / "GenImage"], tmp_path / "out")
@@ -96,3 +118,17 @@ def test_ms_swift_reads_the_genimage_rows(genimage, tmp_path):
     converted("fake_hr1", [genimage], tmp_path / "train")
     sft = swift_load(tmp_path / "train" / "sft.jsonl")
     assert len(sft) == 18 and all(len(r["images"]) == 1 for r in sft)
+
+
+def test_verl_reads_the_genimage_grpo_parquet(genimage, tmp_path):
+    out = tmp_path / "train"
+    converted("fake_hr1", [genimage], out, {"system": "Detect."})
+    table = verl_parquet(out / "grpo.parquet")  # verl's RLHFDataset reading path
+    assert len(table) == 18
+    for row in table:
+        (image,) = row["images"]
+        path = Path(image["image"])
+        assert path.is_file() and path.parent.parent.name == "train"
+        assert row["reward_model"]["ground_truth"] == {"ai": "fake", "nature": "real"}[path.parent.name]
+        assert row["extra_info"]["category"] == path.parents[3].name  # the generator
+        assert sum(m["content"].count("<image>") for m in row["prompt"]) == 1
