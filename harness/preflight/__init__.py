@@ -26,6 +26,7 @@ from common.errors import Problem
 from harness.plan import Plan, PlannedStage
 from harness.preflight.architecture import Architecture, ArchitectureError, architecture_of
 from harness.preflight.estimate import (
+    StageEstimate,
     estimate_eval,
     estimate_merge,
     estimate_swift,
@@ -77,8 +78,8 @@ def preflight_plan(plan: Plan, subset: Sequence[str] | None = None) -> Preflight
 
 
 def _stage(plan: Plan, planned: PlannedStage, cluster: ClusterConfig) -> StageReport | None:
-    kind = planned.kind
-    if kind not in ("swift_sft", "swift_rlhf", "verl_grpo", "eval", "swift_export", "verl_merge"):
+    estimate = planned.stage_kind.gpu.hook("estimate")
+    if estimate is None:
         return None
     if planned.skip_reason:
         return StageReport(None, planned.name, skipped=planned.skip_reason)
@@ -87,28 +88,44 @@ def _stage(plan: Plan, planned: PlannedStage, cluster: ClusterConfig) -> StageRe
     except ArchitectureError as exc:
         return StageReport(None, planned.name, error=str(exc))
     try:
-        return _estimate(planned, arch, cluster)
+        est = estimate(planned, arch, cluster)
     except (TypeError, ValueError) as exc:  # a value of the wrong type: the trainer checks report it
         return StageReport(None, planned.name, error=f"cannot read the stage's settings ({exc})")
+    return StageReport(est, planned.name, arch=arch) if est is not None else None
 
 
-def _estimate(planned: PlannedStage, arch: Architecture, cluster: ClusterConfig) -> StageReport | None:
-    kind = planned.kind
+# ----- the estimator of each kind (StageKind.gpu.estimate) ---------------------------------------
+
+
+def swift_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate:
+    """`swift sft`: model states, activations, checkpoints."""
     args = planned.spec.trainer_args
-    if kind in ("swift_sft", "swift_rlhf"):
-        est = estimate_swift(planned.name, kind, args, planned.rendered.env, arch, cluster)
-    elif kind == "verl_grpo":
-        steps = expected_grpo_steps(args, planned.spec.get("expected_rows"))
-        est = estimate_verl(planned.name, args, arch, cluster, steps)
-    elif kind == "eval":
-        options = planned.spec.get("options") or {}
-        maybe = estimate_eval(planned.name, options, arch, cluster)
-        if maybe is None:
-            return None
-        est = maybe
-    else:
-        est = estimate_merge(planned.name, kind, arch)
-    return StageReport(est, planned.name, arch=arch)
+    return estimate_swift(planned.name, planned.kind, args, planned.rendered.env, arch, cluster)
+
+
+def swift_rlhf_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate:
+    """`swift rlhf`: as `swift sft`, with DPO's pairs and the reference model of its rlhf_type."""
+    args = planned.spec.trainer_args
+    rlhf_type = str(args.get("rlhf_type"))
+    return estimate_swift(planned.name, planned.kind, args, planned.rendered.env, arch, cluster, rlhf_type)
+
+
+def verl_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate:
+    """verl GRPO: the actor's FSDP states, the rollout's vLLM share, the checkpoints of its steps."""
+    args = planned.spec.trainer_args
+    steps = expected_grpo_steps(args, planned.spec.get("expected_rows"))
+    return estimate_verl(planned.name, planned.kind, args, arch, cluster, steps)
+
+
+def eval_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate | None:
+    """harness.evaluation: its backend's weights and cache (None for a remote OpenAI endpoint)."""
+    options = planned.spec.get("options") or {}
+    return estimate_eval(planned.name, planned.kind, options, arch, cluster)
+
+
+def merge_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate:
+    """A merge or export: the bf16 model it writes."""
+    return estimate_merge(planned.name, planned.kind, arch)
 
 
 def stage_architecture(plan: Plan, planned: PlannedStage) -> Architecture:
