@@ -114,7 +114,8 @@ class GpuFacts:
     attention: (planned) -> (implementation, config key), the attention its trainer is told to use;
     attention_problems: (plan, planned) -> [Problem], attention settings its trainer cannot run;
     vllm_engines: (planned) -> [VllmEngine], the vLLM engines it starts;
-    estimate: (planned, architecture, cluster) -> StageEstimate | None, its memory and disk.
+    estimate: (planned, architecture, cluster) -> StageEstimate | None, its memory and disk (cluster:
+    the launch.config.ClusterConfig that parse_cluster reads from the composed config).
     """
 
     cuda: bool = False

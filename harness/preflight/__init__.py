@@ -5,9 +5,9 @@ with its formula) and exits 1 when a stage does not fit; every dry run prints th
 stage that cannot fit is a validation error naming the stage, the figure and the setting to
 change, unless ``allow_oom_risk=true``.
 
-Verdicts: per GPU against ``cluster.gpu_memory_gb`` (GiB, default 80), host RAM per node against
-``cluster.host_memory_gb`` (or this machine's RAM for cluster=local/torchrun, or Slurm's
-``--mem``), disk of the whole run against the free space of the run directory's filesystem:
+Verdicts: per GPU against ``cluster.gpu_memory_gb`` (GiB; like every cluster default, set in
+launch.config.ClusterConfig), host RAM per node against ``cluster.host_memory_gb`` (or this
+machine's RAM for cluster=local/torchrun, or Slurm's ``--mem``), disk of the whole run against the free space of the run directory's filesystem:
 ``fits`` up to 90 %, ``tight`` up to 100 %, ``does not fit`` above. Inside a vLLM engine's
 ``gpu_memory_utilization`` share, the weights, one batch of activations and one
 ``max_model_len`` sequence of KV cache must fit, or vLLM refuses to start.
@@ -32,6 +32,7 @@ from harness.preflight.estimate import (
     estimate_swift,
     estimate_verl,
     expected_grpo_steps,
+    gpus_bytes,
 )
 from harness.preflight.report import print_preflight
 from harness.preflight.verdicts import (
@@ -44,6 +45,7 @@ from harness.preflight.verdicts import (
     gib,
     verdict,
 )
+from launch.config import ClusterConfig, parse_cluster
 
 __all__ = [
     "FITS",
@@ -61,33 +63,32 @@ __all__ = [
 
 
 def preflight_plan(plan: Plan, subset: Sequence[str] | None = None) -> PreflightReport:
-    cfg = plan.cfg
-    gpu_gb = float(OmegaConf.select(cfg, "cluster.gpu_memory_gb", default=80) or 80)
-    host, host_source = host_memory(cfg)
+    # The cluster as the launcher reads it: its defaults are ClusterConfig's, stated nowhere else.
+    cluster = parse_cluster(OmegaConf.to_container(plan.cfg.cluster, resolve=True))  # type: ignore[arg-type]
+    host, host_source = host_memory(cluster)
     disk_free, disk_path = free_disk(Path(plan.run_dir))
-    report = PreflightReport(int(gpu_gb * 1024**3), host, host_source, disk_free, disk_path)
+    report = PreflightReport(gpus_bytes(cluster), host, host_source, disk_free, disk_path)
     for planned in plan.stages:
         if subset is not None and planned.name not in subset:
             continue
-        stage_report = _stage(plan, planned)
+        stage_report = _stage(plan, planned, cluster)
         if stage_report is not None:
             report.stages.append(stage_report)
     return report
 
 
-def _stage(plan: Plan, planned: PlannedStage) -> StageReport | None:
+def _stage(plan: Plan, planned: PlannedStage, cluster: ClusterConfig) -> StageReport | None:
     estimate = planned.stage_kind.gpu.hook("estimate")
     if estimate is None:
         return None
     if planned.skip_reason:
         return StageReport(None, planned.name, skipped=planned.skip_reason)
-    cfg = plan.cfg
     try:
         arch = stage_architecture(plan, planned)
     except ArchitectureError as exc:
         return StageReport(None, planned.name, error=str(exc))
     try:
-        est = estimate(planned, arch, _Cluster(cfg))
+        est = estimate(planned, arch, cluster)
     except (TypeError, ValueError) as exc:  # a value of the wrong type: the trainer checks report it
         return StageReport(None, planned.name, error=f"cannot read the stage's settings ({exc})")
     return StageReport(est, planned.name, arch=arch) if est is not None else None
@@ -135,23 +136,12 @@ def stage_architecture(plan: Plan, planned: PlannedStage) -> Architecture:
     return architecture_of(model if isinstance(model, str) else None, fallback)  # type: ignore[arg-type]
 
 
-class _Cluster:
-    """The cluster values the estimators read (plain attributes, defaults filled in)."""
-
-    def __init__(self, cfg: Any) -> None:
-        self.gpus_per_node = int(OmegaConf.select(cfg, "cluster.gpus_per_node", default=0) or 0)
-        self.nnodes = int(OmegaConf.select(cfg, "cluster.nnodes", default=1) or 1)
-        self.gpu_memory_gb = float(OmegaConf.select(cfg, "cluster.gpu_memory_gb", default=80) or 80)
-
-
-def host_memory(cfg: Any) -> tuple[int | None, str]:
+def host_memory(cluster: ClusterConfig) -> tuple[int | None, str]:
     """Host RAM of one node: cluster.host_memory_gb, Slurm's --mem, or this machine's RAM."""
-    stated = OmegaConf.select(cfg, "cluster.host_memory_gb", default=None)
-    if stated:
-        return int(float(stated) * 1024**3), "cluster.host_memory_gb"
-    launcher = str(OmegaConf.select(cfg, "cluster.launcher", default="local"))
-    if launcher == "slurm":
-        mem = OmegaConf.select(cfg, "cluster.slurm.mem", default=None)
+    if cluster.host_memory_gb:
+        return int(float(cluster.host_memory_gb) * 1024**3), "cluster.host_memory_gb"
+    if cluster.launcher == "slurm":
+        mem = cluster.slurm.mem
         parsed = _slurm_mem(str(mem)) if mem else None
         return (parsed, "cluster.slurm.mem") if parsed else (None, "unknown (set cluster.host_memory_gb)")
     try:

@@ -189,8 +189,8 @@ def _swift_disk(est: StageEstimate, args: Mapping[str, Any], total: int, trainab
 
 
 def gpus_bytes(cluster: Any) -> int:
-    gib = float(getattr(cluster, "gpu_memory_gb", None) or 80)
-    return int(gib * 1024**3)
+    """One GPU's memory in bytes (cluster.gpu_memory_gb GiB; its default is ClusterConfig's)."""
+    return int(float(cluster.gpu_memory_gb) * 1024**3)
 
 
 def _int(value: Any) -> int | None:
