@@ -10,12 +10,16 @@ writes files this way: run records, eval metrics, sbatch scripts, converted data
 - ``AtomicFile``: the same with an explicit ``commit()`` / ``discard()``, for writers that live
   across calls (data_prep.writers) or that a library writes by path (parquet);
 - ``replace_symlink``: point a symlink somewhere else in one step;
+- ``atomic_folder``: build a folder under a temporary name, then put it in place of the old one;
 - ``copy_tree_once``: copy a folder to a target that, once there, is complete and never replaced;
 - ``move_aside``: rename a file or folder to a free sibling name, never over an earlier one.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import glob
 import itertools
 import json
 import os
@@ -28,6 +32,7 @@ from typing import IO, Any
 
 __all__ = [
     "AtomicFile",
+    "atomic_folder",
     "atomic_open",
     "copy_tree_once",
     "move_aside",
@@ -149,6 +154,59 @@ def move_aside(path: str | os.PathLike[str], suffix: str) -> Path:
         os.replace(path, candidate)
         return candidate
     raise AssertionError("unreachable")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE); False where the
+    platform or filesystem cannot, so the caller falls back to two renames."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # not glibc >= 2.28 (macOS, musl)
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike[str], *, sole_writer: bool = False) -> Iterator[Path]:
+    """``with atomic_folder(out) as tmp:`` fill the empty folder ``tmp``; when the block ends without
+    an error it becomes ``out``, and whatever ``out`` held before is removed only after that.
+
+    On Linux the old and the new folder swap in one step, so a reader sees one or the other, never
+    neither; elsewhere the old folder is first renamed aside, so for an instant ``out`` is absent,
+    but a crash never leaves half a folder at ``out``. On an error ``tmp`` is removed and ``out``
+    is untouched. ``sole_writer=True`` (no other process writes ``out``) first removes the
+    temporary folders of earlier writers that were killed, which can be model-sized.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if sole_writer:
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.{'[0-9a-f]' * 16}.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = _temporary_sibling(path)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not os.path.lexists(path):
+        os.rename(tmp, path)
+        return
+    if _exchange(tmp, path):
+        old = tmp  # the swap left the old folder under the temporary name
+    else:
+        old = _temporary_sibling(path)
+        os.rename(path, old)
+        os.rename(tmp, path)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old)
+    else:
+        old.unlink()
 
 
 def copy_tree_once(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> bool:

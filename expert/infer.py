@@ -15,13 +15,13 @@ preprocessing (resize, centre crop, normalisation, as Baselines_AIGI's test load
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
+from common.atomic import write_text
 from common.parse import to_mapping
 from expert.config import ExpertInferConfig
 from expert.data import ManifestImages
@@ -37,9 +37,7 @@ SCHEMA = "aigi-repro/eval-metrics/1"
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(line + "\n" for line in lines))
 
 
 def infer(

@@ -85,11 +85,6 @@ def build_trainable(
     return ExpertClassifier(backbone, head)
 
 
-def trainable_state(model: ExpertClassifier) -> dict[str, torch.Tensor]:
-    """The adapter and head tensors (what a checkpoint must keep), keyed by parameter name."""
-    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
-
-
 def save_head(head: nn.Linear, folder: Path) -> None:
     from safetensors.torch import save_file
 

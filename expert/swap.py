@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from common.atomic import atomic_folder
 from common.errors import HarnessError
 from expert.config import ExpertSwapConfig
 
@@ -54,17 +54,18 @@ def merge_expert(adapter_dir: str | Path, out_dir: str | Path, base: str | Path 
     model = load_unmerged(adapter_dir, base_path)
     merged = model.backbone.merge_and_unload()
     out = Path(out_dir)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(str(tmp))
-    save_head(model.head, tmp)
-    for name in ("preprocessor_config.json",):
-        if (base_path / name).is_file():
-            shutil.copyfile(base_path / name, tmp / name)
-    meta = {**meta, "merged_from": str(Path(adapter_dir).resolve()), "base_model": str(base_path.resolve())}
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    with atomic_folder(out, sole_writer=True) as tmp:
+        merged.save_pretrained(str(tmp))
+        save_head(model.head, tmp)
+        for name in ("preprocessor_config.json",):
+            if (base_path / name).is_file():
+                shutil.copyfile(base_path / name, tmp / name)
+        meta = {
+            **meta,
+            "merged_from": str(Path(adapter_dir).resolve()),
+            "base_model": str(base_path.resolve()),
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out
 
 
@@ -147,34 +148,30 @@ def swap_into_llava(
             f"the tower tensors differ: only in LLaVA {sorted(wanted - have)[:8]}, "
             f"only in the expert {sorted(have - wanted)[:8]}"
         )
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for item in sorted(llava.iterdir()):
-        if item.name in shards:
-            continue
-        if item.is_dir():
-            shutil.copytree(item, tmp / item.name)
-        else:
-            shutil.copyfile(item, tmp / item.name)
-    for shard in shards:
-        touched = [k for k, s in all_keys.items() if s == shard and k in mapping]
-        if not touched:
-            shutil.copyfile(llava / shard, tmp / shard)
-            continue
-        with safe_open(str(llava / shard), framework="pt") as handle:
-            metadata = handle.metadata()
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-        for key in touched:
-            new = expert_tensors[mapping[key]]
-            if tuple(new.shape) != tuple(tensors[key].shape):
-                raise ExpertSwapError(
-                    f"{key}: LLaVA shape {tuple(tensors[key].shape)} vs expert {tuple(new.shape)}"
-                )
-            tensors[key] = new.to(tensors[key].dtype).contiguous()
-        save_file(tensors, str(tmp / shard), metadata=metadata)
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    with atomic_folder(out, sole_writer=True) as tmp:
+        for item in sorted(llava.iterdir()):
+            if item.name in shards:
+                continue
+            if item.is_dir():
+                shutil.copytree(item, tmp / item.name)
+            else:
+                shutil.copyfile(item, tmp / item.name)
+        for shard in shards:
+            touched = [k for k, s in all_keys.items() if s == shard and k in mapping]
+            if not touched:
+                shutil.copyfile(llava / shard, tmp / shard)
+                continue
+            with safe_open(str(llava / shard), framework="pt") as handle:
+                metadata = handle.metadata()
+                tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+            for key in touched:
+                new = expert_tensors[mapping[key]]
+                if tuple(new.shape) != tuple(tensors[key].shape):
+                    raise ExpertSwapError(
+                        f"{key}: LLaVA shape {tuple(tensors[key].shape)} vs expert {tuple(new.shape)}"
+                    )
+                tensors[key] = new.to(tensors[key].dtype).contiguous()
+            save_file(tensors, str(tmp / shard), metadata=metadata)
     return out
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import shutil
 import time
@@ -41,6 +40,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from common.atomic import atomic_folder
 from common.errors import ConfigError, HarnessError, Problem
 from common.parse import to_mapping
 from expert.config import ExpertTrainConfig
@@ -231,25 +231,22 @@ class _Trainer:
             root = self.out / CHECKPOINTS
             root.mkdir(parents=True, exist_ok=True)
             final = root / f"step-{self.state.step}"
-            tmp = root / f".tmp-step-{self.state.step}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-            save_file(
-                {n: p.detach().to("cpu").contiguous() for n, p in self.trainable}, str(tmp / TRAINABLE_FILE)
-            )
-            torch.save(
-                {
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                },
-                tmp / OPTIMIZER_FILE,
-            )
-            (tmp / STATE_FILE).write_text(
-                json.dumps(dataclasses.asdict(self.state), indent=2), encoding="utf-8"
-            )
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            with atomic_folder(final, sole_writer=True) as tmp:
+                save_file(
+                    {n: p.detach().to("cpu").contiguous() for n, p in self.trainable},
+                    str(tmp / TRAINABLE_FILE),
+                )
+                torch.save(
+                    {
+                        "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                    },
+                    tmp / OPTIMIZER_FILE,
+                )
+                (tmp / STATE_FILE).write_text(
+                    json.dumps(dataclasses.asdict(self.state), indent=2), encoding="utf-8"
+                )
             keep = {final.name, f"step-{self.state.best_step}"}
             for old in root.glob("step-*"):
                 if old.name not in keep:
@@ -391,32 +388,31 @@ class _Trainer:
             with torch.no_grad():
                 for name, parameter in self.trainable:
                     parameter.copy_(tensors[name].to(parameter.device))
-            tmp = self.out / f".{FINAL}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            self.model.backbone.save_pretrained(str(tmp))
-            save_head(self.model.head, tmp)
-            chosen_state = json.loads((chosen / STATE_FILE).read_text(encoding="utf-8"))
-            meta = {
-                "base_model": str(Path(self.base_model).resolve()),
-                "preprocess": {
-                    "load_size": config.load_size,
-                    "crop_size": config.crop_size,
-                    "normalize": config.normalize,
-                },
-                "checkpoint": chosen.name,
-                "selected": config.select
-                if config.select == "last" or state.best_step is not None
-                else "last",
-                "epoch": chosen_state["epoch"] - 1,
-                "step": chosen_state["step"],
-                "val_score": state.best if chosen.name == f"step-{state.best_step}" else None,
-                "select_metric": config.select_metric,
-                "stopped": state.stopped,
-                "config": to_mapping(config),
-            }
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            with atomic_folder(final, sole_writer=True) as tmp:
+                self.model.backbone.save_pretrained(str(tmp))
+                save_head(self.model.head, tmp)
+                chosen_state = json.loads((chosen / STATE_FILE).read_text(encoding="utf-8"))
+                meta = {
+                    "base_model": str(Path(self.base_model).resolve()),
+                    "preprocess": {
+                        "load_size": config.load_size,
+                        "crop_size": config.crop_size,
+                        "normalize": config.normalize,
+                    },
+                    "checkpoint": chosen.name,
+                    "selected": config.select
+                    if config.select == "last" or state.best_step is not None
+                    else "last",
+                    "epoch": chosen_state["epoch"] - 1,
+                    "step": chosen_state["step"],
+                    "val_score": state.best if chosen.name == f"step-{state.best_step}" else None,
+                    "select_metric": config.select_metric,
+                    "stopped": state.stopped,
+                    "config": to_mapping(config),
+                }
+                (tmp / META_FILE).write_text(
+                    json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+                )
             self.log(f"expert: wrote {final} from {chosen.name}")
         self.ctx.barrier()
         return final

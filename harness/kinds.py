@@ -11,9 +11,15 @@ runner and the report look the kind up here and ask it, instead of keeping their
   scheduler may requeue finds its progress (harness.rerun);
 - `trains`, `evaluates`, `writes_report`, `uses_reward`: what the stage is, for the report and
   for the reward file the run copies;
+- `tracked`: its trainer reports to the experiment tracker (`tracking=`, harness.render.tracking;
+  its renderer adds the tracker's flags), so validation checks the tracker's package and login
+  and the report lists its tracker run;
 - `read_curves`: the training-log reader the report uses;
 - `dialect`: the `dialect.<group>` its renderer reads;
-- `derive_config`: values planning fills in from completed upstream outputs.
+- `derive_config`: values planning fills in from completed upstream outputs;
+- `gpu`: what the GPU checks before launch need (harness.validate.environment / attention /
+  vllm_parallel, harness.preflight): whether it needs a CUDA torch, the packages it imports, the
+  attention implementation its trainer gets, the vLLM engines it starts, its memory estimator.
 
 A new kind is one `register_kind(StageKind(name="...", ...))` entry: here, in a top-level module
 of one of the packages `KINDS` indexes (found by reading the files, imported the first time one
@@ -23,9 +29,11 @@ by the config's `plugins:` key. Nothing else in the harness names kinds.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +102,55 @@ def _grpo_rlhf(config: Mapping[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
+class GpuFacts:
+    """What the GPU checks before launch know about a kind's stages; none of them by default.
+
+    The hooks are "package.module:function" targets, imported when first called: they take the
+    planned stage (harness.plan, which imports this module) and live beside the check that calls
+    them, so declaring a kind imports none of them.
+
+    cuda: with cluster.gpus_per_node > 0 the stage needs a CUDA build of torch;
+    packages: (planned) -> [Requirement], the other modules it imports (vllm, deepspeed);
+    attention: (planned) -> (implementation, config key), the attention its trainer is told to use;
+    attention_problems: (plan, planned) -> [Problem], attention settings its trainer cannot run;
+    vllm_engines: (planned) -> [VllmEngine], the vLLM engines it starts;
+    estimate: (planned, architecture, cluster) -> StageEstimate | None, its memory and disk (cluster:
+    the launch.config.ClusterConfig that parse_cluster reads from the composed config).
+    """
+
+    cuda: bool = False
+    packages: str | None = None
+    attention: str | None = None
+    attention_problems: str | None = None
+    vllm_engines: str | None = None
+    estimate: str | None = None
+
+    def hook(self, name: str) -> Callable[..., Any] | None:
+        """The function behind hook `name` (a field above), None when the kind has none."""
+        target = getattr(self, name)
+        return _resolve(target) if target else None
+
+    def describe(self) -> str:
+        parts = ["CUDA"] if self.cuda else []
+        labels = {
+            "packages": "packages",
+            "attention": "attention",
+            "vllm_engines": "vLLM",
+            "estimate": "memory",
+        }
+        parts += [label for name, label in labels.items() if getattr(self, name)]
+        return ", ".join(parts)
+
+
+@cache
+def _resolve(target: str) -> Callable[..., Any]:
+    module, sep, attribute = target.partition(":")
+    if not sep:
+        raise ValueError(f"a GpuFacts hook must look like 'package.module:function', got {target!r}")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass(frozen=True)
 class StageKind:
     """One kind of stage; see the module docstring for what each field is used for."""
 
@@ -108,8 +165,10 @@ class StageKind:
     evaluates: bool = False  # writes metrics.json and predictions the report reads
     writes_report: bool = False
     uses_reward: Callable[[Mapping[str, Any]], bool] = _never  # the stage config -> scores with reward.path
+    tracked: bool = False  # reports to the experiment tracker (its renderer renders tracking=)
     read_curves: CurveReader | None = None
     derive_config: ConfigDeriver | None = None
+    gpu: GpuFacts = GpuFacts()
 
     def output_path(self, stage_dir: Path, run_dir: Path, config: Mapping[str, Any]) -> Path:
         return self.output.path(stage_dir, run_dir, config)
@@ -175,7 +234,14 @@ register_kind(
         dialect="swift",
         validate=validate_swift_command,
         trains=True,
+        tracked=True,
         read_curves=read_swift_stage,
+        gpu=GpuFacts(
+            cuda=True,
+            packages="harness.validate.environment:swift_packages",
+            attention="harness.validate.attention:swift_attention",
+            estimate="harness.preflight:swift_estimate",
+        ),
     )
 )
 register_kind(
@@ -188,8 +254,16 @@ register_kind(
         dialect="swift",
         validate=validate_swift_command,
         trains=True,
+        tracked=True,
         uses_reward=_grpo_rlhf,
         read_curves=read_swift_stage,
+        gpu=GpuFacts(
+            cuda=True,
+            packages="harness.validate.environment:swift_rlhf_packages",
+            attention="harness.validate.attention:swift_attention",
+            vllm_engines="harness.validate.vllm_parallel:swift_grpo_engines",
+            estimate="harness.preflight:swift_rlhf_estimate",
+        ),
     )
 )
 register_kind(
@@ -201,6 +275,7 @@ register_kind(
         rerun=START_OVER,
         dialect="swift",
         validate=validate_swift_command,
+        gpu=GpuFacts(estimate="harness.preflight:merge_estimate"),
     )
 )
 register_kind(
@@ -213,9 +288,18 @@ register_kind(
         dialect="verl",
         validate=validate_verl_command,
         trains=True,
+        tracked=True,
         uses_reward=_always,
         read_curves=read_verl_stage,
         derive_config=with_reward_total_steps,
+        gpu=GpuFacts(
+            cuda=True,
+            packages="harness.validate.environment:verl_packages",
+            attention="harness.validate.attention:verl_attention",
+            attention_problems="harness.validate.attention:verl_remove_padding_problems",
+            vllm_engines="harness.validate.vllm_parallel:verl_engines",
+            estimate="harness.preflight:verl_estimate",
+        ),
     )
 )
 register_kind(
@@ -226,6 +310,7 @@ register_kind(
         output=Output("hf"),
         rerun=START_OVER,
         dialect="verl",
+        gpu=GpuFacts(estimate="harness.preflight:merge_estimate"),
     )
 )
 register_kind(
@@ -237,6 +322,12 @@ register_kind(
         rerun=KEEP_PREDICTIONS,
         validate=validate_eval_command,
         evaluates=True,
+        gpu=GpuFacts(
+            cuda=True,
+            packages="harness.validate.environment:eval_packages",
+            vllm_engines="harness.validate.vllm_parallel:eval_engines",
+            estimate="harness.preflight:eval_estimate",
+        ),
     )
 )
 register_kind(
@@ -257,8 +348,9 @@ register_kind(
 def kinds_table() -> str:
     """The registered kinds as the markdown table docs/architecture.md shows (a test compares)."""
     rows = [
-        "| kind | runs | primary output | dialect | validated by | rerun rule | trains | reward | log reader |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| kind | runs | primary output | dialect | validated by | rerun rule | trains | tracked | reward "
+        "| log reader | GPU checks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rules = {id(rule): name for name, rule in _RULE_NAMES.items()}
     for name in kind_names():
@@ -274,8 +366,10 @@ def kinds_table() -> str:
                     f"`{kind.validate.__name__}`" if kind.validate else "",
                     f"`{rules.get(id(kind.rerun)) or _module_rule_name(kind)}`",
                     "yes" if kind.trains else "",
+                    "yes" if kind.tracked else "",
                     _reward_text(kind),
                     f"`{kind.read_curves.__name__}`" if kind.read_curves else "",
+                    kind.gpu.describe(),
                 ]
             )
             + " |"

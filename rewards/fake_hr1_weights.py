@@ -16,11 +16,10 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-from rewards.kwarg_values import finite_number, non_negative_number
+from common.errors import Problem
+from rewards.kwarg_values import magnitude_problems, parse_kwargs
 
 __all__ = ["FakeHR1Weights", "weights_from_kwargs"]
-
-_PASSED_BY_VERL = frozenset(("reward_router_address", "reward_model_tokenizer"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +42,13 @@ class FakeHR1Weights:
 _FIELDS = tuple(f.name for f in fields(FakeHR1Weights))
 
 
+def _checks(weights: FakeHR1Weights, given: Mapping[str, Any]) -> list[Problem]:
+    return magnitude_problems(weights, _FIELDS, (n for n in _FIELDS if n != "r_base"))
+
+
 @lru_cache(maxsize=256)
 def _build(items: tuple[tuple[str, Any], ...]) -> FakeHR1Weights:
-    given = {k: v for k, v in items if k not in _PASSED_BY_VERL and v is not None}
-    unknown = sorted(set(given) - set(_FIELDS))
-    if unknown:
-        raise ValueError(
-            f"unknown Fake-HR1 reward kwargs {unknown}; valid names: {', '.join(_FIELDS)} "
-            "(check conf/reward/fake_hr1.yaml and the stage's reward_kwargs)"
-        )
-    values = {
-        name: (finite_number if name == "r_base" else non_negative_number)(name, value)
-        for name, value in given.items()
-    }
-    return FakeHR1Weights(**values)
+    return parse_kwargs(FakeHR1Weights, dict(items), _checks)
 
 
 def weights_from_kwargs(kwargs: Mapping[str, Any]) -> FakeHR1Weights:

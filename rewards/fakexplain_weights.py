@@ -37,11 +37,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, get_args
 
-from rewards.kwarg_values import finite_number, non_negative_number
+from common.errors import Problem, did_you_mean
+from rewards.kwarg_values import WHERE, RewardKwargsError, magnitude_problems, parse_kwargs
 
 __all__ = [
     "TERMS",
@@ -51,14 +52,14 @@ __all__ = [
     "weights_from_kwargs",
 ]
 
-IOU_MODES = ("union", "matched")
-RELAX_MODES = ("clip", "power")
+IouMode = Literal["union", "matched"]
+Relax = Literal["clip", "power"]
+IOU_MODES = get_args(IouMode)
+RELAX_MODES = get_args(Relax)
 # The terms of R that ``disabled_terms`` can switch off (002 §4.3: R_F, R_C, R_G).
 TERMS = ("format", "label", "grounding")
-# verl's naive reward manager adds these when a reward-model router is configured; not ours.
 # Values hashed as they are (the cache key); anything else list-like becomes a tuple.
 _PLAIN = frozenset((float, int, str, bool, type(None)))
-_PASSED_BY_VERL = frozenset(("reward_router_address", "reward_model_tokenizer"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,8 @@ class FakeXplainWeights:
     format_pos: float = 1.0  # 002 §4.3: R_F = 1 if parsable else -1
     format_neg: float = 1.0
     r_base: float = 0.0
-    iou_mode: str = "union"
-    relax: str = "clip"  # 002 §4.3 / 004: min(1, eta * IoU)
+    iou_mode: IouMode = "union"
+    relax: Relax = "clip"  # 002 §4.3 / 004: min(1, eta * IoU)
     coupled: bool = False  # 002 §4.4: R = r_base + w_G R_G + w_C R_C + w_F R_F, terms independent
     disabled_terms: tuple[str, ...] = ()  # 002 §5.3 ablations: these terms contribute nothing
     w_iou_start: float | None = None
@@ -105,82 +106,45 @@ class FakeXplainWeights:
         )
 
 
-_FIELDS = tuple(f.name for f in fields(FakeXplainWeights))
-_NUMBERS = ("eta", "w_iou", "label_pos", "label_neg", "format_pos", "format_neg", "r_base")
-_MAGNITUDES = ("w_iou", "label_pos", "label_neg", "format_pos", "format_neg")
+_MAGNITUDES = ("w_iou", "label_pos", "label_neg", "format_pos", "format_neg", "w_iou_start", "w_iou_end")
+_NUMBERS = ("eta", "r_base", *_MAGNITUDES)
+
+
+def _checks(weights: FakeXplainWeights, given: Mapping[str, Any]) -> list[Problem]:
+    """What the field types cannot say; ``given`` holds the keys set (None values dropped)."""
+    problems = magnitude_problems(weights, _NUMBERS, _MAGNITUDES)
+
+    def bad(name: str, message: str) -> None:
+        problems.append(Problem(f"{WHERE}.{name}", message))
+
+    if math.isfinite(weights.eta) and weights.eta <= 0:
+        bad("eta", f"must be > 0, got {weights.eta!r}")
+    for term in weights.disabled_terms:
+        if term not in TERMS:
+            bad(
+                "disabled_terms",
+                f"unknown term {term!r}{did_you_mean(term, TERMS)}; known: {', '.join(TERMS)}",
+            )
+    if ("w_iou_start" in given) != ("w_iou_end" in given):
+        bad("w_iou_start", "the linear schedule needs both w_iou_start and w_iou_end (or neither)")
+    elif "w_iou_start" in given and "w_iou" in given:
+        bad("w_iou", "give either w_iou (constant) or w_iou_start/w_iou_end (linear schedule), not both")
+    if weights.total_steps is not None and weights.total_steps < 1:
+        bad("total_steps", f"must be a positive whole number of optimizer steps, got {weights.total_steps!r}")
+    return problems
 
 
 def _build(items: tuple[tuple[str, Any], ...]) -> FakeXplainWeights:
-    given = {k: v for k, v in items if k not in _PASSED_BY_VERL}
-    unknown = sorted(set(given) - set(_FIELDS))
-    if unknown:
-        raise ValueError(
-            f"unknown FakeXplain reward kwargs {unknown}; valid names: {', '.join(_FIELDS)} "
-            "(check conf/reward/fakexplain.yaml and the stage's reward_kwargs)"
-        )
-    values: dict[str, Any] = {}
-    for name in _NUMBERS:
-        if given.get(name) is not None:
-            check = non_negative_number if name in _MAGNITUDES else finite_number
-            values[name] = check(name, given[name])
-    if values.get("eta", 1.0) <= 0:
-        raise ValueError(f"reward kwarg eta must be > 0, got {values['eta']}")
-    iou_mode = given.get("iou_mode")
-    if iou_mode is not None:
-        if iou_mode not in IOU_MODES:
-            raise ValueError(f"reward kwarg iou_mode must be one of {IOU_MODES}, got {iou_mode!r}")
-        values["iou_mode"] = iou_mode
-    relax = given.get("relax")
-    if relax is not None:
-        if relax not in RELAX_MODES:
-            raise ValueError(f"reward kwarg relax must be one of {RELAX_MODES}, got {relax!r}")
-        values["relax"] = relax
-    coupled = given.get("coupled")
-    if coupled is not None:
-        if type(coupled) is not bool:
-            raise ValueError(f"reward kwarg coupled must be true or false, got {coupled!r}")
-        values["coupled"] = coupled
-    disabled = given.get("disabled_terms")
-    if disabled is not None:
-        values["disabled_terms"] = _terms(disabled)
-    start, end = given.get("w_iou_start"), given.get("w_iou_end")
-    if (start is None) != (end is None):
-        raise ValueError("the linear schedule needs both w_iou_start and w_iou_end (or neither)")
-    if start is not None:
-        if given.get("w_iou") is not None:
-            raise ValueError(
-                "give either w_iou (constant) or w_iou_start/w_iou_end (linear schedule), not both"
-            )
-        values["w_iou_start"] = non_negative_number("w_iou_start", start)
-        values["w_iou_end"] = non_negative_number("w_iou_end", end)
+    given = dict(items)
+    terms = given.get("disabled_terms")
+    if isinstance(terms, str):  # one name for a list of one
+        given["disabled_terms"] = (terms,)
     total = given.get("total_steps")
-    if total is not None:
-        whole = (
-            not isinstance(total, bool)
-            and isinstance(total, numbers.Real)
-            and math.isfinite(total)
-            and total == int(total)
-            and total >= 1
-        )
-        if not whole:
-            raise ValueError(
-                f"reward kwarg total_steps must be a positive whole number of optimizer steps, got {total!r}"
-            )
-        values["total_steps"] = int(total)
-    return FakeXplainWeights(**values)
-
-
-def _terms(value: Any) -> tuple[str, ...]:
-    """``disabled_terms`` as a tuple of known term names (a list, or one name)."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(t, str) for t in items):
-        raise ValueError(
-            f"reward kwarg disabled_terms must be a list of term names {list(TERMS)}, got {value!r}"
-        )
-    unknown = [t for t in items if t not in TERMS]
-    if unknown:
-        raise ValueError(f"reward kwarg disabled_terms: unknown term(s) {unknown}; known: {', '.join(TERMS)}")
-    return tuple(t for t in TERMS if t in items)
+    if isinstance(total, float) and total.is_integer():  # 1000.0 from a YAML or JSON number
+        given["total_steps"] = int(total)
+    weights = parse_kwargs(FakeXplainWeights, given, _checks)
+    # The terms in TERMS' order, each once: equal sets give equal weights (and cache entries).
+    return replace(weights, disabled_terms=tuple(t for t in TERMS if t in weights.disabled_terms))
 
 
 @lru_cache(maxsize=256)
@@ -221,9 +185,12 @@ def check_reward_kwargs(
     """
     weights = weights_from_kwargs(kwargs)
     if total_steps_required and weights.scheduled and weights.total_steps is None:
-        raise ValueError(
-            "the linear schedule needs total_steps: render "
-            "+reward.custom_reward_function.reward_kwargs.total_steps=<optimizer steps of the job>"
+        raise RewardKwargsError(
+            Problem(
+                f"{WHERE}.total_steps",
+                "the linear schedule needs total_steps: render "
+                "+reward.custom_reward_function.reward_kwargs.total_steps=<optimizer steps of the job>",
+            )
         )
     return weights
 

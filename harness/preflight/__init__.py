@@ -5,9 +5,9 @@ with its formula) and exits 1 when a stage does not fit; every dry run prints th
 stage that cannot fit is a validation error naming the stage, the figure and the setting to
 change, unless ``allow_oom_risk=true``.
 
-Verdicts: per GPU against ``cluster.gpu_memory_gb`` (GiB, default 80), host RAM per node against
-``cluster.host_memory_gb`` (or this machine's RAM for cluster=local/torchrun, or Slurm's
-``--mem``), disk of the whole run against the free space of the run directory's filesystem:
+Verdicts: per GPU against ``cluster.gpu_memory_gb`` (GiB; like every cluster default, set in
+launch.config.ClusterConfig), host RAM per node against ``cluster.host_memory_gb`` (or this
+machine's RAM for cluster=local/torchrun, or Slurm's ``--mem``), disk of the whole run against the free space of the run directory's filesystem:
 ``fits`` up to 90 %, ``tight`` up to 100 %, ``does not fit`` above. Inside a vLLM engine's
 ``gpu_memory_utilization`` share, the weights, one batch of activations and one
 ``max_model_len`` sequence of KV cache must fit, or vLLM refuses to start.
@@ -26,11 +26,13 @@ from common.errors import Problem
 from harness.plan import Plan, PlannedStage
 from harness.preflight.architecture import Architecture, ArchitectureError, architecture_of
 from harness.preflight.estimate import (
+    StageEstimate,
     estimate_eval,
     estimate_merge,
     estimate_swift,
     estimate_verl,
     expected_grpo_steps,
+    gpus_bytes,
 )
 from harness.preflight.report import print_preflight
 from harness.preflight.verdicts import (
@@ -43,6 +45,7 @@ from harness.preflight.verdicts import (
     gib,
     verdict,
 )
+from launch.config import ClusterConfig, parse_cluster
 
 __all__ = [
     "FITS",
@@ -60,54 +63,69 @@ __all__ = [
 
 
 def preflight_plan(plan: Plan, subset: Sequence[str] | None = None) -> PreflightReport:
-    cfg = plan.cfg
-    gpu_gb = float(OmegaConf.select(cfg, "cluster.gpu_memory_gb", default=80) or 80)
-    host, host_source = host_memory(cfg)
+    # The cluster as the launcher reads it: its defaults are ClusterConfig's, stated nowhere else.
+    cluster = parse_cluster(OmegaConf.to_container(plan.cfg.cluster, resolve=True))  # type: ignore[arg-type]
+    host, host_source = host_memory(cluster)
     disk_free, disk_path = free_disk(Path(plan.run_dir))
-    report = PreflightReport(int(gpu_gb * 1024**3), host, host_source, disk_free, disk_path)
+    report = PreflightReport(gpus_bytes(cluster), host, host_source, disk_free, disk_path)
     for planned in plan.stages:
         if subset is not None and planned.name not in subset:
             continue
-        stage_report = _stage(plan, planned)
+        stage_report = _stage(plan, planned, cluster)
         if stage_report is not None:
             report.stages.append(stage_report)
     return report
 
 
-def _stage(plan: Plan, planned: PlannedStage) -> StageReport | None:
-    kind = planned.kind
-    if kind not in ("swift_sft", "swift_rlhf", "verl_grpo", "eval", "swift_export", "verl_merge"):
+def _stage(plan: Plan, planned: PlannedStage, cluster: ClusterConfig) -> StageReport | None:
+    estimate = planned.stage_kind.gpu.hook("estimate")
+    if estimate is None:
         return None
     if planned.skip_reason:
         return StageReport(None, planned.name, skipped=planned.skip_reason)
-    cfg = plan.cfg
     try:
         arch = stage_architecture(plan, planned)
     except ArchitectureError as exc:
         return StageReport(None, planned.name, error=str(exc))
     try:
-        return _estimate(planned, arch, _Cluster(cfg))
+        est = estimate(planned, arch, cluster)
     except (TypeError, ValueError) as exc:  # a value of the wrong type: the trainer checks report it
         return StageReport(None, planned.name, error=f"cannot read the stage's settings ({exc})")
+    return StageReport(est, planned.name, arch=arch) if est is not None else None
 
 
-def _estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageReport | None:
-    kind = planned.kind
+# ----- the estimator of each kind (StageKind.gpu.estimate) ---------------------------------------
+
+
+def swift_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate:
+    """`swift sft`: model states, activations, checkpoints."""
     args = planned.spec.trainer_args
-    if kind in ("swift_sft", "swift_rlhf"):
-        est = estimate_swift(planned.name, kind, args, planned.rendered.env, arch, cluster)
-    elif kind == "verl_grpo":
-        steps = expected_grpo_steps(args, planned.spec.get("expected_rows"))
-        est = estimate_verl(planned.name, args, arch, cluster, steps)
-    elif kind == "eval":
-        options = planned.spec.get("options") or {}
-        maybe = estimate_eval(planned.name, options, arch, cluster)
-        if maybe is None:
-            return None
-        est = maybe
-    else:
-        est = estimate_merge(planned.name, kind, arch)
-    return StageReport(est, planned.name, arch=arch)
+    return estimate_swift(planned.name, planned.kind, args, planned.rendered.env, arch, cluster)
+
+
+def swift_rlhf_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate:
+    """`swift rlhf`: as `swift sft`, with DPO's pairs and the reference model of its rlhf_type."""
+    args = planned.spec.trainer_args
+    rlhf_type = str(args.get("rlhf_type"))
+    return estimate_swift(planned.name, planned.kind, args, planned.rendered.env, arch, cluster, rlhf_type)
+
+
+def verl_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate:
+    """verl GRPO: the actor's FSDP states, the rollout's vLLM share, the checkpoints of its steps."""
+    args = planned.spec.trainer_args
+    steps = expected_grpo_steps(args, planned.spec.get("expected_rows"))
+    return estimate_verl(planned.name, planned.kind, args, arch, cluster, steps)
+
+
+def eval_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate | None:
+    """harness.evaluation: its backend's weights and cache (None for a remote OpenAI endpoint)."""
+    options = planned.spec.get("options") or {}
+    return estimate_eval(planned.name, planned.kind, options, arch, cluster)
+
+
+def merge_estimate(planned: PlannedStage, arch: Architecture, cluster: Any) -> StageEstimate:
+    """A merge or export: the bf16 model it writes."""
+    return estimate_merge(planned.name, planned.kind, arch)
 
 
 def stage_architecture(plan: Plan, planned: PlannedStage) -> Architecture:
@@ -118,23 +136,12 @@ def stage_architecture(plan: Plan, planned: PlannedStage) -> Architecture:
     return architecture_of(model if isinstance(model, str) else None, fallback)  # type: ignore[arg-type]
 
 
-class _Cluster:
-    """The cluster values the estimators read (plain attributes, defaults filled in)."""
-
-    def __init__(self, cfg: Any) -> None:
-        self.gpus_per_node = int(OmegaConf.select(cfg, "cluster.gpus_per_node", default=0) or 0)
-        self.nnodes = int(OmegaConf.select(cfg, "cluster.nnodes", default=1) or 1)
-        self.gpu_memory_gb = float(OmegaConf.select(cfg, "cluster.gpu_memory_gb", default=80) or 80)
-
-
-def host_memory(cfg: Any) -> tuple[int | None, str]:
+def host_memory(cluster: ClusterConfig) -> tuple[int | None, str]:
     """Host RAM of one node: cluster.host_memory_gb, Slurm's --mem, or this machine's RAM."""
-    stated = OmegaConf.select(cfg, "cluster.host_memory_gb", default=None)
-    if stated:
-        return int(float(stated) * 1024**3), "cluster.host_memory_gb"
-    launcher = str(OmegaConf.select(cfg, "cluster.launcher", default="local"))
-    if launcher == "slurm":
-        mem = OmegaConf.select(cfg, "cluster.slurm.mem", default=None)
+    if cluster.host_memory_gb:
+        return int(float(cluster.host_memory_gb) * 1024**3), "cluster.host_memory_gb"
+    if cluster.launcher == "slurm":
+        mem = cluster.slurm.mem
         parsed = _slurm_mem(str(mem)) if mem else None
         return (parsed, "cluster.slurm.mem") if parsed else (None, "unknown (set cluster.host_memory_gb)")
     try:

@@ -89,8 +89,15 @@ class StageEstimate:
 
 
 def estimate_swift(
-    stage: str, kind: str, args: Mapping[str, Any], env: Mapping[str, str], arch: Architecture, cluster: Any
+    stage: str,
+    kind: str,
+    args: Mapping[str, Any],
+    env: Mapping[str, str],
+    arch: Architecture,
+    cluster: Any,
+    rlhf_type: str | None = None,
 ) -> StageEstimate:
+    """`swift sft`, or `swift rlhf` with its rlhf_type (DPO's pairs and reference model count)."""
     gpus, nodes = int(cluster.gpus_per_node), int(cluster.nnodes)
     key = f"stages.{stage}"
     tuner = str(args.get("tuner_type") or "lora")
@@ -125,13 +132,13 @@ def estimate_swift(
         states, formula = ddp_model_states(total, trainable, tuner == "lora")
         est.gpu.append(Figure("weights, gradients, optimizer", states, formula))
     # The reference model of full-parameter DPO/KTO is a second bf16 copy (LoRA disables the adapter).
-    if kind == "swift_rlhf" and tuner == "full" and str(args.get("rlhf_type")) in ("dpo", "kto", "orpo"):
+    if tuner == "full" and rlhf_type in ("dpo", "kto", "orpo"):
         ref = 2 * total // (gpus * nodes if zero.stage == 3 and gpus else 1)
         est.gpu.append(Figure("reference model", ref, "2 B x params (bf16; / N under ZeRO-3)"))
     checkpointing = bool(args.get("gradient_checkpointing", True))  # ms-swift's default is true
     max_length = int(args.get("max_length") or arch.text.max_position_embeddings or 8192)
     per_device = int(args.get("per_device_train_batch_size") or 1)
-    if kind == "swift_rlhf" and str(args.get("rlhf_type")) == "dpo":
+    if rlhf_type == "dpo":
         per_device *= 2  # chosen and rejected
     max_pixels = _int(env.get("MAX_PIXELS")) or _int(args.get("max_pixels"))
     sample = sample_tokens(arch, max_pixels, max_length)
@@ -182,8 +189,8 @@ def _swift_disk(est: StageEstimate, args: Mapping[str, Any], total: int, trainab
 
 
 def gpus_bytes(cluster: Any) -> int:
-    gib = float(getattr(cluster, "gpu_memory_gb", None) or 80)
-    return int(gib * 1024**3)
+    """One GPU's memory in bytes (cluster.gpu_memory_gb GiB; its default is ClusterConfig's)."""
+    return int(float(cluster.gpu_memory_gb) * 1024**3)
 
 
 def _int(value: Any) -> int | None:
@@ -221,7 +228,12 @@ _EFFECTIVE_VERL: dict[str, DictConfig] = {}
 
 
 def estimate_verl(
-    stage: str, args: Mapping[str, Any], arch: Architecture, cluster: Any, expected_steps: int | None
+    stage: str,
+    kind: str,
+    args: Mapping[str, Any],
+    arch: Architecture,
+    cluster: Any,
+    expected_steps: int | None,
 ) -> StageEstimate:
     cfg = effective_verl(args)
     gpus, nodes = int(cluster.gpus_per_node), int(cluster.nnodes)
@@ -238,7 +250,7 @@ def estimate_verl(
     trainable = total if lora_rank == 0 else 0
     est = StageEstimate(
         stage,
-        "verl_grpo",
+        kind,
         arch.source,
         total,
         trainable,
@@ -386,13 +398,13 @@ def _verl_disk(est: StageEstimate, cfg: DictConfig, total: int, expected_steps: 
 
 
 def estimate_eval(
-    stage: str, options: Mapping[str, Any], arch: Architecture, cluster: Any
+    stage: str, kind: str, options: Mapping[str, Any], arch: Architecture, cluster: Any
 ) -> StageEstimate | None:
     backend = str(options.get("backend") or "transformers")
     gpus = int(cluster.gpus_per_node)
     total = arch.total_params
     key = f"stages.{stage}.options"
-    est = StageEstimate(stage, "eval", arch.source, total, 0, "inference", gpus, 1, backend, "inference")
+    est = StageEstimate(stage, kind, arch.source, total, 0, "inference", gpus, 1, backend, "inference")
     if backend == "openai":
         openai = options.get("openai") or {}
         if not openai.get("launch_server"):

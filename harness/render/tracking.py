@@ -27,8 +27,6 @@ from typing import Any
 from common.errors import ConfigError, Problem
 
 TRACKERS = ("tensorboard", "wandb", "swanlab", "none")
-# The stage kinds whose trainers report to the tracker.
-TRACKED_KINDS = ("swift_sft", "swift_rlhf", "verl_grpo")
 MODES: Mapping[str, tuple[str, ...]] = {"wandb": ("offline", "online"), "swanlab": ("local", "cloud")}
 # Where each tracker writes inside a stage folder (wandb adds wandb/<offline-run-...> below WANDB_DIR).
 TRACKER_DIRS: Mapping[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb", "swanlab": "swanlog"}

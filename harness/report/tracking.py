@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.render.tracking import TRACKED_KINDS, run_label, tracker_dir
+from harness.render.tracking import run_label, tracker_dir
 from harness.report.markdown import markdown_table
 from harness.report.run_dir import RunInfo, StageInfo
 
@@ -68,7 +68,8 @@ def tracker_runs(run: RunInfo) -> list[TrackerRun]:
     project = str(tracking.get("project") or "")
     entries = []
     for stage in run.stages:
-        if stage.kind not in TRACKED_KINDS or stage.status in ("skipped", "pending"):
+        kind = stage.stage_kind
+        if kind is None or not kind.tracked or stage.status in ("skipped", "pending"):
             continue
         where, view = _where(name, stage)
         if name == "tensorboard" and view is None and "event file" in where:

@@ -28,19 +28,23 @@ VERL_VARLEN_MODELS = {"qwen2_5_vl", "qwen2_vl"}
 
 def stage_attention(planned: PlannedStage) -> tuple[str | None, str]:
     """(attention implementation the stage's trainer will use, config key), None if not a trainer."""
-    args = planned.spec.trainer_args
-    if planned.kind in ("swift_sft", "swift_rlhf"):
-        value = args.get("attn_impl")
-        return (str(value) if value else "sdpa"), f"stages.{planned.name}.attn_impl"
-    if planned.kind == "verl_grpo":
-        from harness.preflight.estimate import effective_verl
+    attention = planned.stage_kind.gpu.hook("attention")
+    return attention(planned) if attention is not None else (None, "")
 
-        model = effective_verl(args).actor_rollout_ref.model
-        value = (model.get("override_config") or {}).get("attn_implementation") or VERL_DEFAULT_ATTENTION
-        return str(
-            value
-        ), f"stages.{planned.name}.actor_rollout_ref.model.override_config.attn_implementation"
-    return None, ""
+
+def swift_attention(planned: PlannedStage) -> tuple[str, str]:
+    """ms-swift: --attn_impl, SDPA when unset."""
+    value = planned.spec.trainer_args.get("attn_impl")
+    return (str(value) if value else "sdpa"), f"stages.{planned.name}.attn_impl"
+
+
+def verl_attention(planned: PlannedStage) -> tuple[str, str]:
+    """verl: the model's override_config.attn_implementation, flash-attention when unset."""
+    from harness.preflight.estimate import effective_verl
+
+    model = effective_verl(planned.spec.trainer_args).actor_rollout_ref.model
+    value = (model.get("override_config") or {}).get("attn_implementation") or VERL_DEFAULT_ATTENTION
+    return str(value), f"stages.{planned.name}.actor_rollout_ref.model.override_config.attn_implementation"
 
 
 def needs_flash_attn(planned: PlannedStage) -> str | None:
@@ -50,30 +54,38 @@ def needs_flash_attn(planned: PlannedStage) -> str | None:
 
 
 def check_attention(plan: Plan, selected: Sequence[PlannedStage]) -> list[Problem]:
+    """Attention settings a stage's trainer cannot run (its kind's gpu.attention_problems)."""
+    problems: list[Problem] = []
+    for planned in selected:
+        check = planned.stage_kind.gpu.hook("attention_problems")
+        if check is None or planned.skip_reason:
+            continue
+        problems += check(plan, planned)
+    return problems
+
+
+def verl_remove_padding_problems(plan: Plan, planned: PlannedStage) -> list[Problem]:
+    """verl's remove-padding with a Qwen2-VL-family model needs flash-attn (the module docstring)."""
     from harness.preflight import stage_architecture
     from harness.preflight.architecture import ArchitectureError
     from harness.preflight.estimate import effective_verl
 
-    problems: list[Problem] = []
-    for planned in selected:
-        if planned.kind != "verl_grpo" or planned.skip_reason:
-            continue
-        impl, _ = stage_attention(planned)
-        model = effective_verl(planned.spec.trainer_args).actor_rollout_ref.model
-        if not model.get("use_remove_padding") or impl in FLASH:
-            continue
-        try:
-            model_type = stage_architecture(plan, planned).model_type
-        except ArchitectureError:
-            continue
-        if model_type in VERL_VARLEN_MODELS:
-            problems.append(
-                Problem(
-                    f"stages.{planned.name}.actor_rollout_ref.model.use_remove_padding",
-                    f"true with attention {impl}: verl's remove-padding path for {model_type} calls "
-                    f"flash_attn_varlen_func (verl/models/transformers/qwen2_vl.py) and fails without "
-                    f"flash-attn; set it to false (${{attention.verl_use_remove_padding}}) or use "
-                    f"attention=flash_attention_2 after make install-flash-attn",
-                )
-            )
-    return problems
+    impl, _ = stage_attention(planned)
+    model = effective_verl(planned.spec.trainer_args).actor_rollout_ref.model
+    if not model.get("use_remove_padding") or impl in FLASH:
+        return []
+    try:
+        model_type = stage_architecture(plan, planned).model_type
+    except ArchitectureError:
+        return []
+    if model_type not in VERL_VARLEN_MODELS:
+        return []
+    return [
+        Problem(
+            f"stages.{planned.name}.actor_rollout_ref.model.use_remove_padding",
+            f"true with attention {impl}: verl's remove-padding path for {model_type} calls "
+            f"flash_attn_varlen_func (verl/models/transformers/qwen2_vl.py) and fails without "
+            f"flash-attn; set it to false (${{attention.verl_use_remove_padding}}) or use "
+            f"attention=flash_attention_2 after make install-flash-attn",
+        )
+    ]

@@ -24,7 +24,6 @@ from pathlib import Path
 from common import gpu_env
 from common.errors import Problem
 from harness.plan import Plan, PlannedStage
-from harness.render.tracking import TRACKED_KINDS
 from harness.validate.attention import needs_flash_attn
 
 
@@ -36,37 +35,60 @@ class Requirement:
 
 
 def stage_requirements(planned: PlannedStage) -> list[Requirement]:
-    name, kind = planned.name, planned.kind
-    args = planned.spec.trainer_args
+    """What the stage imports, from its kind's GPU facts, its tracker and its attention."""
+    facts = planned.stage_kind.gpu
     needs: list[Requirement] = []
     gpus = planned.ctx.gpus_per_node
-    if gpus > 0 and kind in ("swift_sft", "swift_rlhf", "verl_grpo", "eval"):
+    if gpus > 0 and facts.cuda:
         needs.append(Requirement("torch.cuda", f"it runs on {gpus} GPUs", "cluster.gpus_per_node"))
-    if kind == "verl_grpo":
-        needs.append(
-            Requirement("vllm", "verl's vLLM rollout", f"stages.{name}.actor_rollout_ref.rollout.name")
-        )
-    if kind in ("swift_sft", "swift_rlhf") and args.get("deepspeed"):
-        needs.append(Requirement("deepspeed", f"--deepspeed {args['deepspeed']}", f"stages.{name}.deepspeed"))
-    if kind == "swift_rlhf" and args.get("use_vllm"):
-        needs.append(Requirement("vllm", "ms-swift GRPO with use_vllm", f"stages.{name}.use_vllm"))
-    if kind == "eval":
-        options = planned.spec.get("options") or {}
-        if options.get("backend") == "vllm":
-            needs.append(Requirement("vllm", "the vLLM evaluation backend", f"stages.{name}.options.backend"))
-        openai = options.get("openai") or {}
-        if options.get("backend") == "openai" and openai.get("launch_server"):
-            if any("vllm" in str(part) for part in openai.get("server_command") or []):
-                needs.append(
-                    Requirement("vllm", "the vLLM server it starts", f"stages.{name}.options.openai")
-                )
+    packages = facts.hook("packages")
+    if packages is not None:
+        needs += packages(planned)
     tracking = planned.ctx.tracking
-    if kind in TRACKED_KINDS and tracking is not None and tracking.requires and not planned.ctx.verbatim:
+    if planned.stage_kind.tracked and tracking is not None and tracking.requires and not planned.ctx.verbatim:
         needs.append(Requirement(tracking.requires, f"the {tracking.name} tracker", "tracking"))
     flash_key = needs_flash_attn(planned)
     if flash_key:
         needs.append(Requirement("flash_attn", "flash-attention", flash_key))
     return needs
+
+
+# ----- the packages of each trainer (StageKind.gpu.packages) ------------------------------------
+
+
+def swift_packages(planned: PlannedStage) -> list[Requirement]:
+    """ms-swift: DeepSpeed when --deepspeed is set."""
+    args = planned.spec.trainer_args
+    if not args.get("deepspeed"):
+        return []
+    return [Requirement("deepspeed", f"--deepspeed {args['deepspeed']}", f"stages.{planned.name}.deepspeed")]
+
+
+def swift_rlhf_packages(planned: PlannedStage) -> list[Requirement]:
+    """`swift rlhf`: as `swift sft`, and vllm for GRPO's colocated rollout (use_vllm)."""
+    needs = swift_packages(planned)
+    if planned.spec.trainer_args.get("use_vllm"):
+        needs.append(Requirement("vllm", "ms-swift GRPO with use_vllm", f"stages.{planned.name}.use_vllm"))
+    return needs
+
+
+def verl_packages(planned: PlannedStage) -> list[Requirement]:
+    """verl GRPO: vllm for its rollout."""
+    key = f"stages.{planned.name}.actor_rollout_ref.rollout.name"
+    return [Requirement("vllm", "verl's vLLM rollout", key)]
+
+
+def eval_packages(planned: PlannedStage) -> list[Requirement]:
+    """harness.evaluation: vllm for its vLLM backend, or for the vLLM server it starts itself."""
+    name = planned.name
+    options = planned.spec.get("options") or {}
+    if options.get("backend") == "vllm":
+        return [Requirement("vllm", "the vLLM evaluation backend", f"stages.{name}.options.backend")]
+    openai = options.get("openai") or {}
+    if options.get("backend") == "openai" and openai.get("launch_server"):
+        if any("vllm" in str(part) for part in openai.get("server_command") or []):
+            return [Requirement("vllm", "the vLLM server it starts", f"stages.{name}.options.openai")]
+    return []
 
 
 def check_tracker_login(
@@ -75,7 +97,7 @@ def check_tracker_login(
     """tracking=wandb tracking.mode=online needs a key where wandb looks for one: WANDB_API_KEY in
     the environment or `wandb login`'s netrc entry ($NETRC or ~/.netrc). Without one, wandb stops
     every training stage at start-up (no TTY to ask on)."""
-    tracking = next((s.ctx.tracking for s in selected if s.kind in TRACKED_KINDS and not s.skip_reason), None)
+    tracking = next((s.ctx.tracking for s in selected if s.stage_kind.tracked and not s.skip_reason), None)
     if tracking is None or tracking.name != "wandb" or tracking.mode != "online":
         return []
     if any(s.ctx.verbatim for s in selected) or environ.get("WANDB_API_KEY"):

@@ -109,68 +109,80 @@ def parallel_problems(
 
 
 def engines_of(planned: PlannedStage) -> list[VllmEngine]:
-    """The vLLM engines a stage starts (none for most stages)."""
-    name, kind = planned.name, planned.kind
-    args = planned.spec.trainer_args
-    if kind == "verl_grpo":
-        from harness.preflight.estimate import effective_verl
+    """The vLLM engines a stage starts (its kind's gpu.vllm_engines; none for most stages)."""
+    engines = planned.stage_kind.gpu.hook("vllm_engines")
+    return engines(planned) if engines is not None else []
 
-        rollout = effective_verl(args).actor_rollout_ref.rollout
-        if str(rollout.get("name")) != "vllm":
-            return []
-        prefix = "actor_rollout_ref.rollout."
-        keys = planned.rendered.keys
-        tp_key = keys.get(
-            prefix + "tensor_model_parallel_size", f"stages.{name}.{prefix}tensor_model_parallel_size"
+
+def verl_engines(planned: PlannedStage) -> list[VllmEngine]:
+    """verl GRPO: its rollout, when actor_rollout_ref.rollout.name is vllm."""
+    from harness.preflight.estimate import effective_verl
+
+    name = planned.name
+    rollout = effective_verl(planned.spec.trainer_args).actor_rollout_ref.rollout
+    if str(rollout.get("name")) != "vllm":
+        return []
+    prefix = "actor_rollout_ref.rollout."
+    keys = planned.rendered.keys
+    tp_key = keys.get(
+        prefix + "tensor_model_parallel_size", f"stages.{name}.{prefix}tensor_model_parallel_size"
+    )
+    mode = (rollout.get("engine_kwargs") or {}).get("vllm", {}) or {}
+    return [
+        VllmEngine(
+            name,
+            int(rollout.tensor_model_parallel_size),
+            tp_key,
+            pp=int(rollout.get("pipeline_model_parallel_size") or 1),
+            dp=int(rollout.get("data_parallel_size") or 1),
+            vision_tp=str(mode.get("mm_encoder_tp_mode", "weights")) != "data",
+            replicas_over_all_gpus=True,
         )
-        mode = (rollout.get("engine_kwargs") or {}).get("vllm", {}) or {}
+    ]
+
+
+def swift_grpo_engines(planned: PlannedStage) -> list[VllmEngine]:
+    """`swift rlhf`: GRPO's colocated vLLM, when use_vllm is set."""
+    name, args = planned.name, planned.spec.trainer_args
+    if not args.get("use_vllm"):
+        return []
+    return [
+        VllmEngine(
+            name, int(args.get("vllm_tensor_parallel_size") or 1), f"stages.{name}.vllm_tensor_parallel_size"
+        )
+    ]
+
+
+def eval_engines(planned: PlannedStage) -> list[VllmEngine]:
+    """harness.evaluation: its vLLM backend, or the OpenAI-compatible vLLM server it starts."""
+    name = planned.name
+    options: Mapping[str, Any] = planned.spec.get("options") or {}
+    backend = options.get("backend")
+    where = f"stages.{name}.options"
+    if backend == "vllm":
+        engine = options.get("vllm") or {}
+        extra = engine.get("engine_kwargs") or {}
         return [
             VllmEngine(
                 name,
-                int(rollout.tensor_model_parallel_size),
-                tp_key,
-                pp=int(rollout.get("pipeline_model_parallel_size") or 1),
-                dp=int(rollout.get("data_parallel_size") or 1),
-                vision_tp=str(mode.get("mm_encoder_tp_mode", "weights")) != "data",
-                replicas_over_all_gpus=True,
+                int(engine.get("tensor_parallel_size") or 1),
+                f"{where}.vllm.tensor_parallel_size (eval.vllm.tensor_parallel_size)",
+                pp=int(extra.get("pipeline_parallel_size") or 1),
+                vision_tp=str(extra.get("mm_encoder_tp_mode", "weights")) != "data",
             )
         ]
-    if kind == "swift_rlhf" and args.get("use_vllm"):
+    openai = options.get("openai") or {}
+    if backend == "openai" and openai.get("launch_server"):
+        flags = _server_flags(list(openai.get("server_args") or []))
         return [
             VllmEngine(
                 name,
-                int(args.get("vllm_tensor_parallel_size") or 1),
-                f"stages.{name}.vllm_tensor_parallel_size",
+                int(flags.get("tensor-parallel-size", 1)),
+                f"{where}.openai.server_args (eval.openai.server_args --tensor-parallel-size)",
+                pp=int(flags.get("pipeline-parallel-size", 1)),
+                vision_tp=str(flags.get("mm-encoder-tp-mode", "weights")) != "data",
             )
         ]
-    if kind == "eval":
-        options: Mapping[str, Any] = planned.spec.get("options") or {}
-        backend = options.get("backend")
-        where = f"stages.{name}.options"
-        if backend == "vllm":
-            engine = options.get("vllm") or {}
-            extra = engine.get("engine_kwargs") or {}
-            return [
-                VllmEngine(
-                    name,
-                    int(engine.get("tensor_parallel_size") or 1),
-                    f"{where}.vllm.tensor_parallel_size (eval.vllm.tensor_parallel_size)",
-                    pp=int(extra.get("pipeline_parallel_size") or 1),
-                    vision_tp=str(extra.get("mm_encoder_tp_mode", "weights")) != "data",
-                )
-            ]
-        openai = options.get("openai") or {}
-        if backend == "openai" and openai.get("launch_server"):
-            flags = _server_flags(list(openai.get("server_args") or []))
-            return [
-                VllmEngine(
-                    name,
-                    int(flags.get("tensor-parallel-size", 1)),
-                    f"{where}.openai.server_args (eval.openai.server_args --tensor-parallel-size)",
-                    pp=int(flags.get("pipeline-parallel-size", 1)),
-                    vision_tp=str(flags.get("mm-encoder-tp-mode", "weights")) != "data",
-                )
-            ]
     return []
 
 

@@ -119,7 +119,7 @@ def test_a_folder_is_copied_once_and_never_replaced(tmp_path: Path) -> None:
 def test_no_other_module_renames_files_over_targets_itself() -> None:
     """One atomic writer: production code calls common.atomic instead of its own os.replace."""
     offenders = []
-    for package in ("common", "harness", "launch", "data_prep", "rewards"):
+    for package in ("common", "harness", "launch", "data_prep", "rewards", "expert"):
         for path in (REPO / package).rglob("*.py"):
             if path.name == "atomic.py" and path.parent.name == "common":
                 continue
@@ -140,3 +140,71 @@ def test_move_aside_never_overwrites_what_was_kept_aside_before(tmp_path: Path) 
     assert (tmp_path / "sft.unshared.1" / "log.txt").read_text() == "second"
     assert kept == tmp_path / "a.json.old" and kept.read_text() == "x"
     assert not (tmp_path / "sft").exists()
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["swap-in-one-step", "rename-aside"])
+def test_atomic_folder_keeps_the_old_folder_until_the_new_one_is_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    import common.atomic
+
+    if not exchange:  # the path taken where renameat2 is missing (macOS) or refused
+        monkeypatch.setattr(common.atomic, "_exchange", lambda a, b: False)
+    out = tmp_path / "llava"
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / "old.bin").write_text("old")
+    with common.atomic.atomic_folder(out) as tmp:
+        assert tmp.parent == tmp_path and tmp.is_dir() and not any(tmp.iterdir())
+        (tmp / "new.bin").write_text("new")
+        assert _tree(out) == {"sub/old.bin": "old"}  # a reader still sees the old folder
+    assert _tree(out) == {"new.bin": "new"}
+    assert _siblings(tmp_path) == ["llava"]  # neither the old folder nor a temporary one is left
+
+
+def test_atomic_folder_swaps_in_one_step_on_linux(tmp_path: Path) -> None:
+    """Where RENAME_EXCHANGE exists the target is never absent; this machine's filesystem has it."""
+    import common.atomic
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_text("a")
+    (tmp_path / "b").write_text("b")
+    swapped = common.atomic._exchange(tmp_path / "a", tmp_path / "b")
+    assert swapped is sys.platform.startswith("linux")  # elsewhere the rename-aside path above
+    assert not swapped or (tmp_path / "a").read_text() == "b" and (tmp_path / "b" / "x").read_text() == "a"
+
+
+def test_atomic_folder_error_leaves_the_old_folder_and_no_temporary_one(tmp_path: Path) -> None:
+    from common.atomic import atomic_folder
+
+    out = tmp_path / "checkpoints" / "step-4"
+    out.mkdir(parents=True)
+    (out / "state.json").write_text("complete")
+    with pytest.raises(RuntimeError), atomic_folder(out) as tmp:
+        (tmp / "state.json").write_text("half")
+        raise RuntimeError("killed")
+    assert _tree(out) == {"state.json": "complete"}
+    assert _siblings(out.parent) == ["step-4"]
+    with atomic_folder(tmp_path / "new" / "final") as tmp:  # a missing target and parent are made
+        (tmp / "a").write_text("1")
+    assert _tree(tmp_path / "new" / "final") == {"a": "1"}
+
+
+def test_a_sole_writer_removes_what_killed_writers_of_the_same_folder_left(tmp_path: Path) -> None:
+    from common.atomic import atomic_folder
+
+    killed = tmp_path / ".step-1.0123456789abcdef.tmp"
+    other = tmp_path / ".step-10.0123456789abcdef.tmp"  # another target's: kept
+    for folder in (killed, other):
+        folder.mkdir()
+        (folder / "half.bin").write_text("x")
+    with atomic_folder(tmp_path / "step-1") as tmp:
+        (tmp / "a").write_text("1")
+    assert killed.is_dir()  # not asked to: another process may be writing it
+    with atomic_folder(tmp_path / "step-1", sole_writer=True) as tmp:
+        (tmp / "a").write_text("2")
+    assert _siblings(tmp_path) == [other.name, "step-1"]
+    assert _tree(tmp_path / "step-1") == {"a": "2"}

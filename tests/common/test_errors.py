@@ -16,7 +16,7 @@ import pytest
 from common.errors import ConfigError, HarnessError, did_you_mean
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("common", "harness", "launch", "data_prep", "rewards")
+PACKAGES = ("common", "harness", "launch", "data_prep", "rewards", "expert")
 BUILTIN_ERRORS = {name for name in dir(builtins) if name.endswith("Error")} | {"Exception", "BaseException"}
 # Control flow, never shown to a user as an error: a rejected record is counted in rejects.jsonl;
 # the swift argument check turns its private parse error into a Problem.
@@ -54,9 +54,15 @@ def _outside_the_hierarchy(classes: dict[str, tuple[str, list[str]]]) -> set[str
 def test_every_project_exception_derives_from_harness_error() -> None:
     files = [path for package in PACKAGES for path in sorted((REPO / package).rglob("*.py"))]
     classes = _exception_classes(files)
-    assert {"ClusterConfigError", "JobError", "SlurmError", "StageFailed", "RewardPluginError"} <= set(
-        classes
-    )
+    assert {
+        "ClusterConfigError",
+        "JobError",
+        "SlurmError",
+        "StageFailed",
+        "RewardPluginError",
+        "ExpertSwapError",
+        "ExpertTrainingError",
+    } <= set(classes)
     assert _outside_the_hierarchy(classes) == set(), "derive these from common.errors.HarnessError"
 
 

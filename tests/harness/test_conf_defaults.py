@@ -199,3 +199,36 @@ def test_tiny_model_pixel_limits_live_in_one_file() -> None:
     profile, paper = _profile_and_paper(qwen[-1])
     cfg = _composed(f"paper={paper}", f"profile={profile}")
     assert (cfg.model.min_pixels, cfg.model.max_pixels) == (limits["min_pixels"], limits["max_pixels"])
+
+
+def _restated_cluster_fallbacks(source: str) -> list[str]:
+    """`OmegaConf.select(cfg, "cluster.<key>", default=<value>)` with a value other than None: a
+    ClusterConfig default stated a second time (the composed cluster always holds every key)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and ast.unparse(node.func).endswith("select")):
+            continue
+        key = next(
+            (a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)), ""
+        )
+        default = next((k.value for k in node.keywords if k.arg == "default"), None)
+        if key.startswith("cluster.") and default is not None and ast.unparse(default) != "None":
+            found.append(f"{key} (default={ast.unparse(default)})")
+    return found
+
+
+def test_no_module_restates_a_cluster_default_as_a_fallback() -> None:
+    assert _restated_cluster_fallbacks('OmegaConf.select(cfg, "cluster.nnodes", default=1) or 1') == [
+        "cluster.nnodes (default=1)"
+    ]
+    assert _restated_cluster_fallbacks('OmegaConf.select(cfg, "cluster.python", default=None)') == []
+    repo = CONF_DIR.parent
+    found = {
+        str(path.relative_to(repo)): hits
+        for package in ("harness", "launch", "expert")
+        for path in sorted((repo / package).rglob("*.py"))
+        if (hits := _restated_cluster_fallbacks(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}, "read the cluster from parse_cluster (launch.config.ClusterConfig's defaults)"

@@ -14,7 +14,7 @@ import pytest
 from common.errors import ConfigError
 from harness.cli import main
 from harness.plan import Plan
-from harness.render.tracking import TRACKED_KINDS, TRACKERS
+from harness.render.tracking import TRACKERS
 from harness.report.run_dir import load_run
 from harness.report.tracking import render_tracking, tracker_runs
 from harness.validate import validate_plan
@@ -45,7 +45,7 @@ def _override(argv: tuple[str, ...], key: str) -> str | None:
 
 
 def _tracked(plan: Plan) -> list:
-    stages = [s for s in plan.stages if s.kind in TRACKED_KINDS]
+    stages = [s for s in plan.stages if s.stage_kind.tracked]
     assert stages, plan.paper
     return stages
 

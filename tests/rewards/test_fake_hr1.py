@@ -103,9 +103,9 @@ def test_config_kwargs(fake_hr1_conf):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"eta": 1.1}, "unknown Fake-HR1 reward kwargs"),
-        ({"label_neg": -1}, "label_neg must be >= 0"),
-        ({"format_pos": "x"}, "format_pos must be a number"),
+        ({"eta": 1.1}, "reward_kwargs.eta: unknown key; known: label_pos, "),
+        ({"label_neg": -1}, "reward_kwargs.label_neg: must be >= 0"),
+        ({"format_pos": "x"}, "reward_kwargs.format_pos: must be a number"),
     ],
 )
 def test_invalid_kwargs(kwargs, message):

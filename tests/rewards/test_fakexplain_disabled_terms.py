@@ -110,9 +110,9 @@ def test_score_bounds_leave_out_disabled_terms():
 @pytest.mark.parametrize(
     "value,message",
     [
-        (["grnding"], "unknown term"),
+        (["grnding"], "unknown term 'grnding' \\(did you mean: grounding\\?\\)"),
         ("grounding,format", "unknown term"),
-        ([1], "list of term names"),
+        ([1], r"\[0\]: must be a string"),
         (3, "list"),
     ],
 )

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.errors import ConfigError
 from rewards import fakexplain
 from rewards.fakexplain import compute_score, score_keys
 from rewards.fakexplain_weights import check_reward_kwargs, weights_from_kwargs
@@ -208,26 +210,34 @@ def test_verl_router_kwargs_are_ignored():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"w_ioU": 2}, "unknown FakeXplain reward kwargs ['w_ioU']"),
-        ({"label_neg": -1}, "label_neg must be >= 0"),
-        ({"eta": 0}, "eta must be > 0"),
-        ({"w_iou": "1.5"}, "w_iou must be a number"),
-        ({"w_iou": True}, "w_iou must be a number"),
-        ({"r_base": float("nan")}, "r_base must be finite"),
-        ({"iou_mode": "mask"}, "iou_mode must be one of"),
-        ({"relax": "exp"}, "relax must be one of"),
-        ({"coupled": "yes"}, "coupled must be true or false"),
-        ({"coupled": 1}, "coupled must be true or false"),
+        ({"w_ioU": 2}, "reward_kwargs.w_ioU: unknown key (did you mean: w_iou?); known: eta, w_iou,"),
+        ({"w_iou": None, "wiou": None}, "reward_kwargs.wiou: unknown key"),  # null or not
+        ({"label_neg": -1}, "reward_kwargs.label_neg: must be >= 0"),
+        ({"eta": 0}, "reward_kwargs.eta: must be > 0"),
+        ({"w_iou": "1.5"}, "reward_kwargs.w_iou: must be a number"),
+        ({"w_iou": True}, "reward_kwargs.w_iou: must be a number"),
+        ({"r_base": float("nan")}, "reward_kwargs.r_base: must be finite"),
+        ({"w_iou_end": float("inf"), "w_iou_start": 0}, "reward_kwargs.w_iou_end: must be finite"),
+        ({"iou_mode": "mask"}, "reward_kwargs.iou_mode: must be one of 'union', 'matched'"),
+        ({"relax": "exp"}, "reward_kwargs.relax: must be one of 'clip', 'power'"),
+        ({"coupled": "yes"}, "reward_kwargs.coupled: must be true or false"),
+        ({"coupled": 1}, "reward_kwargs.coupled: must be true or false"),
         ({"w_iou_start": 0.5}, "both w_iou_start and w_iou_end"),
-        ({"w_iou_start": 0.5, "w_iou_end": 1.0, "w_iou": 1.0}, "not both"),
-        ({"total_steps": 0}, "total_steps must be a positive whole number"),
-        ({"total_steps": 2.5}, "total_steps must be a positive whole number"),
-        ({"w_iou": [1]}, "w_iou must be a number"),
+        (
+            {"w_iou_start": 0.5, "w_iou_end": 1.0, "w_iou": 1.0},
+            "reward_kwargs.w_iou: give either w_iou (constant) or w_iou_start/w_iou_end",
+        ),
+        ({"total_steps": 0}, "reward_kwargs.total_steps: must be a positive whole number"),
+        ({"total_steps": 2.5}, "reward_kwargs.total_steps: must be an integer"),
+        ({"w_iou": [1]}, "reward_kwargs.w_iou: must be a number"),
+        ({"label_neg": -1, "eta": -1}, "2 problems:"),  # every problem at once
     ],
 )
 def test_invalid_kwargs_are_config_errors(kwargs, message):
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    # A ValueError for verl and ms-swift (a config error, not a bad response), a ConfigError for the CLI.
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
         score(respond(GT_BOXES), **kwargs)
+    assert isinstance(caught.value, ConfigError)
 
 
 # ---- the linear schedule (004) ----------------------------------------------------------------

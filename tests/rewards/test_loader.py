@@ -103,7 +103,7 @@ def test_the_projects_rewards_load_and_check_their_kwargs():
     assert result["score"] == 3.5
     with pytest.raises(
         RewardPluginError,
-        match=r"reward kwargs for compute_score .*unknown FakeXplain reward kwargs \['wiou'\]",
+        match=r"reward kwargs for compute_score .*reward_kwargs.wiou: unknown key \(did you mean: w_iou, w_iou_end\?\)",
     ):
         load_reward_fn(REPO / "rewards" / "fakexplain.py", "compute_score", reward_kwargs={"wiou": 1.5})
     hr1 = load_reward_fn(REPO / "rewards" / "fake_hr1.py", "compute_score", reward_kwargs={"label_pos": 1.0})

@@ -134,7 +134,9 @@ def test_configuration_errors_are_clear(adapter_module, monkeypatch, tmp_path):
         orms["aigi_reward"]()
     with pytest.raises(RewardPluginError, match="does not exist"):
         make_orm(monkeypatch, tmp_path, path=tmp_path / "missing.py")
-    with pytest.raises(RewardPluginError, match="unknown FakeXplain reward kwargs"):
+    with pytest.raises(
+        RewardPluginError, match=r"reward_kwargs.w_iou_typo: unknown key \(did you mean: w_iou"
+    ):
         make_orm(monkeypatch, tmp_path, kwargs={"w_iou_typo": 1})
     orm = make_orm(monkeypatch, tmp_path)
     with pytest.raises(RewardPluginError, match="no 'solution' column"):
