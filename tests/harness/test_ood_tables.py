@@ -258,3 +258,25 @@ def test_table6_runs_share_table4s_training_through_the_store(tmp_path: Path) ->
     key = "stages.grpo_alpha.reward.custom_reward_function.path"
     assert stage_fingerprint(best, best.stage("grpo_alpha"))[key] == f"{best.run_dir}/reward/fakexplain.py"
     assert stage_fingerprint(ood, ood.stage("grpo_alpha"), portable=True)[key] == "<run>/reward/fakexplain.py"
+
+
+@pytest.mark.slow
+def test_a_smoke_table6_run_evaluates_the_ood_sets_and_fills_its_column(
+    tmp_path: Path, ood_sets: dict[str, Path]
+) -> None:
+    # The real stages on the CPU: the tiny model (No-FT) on both generated sets, then the table's report.
+    runs = tmp_path / "runs"
+    code = main([
+        "paper=fakexplain", "profile=smoke", "table=table6", "table_runs=[ood_no_ft]", "run_name=s",
+        f"paths.runs={runs}", f"data.ood.gpt4o={ood_sets['gpt4o']}", f"data.ood.ffpp={ood_sets['ffpp']}",
+    ])  # fmt: skip
+    assert code == 0
+    run = runs / "fakexplain" / "s__ood_no_ft"
+    for stage, images in (("eval_ood_gpt4o", 2), ("eval_ood_ffpp", 2)):
+        assert len((run / stage / "predictions.jsonl").read_text().splitlines()) == images
+    report = json.loads((runs / "fakexplain" / "s__table6" / "report.json").read_text())
+    (table,) = report["tables"]
+    for row in table["rows"]:
+        cell = row["cells"]["No-FT"]
+        assert cell["filled_by"] == ["s__ood_no_ft"] and 0.0 <= cell["mean"] <= 1.0, row["name"]
+        assert row["cells"]["Best"]["status"] == "not run"
