@@ -125,7 +125,7 @@ def _use_store(
                 if stage_dir.is_symlink():
                     stage_dir.unlink()
                 continue
-            entry = entry_for(plan.run_dir, planned.name, stage_fingerprint(plan, planned))
+            entry = entry_for(plan.run_dir, planned.name, stage_fingerprint(plan, planned, portable=True))
             where = describe_entry(plan.run_dir, entry.path)
             store[planned.name] = entry
             entry.link(Path(planned.ctx.stage_dir))
@@ -293,20 +293,26 @@ def decide(
     return decisions, problems
 
 
-def stage_fingerprint(plan: Plan, planned: PlannedStage) -> dict[str, Any]:
+def stage_fingerprint(plan: Plan, planned: PlannedStage, portable: bool = False) -> dict[str, Any]:
     """What decides a stage's result, as recorded and compared on resume.
 
     Its declared config (secrets masked; values its kind derives from upstream outputs are in
     the argv, not here), its topology and trainer dialect, the content of the reward file it
     scores with, and a digest of the fingerprint of every stage whose output it consumes, so a
     change upstream reaches every stage downstream of it.
+
+    `portable`: paths inside the run directory are written relative to it (`<run>/...`), so the
+    same stage of two runs has one fingerprint: the shared stage store's key (the GRPO stage's
+    reward path is the run's own copy of the file, whose content reward.sha256 already holds).
+    The manifest keeps the absolute form, which resumes compare against.
     """
     patterns = _secret_patterns(plan)
     config = planned.declared if planned.declared is not None else planned.spec.config
+    prefix = f"{plan.run_dir}/" if portable else None
     fingerprint: dict[str, Any] = {}
     for key, value in flatten(config).items():
         secret = is_secret_name(str(key).rsplit(".", 1)[-1], patterns)
-        fingerprint[f"stages.{planned.name}.{key}"] = MASK if secret else _jsonable(value)
+        fingerprint[f"stages.{planned.name}.{key}"] = MASK if secret else _jsonable(value, prefix)
     fingerprint["cluster.nnodes"] = planned.ctx.nnodes
     fingerprint["cluster.gpus_per_node"] = planned.ctx.gpus_per_node
     if planned.ctx.dialect:
@@ -314,7 +320,7 @@ def stage_fingerprint(plan: Plan, planned: PlannedStage) -> dict[str, Any]:
     if plan.reward is not None and planned.stage_kind.uses_reward(planned.spec.config):
         fingerprint["reward.sha256"] = plan.reward.source_sha256()
     for producer in planned.spec.producers():
-        upstream = stage_fingerprint(plan, plan.stage(producer))
+        upstream = stage_fingerprint(plan, plan.stage(producer), portable)
         digest = hashlib.sha256(json.dumps(upstream, sort_keys=True, default=str).encode()).hexdigest()
         fingerprint[f"upstream.{producer}"] = digest[:16]
     return fingerprint
@@ -351,13 +357,16 @@ def _stale_inputs(
     return ""
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, run_prefix: str | None = None) -> Any:
+    """`run_prefix`: a string under it is written relative to the run (stage_fingerprint portable)."""
+    if isinstance(value, str) and run_prefix and value.startswith(run_prefix):
+        return "<run>/" + value.removeprefix(run_prefix)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, run_prefix) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, run_prefix) for k, v in value.items()}
     return str(value)
 
 

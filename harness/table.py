@@ -8,7 +8,8 @@ each cell naming the run that filled it. The runs share every stage whose finger
 (`shared_stages`, harness/stage_store.py): the first run that needs it runs it, the others link to it.
 `table=all` runs every table that has runs (a run name
 two tables share is run once). The dry run lists the runs, the stages each runs and those it reuses
-(from which run of the table, or published by an earlier invocation), then every run's own dry run; each run's delta composes and validates before any run starts.
+(from which run of the table, or published by an earlier invocation), then every run's own dry run; each run's delta composes and validates before any run starts, and a real run first checks every run's
+inputs (a missing dataset or out-of-distribution set stops the table before its first stage).
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
             where = f"table {table}, run {run.name} ({' '.join(run.overrides)})"
             raise ConfigError([Problem(p.key, f"{p.message} [{where}]") for p in exc.problems]) from None
         members.append((run, name, overrides, member_cfg))
+    if not cfg.get("dry_run"):
+        _check_missing_inputs(members, table, inv.stage_subset)
     out = sys.stdout
     print(
         f"# table {table}: {len(members)} runs of paper {cfg.paper.name} (run names {base}__<run>)", file=out
@@ -162,6 +165,27 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs, results)
 
 
+def _check_missing_inputs(
+    members: list[tuple[TableRun, str, list[str], DictConfig]], table: str, subset: list[str] | None
+) -> None:
+    """Every run's missing inputs (an out-of-distribution set, the dataset) before the first run
+    starts: a table's last run must not fail on a missing folder after the others trained.
+    The same problem in several runs is one line naming them."""
+    from harness.validate import missing_inputs
+
+    found: dict[tuple[str, str], list[str]] = {}
+    for run, name, _, member_cfg in members:
+        for problem in missing_inputs(build_plan(member_cfg, name), subset):
+            found.setdefault((problem.key, problem.message), []).append(run.name)
+    if found:
+        raise ConfigError(
+            [
+                Problem(key, f"{message} [table {table}, runs: {', '.join(runs)}]")
+                for (key, message), runs in found.items()
+            ]
+        )
+
+
 def _sharing(
     cfg: DictConfig, run_name: str, table_run: str, producers: dict[Path, str]
 ) -> tuple[list[str], list[str]]:
@@ -181,7 +205,7 @@ def _sharing(
         if not shared or not shareable(planned.stage_kind):
             runs_here.append(planned.name)
             continue
-        entry = entry_for(plan.run_dir, planned.name, stage_fingerprint(plan, planned))
+        entry = entry_for(plan.run_dir, planned.name, stage_fingerprint(plan, planned, portable=True))
         if entry.published is not None:
             reused.append(f"{planned.name} (published {entry.path.name})")
         elif entry.path in producers:

@@ -133,7 +133,9 @@ from data_prep.sources import data_source
 from data_prep.sources.common import resizable_frame
 from rewards.fakexplain_parser import BOX_END, BOX_START, REF_END, REF_START, parse_response
 
-__all__ = ["OUTPUTS", "Options", "prepare", "convert", "check_layout", "ARCHIVE_URL", "ANNOTATIONS_FILE"]
+__all__ = [
+    "OUTPUTS", "Options", "prepare", "convert", "check_layout", "template_prompt", "ARCHIVE_URL", "ANNOTATIONS_FILE",
+]  # fmt: skip
 
 OUTPUTS = ("sft.jsonl", "grpo.jsonl", "grpo.parquet", "eval.jsonl")
 TRAIN_OUTPUTS = ("sft.jsonl", "grpo.jsonl", "grpo.parquet")
@@ -494,6 +496,17 @@ def _regions(
             )
         regions.append(([x1, y1, x2, y2], " ".join(ref.split())))
     return regions
+
+
+def template_prompt(templates: str, record_id: str, seed: int, region_syntax: str) -> list[dict[str, str]]:
+    """The prompt this source's evaluation manifest gives a record (one of all the templates, by a
+    seeded hash of its id), for other test sets evaluated like FakeXplained (testset_* sources)."""
+    if region_syntax not in _REGION_FORMAT:
+        raise ValueError(f"region_syntax must be one of {sorted(_REGION_FORMAT)}, got {region_syntax!r}")
+    template = pick_template(
+        load_templates(templates), record_id, seed, label=None, pool="all", purpose="prompt"
+    )
+    return _prompt_messages(template, region_syntax)
 
 
 def _prompt_messages(template: ChatTemplate, region_syntax: str) -> list[dict[str, str]]:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from data_prep import image_folders
-from data_prep.eval_manifest import DEFAULT_QUERY, eval_row, prompt_messages
+from data_prep.eval_manifest import DEFAULT_QUERY, eval_row
 from data_prep.image_check import image_size
 from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_inputs
 from data_prep.sources import data_source
 from data_prep.sources.common import resizable_frame
+from data_prep.testset_prompt import testset_prompt
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert", "IMAGE_EXTENSIONS", "CLASS_FOLDERS"]
 
@@ -41,6 +42,12 @@ class Options:
     # Set both to also record the Qwen2.5-VL frame of each image in the manifest.
     min_pixels: int | None = None
     max_pixels: int | None = None
+    # A chat-template file (e.g. conf/data_prep/fakexplain_templates.yaml): each image gets the prompt
+    # FakeXplained's evaluation manifest would give it (data_prep/testset_prompt.py);
+    # query and system are then unused. region_syntax fills the templates' region example.
+    templates: str | None = None
+    region_syntax: str = "json"
+    seed: int = 0
     split: Literal["train", "val"] = "val"  # GenImage only: its val images are the test images
 
 
@@ -55,6 +62,10 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
     roots = require_inputs(inputs, "testset_folders", f"a test-set folder holding {image_folders.LAYOUTS}")
     if (options.min_pixels is None) != (options.max_pixels is None):
         raise ValueError("testset_folders options: give both min_pixels and max_pixels, or neither")
+    if options.templates is not None:  # a bad file or region_syntax fails the stage before any record
+        testset_prompt(
+            "", options.query, options.system, options.templates, options.seed, options.region_syntax
+        )
     folders, skipped = image_folders.scan(roots, options.split, "testset_folders")
     return Prepared(
         records=_records(folders, skipped),
@@ -78,7 +89,9 @@ def convert(record: RawRecord, options: Options) -> Converted:
         label=item["label"],
         generator=item["generator"],
         family=None,
-        messages=prompt_messages(options.query, options.system),
+        messages=testset_prompt(
+            item["id"], options.query, options.system, options.templates, options.seed, options.region_syntax
+        ),
         frame=frame,
     )
     return Converted(record_id=item["id"], label=item["label"], rows={"eval.jsonl": [row]})

@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_prep.eval_manifest import DEFAULT_QUERY, eval_row, prompt_messages
+from data_prep.eval_manifest import DEFAULT_QUERY, eval_row
 from data_prep.image_check import image_size
 from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_files, resolve_image_path
 from data_prep.sources import data_source
 from data_prep.sources.common import nonempty_str, resizable_frame, word_label
+from data_prep.testset_prompt import testset_prompt
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert"]
 
@@ -35,6 +36,12 @@ class Options:
     verify_images: bool = True
     min_pixels: int | None = None
     max_pixels: int | None = None
+    # A chat-template file (e.g. conf/data_prep/fakexplain_templates.yaml): each image gets the prompt
+    # FakeXplained's evaluation manifest would give it (data_prep/testset_prompt.py);
+    # query and system are then unused. region_syntax fills the templates' region example.
+    templates: str | None = None
+    region_syntax: str = "json"
+    seed: int = 0
 
 
 def prepare(inputs: list[Path], options: Options) -> Prepared:
@@ -42,6 +49,10 @@ def prepare(inputs: list[Path], options: Options) -> Prepared:
     files = require_files(inputs, "testset_jsonl", what)
     if (options.min_pixels is None) != (options.max_pixels is None):
         raise ValueError("testset_jsonl options: give both min_pixels and max_pixels, or neither")
+    if options.templates is not None:  # a bad file or region_syntax fails the stage before any record
+        testset_prompt(
+            "", options.query, options.system, options.templates, options.seed, options.region_syntax
+        )
     return Prepared(records=iter_files(files), unique_ids=True, expected=what)
 
 
@@ -64,7 +75,9 @@ def convert(record: RawRecord, options: Options) -> Converted:
         label=label,
         generator=str(generator) if generator else None,
         family=None,
-        messages=prompt_messages(options.query, options.system),
+        messages=testset_prompt(
+            record_id, options.query, options.system, options.templates, options.seed, options.region_syntax
+        ),
         frame=frame,
     )
     return Converted(record_id=record_id, label=label, rows={"eval.jsonl": [row]})

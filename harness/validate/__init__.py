@@ -60,6 +60,17 @@ def validate_plan(
     return problems
 
 
+def missing_inputs(plan: Plan, subset: Sequence[str] | None = None) -> list[Problem]:
+    """Only the inputs the user provides that do not exist (what validate_plan's check_paths adds):
+    cheap, so a table checks every run's before the first run starts (harness/table.py)."""
+    names = [s.name for s in plan.stages if subset is None or s.name in subset]
+    problems: list[Problem] = []
+    for planned in plan.stages:
+        if planned.name in names and not planned.skip_reason:
+            problems += _missing_inputs(plan, planned.name, selected_names=names)
+    return problems
+
+
 def _missing_inputs(plan: Plan, stage: str, selected_names: list[str]) -> list[Problem]:
     planned = plan.stage(stage)
     problems = []
