@@ -29,7 +29,7 @@ PROFILE ?=
 DRY_RUN ?=
 ARGS ?=
 PYTEST_ARGS ?=
-# pytest-xdist workers of `make test`: the CI machine's two cores (tests/conftest.py keeps a module's
+# pytest-xdist workers of `make test`: the CI machine's two cores (tests/conftest.py keeps a test file's
 # tests, and the Slurm / torchrun / Ray jobs, each on one worker). PYTEST_WORKERS=0 runs one process.
 PYTEST_WORKERS ?= 2
 
@@ -63,7 +63,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 test: lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -36,26 +36,39 @@ def tiny_model_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ[CACHE_ENV] = previous
 
 
-# Files whose slow tests start real multi-process jobs on fixed or shared resources: the one
-# Slurm cluster (tests/launch/conftest.py, /etc/hosts, its lock), torchrun rendezvous on the
-# default port 29500, Ray heads. Under pytest-xdist they all run on one worker, one at a time.
+# Files whose slow tests start real multi-process jobs on shared resources: the one Slurm
+# cluster (tests/launch/conftest.py, /etc/hosts, a lock held for the session), torchrun
+# rendezvous on the default port 29500, Ray heads. Under pytest-xdist they share one worker.
 _ONE_WORKER_FILES = ("tests/launch/", "tests/expert/test_expert_programs.py")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Scheduling for `make test`, which runs two pytest-xdist workers with `--dist loadgroup`.
+def _work_unit(nodeid: str) -> str:
+    """The unit pytest-xdist gives one worker: a test file (its module fixtures, such as the
+    FakeXplain smoke pipeline, run once), or all of the files above together."""
+    path = nodeid.split("::", 1)[0]
+    return "clusters" if path.startswith(_ONE_WORKER_FILES) else path
 
-    Every test gets an xdist group: its file (so a module-scoped fixture, such as the FakeXplain
-    smoke pipeline, runs once, on one worker), or "clusters" for the slow tests of the files above.
-    Files with slow tests go first (stable sort: files and tests keep their order otherwise), so
-    both workers start on the long pipelines and the quick tests fill in behind them. Without
-    xdist the group marker is inert and only the order of the files changes.
-    """
-    slow_files: set[str] = set()
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`make test` runs two pytest-xdist workers; they take work units (_work_unit) in the order
+    pytest_collection_modifyitems leaves. (xdist's own `--dist loadgroup` marks do not reach the
+    node ids under pytest 9, so the units are defined here.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order chosen below
+    return WorkUnitScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Work units with more slow tests go first (a stable sort: the order is otherwise kept), so
+    both workers start on the long pipelines and the quick tests fill in behind them."""
+    slow: dict[str, int] = {}
     for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        clusters = item.get_closest_marker("slow") is not None and path.startswith(_ONE_WORKER_FILES)
-        item.add_marker(pytest.mark.xdist_group("clusters" if clusters else path))
-        if item.get_closest_marker("slow") is not None:
-            slow_files.add(path)
-    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow_files)
+        unit = _work_unit(item.nodeid)
+        slow[unit] = slow.get(unit, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow[_work_unit(item.nodeid)])
