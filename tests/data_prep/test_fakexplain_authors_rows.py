@@ -21,6 +21,8 @@ from data_prep.conversion import STATS_FILE, StageFailed, run_conversion
 from rewards.fakexplain import compute_score
 from rewards.fakexplain_parser import parse_response
 
+from .qwen_bounds import use_qwen_pixel_bounds
+
 TINY = {"min_pixels": 3136, "max_pixels": 12544}
 SYSTEM = "You are a helpful assistant that detects AI-generated images."
 
@@ -256,13 +258,7 @@ def test_a_box_collapsing_in_the_frame_is_rejected_in_token_syntax_only(tmp_path
 
 @pytest.fixture(scope="module")
 def swift_template(tiny_qwen):
-    import os
-
-    os.environ["MAX_PIXELS"] = str(TINY["max_pixels"])
-    os.environ["MIN_PIXELS"] = str(TINY["min_pixels"])
-    from data_prep import cpu_compat
-
-    cpu_compat.apply()
+    use_qwen_pixel_bounds(TINY["min_pixels"], TINY["max_pixels"])
     import torch
     from swift.model import get_model_processor
     from swift.template import get_template

@@ -17,6 +17,8 @@ from data_prep.conversion import run_conversion
 from data_prep.fakexplain_format import vocabulary
 from data_prep.sources.fakexplained import TEMPLATES_FILE, VOCABULARY_FILE
 
+from .qwen_bounds import use_qwen_pixel_bounds
+
 TINY_BOUNDS = {"min_pixels": 3136, "max_pixels": 12544}
 
 
@@ -261,8 +263,9 @@ def test_verl_rlhf_dataset_loads_the_parquet_in_the_model_frame(all_records, tin
 
 @pytest.mark.slow
 def test_ms_swift_loader_and_template_read_sft_and_grpo_rows(all_records, tiny_qwen, monkeypatch):
-    monkeypatch.setenv("MAX_PIXELS", str(TINY_BOUNDS["max_pixels"]))
-    monkeypatch.setenv("MIN_PIXELS", str(TINY_BOUNDS["min_pixels"]))
+    for name in ("MAX_PIXELS", "MIN_PIXELS", "IMAGE_MAX_TOKEN_NUM", "IMAGE_MIN_TOKEN_NUM"):
+        monkeypatch.setenv(name, "")  # records the value to restore after the test
+    use_qwen_pixel_bounds(TINY_BOUNDS["min_pixels"], TINY_BOUNDS["max_pixels"])
     from data_prep import cpu_compat
 
     cpu_compat.apply()
