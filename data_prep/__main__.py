@@ -5,7 +5,7 @@
     synth      --layout LAYOUT --output-dir DIR [--num-fake N] [--num-real N] [--seed S]
                [--size WxH] [--fixed-size] [--workers N] [--generators NAME ...] [--num-val N]
                (data_prep/synth_layouts/: what each layout writes, which options it takes)
-    tiny-model --arch qwen2_5_vl|llava1_6|llava1_5|clip_vision --output-dir DIR [--seed S]
+    tiny-model --arch qwen2_5_vl|llava1_6|llava1_5|clip_vision --output-dir DIR [--seed S] [--size NAME]
     download   --hub hf|modelscope --repo-id ID --cache-dir DIR [--revision REV]
                [--repo-type model|dataset] [--local-dir DIR] [--allow-pattern GLOB ...]
                [--unpack ARCHIVE.zip[=FOLDER] ...]  (needs --local-dir; resumable, checked)
@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import HarnessError
+from data_prep.conf_data import load_yaml
 
 __all__ = ["main", "build_parser"]
 
@@ -103,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tiny.add_argument("--output-dir", required=True, type=Path)
     tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument(
+        "--size",
+        default="default",
+        choices=sorted(load_yaml("tiny_qwen2_5_vl.yaml")["text_sizes"]),
+        help="qwen2_5_vl only: a text model shape of conf/data_prep/tiny_qwen2_5_vl.yaml text_sizes",
+    )
 
     download = sub.add_parser("download", help="download a model or dataset with the hub's own client")
     download.add_argument("--hub", required=True, choices=["hf", "modelscope"])
@@ -166,9 +173,17 @@ def _run(args: argparse.Namespace) -> int:
                 "llava1_5": tiny_model.build_tiny_llava1_5,
                 "clip_vision": tiny_model.build_tiny_clip_vision,
             }[args.kind]
+            if args.kind == "qwen2_5_vl":
+                return builder(args.output_dir, seed=args.seed, size=args.size)
             return builder(args.output_dir, seed=args.seed)
 
-        path, copied = build_or_copy(args.kind, args.seed, args.output_dir, build)
+        if args.size != "default" and args.kind != "qwen2_5_vl":
+            print(
+                f"error: --size: only the qwen2_5_vl tiny model has sizes, not {args.kind}", file=sys.stderr
+            )
+            return 2
+        kind = args.kind if args.size == "default" else f"{args.kind}-{args.size}"
+        path, copied = build_or_copy(kind, args.seed, args.output_dir, build)
         how = f"copied from ${CACHE_ENV}" if copied else "wrote"
         print(f"{how} tiny {args.kind} model to {path}")
         return 0

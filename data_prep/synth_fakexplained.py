@@ -2,15 +2,16 @@
 
 The data is made to be learnable by a tiny model in a few hundred CPU training steps, so the smoke
 run can prove that training and evaluation agree (prompt, chat template, image frame, answer
-format): a "real" image is a smooth scene with soft shapes and sensor-like noise; a "fake" one is
-the same kind of scene with one unmistakable artefact, a saturated two-shade checkerboard (a
-texture and colours no real scene here has), filling one of a few fixed cells of a 4 x 3 grid over
-the image (the corners, POSITIONS). Each position has its own colour pair: a tiny random model has
+format): a "real" image is a smooth scene with soft shapes in muted colours and sensor-like noise;
+a "fake" one is the same kind of scene with one unmistakable artefact, a saturated two-shade
+checkerboard (a texture and colours no real scene here has), filling a 2 x 2 block of cells of a
+4 x 3 grid over the image at one of its corners (POSITIONS). Each position has its own colour pair: a tiny random model has
 no sense of where an image token sits (Qwen2.5-VL's vision tower has no absolute position
 embedding and a 2-layer language model cannot read the box from rotary phases after prompts of
 varying length), so the colours tell it which box to write. The artefact is one region (box in
 original pixels + description) and gives the image its tag. At the smoke profile's size
-(224 x 168, model frame 112 x 84) a grid cell is exactly one merged 28 x 28 image token. Generator
+(224 x 168, model frame 112 x 84) a grid cell is exactly one merged 28 x 28 image token, the
+artefact four of the twelve. Generator
 names cycle through 002 Table 2, so every family appears. Everything is a function of the seed.
 
 The output goes through the same converter as the real data:
@@ -64,22 +65,26 @@ ARTEFACT = _Artefact("checker", "distorted texture on the surface", "Texture err
 GRID = (4, 3)  # columns, rows
 # A saturated hue and its darker shade: a zero channel no scene here has, and their mean is still
 # that hue when a model's resize blurs the squares (complementary pairs would average to grey).
+# The artefact covers SPAN cells (columns, rows) from its position: 4 of the 12 image tokens at the
+# smoke size. One cell (1 token in 12) was not enough: the tiny model's attention, spread over a
+# prompt of about 90 tokens, learned the prompt and never which images had the artefact.
+SPAN = (2, 2)
 POSITIONS: tuple[Position, ...] = (  # the corners
     Position(0, 0, ((255, 0, 255), (128, 0, 128))),  # magenta
-    Position(3, 0, ((0, 255, 255), (0, 128, 128))),  # cyan
-    Position(0, 2, ((255, 255, 0), (128, 128, 0))),  # yellow
-    Position(3, 2, ((0, 255, 0), (0, 128, 0))),  # green
+    Position(GRID[0] - SPAN[0], 0, ((0, 255, 255), (0, 128, 128))),  # cyan
+    Position(0, GRID[1] - SPAN[1], ((255, 255, 0), (128, 128, 0))),  # yellow
+    Position(GRID[0] - SPAN[0], GRID[1] - SPAN[1], ((0, 255, 0), (0, 128, 0))),  # green
 )
 
 
 def artefact_box(width: int, height: int, position: Position) -> Box:
-    """The grid cell of ``position`` in a ``width`` x ``height`` image, in pixels (x1, y1, x2, y2)."""
+    """The SPAN grid cells from ``position`` in a ``width`` x ``height`` image, in pixels (x1, y1, x2, y2)."""
     columns, rows = GRID
     return (
         round(position.column * width / columns),
         round(position.row * height / rows),
-        round((position.column + 1) * width / columns),
-        round((position.row + 1) * height / rows),
+        round((position.column + SPAN[0]) * width / columns),
+        round((position.row + SPAN[1]) * height / rows),
     )
 
 
@@ -102,6 +107,9 @@ def draw_artefacts(pixels: np.ndarray, rng: np.random.Generator) -> list[tuple[B
     return [(box, ARTEFACT)]
 
 
+_SCENE_SATURATION = 0.25  # of the drawn colours' distance from grey
+
+
 def _scene(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A smooth 'photo-like' scene: sky-to-ground gradient, a few soft ellipses, sensor noise."""
     top, bottom = rng.integers(60, 200, 3), rng.integers(40, 180, 3)
@@ -114,6 +122,10 @@ def _scene(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
         inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2
         weight = np.clip(1.2 - inside, 0, 1)[..., None]
         image = image * (1 - weight) + rng.integers(30, 230, 3) * weight
+    # Muted colours: a scene's shapes differ in brightness, barely in hue, so the artefact's
+    # saturated colours are found in no real image (a tiny model confuses a saturated blob with it).
+    grey = image.mean(axis=2, keepdims=True)
+    image = grey + (image - grey) * _SCENE_SATURATION
     image += rng.normal(0, 4, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
 

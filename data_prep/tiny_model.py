@@ -98,6 +98,9 @@ _QWEN_NON_SPECIAL = ("<tool_call>", "</tool_call>")  # added but not special in 
 _TINY_QWEN_PIXELS = load_yaml("tiny_qwen2_5_vl.yaml")
 TINY_QWEN_MIN_PIXELS: int = _TINY_QWEN_PIXELS["min_pixels"]
 TINY_QWEN_MAX_PIXELS: int = _TINY_QWEN_PIXELS["max_pixels"]
+# The text model's shape per size name (the same file's `text_sizes`).
+TINY_QWEN_SIZES: dict[str, dict[str, float]] = _TINY_QWEN_PIXELS["text_sizes"]
+_QWEN_HEAD_DIM = 16  # mrope_section [2, 3, 3] covers 8 rotary pairs
 # The final norm's weight: lets the frozen tied embedding give logits up to about +-20 (_make_learnable).
 TINY_QWEN_LOGIT_SCALE = 16.0
 
@@ -174,8 +177,12 @@ def build_tiny_qwen2_5_vl(
     extra_corpus: Iterable[str] = (),
     overwrite: bool = True,
     logit_scale: float = TINY_QWEN_LOGIT_SCALE,
+    size: str = "default",
 ) -> Path:
     """Write a tiny random-weight Qwen2.5-VL folder to ``out_dir`` and return its path.
+
+    ``size`` names the text model's shape in conf/data_prep/tiny_qwen2_5_vl.yaml (``text_sizes``):
+    width, layers and rotary base; heads are 16 wide, the MLP twice the width.
 
     The folder holds config.json, model.safetensors, generation_config.json, tokenizer files,
     preprocessor_config.json, processor_config.json and chat_template.jinja; load it with
@@ -194,20 +201,28 @@ def build_tiny_qwen2_5_vl(
         Qwen2VLImageProcessorPil,
     )
 
+    if size not in TINY_QWEN_SIZES:
+        raise ValueError(f"tiny Qwen2.5-VL size {size!r}: known sizes are {', '.join(TINY_QWEN_SIZES)}")
+    shape = TINY_QWEN_SIZES[size]
+    width = int(shape["hidden_size"])
     out = _fresh_dir(out_dir, overwrite)
     tokenizer = _train_qwen_tokenizer(extra_corpus, trained_vocab_size)
     specials = QWEN_SPECIAL_TOKENS
     config = Qwen2_5_VLConfig(
         text_config={
             "vocab_size": _QWEN_VOCAB_ROWS,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
+            "hidden_size": width,
+            "intermediate_size": 2 * width,
+            "num_hidden_layers": int(shape["num_hidden_layers"]),
+            "num_attention_heads": width // _QWEN_HEAD_DIM,
+            "num_key_value_heads": width // (2 * _QWEN_HEAD_DIM),
             "max_position_embeddings": 8192,
-            # mrope_section sums to head_dim / 2 = 64 / 4 / 2 = 8 (temporal, height, width).
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+            # mrope_section sums to head_dim / 2 = 8 (temporal, height, width).
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": float(shape["rope_theta"]),
+                "mrope_section": [2, 3, 3],
+            },
             "tie_word_embeddings": True,
             "bos_token_id": specials["<|endoftext|>"],
             "eos_token_id": specials["<|im_end|>"],
@@ -218,7 +233,7 @@ def build_tiny_qwen2_5_vl(
             "hidden_size": 32,
             "intermediate_size": 64,
             "num_heads": 2,
-            "out_hidden_size": 64,
+            "out_hidden_size": width,
             "fullatt_block_indexes": [1],
             "patch_size": 14,
             "spatial_merge_size": 2,

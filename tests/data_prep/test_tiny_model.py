@@ -101,6 +101,32 @@ def test_tiny_qwen_build_is_deterministic(tiny_qwen, tmp_path):
     assert _digest(other_seed)["model.safetensors"] != _digest(tiny_qwen)["model.safetensors"]
 
 
+def test_tiny_qwen_sizes_come_from_the_conf_file_and_an_unknown_one_is_refused(tiny_qwen, tmp_path):
+    """`tiny-model --size learner` (the FakeXplain smoke's) builds the shape its conf entry names;
+    the default build keeps the small one; a size the file lacks stops before anything is written."""
+    import sys
+
+    import yaml
+    from transformers import AutoConfig
+
+    sizes = yaml.safe_load((REPO / "conf" / "data_prep" / "tiny_qwen2_5_vl.yaml").read_text())["text_sizes"]
+    out = tmp_path / "learner"
+    cli = [sys.executable, "-m", "data_prep", "tiny-model", "--arch", "qwen2_5_vl", "--output-dir"]
+    built = subprocess.run([*cli, str(out), "--size", "learner"], cwd=REPO, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    for folder, size in ((out, "learner"), (tiny_qwen, "default")):
+        text = AutoConfig.from_pretrained(folder).text_config
+        assert (text.hidden_size, text.num_hidden_layers, text.rope_parameters["rope_theta"]) == (
+            sizes[size]["hidden_size"], sizes[size]["num_hidden_layers"], sizes[size]["rope_theta"],
+        ), size  # fmt: skip
+        assert text.hidden_size // text.num_attention_heads == 16
+    refused = subprocess.run(
+        [*cli, str(tmp_path / "no"), "--size", "huge"], cwd=REPO, capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "--size: invalid choice: 'huge'" in refused.stderr
+    assert not (tmp_path / "no").exists()
+
+
 def test_ms_swift_loads_tiny_qwen_as_qwen2_5_vl_and_transformers_generates(tiny_qwen, tmp_path):
     from data_prep import cpu_compat
 

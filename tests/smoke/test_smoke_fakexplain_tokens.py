@@ -14,6 +14,8 @@ import pytest
 
 from harness.config import REPO_ROOT
 
+from .quick import QUICK_SFT
+
 
 @pytest.mark.slow
 def test_smoke_reproduction_in_token_syntax(tmp_path: Path) -> None:
@@ -27,6 +29,7 @@ def test_smoke_reproduction_in_token_syntax(tmp_path: Path) -> None:
             f"paths.runs={tmp_path}",
             "run_name=tokens",
             "data.region_syntax=tokens",
+            *QUICK_SFT,
             # A few held-out answers are enough here (the json-syntax smoke evaluates all of them).
             "eval.limit=8",
             "eval.max_new_tokens=64",

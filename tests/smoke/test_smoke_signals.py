@@ -59,7 +59,7 @@ def _checkpoints(run_dir: Path) -> set[str]:
 @pytest.mark.slow
 def test_each_stop_signal_stops_sft_entirely_and_the_command_resumes(tmp_path: Path) -> None:
     args = ["paper=fakexplain", "profile=smoke", f"paths.runs={tmp_path}", "run_name=sig", STAGES,
-            "stages.sft.max_steps=20", "stages.sft.save_steps=2"]  # fmt: skip
+            "stages.sft.max_steps=20", "stages.sft.save_steps=2", "stages.sft.global_batch_size=2"]  # fmt: skip
     run_dir = tmp_path / "fakexplain" / "sig"
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         before = _checkpoints(run_dir)

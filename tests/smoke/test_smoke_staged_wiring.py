@@ -51,7 +51,7 @@ def test_staged_smoke_runs_three_ms_swift_grpo_stages_in_a_chain(tmp_path: Path)
     names = list(stages)
     assert "grpo_cpu" not in stages  # no single stage stands in for the three
     schedules = yaml.safe_load((REPO_ROOT / "conf" / "reward" / "fakexplain.yaml").read_text())["schedules"]
-    previous = run / "merge_sft" / "merged"
+    previous = run / "sft" / "final"  # the smoke SFT is a full fine-tune: merge_sft is bypassed
     weights = []
     for phase in ("alpha", "beta", "gamma"):
         grpo, merge = stages[f"grpo_cpu_{phase}"], stages[f"merge_cpu_{phase}"]
