@@ -5,14 +5,13 @@ run can prove that training and evaluation agree (prompt, chat template, image f
 format): a "real" image is a smooth scene with soft shapes in muted colours and sensor-like noise;
 a "fake" one is the same kind of scene with one unmistakable artefact, a saturated two-shade
 checkerboard (a texture and colours no real scene here has), filling a 2 x 2 block of cells of a
-4 x 3 grid over the image at one of its corners (POSITIONS). Each position has its own colour pair: a tiny random model has
-no sense of where an image token sits (Qwen2.5-VL's vision tower has no absolute position
-embedding and a 2-layer language model cannot read the box from rotary phases after prompts of
-varying length), so the colours tell it which box to write. The artefact is one region (box in
-original pixels + description) and gives the image its tag. At the smoke profile's size
-(224 x 168, model frame 112 x 84) a grid cell is exactly one merged 28 x 28 image token, the
-artefact four of the twelve. Generator
-names cycle through 002 Table 2, so every family appears. Everything is a function of the seed.
+4 x 3 grid over the image at one of its corners (POSITIONS). Each position has its own colour
+pair: a tiny random model has no sense of where an image token sits (Qwen2.5-VL's vision tower has
+no absolute position embedding), so the colours tell it which box to write. The artefact is one
+region (box in original pixels + description) and gives the image its tag. At the smoke profile's
+size (224 x 168, model frame 112 x 84) a grid cell is exactly one merged 28 x 28 image token, the
+artefact four of the twelve. Generator names cycle through 002 Table 2, so every family appears.
+Everything is a function of the seed.
 
 The output goes through the same converter as the real data:
 ``python -m data_prep convert --source fakexplained --input <out_dir> ...``.
