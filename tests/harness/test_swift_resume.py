@@ -100,5 +100,6 @@ def test_slurm_scripts_wrap_swift_training_stages_only(tmp_path: Path) -> None:
     assert f"harness.swift_resume {tmp_path / 'fakexplain' / 'r' / 'sft' / 'output'} -- swift sft" in sft
     grpo = (scripts / "grpo_cpu.sbatch").read_text()
     assert "harness.swift_resume" in grpo and "swift rlhf" in grpo
-    for name in ("merge_sft.sbatch", "prepare_data.sbatch"):
+    # The smoke SFT is a full fine-tune (no merge_sft); the LoRA merge after GRPO is an export.
+    for name in ("merge_grpo_cpu.sbatch", "eval_sft.sbatch", "prepare_data.sbatch"):
         assert "harness.swift_resume" not in (scripts / name).read_text()

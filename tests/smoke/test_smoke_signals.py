@@ -94,7 +94,7 @@ def test_each_stop_signal_stops_sft_entirely_and_the_command_resumes(tmp_path: P
         lines = err.strip().splitlines()
         said = [line for line in lines if "interrupted by" in line]
         assert len(said) == 1 and lines[-1] == said[0] and "Traceback" not in err, err[-3000:]
-        assert said[0].startswith(f"[4/12] sft: interrupted by {signal.Signals(signum).name} after ")
+        assert said[0].startswith(f"[4/11] sft: interrupted by {signal.Signals(signum).name} after ")
         assert "resume with: python -m harness " in said[0] and "run_name=sig" in said[0]
         sft = next(
             s for s in json.loads((run_dir / "manifest.json").read_text())["stages"] if s["name"] == "sft"
@@ -102,7 +102,7 @@ def test_each_stop_signal_stops_sft_entirely_and_the_command_resumes(tmp_path: P
         assert sft["status"] == "interrupted" and sft["exit_code"] == 128 + signum and sft["ended"]
     again = subprocess.run([*HARNESS, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert "[4/12] sft: resuming (was interrupted)" in again.stdout
+    assert "[4/11] sft: resuming (was interrupted)" in again.stdout
     sft = next(s for s in json.loads((run_dir / "manifest.json").read_text())["stages"] if s["name"] == "sft")
     assert sft["status"] == "completed" and sft["attempts"] == 4
     assert "--resume_from_checkpoint" in sft["argv"]
