@@ -1,10 +1,12 @@
 """The smoke profile of Fake-HR1, AIGI-Holmes and FakeScope on a CPU: `python -m harness paper=<p>
-profile=smoke` trains a tiny model for real (a few ms-swift steps), evaluates it and writes the report;
-verl's stages are rendered, validated and reported as skipped.
+profile=smoke` trains a tiny model for real (an SFT sized to learn the paper's answer format from
+the synthetic images, then a few GRPO or DPO steps), evaluates it on held-out images and writes the
+report; verl's stages are rendered, validated and reported as skipped.
 
-The slow tests run the whole pipeline (about 1-2 minutes each on 2 cores) into a temporary
-`paths.runs`; the fast ones check what the smoke overlays render, and that they leave the full
-profile alone.
+The slow tests run the whole pipeline (about 8, 5 and 3.5 minutes on one of 2 busy cores) into a
+temporary `paths.runs` and check that it learned (MIN_PARSABLE, MIN_ACCURACY) and that an untrained
+model fails the same check; the fast ones check what the smoke overlays render, and that they leave
+the full profile alone.
 """
 
 from __future__ import annotations
@@ -178,6 +180,52 @@ def _argv_value(stage: dict, flag: str) -> str:
     return argv[argv.index(flag) + 1]
 
 
+# What a smoke run that learned its answer format shows on its held-out test images (issue 17):
+# parsable answers, and accuracy well above chance (0.5): on 40 images, 30 right by chance has a
+# probability of about 0.001.
+MIN_TEST_IMAGES = 40
+MIN_PARSABLE = 0.90
+MIN_ACCURACY = 0.75
+
+
+def _figures(eval_dir: Path) -> dict[str, float]:
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    labels = [json.loads(line)["label"] for line in (eval_dir / "predictions.jsonl").read_text().splitlines()]
+    return {
+        "n": metrics["n_predictions"],
+        "fakes": labels.count("fake"),
+        "parsable": 1.0 - metrics["values"]["unparsable_rate"],
+        "accuracy": metrics["values"]["accuracy"],
+    }
+
+
+def _learned(figures: dict[str, float]) -> bool:
+    return figures["parsable"] >= MIN_PARSABLE and figures["accuracy"] >= MIN_ACCURACY
+
+
+def _evaluate_other_model(eval_stage: dict, model: Path, out: Path) -> dict[str, float]:
+    """The eval stage's own command from the manifest, on ``model``, writing to ``out``."""
+    argv = list(eval_stage["argv"])
+    assert argv[:3] == ["python3", "-m", "harness.evaluation"]
+    argv[argv.index("--model") + 1] = str(model)
+    argv[argv.index("--output-dir") + 1] = str(out)
+    proc = subprocess.run(
+        [sys.executable, *argv[1:]], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return _figures(out)
+
+
+def _image_paths(jsonl: Path) -> set[str]:
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    return {
+        str(Path(image).resolve())
+        for row in rows
+        for image in (row.get("images") or [row.get("image")])
+        if image
+    }
+
+
 @pytest.mark.slow
 def test_fake_hr1_smoke_run(tmp_path: Path) -> None:
     proc = _run("fake_hr1", tmp_path, "smoke-fake_hr1")
@@ -198,6 +246,19 @@ def test_fake_hr1_smoke_run(tmp_path: Path) -> None:
     assert _argv_value(stages["eval"], "--model") == str(run_dir / "grpo_cpu" / "final")
     prediction = json.loads((run_dir / "eval" / "predictions.jsonl").read_text().splitlines()[0])
     assert prediction["response"].startswith("<think>\n")
+    # It learned (issue 17): on held-out test images, half fake, after the SFT and the CPU GRPO steps,
+    # through the recipe's evaluation. Measured 2026-12-03: parsable 1.0, accuracy 0.975.
+    train_images = _image_paths(run_dir / "prepare_genimage" / "sft.jsonl") | _image_paths(
+        run_dir / "prepare_fakeclue" / "sft.jsonl"
+    )
+    assert train_images and not train_images & _image_paths(run_dir / "prepare_testset" / "eval.jsonl")
+    figures = _figures(run_dir / "eval")
+    assert figures["n"] >= MIN_TEST_IMAGES and figures["fakes"] == figures["n"] // 2, figures
+    assert _learned(figures), figures
+    # The thresholds catch a run whose evaluation reads the wrong model: the untrained tiny model
+    # (measured: nothing parsable).
+    untrained = _evaluate_other_model(stages["eval"], run_dir / "tiny_model", tmp_path / "untrained")
+    assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
 
 
 @pytest.mark.slow
@@ -242,6 +303,18 @@ def test_aigi_holmes_smoke_run(tmp_path: Path) -> None:
     table = next(t for t in report["tables"] if t["id"] == "mllm_expert_combined")
     flux = next(r for r in table["rows"] if r["name"] == "FLUX")
     assert all(flux["cells"][c]["mean"] is not None for c in ("MLLM", "Expert", "Combined")), flux
+    # It learned (issue 17): on held-out test images, half fake, after SFT and DPO, the MLLM alone
+    # and with the expert. Measured 2026-12-03: parsable 1.0 / 1.0, accuracy 1.0 / 0.875.
+    assert not _image_paths(run_dir / "prepare_sft" / "sft.jsonl") & _image_paths(
+        run_dir / "prepare_testset" / "eval.jsonl"
+    )
+    for stage in ("eval_mllm", "eval"):
+        figures = _figures(run_dir / stage)
+        assert figures["n"] >= MIN_TEST_IMAGES and figures["fakes"] == figures["n"] // 2, (stage, figures)
+        assert _learned(figures), (stage, figures)
+    # The thresholds catch an evaluation of the untrained tiny model (measured: 2 in 40 parsable).
+    untrained = _evaluate_other_model(stages["eval_mllm"], run_dir / "tiny_model", tmp_path / "untrained")
+    assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
 
 
 @pytest.mark.slow
@@ -264,3 +337,14 @@ def test_fakescope_smoke_run(tmp_path: Path) -> None:
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())["values"]
     assert metrics["ap"] is not None and metrics["auc"] is not None
     assert {"accuracy/generator/proGAN", "accuracy/generator/MJ"} <= set(metrics)
+    # It learned (issue 17): on held-out test images, half fake, through the recipe's evaluation.
+    # Measured 2026-12-03: parsable 1.0, accuracy 1.0.
+    assert not _image_paths(run_dir / "prepare_data" / "sft.jsonl") & _image_paths(
+        run_dir / "prepare_testset" / "eval.jsonl"
+    )
+    figures = _figures(run_dir / "eval")
+    assert figures["n"] >= MIN_TEST_IMAGES and figures["fakes"] == figures["n"] // 2, figures
+    assert _learned(figures), figures
+    # The thresholds catch an evaluation of the untrained tiny model (measured: 1 in 40 parsable).
+    untrained = _evaluate_other_model(stages["eval"], run_dir / "tiny_model", tmp_path / "untrained")
+    assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
