@@ -9,7 +9,7 @@ config and overrides it, so three GRPO stages do not repeat forty keys.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,8 +108,12 @@ class StageSpec:
         return found
 
 
-def stage_names(cfg: DictConfig) -> list[str]:
-    """The ordered stage names of the selected variant (or the plain pipeline)."""
+def stage_names(cfg: DictConfig, expansion: ExtendsExpansion | None = None) -> list[str]:
+    """The ordered stage names of the selected variant (or the plain pipeline).
+
+    ``expansion``: the caller's expansion of ``cfg`` (build_plan shares one: each copy of the
+    config costs about a tenth of a dry run).
+    """
     stages = cfg.get("stages")
     if not isinstance(stages, DictConfig) or len(stages) == 0:
         raise ConfigError(Problem("stages", "the paper config defines no stages"))
@@ -140,7 +144,8 @@ def stage_names(cfg: DictConfig) -> list[str]:
         for n in names
         if n not in stages
     ]
-    needs = _reads(cfg)
+    expansion = expansion or ExtendsExpansion(cfg)
+    needs = _reads(expansion)
     # An overlay's changes to the list, then a table run's own (harness.pipeline_edit).
     for key in (EDIT_KEY, RUN_EDIT_KEY):
         edit = cfg.get(key)
@@ -151,7 +156,7 @@ def stage_names(cfg: DictConfig) -> list[str]:
             names, plain, [str(k) for k in stages], variant, [str(v) for v in variants or ()], needs, key
         )
     if not problems:
-        bypassed = bypassed_stages(cfg, names)
+        bypassed = bypassed_stages(cfg, names, expansion)
         names = [n for n in names if n not in bypassed]
     seen = set()
     for n in names:
@@ -163,16 +168,13 @@ def stage_names(cfg: DictConfig) -> list[str]:
     return names
 
 
-def _reads(cfg: DictConfig) -> Callable[[str], list[str]]:
-    """name -> the stages its `inputs:` read (resolved lazily: only `keep` asks)."""
-    expanded: list[DictConfig] = []
+def _reads(expansion: ExtendsExpansion) -> Callable[[str], list[str]]:
+    """name -> the stages its `inputs:` read (resolved lazily: only `keep` and bypass rules ask)."""
     cache: dict[str, list[str]] = {}
 
     def reads(name: str) -> list[str]:
         if name not in cache:
-            if not expanded:
-                expanded.append(expand_extends(cfg))
-            inputs = expanded[0].stages[name].get("inputs")
+            inputs = expansion.expand([name]).stages[name].get("inputs")
             try:
                 plain = OmegaConf.to_container(inputs, resolve=True) if inputs is not None else {}
             except OmegaConfBaseException:
@@ -184,7 +186,9 @@ def _reads(cfg: DictConfig) -> Callable[[str], list[str]]:
     return reads
 
 
-def bypassed_stages(cfg: DictConfig, names: list[str]) -> dict[str, str]:
+def bypassed_stages(
+    cfg: DictConfig, names: list[str], expansion: ExtendsExpansion | None = None
+) -> dict[str, str]:
     """Stages of `names` whose `bypass:` condition holds -> the stage their readers read instead.
 
     A full fine-tune has no LoRA adapter to merge: `merge_sft: {bypass: {when: stages.sft.tuner_type,
@@ -192,7 +196,7 @@ def bypassed_stages(cfg: DictConfig, names: list[str]) -> dict[str, str]:
     """
     stages = cfg.stages
     found: dict[str, str] = {}
-    reads = _reads(cfg)  # one expansion of the stages for every rule that holds
+    reads = _reads(expansion or ExtendsExpansion(cfg))  # one copy of the config for every rule that holds
     for name in names:
         rule = stages[name].get("bypass") if isinstance(stages[name], DictConfig) else None
         if rule is None:
@@ -240,20 +244,32 @@ def redirect_refs(spec: StageSpec, redirects: Mapping[str, str]) -> StageSpec:
     return StageSpec(name=spec.name, kind=spec.kind, config={**spec.config, "inputs": walk(inputs)})
 
 
-def expand_extends(cfg: DictConfig, only: Sequence[str] | None = None) -> DictConfig:
-    """A copy of `cfg` in which every stage with `extends:` (of ``only`` and what they extend,
-    when given) holds its merged config.
+class ExtendsExpansion:
+    """One copy of a config whose stages' `extends:` are merged as they are asked for.
 
     The merged stages stay inside the copy, so their interpolations still resolve against the
-    whole config (e.g. ${reward.schedules.staged.alpha}). Planning passes the selected pipeline's
-    stages: merging the other variants' stages too was a third of a dry run.
+    whole config (e.g. ${reward.schedules.staged.alpha}). Planning asks for the selected pipeline's
+    stages and the bypassed ones: merging the other variants' stages too was a third of a dry run,
+    and a copy per question another third.
     """
-    work = cfg.copy()
-    OmegaConf.set_struct(work, False)
-    done: set[str] = set()
-    for name in list(work.stages.keys()) if only is None else only:
-        _expand(work, str(name), chain=(), done=done)
-    return work
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.config = cfg.copy()
+        OmegaConf.set_struct(self.config, False)
+        self._done: set[str] = set()
+
+    def expand(self, names: Iterable[str]) -> DictConfig:
+        """The copy, with ``names`` (and the stages they extend) merged."""
+        for name in names:
+            _expand(self.config, str(name), chain=(), done=self._done)
+        return self.config
+
+
+def expand_extends(cfg: DictConfig, only: Sequence[str] | None = None) -> DictConfig:
+    """A copy of `cfg` in which every stage with `extends:` (of ``only`` and what they extend,
+    when given) holds its merged config (ExtendsExpansion)."""
+    expansion = ExtendsExpansion(cfg)
+    return expansion.expand(list(expansion.config.stages.keys()) if only is None else only)
 
 
 def _expand(work: DictConfig, name: str, chain: tuple[str, ...], done: set[str]) -> None:

@@ -18,6 +18,7 @@ from common.errors import ConfigError, Problem
 from common.plugins import PLUGINS_ENV
 from harness.kinds import StageKind
 from harness.pipeline import (
+    ExtendsExpansion,
     StageSpec,
     bypassed_stages,
     expand_extends,
@@ -104,9 +105,10 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     """
     run_name = check_run_name(str(run_name or cfg.get("run_name") or default_run_name()))
     run_dir = run_directory(cfg, run_name)
-    names = stage_names(cfg)
-    expanded = expand_extends(cfg, names)
-    redirects = bypassed_stages(cfg, [str(n) for n in cfg.stages])
+    expansion = ExtendsExpansion(cfg)
+    names = stage_names(cfg, expansion)
+    expanded = expansion.expand(names)
+    redirects = bypassed_stages(cfg, [str(n) for n in cfg.stages], expansion)
     reward = planned_reward(cfg, run_dir, [expanded.stages[name] for name in names]) if launch else None
     if reward is not None:
         cfg = with_run_reward(cfg, reward)

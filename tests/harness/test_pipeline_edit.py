@@ -118,3 +118,29 @@ def test_the_fakexplain_smoke_overlay_edits_both_variants() -> None:
         assert (
             edited[edited.index("eval") - len(added_before_eval) : edited.index("eval")] == added_before_eval
         )
+
+
+def test_planning_copies_the_config_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_plan shares one ExtendsExpansion between the stage list, the bypass rules and the stage
+    specs (each copy of the config was about a tenth of a dry run)."""
+    from harness import pipeline
+    from harness.plan import build_plan
+
+    made: list[int] = []
+    original = pipeline.ExtendsExpansion.__init__
+
+    def counting(self: pipeline.ExtendsExpansion, cfg: Any) -> None:
+        made.append(1)
+        original(self, cfg)
+
+    monkeypatch.setattr(pipeline.ExtendsExpansion, "__init__", counting)
+    # The staged smoke: its full SFT's bypass rule asks what merge_sft reads, and its CPU GRPO
+    # stages extend grpo_cpu.
+    cfg = compose_paper("fakexplain", "variant=staged", "profile=smoke")
+    plan = build_plan(cfg, run_name="x")
+    assert len(made) == 1
+    names = [s.name for s in plan.stages]
+    assert "merge_sft" not in names and "grpo_cpu_beta" in names
+    beta = plan.stage("grpo_cpu_beta").spec
+    assert beta.kind == "swift_rlhf" and beta.get("inputs")["model"] == "stage:merge_cpu_alpha"
+    assert stage_names(cfg) == names
