@@ -53,7 +53,8 @@ Options that shape the SFT rows:
   (``extra_info`` width/height) and the evaluation frame are 1000 x 1000 in the same units; the
   pixel bounds are then unused (InternVL tiles the image, ms-swift's ``MAX_NUM``). A model group
   names its syntax (``model.region_syntax``). A ``<region-format>`` mark in a chat template becomes the
-  syntax's example region.
+  syntax's example region, a ``<box-units>`` mark the units of its boxes (pixels of the image the
+  model sees, or 0 to 1000 of each side).
 - ``reasoning``: ``keep`` (default) keeps the assistant answer a record already has (the authors'
   ``<think>`` reasoning; its ``<tag>`` block is rewritten to the canonical tags) and generates one
   only for records without; ``generate`` always writes this project's sentences. A kept answer
@@ -152,6 +153,14 @@ _REGION_FORMAT = {
     "json": '{"bbox_2d": [x1, y1, x2, y2], "label": "<description>"}',
     "tokens": f"{REF_START}description{REF_END}{BOX_START}(x1,y1),(x2,y2){BOX_END}",
     "internvl": "<ref>description</ref><box>[[x1, y1, x2, y2]]</box>",
+}
+# A chat template's stand-in for the units of a box, filled per region_syntax: Qwen2.5-VL's boxes
+# are pixels of its model frame, InternVL's are 0-1000 of each side (data_prep/fakexplain_format.py).
+BOX_UNITS_MARK = "<box-units>"
+BOX_UNITS = {
+    "json": "pixels of the image you see",
+    "tokens": "pixels of the image you see",
+    "internvl": "units of 0 to 1000 of the image's width and height",
 }
 _PLACEHOLDER_PAIR = re.compile(r"<ref-object>(\s*)<bbox>")
 _TAG_BLOCK = re.compile(r"<tag>.*?</tag>", re.S)
@@ -509,10 +518,15 @@ def template_prompt(templates: str, record_id: str, seed: int, region_syntax: st
     return _prompt_messages(template, region_syntax)
 
 
+def _fill_marks(text: str, region_syntax: str) -> str:
+    return text.replace(REGION_FORMAT_MARK, _REGION_FORMAT[region_syntax]).replace(
+        BOX_UNITS_MARK, BOX_UNITS[region_syntax]
+    )
+
+
 def _prompt_messages(template: ChatTemplate, region_syntax: str) -> list[dict[str, str]]:
-    example = _REGION_FORMAT[region_syntax]
-    system = template.system.replace(REGION_FORMAT_MARK, example)
-    return prompt_messages(template.user.replace(REGION_FORMAT_MARK, example), system or None)
+    system = _fill_marks(template.system, region_syntax)
+    return prompt_messages(_fill_marks(template.user, region_syntax), system or None)
 
 
 def _plain_number(value: float) -> int | float:

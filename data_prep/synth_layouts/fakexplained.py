@@ -16,11 +16,13 @@ from data_prep.synth_layouts import synth_layout
 def texts() -> Iterator[str]:
     from data_prep.chat_templates import load_templates
     from data_prep.fakexplain_format import vocabulary
-    from data_prep.sources.fakexplained import TEMPLATES_FILE, VOCABULARY_FILE
+    from data_prep.sources.fakexplained import BOX_UNITS, BOX_UNITS_MARK, TEMPLATES_FILE, VOCABULARY_FILE
 
+    # The units as the synthetic set's records spell them (its converter's default region syntax).
+    units = BOX_UNITS["json"]
     for template in load_templates(TEMPLATES_FILE):
-        yield template.system
-        yield template.user
+        yield template.system.replace(BOX_UNITS_MARK, units)
+        yield template.user.replace(BOX_UNITS_MARK, units)
     vocab = vocabulary(VOCABULARY_FILE)
     yield from vocab.tags
     yield from sorted({name for name, _ in vocab.generator_lookup.values()})

@@ -166,3 +166,24 @@ def test_the_authors_rows_keep_their_reasoning_with_internvl_regions(tmp_path: P
         "<think><ref>a paw with five toes</ref><box>[[100, 100, 500, 500]]</box>The paw has an extra toe."
         "<tag>Texture errors</tag></think><verdict>generated</verdict>"
     )
+
+
+def test_the_prompts_name_the_units_of_the_boxes_they_ask_for() -> None:
+    """Two templates ask for boxes "in pixels of the image you see": true of Qwen2.5-VL's model
+    frame, not of InternVL's 0-1000 units; the <box-units> mark is filled per region syntax."""
+    from data_prep.chat_templates import load_templates
+    from data_prep.sources.fakexplained import TEMPLATES_FILE, _prompt_messages
+
+    templates = load_templates(TEMPLATES_FILE)
+    marked = [t.name for t in templates if "<box-units>" in t.system + t.user]
+    assert marked == ["real_3", "fake_3"]
+    for syntax, says, never in (
+        ("json", "pixels of the image you see", "0 to 1000"),
+        ("tokens", "pixels of the image you see", "0 to 1000"),
+        ("internvl", "units of 0 to 1000 of the image's width and height", "pixels"),
+    ):
+        for template in templates:
+            text = " ".join(m["content"] for m in _prompt_messages(template, syntax))
+            assert "<box-units>" not in text and "<region-format>" not in text, (syntax, template.name)
+            assert never not in text, (syntax, template.name)
+            assert (says in text) is (template.name in marked), (syntax, template.name)

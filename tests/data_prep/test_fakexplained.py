@@ -95,7 +95,13 @@ def test_templates_follow_the_label_for_sft_and_not_for_prompts(all_records, syn
     templates = {t.name: t for t in load_templates(TEMPLATES_FILE)}
     json_region = '{"bbox_2d": [x1, y1, x2, y2], "label": "<description>"}'
     by_system_user = {
-        (t.system.replace("<region-format>", json_region), "<image>" + t.user): t for t in templates.values()
+        (
+            t.system.replace("<region-format>", json_region).replace(
+                "<box-units>", "pixels of the image you see"
+            ),
+            "<image>" + t.user,
+        ): t
+        for t in templates.values()
     }
     annotations = _annotations(synth_raw)
     grpo = {r["images"][0]: r for r in _rows(all_records / "grpo.jsonl")}
