@@ -42,11 +42,23 @@ def tiny_model_cache(tmp_path_factory: pytest.TempPathFactory):
 _ONE_WORKER_FILES = ("tests/launch/", "tests/expert/test_expert_programs.py")
 
 
-def _work_unit(nodeid: str) -> str:
-    """The unit pytest-xdist gives one worker: a test file (its module fixtures, such as the
-    FakeXplain smoke pipeline, run once), or all of the files above together."""
+# Files whose tests share no module fixture: each test is a unit of its own, so the two workers can
+# split them (the three papers' smoke runs, 3, 5 and 9 minutes, were one 16-minute unit).
+_PER_TEST_FILES = ("tests/smoke/test_smoke_other_papers.py",)
+
+
+def _file_unit(nodeid: str) -> str:
+    """A test file, or all of the files above together."""
     path = nodeid.split("::", 1)[0]
     return "clusters" if path.startswith(_ONE_WORKER_FILES) else path
+
+
+def _work_unit(nodeid: str) -> str:
+    """The unit pytest-xdist gives one worker: a test file (its module fixtures, such as the
+    FakeXplain smoke pipeline, run once), all of the cluster files together, or one test of a
+    file in _PER_TEST_FILES."""
+    unit = _file_unit(nodeid)
+    return nodeid if unit in _PER_TEST_FILES else unit
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,10 +91,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Work units with more slow tests go first (a stable sort: the order is otherwise kept), so
-    both workers start on the long pipelines and the quick tests fill in behind them."""
+    """Files with more slow tests go first (a stable sort: the order is otherwise kept), so both
+    workers start on the long pipelines and the quick tests fill in behind them."""
     slow: dict[str, int] = {}
     for item in items:
-        unit = _work_unit(item.nodeid)
+        unit = _file_unit(item.nodeid)
         slow[unit] = slow.get(unit, 0) + (item.get_closest_marker("slow") is not None)
-    items.sort(key=lambda item: -slow[_work_unit(item.nodeid)])
+    items.sort(key=lambda item: -slow[_file_unit(item.nodeid)])

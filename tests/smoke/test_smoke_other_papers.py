@@ -3,7 +3,7 @@ profile=smoke` trains a tiny model for real (an SFT sized to learn the paper's a
 the synthetic images, then a few GRPO or DPO steps), evaluates it on held-out images and writes the
 report; verl's stages are rendered, validated and reported as skipped.
 
-The slow tests run the whole pipeline (about 8, 5 and 3.5 minutes on one of 2 busy cores) into a
+The slow tests run the whole pipeline (about 9, 5 and 3 minutes on one of 2 busy cores) into a
 temporary `paths.runs` and check that it learned (MIN_PARSABLE, MIN_ACCURACY) and that an untrained
 model fails the same check; the fast ones check what the smoke overlays render, and that they leave
 the full profile alone.
