@@ -226,6 +226,22 @@ def _image_paths(jsonl: Path) -> set[str]:
     }
 
 
+def _assert_it_learned(
+    run_dir: Path, stages: dict[str, dict], train_files: list[str], eval_stages: list[str], tmp_path: Path
+) -> None:
+    """Each of ``eval_stages`` learned on held-out test images, half fake (none is in the SFT rows of
+    ``train_files``); the untrained tiny model, through the first eval stage's own command, did not:
+    the thresholds catch an evaluation that reads the wrong model."""
+    train_images = set().union(*(_image_paths(run_dir / name) for name in train_files))
+    assert train_images and not train_images & _image_paths(run_dir / "prepare_testset" / "eval.jsonl")
+    for stage in eval_stages:
+        figures = _figures(run_dir / stage)
+        assert figures["n"] >= MIN_TEST_IMAGES and figures["fakes"] == figures["n"] // 2, (stage, figures)
+        assert _learned(figures), (stage, figures)
+    untrained = _evaluate_other_model(stages[eval_stages[0]], run_dir / "tiny_model", tmp_path / "untrained")
+    assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
+
+
 @pytest.mark.slow
 def test_fake_hr1_smoke_run(tmp_path: Path) -> None:
     proc = _run("fake_hr1", tmp_path, "smoke-fake_hr1")
@@ -246,19 +262,10 @@ def test_fake_hr1_smoke_run(tmp_path: Path) -> None:
     assert _argv_value(stages["eval"], "--model") == str(run_dir / "grpo_cpu" / "final")
     prediction = json.loads((run_dir / "eval" / "predictions.jsonl").read_text().splitlines()[0])
     assert prediction["response"].startswith("<think>\n")
-    # It learned (issue 17): on held-out test images, half fake, after the SFT and the CPU GRPO steps,
-    # through the recipe's evaluation. Measured 2026-12-03: parsable 1.0, accuracy 0.975.
-    train_images = _image_paths(run_dir / "prepare_genimage" / "sft.jsonl") | _image_paths(
-        run_dir / "prepare_fakeclue" / "sft.jsonl"
-    )
-    assert train_images and not train_images & _image_paths(run_dir / "prepare_testset" / "eval.jsonl")
-    figures = _figures(run_dir / "eval")
-    assert figures["n"] >= MIN_TEST_IMAGES and figures["fakes"] == figures["n"] // 2, figures
-    assert _learned(figures), figures
-    # The thresholds catch a run whose evaluation reads the wrong model: the untrained tiny model
-    # (measured: nothing parsable).
-    untrained = _evaluate_other_model(stages["eval"], run_dir / "tiny_model", tmp_path / "untrained")
-    assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
+    # It learned (issue 17), after the SFT and the CPU GRPO steps, through the recipe's evaluation.
+    # Measured 2026-12-03: parsable 1.0, accuracy 0.975; the untrained model: nothing parsable.
+    train = ["prepare_genimage/sft.jsonl", "prepare_fakeclue/sft.jsonl"]
+    _assert_it_learned(run_dir, stages, train, ["eval"], tmp_path)
 
 
 @pytest.mark.slow
@@ -303,18 +310,9 @@ def test_aigi_holmes_smoke_run(tmp_path: Path) -> None:
     table = next(t for t in report["tables"] if t["id"] == "mllm_expert_combined")
     flux = next(r for r in table["rows"] if r["name"] == "FLUX")
     assert all(flux["cells"][c]["mean"] is not None for c in ("MLLM", "Expert", "Combined")), flux
-    # It learned (issue 17): on held-out test images, half fake, after SFT and DPO, the MLLM alone
-    # and with the expert. Measured 2026-12-03: parsable 1.0 / 1.0, accuracy 1.0 / 0.875.
-    assert not _image_paths(run_dir / "prepare_sft" / "sft.jsonl") & _image_paths(
-        run_dir / "prepare_testset" / "eval.jsonl"
-    )
-    for stage in ("eval_mllm", "eval"):
-        figures = _figures(run_dir / stage)
-        assert figures["n"] >= MIN_TEST_IMAGES and figures["fakes"] == figures["n"] // 2, (stage, figures)
-        assert _learned(figures), (stage, figures)
-    # The thresholds catch an evaluation of the untrained tiny model (measured: 2 in 40 parsable).
-    untrained = _evaluate_other_model(stages["eval_mllm"], run_dir / "tiny_model", tmp_path / "untrained")
-    assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
+    # It learned (issue 17), after SFT and DPO, the MLLM alone and with the expert. Measured
+    # 2026-12-03: parsable 1.0 / 1.0, accuracy 1.0 / 0.875; the untrained model: 2 in 40 parsable.
+    _assert_it_learned(run_dir, stages, ["prepare_sft/sft.jsonl"], ["eval_mllm", "eval"], tmp_path)
 
 
 @pytest.mark.slow
@@ -337,14 +335,6 @@ def test_fakescope_smoke_run(tmp_path: Path) -> None:
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())["values"]
     assert metrics["ap"] is not None and metrics["auc"] is not None
     assert {"accuracy/generator/proGAN", "accuracy/generator/MJ"} <= set(metrics)
-    # It learned (issue 17): on held-out test images, half fake, through the recipe's evaluation.
-    # Measured 2026-12-03: parsable 1.0, accuracy 1.0.
-    assert not _image_paths(run_dir / "prepare_data" / "sft.jsonl") & _image_paths(
-        run_dir / "prepare_testset" / "eval.jsonl"
-    )
-    figures = _figures(run_dir / "eval")
-    assert figures["n"] >= MIN_TEST_IMAGES and figures["fakes"] == figures["n"] // 2, figures
-    assert _learned(figures), figures
-    # The thresholds catch an evaluation of the untrained tiny model (measured: 1 in 40 parsable).
-    untrained = _evaluate_other_model(stages["eval"], run_dir / "tiny_model", tmp_path / "untrained")
-    assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
+    # It learned (issue 17), through the recipe's evaluation. Measured 2026-12-03: parsable 1.0,
+    # accuracy 1.0; the untrained model: 1 in 40 parsable.
+    _assert_it_learned(run_dir, stages, ["prepare_data/sft.jsonl"], ["eval"], tmp_path)
