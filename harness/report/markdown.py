@@ -52,7 +52,11 @@ def _run_text(cell: Cell, percent: bool) -> str:
     if cell.mean is None:
         # NOT_RUN, NOT_APPLICABLE, OTHER_MODEL or a model group's "not runnable with ..."
         text = cell.status if cell.status and cell.status != "undefined" else DASH
-        return text + (f" (run {cell.table_run})" if cell.table_run and text == NOT_RUN else "")
+        if cell.table_run and text == NOT_RUN:
+            return f"{text} (run {cell.table_run})"
+        if cell.table_run and cell.filled_by:  # a model group's reason, from these runs
+            return f"{text} (run {cell.table_run}: {', '.join(cell.filled_by)})"
+        return text
     text = format_number(cell.mean, percent)
     if cell.table_run is not None:  # which of the table's runs filled it
         text += f" (run {cell.table_run}: {', '.join(cell.filled_by)})"

@@ -139,6 +139,8 @@ def _cell(
         cell.status = (
             reasons[0] if reasons else NOT_RUN if all(s == NOT_RUN for s in statuses) else "undefined"
         )
+        if reasons:  # the runs that say so, as a filled cell names the runs that filled it
+            cell.filled_by = [run.run_name for run, (_, s) in zip(runs, found) if s == reasons[0]]
         if column_run is not None and not runs:
             cell.status = NOT_RUN  # no run directory of that table run
     return cell
