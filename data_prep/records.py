@@ -34,6 +34,7 @@ REJECT_REASONS: dict[str, str] = {
     "empty_response": "a response is empty",
     "duplicate_id": "an earlier record has the same id (ids key the evaluation): keep one record per image",
     "dpo_pair_identical": "rejected_response equals the chosen response (ms-swift refuses such pairs)",
+    "no_kept_pairs": "the record has no instruction of the type the converter option `only` keeps",
 }
 
 

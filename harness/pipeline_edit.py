@@ -18,7 +18,7 @@ changes; the edit applies to whichever list the run uses (`pipeline:` or the sel
 
 The operations apply in the order above (variant edits after the shared ones). `keep` is how a
 table's run (harness.table) evaluates an early stage alone, e.g. No-FT = `keep: [eval_base]`: a kept
-stage the list lacks is added right after the last stage it reads. A run's own edit is the config's
+stage the list lacks, or one it reads, is added right after the last stage it reads. A run's own edit is the config's
 `run_edit`, applied after `pipeline_edit` with the same grammar, so it composes with an overlay's. A stage an edit
 names must be in the list at that point (drop, replace, before, after) or defined under `stages:`
 and not yet listed (what it adds); a mistake is a config error naming the edit's key.
@@ -178,8 +178,23 @@ def _keep(
         todo += [n for n in needs(name) if n in defined]
     wanted |= {n for n in names if not needs(n)}
     result = [n for n in names if n in wanted]
-    for name in [n for n in kept if n in wanted and n not in result]:
-        # Not in the list (an overlay dropped it): right after the last stage it reads.
+    # A kept stage, or one it reads, that the list lacks (an overlay dropped it, or no pipeline
+    # lists it: the smoke profile's out-of-distribution sets) is added right after the last stage
+    # it reads; what it reads first.
+    order: list[str] = []
+
+    def visit(name: str, trail: tuple[str, ...] = ()) -> None:
+        if name in order or name in trail:
+            return
+        for read in needs(name):
+            if read in wanted:
+                visit(read, (*trail, name))
+        order.append(name)
+
+    for name in kept:
+        if name in wanted:
+            visit(name)
+    for name in [n for n in order if n not in result]:
         read = [result.index(n) for n in needs(name) if n in result]
         at = max(read) + 1 if read else 0
         result.insert(at, name)

@@ -16,13 +16,21 @@ newline LLaVA puts after it) are stripped from the text and one ``<image>`` is p
 the first question, as LLaVA instruction tuning does. A record's own system turn is kept (the
 ``system`` option replaces it). By default all pairs of an image form one multi-turn
 conversation; ``split_pairs=true`` writes one row per pair.
+
+003 Table VIII trains on parts of FakeInstruct: ``only: absolute`` keeps the absolute authenticity
+judgements, ``only: contextual`` the other instructions (reasoning, trace evidence, discussions).
+The split is the data's own: a pair's ``type`` (``absolute`` or ``contextual``, on a ``qa`` pair)
+or its record's ``type`` says which; 003 publishes no rule to tell them from the text, so a record
+without one is rejected under ``only`` (reason ``missing_field``), and one with no pair of the kept
+type is rejected as ``no_kept_pairs``; the pairs left out of a kept record are counted in
+stats.json (``pairs_left_out:<type>``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
@@ -53,6 +61,11 @@ class Options:
     verify_images: bool = True
     split_pairs: bool = False
     system: str | None = None
+    # 003 Table VIII "only absolute" / "only contextual": the instructions of one type (None: all)
+    only: Literal["absolute", "contextual"] | None = None
+
+
+PAIR_TYPES = ("absolute", "contextual")
 
 
 def prepare(inputs: list[Path], options: Options) -> Prepared:
@@ -77,6 +90,27 @@ def _qa_pairs(raw: Any, location: str) -> list[tuple[str, str]]:
             raise RecordRejected("empty_response", f"{location}: qa[{position}].answer is empty")
         pairs.append((strip_image_tags(question), answer))
     return pairs
+
+
+def _pair_types(obj: dict[str, Any], count: int, location: str) -> list[str]:
+    """Each pair's instruction type: the qa pair's own ``type``, else the record's."""
+    own = obj.get("type")
+    listed = obj.get("qa") if isinstance(obj.get("qa"), list) else [{}] * count
+    types = []
+    for position, pair in enumerate(listed):
+        value = pair.get("type", own) if isinstance(pair, dict) else own
+        if value is None:
+            raise RecordRejected(
+                "missing_field",
+                f"{location}: option only needs each instruction's type ('type': absolute or contextual, "
+                f"on the record or on qa[{position}])",
+            )
+        if value not in PAIR_TYPES:
+            raise RecordRejected(
+                "bad_record", f"{location}: type {value!r} is not one of {', '.join(PAIR_TYPES)}"
+            )
+        types.append(str(value))
+    return types
 
 
 def _conversation(obj: dict[str, Any], location: str) -> tuple[str | None, list[tuple[str, str]]]:
@@ -126,6 +160,18 @@ def convert(record: RawRecord, options: Options) -> Converted:
     if len(images) != 1:
         raise RecordRejected("media_mismatch", f"{location}: expected one image, got {len(images)}")
     own_system, pairs = _conversation(obj, location)
+    warnings = []
+    if options.only is not None:
+        types = _pair_types(obj, len(pairs), location)
+        kept = [pair for pair, kind in zip(pairs, types) if kind == options.only]
+        if not kept:
+            raise RecordRejected(
+                "no_kept_pairs", f"{location}: no {options.only} instruction (option only: {options.only})"
+            )
+        warnings = [f"pairs_left_out:{kind}" for kind in types if kind != options.only]
+        label_pairs, pairs = pairs, kept
+    else:
+        label_pairs = pairs
     system_text = options.system if options.system is not None else own_system
     system = [{"role": "system", "content": system_text}] if system_text else []
     conversations = [pairs] if not options.split_pairs else [[pair] for pair in pairs]
@@ -137,5 +183,9 @@ def convert(record: RawRecord, options: Options) -> Converted:
         ensure_image_tags(messages, 1, True, location)
         rows.append({"messages": messages, "images": images})
     # FakeChain's auth, else the verdict the first answer ends with ("This image is fake.").
-    label = WORD_LABELS.get(str(obj.get("auth", "")).strip().lower()) or verdict_from_answer(pairs[0][1])
-    return Converted(record_id=str(obj.get("id") or images[0]), label=label, rows={"sft.jsonl": rows})
+    label = WORD_LABELS.get(str(obj.get("auth", "")).strip().lower()) or verdict_from_answer(
+        label_pairs[0][1]
+    )
+    return Converted(
+        record_id=str(obj.get("id") or images[0]), label=label, rows={"sft.jsonl": rows}, warnings=warnings
+    )

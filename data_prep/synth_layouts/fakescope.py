@@ -2,7 +2,7 @@
 
     DIR/fakeinstruct.jsonl   one record per image, cycling through the three accepted shapes:
                              FakeChain triples {"image", "auth", "reasoning"},
-                             question/answer pairs {"image", "qa": [{"question", "answer"}, ...]},
+                             question/answer pairs {"image", "qa": [{"question", "answer", "type"}, ...]},
                              LLaVA conversations {"image", "conversations": [human, gpt, human, gpt]}
     DIR/images/{real,fake/<generator>}/   the images (paths relative to DIR: convert without image_root)
 
@@ -40,10 +40,10 @@ def _record(root: Path, image: SynthImage, index: int) -> dict[str, Any]:
             "auth": image.label,
             "reasoning": explanation(image),
         }
-    if shape == 1:  # question/answer pairs
+    if shape == 1:  # question/answer pairs, typed for 003 Table VIII's "only absolute" / "only contextual"
         return {"id": f"fakescope_{index:06d}", "image": path, "qa": [
-            {"question": AUTHENTICITY_QUESTION, "answer": f"{verdict} {explanation(image)}"},
-            {"question": "Which details support this judgement?", "answer": explanation(image)},
+            {"question": AUTHENTICITY_QUESTION, "answer": f"{verdict} {explanation(image)}", "type": "absolute"},
+            {"question": "Which details support this judgement?", "answer": explanation(image), "type": "contextual"},
         ]}  # fmt: skip
     return {"id": f"fakescope_{index:06d}", "image": path, "conversations": [  # LLaVA conversations
         {"from": "human", "value": "<image>\nIs this image real or AI-generated?"},

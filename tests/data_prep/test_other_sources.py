@@ -163,6 +163,46 @@ def test_fakescope_pairs_conversations_and_fakechain(tmp_path):
     assert all(r["messages"][0]["content"].startswith("<image>") for r in _rows(split / "sft.jsonl"))
 
 
+def test_fakescope_only_keeps_one_instruction_type(tmp_path):
+    # 003 Table VIII "only absolute" / "only contextual": the data's own type per pair or record
+    _png(tmp_path / "i.png")
+    source = _jsonl(tmp_path / "instruct.jsonl", [
+        {"id": "typed", "image": "i.png", "qa": [
+            {"question": "Is it real?", "answer": "This image is fake.", "type": "absolute"},
+            {"question": "Why?", "answer": "Blur.", "type": "contextual"},
+            {"question": "Where?", "answer": "The hands.", "type": "contextual"}]},
+        {"id": "whole", "image": "i.png", "type": "contextual",
+         "conversations": [{"from": "human", "value": "<image>Describe."}, {"from": "gpt", "value": "A cat."}]},
+        {"id": "untyped", "image": "i.png", "auth": "fake", "reasoning": "The text is illegible."},
+        {"id": "typo", "image": "i.png", "qa": [{"question": "Q", "answer": "A", "type": "absolut"}]},
+    ])  # fmt: skip
+    absolute = tmp_path / "absolute"
+    stats = _quiet("fakescope", [source], absolute, options={"only": "absolute"})
+    rows = _rows(absolute / "sft.jsonl")
+    assert [[m["content"] for m in r["messages"]] for r in rows] == [
+        ["<image>Is it real?", "This image is fake."]
+    ]
+    assert sorted(_rejects(absolute)) == ["bad_record", "missing_field", "no_kept_pairs"]
+    assert stats["warnings"] == {"pairs_left_out:contextual": 2}
+    assert stats["read"] == stats["converted"] + stats["rejected_total"] == 4
+    contextual = tmp_path / "contextual"
+    _quiet("fakescope", [source], contextual, options={"only": "contextual"})
+    rows = _rows(contextual / "sft.jsonl")
+    assert [[m["content"] for m in r["messages"]] for r in rows] == [
+        ["<image>Why?", "Blur.", "Where?", "The hands."],
+        ["<image>Describe.", "A cat."],
+    ]
+    assert "This image is fake." not in json.dumps(rows[0]["messages"])  # the verdict pair is left out
+    reasons = {json.loads(line)["reason"]: json.loads(line)["detail"]
+               for line in (contextual / "rejects.jsonl").read_text().splitlines()}  # fmt: skip
+    assert "option only needs each instruction's type" in reasons["missing_field"]
+    assert "'absolut' is not one of absolute, contextual" in reasons["bad_record"]
+    # without the option the types are not needed and every pair is kept
+    everything = tmp_path / "all"
+    _quiet("fakescope", [source], everything)
+    assert len(_rows(everything / "sft.jsonl")) == 4
+
+
 def test_testset_folders_keep_the_generator(tmp_path):
     root = tmp_path / "TestSet"
     _png(root / "FLUX" / "0_real" / "r1.png", 1)

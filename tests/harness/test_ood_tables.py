@@ -279,3 +279,28 @@ def test_a_smoke_table6_run_evaluates_the_ood_sets_and_fills_its_column(
         cell = row["cells"]["No-FT"]
         assert cell["filled_by"] == ["s__ood_no_ft"] and 0.0 <= cell["mean"] <= 1.0, row["name"]
         assert row["cells"]["Best"]["status"] == "not run"
+
+
+def test_the_smoke_profile_brings_its_own_ood_sets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `table=table6 profile=smoke` needs no folder of the user's: data.ood.* point at the smoke
+    # overlay's synthetic test folders (stage synth_ood), which no pipeline lists; the runs'
+    # `keep` adds the stage because their prepare_ood_* stages read it.
+    for overrides in (["variant=staged"], ["variant=linear"]):
+        assert "synth_ood" not in stage_names(compose_paper("fakexplain", "profile=smoke", *overrides))
+    started: list[object] = []
+    monkeypatch.setattr("harness.table.execute", lambda *args, **kwargs: started.append(args) or 0)
+    monkeypatch.setattr("harness.table.report_across", lambda *args, **kwargs: 0)
+    code = main(["paper=fakexplain", "profile=smoke", "table=table6", "table_runs=[ood_best,ood_no_ft]",
+                 "run_name=s6", f"paths.runs={tmp_path}"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and len(started) == 2  # no missing input stopped it
+    listing = [line for line in out.splitlines() if line.startswith("#   ")]
+    assert listing[0].startswith("#   stages: synth_ood, tiny_model, synth_data, prepare_data, sft,")
+    assert listing[0].endswith("prepare_ood_gpt4o, eval_ood_gpt4o, prepare_ood_ffpp, eval_ood_ffpp, report")
+    assert "synth_ood (run ood_best)" in listing[2]  # the second run reuses the same folders
+    plan = plan_for("fakexplain", "profile=smoke", "variant=staged", "run_edit={keep:[eval_ood_ffpp]}")
+    assert plan.stage("prepare_ood_ffpp").ctx.inputs["input"] == str(
+        plan.stage("synth_ood").output / "TestSet" / "ffpp"
+    )
