@@ -48,8 +48,11 @@ INTERRUPTED = ("running", "failed", "submitted", "interrupted")
 
 @dataclasses.dataclass
 class Decision:
-    action: str  # run | resume | skip_completed | skip_profile | not_selected | reuse (harness.stage_store)
+    # run | resume | skip_completed | skip_profile | not_selected | reuse | await (harness.stage_store:
+    # a shared entry another run's job is running on the scheduler; `job_id` is that job)
+    action: str
     reason: str = ""
+    job_id: str | None = None
 
 
 def run_plan(
@@ -97,7 +100,7 @@ def _run_locked(
     store: dict[str, StoreEntry] = {}
     try:
         if sharing_enabled(plan.cfg) and primary:
-            store = _use_store(plan, decisions, from_stage)
+            store = _use_store(plan, decisions, from_stage, launcher)
         return _run_decided(plan, manifest, decisions, store, out, launcher, primary)
     finally:
         for entry in store.values():
@@ -105,12 +108,17 @@ def _run_locked(
 
 
 def _use_store(
-    plan: Plan, decisions: dict[str, Decision], from_stage: str | None = None
+    plan: Plan,
+    decisions: dict[str, Decision],
+    from_stage: str | None = None,
+    launcher: Launcher | None = None,
 ) -> dict[str, StoreEntry]:
     """Link each stage this run would run to its shared entry: reused when published, else held.
 
     Stages from `from_stage` on are rerun in the run's own folder: asked to redo them, reusing
     them would not, and redoing them inside the entry would change what other runs link to.
+    On a scheduler, an entry whose job (queued by another run) is still queued or running is
+    awaited: this run's chain starts after that job instead of running the stage again.
     """
     names = [p.name for p in plan.stages]
     own = set(names[names.index(from_stage) :]) if from_stage in names else set()
@@ -131,6 +139,12 @@ def _use_store(
             entry.link(Path(planned.ctx.stage_dir))
             if entry.published is not None and planned.output.exists():
                 decisions[planned.name] = Decision("reuse", f"shared {where}")
+                continue
+            queued = entry.queued if launcher is not None and launcher.schedules else None
+            if queued is not None and launcher is not None and launcher.active(str(queued["job_id"])):
+                decisions[planned.name] = Decision(
+                    "await", f"shared {where}, run by job {queued['job_id']}", str(queued["job_id"])
+                )
                 continue
             entry.lock()
             if decision.action == "run" and entry.started() and planned.stage_kind.rerun.resumable:
@@ -161,6 +175,7 @@ def _run_decided(
         manifest.save()
     book = _Book(plan, manifest if primary else None, out)
     book.store = store
+    book.scheduled = launcher.schedules
     chosen: list[Job] = []
     for planned in plan.stages:
         decision = decisions[planned.name]
@@ -175,8 +190,10 @@ def _run_decided(
         print(f"nothing to run: every selected stage has completed ({plan.run_dir})", file=out)
         book.queued([], [])
         return 0
+    # the jobs of other runs that run shared entries this run reads (harness.stage_store)
+    after = list(dict.fromkeys(d.job_id for d in decisions.values() if d.action == "await" and d.job_id))
     try:
-        ids = launcher.submit(chosen, on_start=book.started, on_end=book.ended)
+        ids = launcher.submit(chosen, after=after, on_start=book.started, on_end=book.ended)
         if not ids:
             book.flush_skips()
             print("not submitted (submit=false); submit with submit=true", file=out)
@@ -450,6 +467,7 @@ class _Book:
         self.store: dict[
             str, StoreEntry
         ] = {}  # shared stages (harness.stage_store): reused or published here
+        self.scheduled = False  # the launcher's jobs end after this process returned (Slurm)
 
     def tag(self, name: str) -> str:
         return f"[{self.index[name]}/{len(self.plan.stages)}] {name}"
@@ -468,6 +486,19 @@ class _Book:
                 record.consumed = {
                     p: getattr(self.manifest.stage(p), "output_id", None) for p in planned.spec.producers()
                 }
+                self.manifest.put_stage(record)
+        elif decision.action == "await":
+            self.skips.append(
+                (
+                    self.index[planned.name],
+                    f"{self.tag(planned.name)}: not submitted again: {decision.reason}; this run waits for it",
+                )
+            )
+            if self.manifest is not None:
+                record = self.record(planned)
+                record.status, record.job_id = "submitted", decision.job_id
+                record.started, record.ended, record.exit_code = now(), None, None
+                record.skip_reason = decision.reason
                 self.manifest.put_stage(record)
         elif decision.action == "skip_completed":
             self.skips.append(
@@ -512,7 +543,12 @@ class _Book:
             rendered = dataclasses.replace(planned.rendered, argv=argv)
             planned = dataclasses.replace(planned, rendered=rendered)
         self.attempts[planned.name] = (planned, decision)
-        return make_job(self.plan, planned)
+        job = make_job(self.plan, planned)
+        if self.scheduled and planned.name in self.store:
+            # The job itself publishes the shared entry when it succeeds (this process is gone).
+            publish = self.store[planned.name].prepare_publication(uuid.uuid4().hex, self.plan.run_dir)
+            job = dataclasses.replace(job, post_argv=(*job.post_argv, tuple(publish)))
+        return job
 
     def record(self, planned: PlannedStage) -> StageRecord:
         previous = self.manifest.stage(planned.name) if self.manifest else None
@@ -567,6 +603,9 @@ class _Book:
             record.started, record.ended, record.exit_code = now(), None, None
             record.begin_attempt("submitted", str(job_id))
             self.manifest.put_stage(record)
+        for job, job_id in waiting:
+            if job.name in self.store:  # another run needing the entry waits for this job
+                self.store[job.name].mark_queued(str(job_id), self.plan.run_dir)
         self.manifest.data["submission"] = {
             "at": now(),
             "job_ids": [str(job_id) for _, job_id in waiting],
@@ -595,7 +634,8 @@ class _Book:
             record.status = "completed" if state.ok else "failed"
             record.ended, record.exit_code = now(), state.exit_code
             if state.ok:
-                record.output_id = uuid.uuid4().hex
+                pending = self.store[job.name].pending_output_id if job.name in self.store else None
+                record.output_id = pending or uuid.uuid4().hex
                 record.consumed = {
                     p: getattr(self.manifest.stage(p), "output_id", None) for p in planned.spec.producers()
                 }

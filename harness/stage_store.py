@@ -10,6 +10,14 @@ reusable, so a half-written entry never is. An interrupted entry is resumed by t
 needs it, as the stage's own run would be. While a run runs an entry it holds the entry's lock;
 another run that needs the same entry then stops with a clear error instead of writing into it.
 Stages that read the run itself (the report) are never shared.
+
+On a scheduler (cluster=slurm) the stage ends after this process returned, so the job publishes
+its entry itself: the submitting process writes `<entry>.publication.json` (what `published.json`
+will say) before submitting and `<entry>.queued.json` (the job id) after, next to the entry (a
+stage may replace its own folder), and the job's last command,
+`python3 -m harness.stage_store publish <entry>`, runs only when the stage succeeded. A run that
+needs an entry queued by a job that is still queued or running does not submit the stage again:
+its chain waits for that job (afterok), so a table is one submission (harness/table.py).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,13 +38,15 @@ __all__ = ["SHARED_DIR", "StoreEntry", "entry_for", "shareable", "sharing_enable
 
 SHARED_DIR = "_shared"
 PUBLISHED = "published.json"
+PUBLICATION = ".publication.json"  # <entry>.publication.json: what a scheduled job publishes
+QUEUED = ".queued.json"  # <entry>.queued.json: the scheduler's job that runs the entry
 
 
 def sharing_enabled(cfg: Any) -> bool:
-    """`shared_stages`, on the local launcher: it runs the stages in this process, which holds an
-    entry's lock and publishes it when the stage ends. A scheduler (Slurm) ends them after this
-    process returned, so there every run keeps its own stages (one submission sharing them is to do)."""
-    return bool(cfg.get("shared_stages")) and str(cfg.cluster.launcher) == "local"
+    """`shared_stages`, on the local launcher (this process runs the stage, holding the entry's
+    lock, and publishes it) or on Slurm (the job publishes it). Not with cluster=torchrun: each
+    node runs its own harness process on a folder that may be node-local."""
+    return bool(cfg.get("shared_stages")) and str(cfg.cluster.launcher) in ("local", "slurm")
 
 
 def shareable(stage_kind: Any) -> bool:
@@ -52,14 +63,8 @@ class StoreEntry:
     @property
     def published(self) -> dict[str, Any] | None:
         """The entry's publication record, when it is complete and holds this fingerprint."""
-        path = self.path / PUBLISHED
-        if not path.is_file():
-            return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None
-        return record if record.get("fingerprint") == self.fingerprint else None
+        record = _read(self.path / PUBLISHED)
+        return record if record and record.get("fingerprint") == self.fingerprint else None
 
     def started(self) -> bool:
         """Something of an earlier attempt is in the entry (it resumes, if its kind can)."""
@@ -99,6 +104,52 @@ class StoreEntry:
             {"fingerprint": self.fingerprint, "output_id": output_id, "run": str(run_dir)},
         )
 
+    # ----- a scheduler's job runs the entry (cluster=slurm) --------------------------------------
+
+    def prepare_publication(self, output_id: str, run_dir: Path) -> list[str]:
+        """Before the job is submitted: what it publishes; returns the command it ends with."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / PUBLISHED).unlink(missing_ok=True)
+        write_json(
+            _beside(self.path, PUBLICATION),
+            {"fingerprint": self.fingerprint, "output_id": output_id, "run": str(run_dir)},
+        )
+        return ["python3", "-m", "harness.stage_store", "publish", str(self.path)]
+
+    @property
+    def pending_output_id(self) -> str | None:
+        record = _read(_beside(self.path, PUBLICATION))
+        return str(record["output_id"]) if record and record.get("fingerprint") == self.fingerprint else None
+
+    def mark_queued(self, job_id: str, run_dir: Path) -> None:
+        write_json(_beside(self.path, QUEUED), {"job_id": str(job_id), "run": str(run_dir)})
+
+    @property
+    def queued(self) -> dict[str, Any] | None:
+        """The job that runs this entry (its publication holds this fingerprint), if one was queued."""
+        record = _read(_beside(self.path, QUEUED))
+        return record if record and self.pending_output_id is not None else None
+
+
+def _beside(entry: Path, suffix: str) -> Path:
+    return entry.with_name(entry.name + suffix)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def publish_pending(entry: Path) -> None:
+    """The job's last command: its stage succeeded, so the entry is complete (atomically)."""
+    record = _read(_beside(entry, PUBLICATION))
+    if record is None:
+        raise HarnessError(f"{_beside(entry, PUBLICATION)} is missing or unreadable: nothing to publish")
+    write_json(entry / PUBLISHED, record)
+
 
 def entry_for(run_dir: Path, stage: str, fingerprint: dict[str, Any]) -> StoreEntry:
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
@@ -107,3 +158,20 @@ def entry_for(run_dir: Path, stage: str, fingerprint: dict[str, Any]) -> StoreEn
 
 def describe(run_dir: Path, path: Path) -> str:
     return os.path.relpath(path, run_dir.parent)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "publish":
+        print("usage: python -m harness.stage_store publish <entry>", file=sys.stderr)
+        return 2
+    try:
+        publish_pending(Path(args[1]))
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

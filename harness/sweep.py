@@ -80,12 +80,17 @@ def run_sweep(inv: Invocation) -> int:
 
 
 def report_across(
-    cfg: DictConfig, report_dir: Path, run_dirs: list[Path], config: dict[str, Any] | None = None
+    cfg: DictConfig,
+    report_dir: Path,
+    run_dirs: list[Path],
+    config: dict[str, Any] | None = None,
+    wait: bool = False,
 ) -> int:
     """One more job: the report across the runs, after the last queued job of every member.
 
-    `config`: the results config to fill (default: the first run's). The cluster's launcher runs it like a stage: here and now when the members ran here, or
-    queued on Slurm after each member's chain (it is never waited for).
+    `config`: the results config to fill (default: the first run's). The cluster's launcher runs
+    it like a stage: here and now when the members ran here, or queued on Slurm after each
+    member's chain, waited for only with `wait` (a table's wait=true: harness/table.py).
     """
     from launch import Job, make_launcher
 
@@ -103,7 +108,7 @@ def report_across(
         log_dir=str(report_dir / "logs"),
     )
     launcher = make_launcher(
-        OmegaConf.to_container(cfg.cluster, resolve=True), hold=not cfg.get("submit"), detach=True
+        OmegaConf.to_container(cfg.cluster, resolve=True), hold=not cfg.get("submit"), detach=not wait
     )
     report_dir.mkdir(parents=True, exist_ok=True)
     print(f"=== report across {len(run_dirs)} runs: {report_dir / 'report.md'} ===", flush=True)

@@ -10,6 +10,12 @@ each cell naming the run that filled it. The runs share every stage whose finger
 two tables share is run once). The dry run lists the runs, the stages each runs and those it reuses
 (from which run of the table, or published by an earlier invocation), then every run's own dry run; each run's delta composes and validates before any run starts, and a real run first checks every run's
 inputs (a missing dataset or out-of-distribution set stops the table before its first stage).
+
+On Slurm (cluster=slurm submit=true) a table is one submission: every run's chain is queued at
+once, without waiting for the one before; a shared stage is submitted by the first run that needs
+it and the others' chains wait for that job (afterok; the job publishes the entry, see
+harness/stage_store.py); the report across the runs is queued last, after every chain. With
+wait=true the table waits for that report job, which starts only when every chain succeeded.
 """
 
 from __future__ import annotations
@@ -118,10 +124,16 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
         runs = [r for r in runs if r.name in {str(n) for n in only}]
     base = str(cfg.get("run_name") or default_run_name())
     user = [o for o in inv.overrides if o.partition("=")[0].lstrip("+~") not in _OWN_KEYS]
+    # On a scheduler every run's chain is queued without waiting: the table waits (wait=true) for
+    # the report, queued after all of them.
+    scheduled = str(cfg.cluster.launcher) == "slurm"
+    queue_only = ["wait=false"] if scheduled else []
     members: list[tuple[TableRun, str, list[str], DictConfig]] = []
     for run in runs:
         name = f"{base}__{run.name}"
-        overrides = ["shared_stages=true", *user, *run.overrides, f"run_name={name}", f"table_run={run.name}"]
+        overrides = [
+            "shared_stages=true", *user, *run.overrides, *queue_only, f"run_name={name}", f"table_run={run.name}"
+        ]  # fmt: skip
         try:
             member_cfg = load_config(Invocation(overrides=overrides), out=_Quiet())
             stage_names(member_cfg)  # a bad run_edit fails here, with the run named
@@ -135,6 +147,12 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     print(
         f"# table {table}: {len(members)} runs of paper {cfg.paper.name} (run names {base}__<run>)", file=out
     )
+    if scheduled:
+        print(
+            "# cluster=slurm: one submission: every run's chain is queued at once, a shared stage by "
+            "the first run that needs it (the others' chains wait for its job), the report after all",
+            file=out,
+        )
     producers: dict[Path, str] = {}  # shared entry -> the run of this table that makes it
     for run, name, _, member_cfg in members:
         print(
@@ -162,7 +180,8 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     results = OmegaConf.to_container(cfg.results, resolve=True)
     assert isinstance(results, dict)
     results["tables"] = [t for t in results.get("tables") or [] if t.get("id") in chosen]
-    return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs, results)
+    wait = scheduled and bool(cfg.get("wait"))
+    return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs, results, wait=wait)
 
 
 def _check_missing_inputs(

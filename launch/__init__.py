@@ -56,6 +56,16 @@ class Launcher(Protocol):
         """A job may be restarted with the argv it was submitted with (Slurm --requeue)."""
         ...
 
+    @property
+    def schedules(self) -> bool:
+        """Jobs run under a scheduler after `submit` returned (Slurm), not inside it."""
+        ...
+
+    def active(self, job_id: str) -> bool:
+        """Whether the job `job_id` (an id `submit` returned, maybe in another process) is
+        still queued or running."""
+        ...
+
     def command_line(self, job: Job, node_rank: int = 0) -> str: ...
 
     def dry_run_text(self, job: Job) -> str:

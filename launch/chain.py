@@ -111,6 +111,11 @@ class InProcessChain:
     """submit/wait for launchers that run each stage here, blocking (`run(job) -> exit code`)."""
 
     requeues = False  # nothing restarts a stage behind the harness's back
+    schedules = False  # a chain ends before `submit` returns
+
+    def active(self, job_id: str) -> bool:
+        """Whether a job of this launcher is still queued or running: here, none outlives submit."""
+        return False
 
     def run(self, job: Job) -> int:  # provided by the launcher
         raise NotImplementedError

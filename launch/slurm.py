@@ -26,9 +26,14 @@ from launch.job import AllocRef, Job, JobError, alloc_argv
 from launch.secret_env import leaked_secret_names, secret_values, split_env
 from launch.shell import ShellVar
 from launch.slurm_script import render_sbatch, script_name
-from launch.slurm_state import SlurmError, wait_chain
+from launch.slurm_state import SlurmError, query, wait_chain
 
 SUBMITTED = "SUBMITTED"  # the state of a job `wait` did not look at (detach=True)
+# Job states in which a job may still run to completion (squeue(1) JOB STATE CODES).
+ACTIVE_STATES = frozenset(
+    {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+     "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"}
+)  # fmt: skip
 
 
 class SlurmLauncher:
@@ -54,6 +59,15 @@ class SlurmLauncher:
     def requeues(self) -> bool:
         """A failed node or a preemption restarts a job with the argv it was submitted with."""
         return self.cfg.slurm.requeue
+
+    @property
+    def schedules(self) -> bool:
+        return True
+
+    def active(self, job_id: str) -> bool:
+        """Queued or running (a requeued or suspended job too); a job the controller forgot is not."""
+        state = query(job_id, runner=self.runner, env=self.environ).get("JobState", "UNKNOWN")
+        return state in ACTIVE_STATES
 
     # ----- rendering ------------------------------------------------------------------------
 

@@ -86,9 +86,14 @@ class RunInfo:
         return [s for s in self.stages if s.stage_kind is not None and s.stage_kind.trains]
 
     def metrics(self, name: str) -> dict[str, Any] | None:
-        """The eval stage's metrics.json, when the stage completed and wrote one."""
+        """The eval stage's metrics.json, when the stage completed and wrote one.
+
+        A stage queued with a scheduler and not waited for (status submitted: cluster=slurm
+        wait=false, as a table's runs on Slurm) counts when its metrics.json exists: the
+        submission emptied the folder, so the file is the queued job's, written at its end (the
+        report job of a chain starts only after every job before it succeeded)."""
         stage = self.stage(name)
-        if stage is None or stage.status != "completed":
+        if stage is None or stage.status not in ("completed", "submitted"):
             return None
         path = stage.stage_dir / "metrics.json"
         if not path.is_file():

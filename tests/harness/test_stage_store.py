@@ -103,3 +103,35 @@ def test_an_entry_being_run_is_refused_not_shared(tmp_path: Path) -> None:
     assert other.published is not None and other.published["output_id"] == "id1"
     changed = entry_for(tmp_path / "p" / "run", "sft", {"stages.sft.x": 2})
     assert changed.path != entry.path and changed.published is None
+
+
+def test_a_scheduled_job_publishes_its_entry_and_a_dead_one_is_not_awaited(tmp_path: Path) -> None:
+    """The bookkeeping a Slurm table submission relies on (the submission itself runs on the real
+    cluster in tests/launch/test_launch_harness_pipeline.py): the publication is written before
+    the job is submitted, beside the entry (a stage may replace its own folder), the job's last
+    command publishes it, and `queued` names the job only while the publication holds the same
+    fingerprint. Whether that job still runs is Slurm's answer (`SlurmLauncher.active`), asked
+    on the real cluster."""
+    import subprocess
+    import sys
+
+    from harness.config import REPO_ROOT
+
+    entry = entry_for(tmp_path / "p" / "run", "sft", {"stages.sft.x": 1})
+    command = entry.prepare_publication("out-1", tmp_path / "p" / "run")
+    assert command == ["python3", "-m", "harness.stage_store", "publish", str(entry.path)]
+    entry.mark_queued("41", tmp_path / "p" / "run")
+    assert entry.queued == {"job_id": "41", "run": str(tmp_path / "p" / "run")} and entry.published is None
+    assert entry_for(tmp_path / "p" / "run", "sft", {"stages.sft.x": 2}).queued is None  # another config
+    assert not entry.started()  # the bookkeeping lies beside the entry, not in it
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.stage_store", "publish", str(entry.path)], cwd=REPO_ROOT
+    )
+    assert done.returncode == 0 and entry.published == {
+        "fingerprint": {"stages.sft.x": 1}, "output_id": "out-1", "run": str(tmp_path / "p" / "run"),
+    }  # fmt: skip
+    missing = subprocess.run(
+        [sys.executable, "-m", "harness.stage_store", "publish", str(tmp_path / "nowhere")],
+        cwd=REPO_ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert missing.returncode == 1 and "nothing to publish" in missing.stderr

@@ -96,3 +96,75 @@ def test_sweep_members_are_chains_and_the_report_waits_for_all(slurm_cluster, tm
         time.sleep(1)
     assert report.exists(), tmp_path / "fakexplain" / "cv__sweep" / "logs"
     assert "cv__data.fold-0" in report.read_text() and "cv__data.fold-1" in report.read_text()
+
+
+def test_a_table_is_one_submission_sharing_its_stages(slurm_cluster, tmp_path: Path) -> None:
+    """Issue 18 item 4: FakeScope's Table VIII, two of its runs (the untrained backbone and the
+    recipe), submitted at once: the stages both runs read are submitted by the first run only,
+    the second run's chain waits for those jobs, each job publishes its shared entry itself, and
+    the report across the runs is queued after both chains; a second submission runs nothing
+    but the reports again. Sized down (8 images, a 2-step SFT): the point is the wiring."""
+    argv = [
+        sys.executable, "-m", "harness", "paper=fakescope", "profile=smoke", "table=table8_training_data",
+        "table_runs=[fs_none,fs_full]", "run_name=t8", "cluster=slurm", "cluster.gpus_per_node=0",
+        "cluster.slurm.poll_interval_s=0.5", f"paths.runs={tmp_path}", "submit=true", "wait=true",
+        "smoke.num_fake=4", "smoke.num_real=4", "stages.synth_testset.num_fake=2",
+        "stages.synth_testset.num_real=2", "stages.sft.max_steps=2", "stages.sft.save_steps=2",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        argv, cwd=REPO_ROOT, env=slurm_cluster.environ(), capture_output=True, text=True, timeout=1200
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "# cluster=slurm: one submission" in proc.stdout
+    root = tmp_path / "fakescope"
+    shared = ("tiny_model", "synth_data", "synth_testset", "prepare_testset")
+    none, full = _table_stages(root, "t8__fs_none"), _table_stages(root, "t8__fs_full")
+    # the first run submitted the shared stages; the second waited for those very jobs
+    assert sorted(p.stem for p in (root / "t8__fs_full" / "slurm").glob("*.sbatch")) == [
+        "eval", "prepare_data", "report", "sft",
+    ]  # fmt: skip
+    for stage in shared:
+        assert full[stage]["status"] == "submitted" and full[stage]["job_id"] == none[stage]["job_id"], stage
+        assert f"run by job {none[stage]['job_id']}" in full[stage]["skip_reason"]
+    first = next(
+        ln for ln in proc.stdout.splitlines() if ln.startswith("[launch] stage prepare_data: Slurm job")
+    )
+    waited = first.split(" after job ")[1].split(" (")[0].split(", ")
+    assert sorted(waited) == sorted(none[s]["job_id"] for s in shared)
+    # each shared entry was published by its own job, and the second run's folders are links to it
+    for stage in (*shared, "sft", "eval"):
+        (entry,) = [
+            p for p in (root / "_shared").glob(f"{stage}-*") if p.with_name(p.name + ".publication.json").is_file()
+            and (p / "published.json").is_file() and (root / "t8__fs_full" / stage).resolve() == p.resolve()
+        ] or [None]  # fmt: skip
+        if stage != "eval":  # the untrained model's eval is its own entry
+            assert entry is not None, stage
+    # the report across both runs came last and names the run behind each column
+    report = (root / "t8__table8_training_data" / "report.md").read_text()
+    assert "(run fs_none: t8__fs_none)" in report and "(run fs_full: t8__fs_full)" in report
+    # again, after one entry lost its publication (as when its job died before its last command):
+    # that stage is submitted once more, by the first run, whose old job Slurm reports as ended
+    # (not active); the second run waits for the new job; every other stage is reused
+    (lost,) = (root / "_shared").glob("synth_testset-*.queued.json")
+    entry = lost.with_name(lost.name.removesuffix(".queued.json"))
+    (entry / "published.json").unlink()
+    again = subprocess.run(
+        argv, cwd=REPO_ROOT, env=slurm_cluster.environ(), capture_output=True, text=True, timeout=1200
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    submitted = [ln.split(":")[0] for ln in again.stdout.splitlines() if ln.startswith("[launch] stage ")]
+    assert submitted == [
+        "[launch] stage synth_testset", "[launch] stage report", "[launch] stage report",
+        "[launch] stage sweep_report",
+    ]  # fmt: skip
+    rerun = _table_stages(root, "t8__fs_none")["synth_testset"]["job_id"]
+    assert rerun != none["synth_testset"]["job_id"]
+    assert _table_stages(root, "t8__fs_full")["synth_testset"]["job_id"] == rerun
+    assert "reused (shared _shared/sft-" in again.stdout
+    assert (entry / "published.json").is_file()
+
+
+def _table_stages(root: Path, name: str) -> dict[str, dict]:
+    manifest = json.loads((root / name / "manifest.json").read_text())
+    return {s["name"]: s for s in manifest["stages"]}
