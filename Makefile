@@ -33,8 +33,8 @@ PYTEST_ARGS ?=
 # tests, and the Slurm / torchrun / Ray jobs, each on one worker). PYTEST_WORKERS=0 runs one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install install-gpu install-flash-attn lint test test-fast reproduce gpu-lock gpu-smoke \
-	bench-cli bench-reward bench-data bench-learn bench-expert bench-eval clean-venv
+.PHONY: install install-gpu install-flash-attn lint test test-table test-fast reproduce gpu-lock gpu-smoke \
+	bench-cli bench-reward bench-data bench-learn bench-table bench-expert bench-eval clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,7 +63,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 test: lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not table_smoke" $(PYTEST_ARGS)
+
+# The one test that runs a paper table on the CPU (tests/smoke/test_smoke_table.py, ~12 minutes):
+# outside `make test` to keep it under 30 minutes; CI runs it after make test (.ci/run).
+test-table: $(STAMP)
+	$(PY) -m pytest -m table_smoke $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -96,6 +101,11 @@ bench-data: $(STAMP)
 # make bench-learn [ARGS='--all' | ARGS='variant=staged']
 bench-learn: $(STAMP)
 	$(PY) scripts/bench_learn.py $(ARGS)
+
+# A paper table in the smoke profile: wall time, what each run ran and reused, the filled cells.
+# make bench-table [ARGS='--paper fakexplain --table table4 table_runs=[no_bbox,sft]']
+bench-table: $(STAMP)
+	$(PY) scripts/bench_table.py $(ARGS)
 
 # The AIGI-Holmes visual expert's training images/s on this CPU with 1 and 2 dataloader workers.
 bench-expert: $(STAMP)
