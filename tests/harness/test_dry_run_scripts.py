@@ -6,7 +6,6 @@ Golden files: tests/harness/golden/ (README there says how to regenerate them)."
 from __future__ import annotations
 
 import io
-import os
 import re
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -14,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from tests.golden import assert_matches_golden
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("AIGI_UPDATE_GOLDEN") == "1"
 # One stage per launch mode (torchrun, ray, single); fixed paths so the text is the same anywhere.
 COMMON = ["paper=fake_hr1", "dry_run=true", "run_name=demo", "stages=[sft,grpo,eval]", "paths.repo=/repo"]
 CASES = {
@@ -50,14 +49,7 @@ def _stages(text: str) -> str:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_dry_run_matches_golden(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     text = _stages(_dry_run([*COMMON, *CASES[name]], monkeypatch))
-    path = GOLDEN / f"{name}.txt"
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"missing {path}; run with AIGI_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), (
-        f"{path.name} is out of date; if the change is intended run "
-        "AIGI_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/harness/test_dry_run_scripts.py"
-    )
+    assert_matches_golden(text, GOLDEN / f"{name}.txt", "tests/harness/test_dry_run_scripts.py")
 
 
 def test_torchrun_dry_run_prints_every_nodes_line(monkeypatch: pytest.MonkeyPatch) -> None:

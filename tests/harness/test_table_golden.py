@@ -9,17 +9,16 @@ Regenerate after an intended change and review the diff:
 from __future__ import annotations
 
 import io
-import os
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
+from tests.golden import assert_matches_golden
 from tests.harness.conftest import PAPERS
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("AIGI_UPDATE_GOLDEN") == "1"
 
 
 def _listing(paper: str, runs: Path) -> str:
@@ -34,14 +33,7 @@ def _listing(paper: str, runs: Path) -> str:
 @pytest.mark.parametrize("paper", PAPERS)
 def test_table_all_dry_run_matches_golden(paper: str, tmp_path: Path) -> None:
     text = _listing(paper, tmp_path)
-    path = GOLDEN / f"table_all_{paper}.txt"
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"missing {path}; run with AIGI_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), (
-        f"{path.name} is out of date; if the change is intended run "
-        "AIGI_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/harness/test_table_golden.py"
-    )
+    assert_matches_golden(text, GOLDEN / f"table_all_{paper}.txt", "tests/harness/test_table_golden.py")
     # every run of every table is listed with its stages
     runs = [line for line in text.splitlines() if line.startswith("# run ")]
     assert runs and len([line for line in text.splitlines() if line.startswith("#   stages: ")]) == len(runs)

@@ -15,9 +15,9 @@ from launch_testlib import FAKE_HR1_SYSTEM
 
 from launch import Job, make_launcher
 from launch.job import JobError
+from tests.golden import assert_matches_golden
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("AIGI_UPDATE_GOLDEN") == "1"
 
 CLUSTER = {
     "launcher": "slurm",
@@ -100,14 +100,7 @@ JOBS = {
 @pytest.mark.parametrize("name", sorted(JOBS))
 def test_rendered_script_matches_golden(name):
     text = make_launcher(CLUSTER, environ={}).render_script(JOBS[name])
-    path = GOLDEN / f"{name}.sbatch"
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"missing {path}; run with AIGI_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), (
-        f"{path.name} is out of date; if the change is intended run "
-        "AIGI_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/launch/test_launch_slurm_render.py"
-    )
+    assert_matches_golden(text, GOLDEN / f"{name}.sbatch", "tests/launch/test_launch_slurm_render.py")
 
 
 @pytest.mark.parametrize("name", sorted(JOBS))
