@@ -218,3 +218,42 @@ def test_table_runs_selects_runs_and_a_typo_lists_them(
         "# run no_ft (table4): variant=staged run_edit={keep:[eval_base]}",
         "#   stages: prepare_data, download_model, eval_base, report",
     ]
+
+
+@pytest.mark.parametrize(
+    ("paper", "table", "run", "stage", "model_from"),
+    [
+        ("fake_hr1", "training_stages", "hr1_no_ft", "eval", None),
+        ("fake_hr1", "training_stages", "hr1_hft", "eval", "sft"),
+        ("fake_hr1", "training_stages", "hr1_hft_hgrpo", "eval", "merge_grpo"),
+        ("aigi_holmes", "training_stages", "holmes_no_ft", "eval_mllm", None),
+        ("aigi_holmes", "training_stages", "holmes_sft", "eval_mllm", "merge_sft"),
+        ("aigi_holmes", "training_stages", "holmes_sft_dpo", "eval_mllm", "merge_dpo"),
+        ("aigi_holmes", "training_stages", "holmes_full", "eval", "merge_dpo"),
+        ("fakescope", "table8_training_data", "fs_none", "eval", None),
+        ("fakescope", "table8_training_data", "fs_full", "eval", "sft"),
+    ],
+)
+def test_the_other_papers_table_runs_evaluate_the_model_their_column_names(
+    paper: str, table: str, run: str, stage: str, model_from: str | None
+) -> None:
+    (found,) = [r for r in table_runs(compose_paper(paper), table) if r.name == run]
+    cfg = load_config(Invocation(overrides=[f"paper={paper}", "profile=full", *found.overrides]))
+    plan = build_plan(cfg, run_name=f"t__{run}")
+    model = plan.stage(stage).ctx.inputs["model"]
+    if model_from is None:  # No-FT: the backbone as published
+        assert model == str(cfg.model.path) and "sft" not in [s.name for s in plan.stages]
+    else:
+        assert model == str(plan.stage(model_from).output)
+
+
+@pytest.mark.parametrize("only", ["absolute", "contextual"])
+def test_fakescope_table8_runs_keep_one_instruction_type(only: str) -> None:
+    (found,) = [
+        r
+        for r in table_runs(compose_paper("fakescope"), "table8_training_data")
+        if r.name == f"fs_only_{only}"
+    ]
+    cfg = load_config(Invocation(overrides=["paper=fakescope", "profile=full", *found.overrides]))
+    argv = build_plan(cfg, run_name="t").stage("prepare_data").rendered.argv
+    assert json.loads(argv[argv.index("--options") + 1])["only"] == only
