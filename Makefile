@@ -65,7 +65,7 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not table_smoke" $(PYTEST_ARGS)
 
-# The one test that runs a paper table on the CPU (tests/smoke/test_smoke_table.py, ~12 minutes):
+# The one test that runs a paper table on the CPU (tests/smoke/test_smoke_table.py, ~13 minutes):
 # outside `make test` to keep it under 30 minutes; CI runs it after make test (.ci/run).
 test-table: $(STAMP)
 	$(PY) -m pytest -m table_smoke $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ these runs is filled from its own run and names it, the others say which run wou
 partial-data run trains on its own data with its component removed; the training-strategy runs
 share one SFT directory; and the same command again runs nothing but the reports.
 
-About 12 minutes, so `make test` leaves it out (marker `table_smoke`) and CI runs it as one more
+About 13 minutes (800 s in CI), so `make test` leaves it out (marker `table_smoke`) and CI runs it as one more
 step, `make test-table` (.ci/run); `make bench-table` prints the same table with timings.
 """
 
