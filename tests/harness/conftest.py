@@ -11,7 +11,7 @@ from harness.config import Invocation, compose
 from harness.plan import Plan, build_plan
 from tests.conftest import PAPERS
 
-__all__ = ["PAPERS", "compose_paper", "load_published", "plan_for"]
+__all__ = ["PAPERS", "compose_paper", "load_published", "plan_for", "table_run_plan"]
 
 PUBLISHED = Path(__file__).resolve().parent.parent / "published"
 
@@ -36,3 +36,13 @@ def load_published(paper: str, *overrides: str) -> DictConfig:
     return load_config(
         Invocation(overrides=[f"paper={paper}", "profile=full", "as_published=true", *overrides, *_extra()])
     )
+
+
+def table_run_plan(paper: str, table: str, run: str, *overrides: str) -> tuple[Plan, DictConfig]:
+    """The plan and config of one run of a paper table (harness/table.py), full profile."""
+    from harness.invoke import load_config
+    from harness.table import table_runs
+
+    (found,) = [r for r in table_runs(compose_paper(paper), table) if r.name == run]
+    cfg = load_config(Invocation(overrides=[f"paper={paper}", "profile=full", *overrides, *found.overrides]))
+    return build_plan(cfg, run_name=f"t__{run}"), cfg

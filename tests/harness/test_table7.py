@@ -12,14 +12,12 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-from harness.config import Invocation
-from harness.invoke import load_config
-from harness.plan import Plan, build_plan
+from harness.plan import Plan
 from harness.report.builder import build_report
 from harness.table import table_runs
 from tests.evaluation.run_factory import make_run
 
-from .conftest import compose_paper
+from .conftest import compose_paper, table_run_plan
 
 TABLE7_RUNS = [
     "t7_best", "t7_no_lora", "t7_templates_1_1", "t7_templates_3_2",
@@ -29,9 +27,8 @@ TABLE7_RUNS = [
 
 
 def _member(table: str, run: str, *extra: str) -> tuple[Plan, dict[str, Any]]:
-    (found,) = [r for r in table_runs(compose_paper("fakexplain"), table) if r.name == run]
-    cfg = load_config(Invocation(overrides=["paper=fakexplain", "profile=full", *extra, *found.overrides]))
-    return build_plan(cfg, run_name=f"t__{run}"), OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    plan, cfg = table_run_plan("fakexplain", table, run, *extra)
+    return plan, OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
 def test_table7_has_one_run_per_column_of_002() -> None:

@@ -22,7 +22,7 @@ from harness.report.builder import build_report
 from harness.table import table_runs, tables_with_runs
 from harness.validate.model_support import unrunnable_summary
 from tests.evaluation.run_factory import make_run
-from tests.harness.conftest import PAPERS, compose_paper, plan_for
+from tests.harness.conftest import PAPERS, compose_paper, plan_for, table_run_plan
 
 TABLE_PAPERS = [p for p in PAPERS if tables_with_runs(compose_paper(p))]
 STAGED_TO_EVAL = (
@@ -237,9 +237,7 @@ def test_table_runs_selects_runs_and_a_typo_lists_them(
 def test_the_other_papers_table_runs_evaluate_the_model_their_column_names(
     paper: str, table: str, run: str, stage: str, model_from: str | None
 ) -> None:
-    (found,) = [r for r in table_runs(compose_paper(paper), table) if r.name == run]
-    cfg = load_config(Invocation(overrides=[f"paper={paper}", "profile=full", *found.overrides]))
-    plan = build_plan(cfg, run_name=f"t__{run}")
+    plan, cfg = table_run_plan(paper, table, run)
     model = plan.stage(stage).ctx.inputs["model"]
     if model_from is None:  # No-FT: the backbone as published
         assert model == str(cfg.model.path) and "sft" not in [s.name for s in plan.stages]
@@ -249,11 +247,6 @@ def test_the_other_papers_table_runs_evaluate_the_model_their_column_names(
 
 @pytest.mark.parametrize("only", ["absolute", "contextual"])
 def test_fakescope_table8_runs_keep_one_instruction_type(only: str) -> None:
-    (found,) = [
-        r
-        for r in table_runs(compose_paper("fakescope"), "table8_training_data")
-        if r.name == f"fs_only_{only}"
-    ]
-    cfg = load_config(Invocation(overrides=["paper=fakescope", "profile=full", *found.overrides]))
-    argv = build_plan(cfg, run_name="t").stage("prepare_data").rendered.argv
+    plan, _ = table_run_plan("fakescope", "table8_training_data", f"fs_only_{only}")
+    argv = plan.stage("prepare_data").rendered.argv
     assert json.loads(argv[argv.index("--options") + 1])["only"] == only

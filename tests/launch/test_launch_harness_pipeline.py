@@ -133,13 +133,12 @@ def test_a_table_is_one_submission_sharing_its_stages(slurm_cluster, tmp_path: P
     waited = first.split(" after job ")[1].split(" (")[0].split(", ")
     assert sorted(waited) == sorted(none[s]["job_id"] for s in shared)
     # each shared entry was published by its own job, and the second run's folders are links to it
-    for stage in (*shared, "sft", "eval"):
-        (entry,) = [
-            p for p in (root / "_shared").glob(f"{stage}-*") if p.with_name(p.name + ".publication.json").is_file()
-            and (p / "published.json").is_file() and (root / "t8__fs_full" / stage).resolve() == p.resolve()
-        ] or [None]  # fmt: skip
-        if stage != "eval":  # the untrained model's eval is its own entry
-            assert entry is not None, stage
+    for stage in (*shared, "sft"):
+        entry = (root / "t8__fs_full" / stage).resolve()
+        assert entry.parent == (root / "_shared").resolve() and entry.name.startswith(f"{stage}-"), entry
+        assert (entry / "published.json").is_file() and entry.with_name(
+            entry.name + ".publication.json"
+        ).is_file()
     # the report across both runs came last and names the run behind each column
     report = (root / "t8__table8_training_data" / "report.md").read_text()
     assert "(run fs_none: t8__fs_none)" in report and "(run fs_full: t8__fs_full)" in report

@@ -97,9 +97,8 @@ def test_table4_partial_data_and_two_training_strategies(tmp_path: Path) -> None
         reused = [s["name"] for s in stages if str(s.get("skip_reason") or "").startswith("reused: shared")]
         ran = [s["name"] for s in stages if s["name"] not in reused]
         assert ran == ["report"] and all(s["status"] == "completed" for s in stages), (run, ran)
-        assert (root / f"t4b__{run}" / "eval").resolve() == (
-            root / f"t4__{run}" / "eval"
-        ).resolve() or run == "sft"
+        evaluated = "eval_sft" if run == "sft" else "eval"  # the same evaluation, linked from both tables
+        assert (root / f"t4b__{run}" / evaluated).resolve() == (root / f"t4__{run}" / evaluated).resolve()
     cells = json.loads((root / "t4b__table4" / "report.json").read_text())["tables"][0]["rows"][0]["cells"]
     assert cells["no-bbox"]["filled_by"] == ["t4b__no_bbox"]
     assert cells["no-bbox"]["mean"] == table["rows"][0]["cells"]["no-bbox"]["mean"]  # the same evaluation
