@@ -12,7 +12,8 @@ changes; the edit applies to whichever list the run uses (`pipeline:` or the sel
       after: {merge_sft: [eval_sft]}             # ... or right after one
       last: [report]                             # stages run after all others
       keep: [eval_sft]                           # only these, what they read, and the stages
-                                                 # that read no other stage (downloads, report)
+                                                 # that read no stage and no stage reads
+                                                 # (downloads that fill a path, the report)
       variants:                                  # further edits for one variant only
         staged: {drop: [eval_alpha]}
 
@@ -157,7 +158,12 @@ def _keep(
     problems: list[Problem],
     needs: Needs,
 ) -> list[str]:
-    """`kept`, every stage they read (transitively), and the listed stages that read no stage."""
+    """`kept`, every stage they read (transitively), and the listed stages that stand alone.
+
+    A stage stands alone when it reads no stage and no stage of the list reads it: a download that
+    fills a configured path, the report. A data preparation that only a dropped stage reads (the
+    SFT set of a run that evaluates the backbone) is dropped with it.
+    """
     wanted: set[str] = set()
     todo = []
     for i, name in enumerate(kept):
@@ -176,7 +182,8 @@ def _keep(
             continue
         wanted.add(name)
         todo += [n for n in needs(name) if n in defined]
-    wanted |= {n for n in names if not needs(n)}
+    read_by_others = {r for n in names for r in needs(n)}
+    wanted |= {n for n in names if not needs(n) and n not in read_by_others}
     result = [n for n in names if n in wanted]
     # A kept stage, or one it reads, that the list lacks (an overlay dropped it, or no pipeline
     # lists it: the smoke profile's out-of-distribution sets) is added right after the last stage

@@ -113,8 +113,9 @@ def test_table6_dry_run_lists_the_ood_stages_and_their_inputs(
     ]
     assert listing[3:5] == [
         "#   stages: eval_ood_gpt4o, eval_ood_ffpp, report",
-        "#   reuses: prepare_data (run ood_best), download_model (run ood_best), "
-        "prepare_ood_gpt4o (run ood_best), prepare_ood_ffpp (run ood_best)",
+        # the backbone's OoD evaluation prepares no training data (`keep` drops it)
+        "#   reuses: download_model (run ood_best), prepare_ood_gpt4o (run ood_best), "
+        "prepare_ood_ffpp (run ood_best)",
     ]
     blocks = dict(part.split(" ===\n", 1) for part in out.split("=== t6__")[1:])
     best, no_ft = blocks["ood_best"], blocks["ood_no_ft"]

@@ -145,10 +145,14 @@ def test_a_paper_without_table_runs_says_so(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_keep_follows_what_stages_read_and_readds_a_dropped_stage() -> None:
-    reads = {"a": [], "b": ["a"], "c": ["b"], "d": ["a"], "e": [], "r": []}
+    reads = {"a": [], "b": ["a"], "c": ["b"], "d": ["a"], "e": [], "r": [], "p": [], "s": ["p"]}
     needs = reads.__getitem__
-    kept = apply_pipeline_edit(["a", "b", "c", "e", "r"], {"keep": ["d"]}, list(reads), needs=needs)
-    assert kept == ["a", "d", "e", "r"]  # d was not listed: added right after a, which it reads
+    kept = apply_pipeline_edit(["a", "p", "s", "b", "c", "e", "r"], {"keep": ["d"]}, list(reads), needs=needs)
+    # d was not listed: added right after a, which it reads; e and r stand alone (read nothing and
+    # nothing reads them: a download, the report) and stay; p reads nothing but only s, which goes,
+    # reads it (a data preparation for a dropped SFT): it goes too
+    assert kept == ["a", "d", "e", "r"]
+    assert apply_pipeline_edit(["p", "s", "b"], {"keep": ["s"]}, list(reads), needs=needs) == ["p", "s"]
     assert apply_pipeline_edit(["a", "b", "c", "e"], {"keep": ["c"]}, list(reads), needs=needs) == [
         "a",
         "b",
