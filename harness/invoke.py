@@ -61,8 +61,14 @@ def _auto_profile(overrides: list[str], out: TextIO) -> list[str]:
     return [*overrides, "profile=smoke"]
 
 
-def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
-    """Plan and validate `cfg`; print the commands (dry run) or run them. Returns the exit code."""
+def execute(
+    cfg: DictConfig, inv: Invocation, out: TextIO | None = None, launch_plan: Plan | None = None
+) -> int:
+    """Plan and validate `cfg`; print the commands (dry run) or run them. Returns the exit code.
+
+    `launch_plan`: `build_plan(cfg, launch=True)` when the caller has it already (a table plans
+    every run to find what they share); a dry run uses it too unless it copies a reward file.
+    """
     out = out or sys.stdout
     dry_run = bool(cfg.get("dry_run"))
     preflight = bool(cfg.get("preflight"))
@@ -72,9 +78,11 @@ def execute(cfg: DictConfig, inv: Invocation, out: TextIO | None = None) -> int:
 
     parse_cluster(OmegaConf.to_container(cfg.cluster, resolve=True))
     # A dry run prints the commands with the user's reward file; a run copies it in first.
-    plan = build_plan(
-        cfg, run_name=str(cfg.get("run_name") or default_run_name()), launch=not dry_run and not preflight
-    )
+    launch = not dry_run and not preflight
+    if launch_plan is not None and (launch or launch_plan.reward is None):
+        plan = launch_plan
+    else:
+        plan = build_plan(cfg, run_name=str(cfg.get("run_name") or default_run_name()), launch=launch)
     if inv.stage_subset is not None:
         _check_subset(plan, inv.stage_subset, "stages")
     if cfg.get("from_stage") is not None:

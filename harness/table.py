@@ -29,8 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from common.errors import ConfigError, Problem, did_you_mean
 from harness.config import Invocation
 from harness.invoke import execute, load_config
-from harness.pipeline import stage_names
-from harness.plan import build_plan, default_run_name, run_directory
+from harness.plan import Plan, build_plan, default_run_name, run_directory
 from harness.report.config import TableSpec, parse_report_config
 from harness.sweep import report_across
 
@@ -128,7 +127,7 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     # the report, queued after all of them.
     scheduled = str(cfg.cluster.launcher) == "slurm"
     queue_only = ["wait=false"] if scheduled else []
-    members: list[tuple[TableRun, str, list[str], DictConfig]] = []
+    members: list[tuple[TableRun, str, list[str], DictConfig, Plan]] = []
     for run in runs:
         name = f"{base}__{run.name}"
         overrides = [
@@ -136,11 +135,13 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
         ]  # fmt: skip
         try:
             member_cfg = load_config(Invocation(overrides=overrides), out=_Quiet())
-            stage_names(member_cfg)  # a bad run_edit fails here, with the run named
+            # planned as it will be launched (its fingerprints are the shared entries' names); a
+            # bad run_edit or stage fails here, with the run named
+            plan = build_plan(member_cfg, name, launch=True)
         except ConfigError as exc:
             where = f"table {table}, run {run.name} ({' '.join(run.overrides)})"
             raise ConfigError([Problem(p.key, f"{p.message} [{where}]") for p in exc.problems]) from None
-        members.append((run, name, overrides, member_cfg))
+        members.append((run, name, overrides, member_cfg, plan))
     if not cfg.get("dry_run"):
         _check_missing_inputs(members, table, inv.stage_subset)
     out = sys.stdout
@@ -154,20 +155,25 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
             file=out,
         )
     producers: dict[Path, str] = {}  # shared entry -> the run of this table that makes it
-    for run, name, _, member_cfg in members:
+    for run, _, _, member_cfg, plan in members:
         print(
             f"# run {run.name} ({', '.join(run.tables)}): {' '.join(run.overrides) or '(the recipe)'}",
             file=out,
         )
-        runs_here, reused = _sharing(member_cfg, name, run.name, producers)
+        runs_here, reused = _sharing(member_cfg, plan, run.name, producers)
         print(f"#   stages: {', '.join(runs_here)}", file=out)
         if reused:
             print(f"#   reuses: {', '.join(reused)}", file=out)
     code = 0
     run_dirs: list[Path] = []
-    for _run, name, overrides, member_cfg in members:
+    for _run, name, overrides, member_cfg, plan in members:
         print(f"=== {name} ===", flush=True)
-        member_code = execute(member_cfg, Invocation(overrides=overrides, stage_subset=inv.stage_subset))
+        # A run plans again when it starts: the runs before it made files its planning may read.
+        member_code = execute(
+            member_cfg,
+            Invocation(overrides=overrides, stage_subset=inv.stage_subset),
+            launch_plan=plan if cfg.get("dry_run") else None,
+        )
         run_dirs.append(run_directory(member_cfg, name))
         code = code or member_code
         if member_code != 0 and not cfg.get("dry_run"):
@@ -185,7 +191,7 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
 
 
 def _check_missing_inputs(
-    members: list[tuple[TableRun, str, list[str], DictConfig]], table: str, subset: list[str] | None
+    members: list[tuple[TableRun, str, list[str], DictConfig, Plan]], table: str, subset: list[str] | None
 ) -> None:
     """Every run's missing inputs (an out-of-distribution set, the dataset) before the first run
     starts: a table's last run must not fail on a missing folder after the others trained.
@@ -193,8 +199,10 @@ def _check_missing_inputs(
     from harness.validate import missing_inputs
 
     found: dict[tuple[str, str], list[str]] = {}
-    for run, name, _, member_cfg in members:
-        for problem in missing_inputs(build_plan(member_cfg, name), subset):
+    for run, name, _, member_cfg, plan in members:
+        # the launch plan names the run's copy of a reward file, not there yet: plan as printed
+        checked = plan if plan.reward is None else build_plan(member_cfg, name)
+        for problem in missing_inputs(checked, subset):
             found.setdefault((problem.key, problem.message), []).append(run.name)
     if found:
         raise ConfigError(
@@ -206,14 +214,13 @@ def _check_missing_inputs(
 
 
 def _sharing(
-    cfg: DictConfig, run_name: str, table_run: str, producers: dict[Path, str]
+    cfg: DictConfig, plan: Plan, table_run: str, producers: dict[Path, str]
 ) -> tuple[list[str], list[str]]:
     """(the stages the run runs, those it reuses and from where) with shared stages
     (harness.stage_store): an entry already published, or one an earlier run of the table makes."""
     from harness.runner import stage_fingerprint
     from harness.stage_store import entry_for, shareable, sharing_enabled
 
-    plan = build_plan(cfg, run_name, launch=True)
     shared = sharing_enabled(cfg)
     runs_here: list[str] = []
     reused: list[str] = []
