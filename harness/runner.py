@@ -140,12 +140,15 @@ def _use_store(
             if entry.published is not None and planned.output.exists():
                 decisions[planned.name] = Decision("reuse", f"shared {where}")
                 continue
-            queued = entry.queued if launcher is not None and launcher.schedules else None
-            if queued is not None and launcher is not None and launcher.active(str(queued["job_id"])):
-                decisions[planned.name] = Decision(
-                    "await", f"shared {where}, run by job {queued['job_id']}", str(queued["job_id"])
-                )
-                continue
+            queued = entry.queued if launcher is not None else None
+            if queued is not None and launcher is not None and launcher.schedules:
+                if launcher.active(str(queued["job_id"])):
+                    decisions[planned.name] = Decision(
+                        "await", f"shared {where}, run by job {queued['job_id']}", str(queued["job_id"])
+                    )
+                    continue
+            elif queued is not None:
+                _refuse_entry_of_a_live_job(entry, str(queued["job_id"]), where)
             entry.lock()
             if decision.action == "run" and entry.started() and planned.stage_kind.rerun.resumable:
                 decisions[planned.name] = Decision("resume", f"shared {where} was interrupted")
@@ -156,6 +159,28 @@ def _use_store(
             entry.release()
         raise
     return store
+
+
+def _refuse_entry_of_a_live_job(entry: StoreEntry, job_id: str, where: str) -> None:
+    """A run here must not write into an entry a Slurm job (queued by another submission) is
+    running or will run: both would write the same folder. Slurm is asked when it can be; a job it
+    no longer knows has ended (failed: it did not publish), so the entry is this run's to redo."""
+    from launch.slurm_state import job_active
+
+    active = job_active(job_id)
+    if active is False:
+        return
+    if active:
+        raise HarnessError(
+            f"shared stage {where} is being run by Slurm job {job_id} (queued by another submission); "
+            "run this again when that job has ended (it will reuse the result), or cancel it "
+            f"(scancel {job_id}) to run the stage here"
+        )
+    raise HarnessError(
+        f"shared stage {where} was queued as Slurm job {job_id} and is not published, and this "
+        "machine cannot ask Slurm whether that job still runs (no scontrol); if it has ended, "
+        f"delete {entry.queued_file} and run this again"
+    )
 
 
 def _run_decided(

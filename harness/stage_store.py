@@ -17,7 +17,9 @@ will say) before submitting and `<entry>.queued.json` (the job id) after, next t
 stage may replace its own folder), and the job's last command,
 `python3 -m harness.stage_store publish <entry>`, runs only when the stage succeeded. A run that
 needs an entry queued by a job that is still queued or running does not submit the stage again:
-its chain waits for that job (afterok), so a table is one submission (harness/table.py).
+its chain waits for that job (afterok), so a table is one submission (harness/table.py). A run
+on this machine (cluster=local) does not write into such an entry either: it stops, naming the
+job, while Slurm says the job may still run, or when it cannot ask Slurm (no scontrol here).
 """
 
 from __future__ import annotations
@@ -122,12 +124,16 @@ class StoreEntry:
         return str(record["output_id"]) if record and record.get("fingerprint") == self.fingerprint else None
 
     def mark_queued(self, job_id: str, run_dir: Path) -> None:
-        write_json(_beside(self.path, QUEUED), {"job_id": str(job_id), "run": str(run_dir)})
+        write_json(self.queued_file, {"job_id": str(job_id), "run": str(run_dir)})
+
+    @property
+    def queued_file(self) -> Path:
+        return _beside(self.path, QUEUED)
 
     @property
     def queued(self) -> dict[str, Any] | None:
         """The job that runs this entry (its publication holds this fingerprint), if one was queued."""
-        record = _read(_beside(self.path, QUEUED))
+        record = _read(self.queued_file)
         return record if record and self.pending_output_id is not None else None
 
 

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -23,6 +23,9 @@ from common.errors import ConfigError, Problem
 from harness.config import Invocation
 from harness.invoke import execute, load_config
 from harness.plan import default_run_name
+
+if TYPE_CHECKING:  # launch/ is imported when a report is queued, not to compose a sweep
+    from launch.slurm import SlurmLauncher
 
 
 def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
@@ -93,6 +96,7 @@ def report_across(
     member's chain, waited for only with `wait` (a table's wait=true: harness/table.py).
     """
     from launch import Job, make_launcher
+    from launch.slurm import SlurmLauncher
 
     argv = ["python3", "-m", "harness.report", "--output-dir", str(report_dir)]
     for run_dir in run_dirs:
@@ -116,6 +120,8 @@ def report_across(
     if not ids:
         print(f"not submitted (submit=false): the cross-run report runs `{' '.join(argv)}`")
         return 0
+    if wait and isinstance(launcher, SlurmLauncher):
+        return _watch_all(launcher, run_dirs, (job.name, ids[0], job.log_file(0)))
     state = launcher.wait(ids).stages[0]
     if not state.terminal:
         waits = f" (after {', '.join(after)})" if after else ""
@@ -125,6 +131,35 @@ def report_across(
         return 0
     print(state.describe(), file=sys.stderr)
     return 1
+
+
+def _watch_all(launcher: SlurmLauncher, run_dirs: list[Path], report: tuple[str, str, str]) -> int:
+    """Wait for every job the runs queued and the report after them; on a failure, name the
+    stage that failed (its run, job and log), not only the report that never started."""
+    jobs = [job for run_dir in run_dirs for job in _queued_jobs(run_dir)]
+    result = launcher.watch([*jobs, report])
+    if result.ok:
+        return 0
+    failed = result.failed
+    lines = [failed.describe() if failed is not None else result.describe()]
+    never = [s.stage for s in result.not_run]
+    if never:
+        lines.append(f"never started ({len(never)}): {', '.join(never)}")
+    lines.append("the same command again reruns what failed or never ran, reusing what completed")
+    print("\n".join(lines), file=sys.stderr)
+    return 1
+
+
+def _queued_jobs(run_dir: Path) -> list[tuple[str, str, str]]:
+    """(<run>/<stage>, job id, log) of the jobs a run queued in its last submission."""
+    manifest = run_dir / "manifest.json"
+    if not manifest.is_file():
+        return []
+    data = json.loads(manifest.read_text())
+    submission = data.get("submission") or {}
+    logs = {str(s.get("name")): str(s.get("log") or "") for s in data.get("stages") or []}
+    names, ids = submission.get("stages") or [], submission.get("job_ids") or []
+    return [(f"{run_dir.name}/{name}", str(job_id), logs.get(name, "")) for name, job_id in zip(names, ids)]
 
 
 def _last_queued_job(run_dir: Path) -> str | None:

@@ -26,14 +26,9 @@ from launch.job import AllocRef, Job, JobError, alloc_argv
 from launch.secret_env import leaked_secret_names, secret_values, split_env
 from launch.shell import ShellVar
 from launch.slurm_script import render_sbatch, script_name
-from launch.slurm_state import SlurmError, query, wait_chain
+from launch.slurm_state import ACTIVE_STATES, SlurmError, query, wait_chain
 
 SUBMITTED = "SUBMITTED"  # the state of a job `wait` did not look at (detach=True)
-# Job states in which a job may still run to completion (squeue(1) JOB STATE CODES).
-ACTIVE_STATES = frozenset(
-    {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-     "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"}
-)  # fmt: skip
 
 
 class SlurmLauncher:
@@ -196,15 +191,21 @@ class SlurmLauncher:
             triples.append((name, job_id, log))
         if self.detach:
             return ChainResult(tuple(StageState(n, i, SUBMITTED, ran=False, log=lg) for n, i, lg in triples))
-        result = wait_chain(
-            triples,
+        result = self.watch(triples, timeout_s)
+        print(result.describe(), flush=True)
+        return result
+
+    def watch(self, jobs: Sequence[tuple[str, str, str]], timeout_s: float | None = None) -> ChainResult:
+        """Block until every job of (name, job id, log) ended, jobs submitted by this process or
+        another (a table's runs); silent. A job is looked at until Slurm says it ended, so one
+        that ends long before the last is still seen (the controller forgets it after MinJobAge)."""
+        return wait_chain(
+            jobs,
             poll_s=self.cfg.slurm.poll_interval_s,
             timeout_s=timeout_s,
             runner=self.runner,
             env=self.environ,
         )
-        print(result.describe(), flush=True)
-        return result
 
     def run(self, job: Job) -> int:
         """Submit one stage and wait for it; returns its exit code."""

@@ -7,7 +7,9 @@ a poller that looks every few seconds.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +21,12 @@ from launch.chain import NEVER_SATISFIED, ChainResult, StageState
 class SlurmError(HarnessError):
     """Slurm refused a stage or could not say where a job stands; the message carries its answer."""
 
+
+# Job states in which a job may still run to completion (squeue(1) JOB STATE CODES).
+ACTIVE_STATES = frozenset(
+    {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+     "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"}
+)  # fmt: skip
 
 _FIELD = re.compile(r"(?:^|\s)(JobState|Reason|ExitCode|RunTime|JobName|BatchHost)=(\S*)")
 
@@ -40,6 +48,21 @@ def query(
             return {"JobState": "UNKNOWN", "Reason": "purged from the controller"}
         raise SlurmError(f"scontrol show job {job_id} failed ({proc.returncode}): {proc.stderr.strip()}")
     return dict(_FIELD.findall(proc.stdout))
+
+
+def job_active(
+    job_id: str,
+    runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    env: Mapping[str, str] | None = None,
+) -> bool | None:
+    """Whether a job may still run (queued, running, requeued); None when this machine cannot ask
+    (no `scontrol` on PATH, or the controller does not answer)."""
+    if shutil.which("scontrol", path=(env if env is not None else os.environ).get("PATH")) is None:
+        return None
+    try:
+        return query(job_id, runner, env).get("JobState", "UNKNOWN") in ACTIVE_STATES
+    except (SlurmError, OSError):
+        return None
 
 
 def to_state(stage: str, job_id: str, fields: Mapping[str, str], log: str = "") -> StageState:

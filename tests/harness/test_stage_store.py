@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,41 @@ def test_a_scheduled_job_publishes_its_entry_and_a_dead_one_is_not_awaited(tmp_p
         cwd=REPO_ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert missing.returncode == 1 and "nothing to publish" in missing.stderr
+
+
+def test_a_run_here_refuses_a_queued_entry_when_it_cannot_ask_slurm(tmp_path: Path) -> None:
+    """An entry another submission queued on Slurm, on a machine without `scontrol` (the folder
+    shared with a cluster): the run here cannot know whether the job still writes the entry, so it
+    stops before writing and names the record to delete if the job has ended. (With Slurm there,
+    its answer decides: tests/launch/test_launch_harness_pipeline.py, on the real cluster.)"""
+    import subprocess
+    import sys
+
+    from harness.config import REPO_ROOT, compose
+    from harness.plan import build_plan
+    from harness.runner import stage_fingerprint
+    from launch.slurm_state import job_active
+
+    bare = tmp_path / "bin"  # a PATH with python3 and git, without scontrol
+    bare.mkdir()
+    (bare / "python3").symlink_to(sys.executable)
+    for tool in ("git",):
+        found = shutil.which(tool)
+        if found:
+            (bare / tool).symlink_to(found)
+    assert job_active("41", env={"PATH": str(bare)}) is None
+    runs = tmp_path / "runs"
+    args = ["paper=fakescope", "profile=smoke", "shared_stages=true", f"paths.runs={runs}", "run_name=here"]
+    plan = build_plan(compose(args), "here", launch=True)
+    (planned,) = [s for s in plan.stages if s.name == "tiny_model"]
+    entry = entry_for(plan.run_dir, "tiny_model", stage_fingerprint(plan, planned, portable=True))
+    entry.prepare_publication("from-slurm", runs / "fakescope" / "other")
+    entry.mark_queued("41", runs / "fakescope" / "other")
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", *args, "stages=[tiny_model]"], cwd=REPO_ROOT,
+        env={**os.environ, "PATH": str(bare)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0, proc.stdout
+    assert "was queued as Slurm job 41 and is not published" in proc.stderr, proc.stderr
+    assert f"delete {entry.queued_file} and run this again" in proc.stderr
+    assert not (entry.path / "config.json").exists()

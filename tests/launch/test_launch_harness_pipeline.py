@@ -103,7 +103,8 @@ def test_a_table_is_one_submission_sharing_its_stages(slurm_cluster, tmp_path: P
     recipe), submitted at once: the stages both runs read are submitted by the first run only,
     the second run's chain waits for those jobs, each job publishes its shared entry itself, and
     the report across the runs is queued after both chains; a second submission runs nothing
-    but the reports again. Sized down (8 images, a 2-step SFT): the point is the wiring."""
+    but the reports again; a stage that fails while the table waits is named with its run, job
+    and log. Sized down (8 images, a 2-step SFT): the point is the wiring."""
     argv = [
         sys.executable, "-m", "harness", "paper=fakescope", "profile=smoke", "table=table8_training_data",
         "table_runs=[fs_none,fs_full]", "run_name=t8", "cluster=slurm", "cluster.gpus_per_node=0",
@@ -118,22 +119,22 @@ def test_a_table_is_one_submission_sharing_its_stages(slurm_cluster, tmp_path: P
     assert proc.returncode == 0, out
     assert "# cluster=slurm: one submission" in proc.stdout
     root = tmp_path / "fakescope"
-    shared = ("tiny_model", "synth_data", "synth_testset", "prepare_testset")
+    shared = ("tiny_model", "synth_testset", "prepare_testset")  # the untrained backbone's eval reads them
     none, full = _table_stages(root, "t8__fs_none"), _table_stages(root, "t8__fs_full")
     # the first run submitted the shared stages; the second waited for those very jobs
     assert sorted(p.stem for p in (root / "t8__fs_full" / "slurm").glob("*.sbatch")) == [
-        "eval", "prepare_data", "report", "sft",
+        "eval", "prepare_data", "report", "sft", "synth_data",
     ]  # fmt: skip
     for stage in shared:
         assert full[stage]["status"] == "submitted" and full[stage]["job_id"] == none[stage]["job_id"], stage
         assert f"run by job {none[stage]['job_id']}" in full[stage]["skip_reason"]
     first = next(
-        ln for ln in proc.stdout.splitlines() if ln.startswith("[launch] stage prepare_data: Slurm job")
+        ln for ln in proc.stdout.splitlines() if ln.startswith("[launch] stage synth_data: Slurm job")
     )
     waited = first.split(" after job ")[1].split(" (")[0].split(", ")
     assert sorted(waited) == sorted(none[s]["job_id"] for s in shared)
     # each shared entry was published by its own job, and the second run's folders are links to it
-    for stage in (*shared, "sft"):
+    for stage in (*shared, "synth_data", "sft"):
         entry = (root / "t8__fs_full" / stage).resolve()
         assert entry.parent == (root / "_shared").resolve() and entry.name.startswith(f"{stage}-"), entry
         assert (entry / "published.json").is_file() and entry.with_name(
@@ -162,8 +163,68 @@ def test_a_table_is_one_submission_sharing_its_stages(slurm_cluster, tmp_path: P
     assert _table_stages(root, "t8__fs_full")["synth_testset"]["job_id"] == rerun
     assert "reused (shared _shared/sft-" in again.stdout
     assert (entry / "published.json").is_file()
+    # a stage that fails while the table waits: the exit names it (run, job, log) and what never
+    # started after it, not only the report across the runs. Another table of the same runs
+    # (t8b) submits the SFT again (its entry lost its publication), which cannot load the model.
+    sft = (root / "t8__fs_full" / "sft").resolve()
+    (sft / "published.json").unlink()
+    ((root / "t8__fs_full" / "tiny_model").resolve() / "model.safetensors").write_bytes(b"not a model")
+    broken = subprocess.run(
+        [a if a != "run_name=t8" else "run_name=t8b" for a in argv],
+        cwd=REPO_ROOT, env=slurm_cluster.environ(), capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    lines = broken.stderr.strip().splitlines()
+    named = [ln for ln in lines if ln.startswith("stage 't8b__fs_full/sft' (Slurm job ")]
+    assert len(named) == 1 and " failed: FAILED, exit code " in named[0], broken.stderr
+    log = Path(named[0].split("; see ", 1)[1])
+    assert log.is_file() and "safetensors" in log.read_text().lower(), log
+    never = next(ln for ln in lines if ln.startswith("never started"))
+    assert never.endswith(": t8b__fs_full/report, sweep_report"), never
 
 
 def _table_stages(root: Path, name: str) -> dict[str, dict]:
     manifest = json.loads((root / name / "manifest.json").read_text())
     return {s["name"]: s for s in manifest["stages"]}
+
+
+def test_a_run_here_does_not_run_an_entry_a_slurm_job_will_run(slurm_cluster, tmp_path: Path) -> None:
+    """A shared entry another submission queued on Slurm (`<entry>.queued.json`) is not run by a
+    run on this machine while Slurm says the job may still run: both would write the same folder.
+    Once the job has ended without publishing (here: cancelled), the run here redoes the stage."""
+    from harness.config import compose
+    from harness.plan import build_plan
+    from harness.runner import stage_fingerprint
+    from harness.stage_store import entry_for
+
+    args = [
+        "paper=fakescope",
+        "profile=smoke",
+        "shared_stages=true",
+        f"paths.runs={tmp_path}",
+        "run_name=here",
+    ]
+    plan = build_plan(compose(args), "here", launch=True)
+    args.append("stages=[tiny_model]")
+    (planned,) = [s for s in plan.stages if s.name == "tiny_model"]
+    entry = entry_for(plan.run_dir, "tiny_model", stage_fingerprint(plan, planned, portable=True))
+    env = slurm_cluster.environ()
+    held = subprocess.run(["sbatch", "--parsable", "--hold", "--output=/dev/null", "--wrap", "sleep 1"],
+                          env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    job_id = held.stdout.strip().split(";")[0]
+    entry.prepare_publication("from-slurm", tmp_path / "fakescope" / "other")
+    entry.mark_queued(job_id, tmp_path / "fakescope" / "other")
+    try:
+        refused = subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO_ROOT, env=env,
+                                 capture_output=True, text=True, timeout=600)  # fmt: skip
+    finally:
+        subprocess.run(["scancel", job_id], env=env, check=True)
+    assert refused.returncode != 0, refused.stdout
+    assert f"is being run by Slurm job {job_id} (queued by another submission)" in refused.stderr
+    assert f"scancel {job_id}" in refused.stderr
+    assert entry.published is None and not (entry.path / "config.json").exists()  # nothing written
+    # cancelled: Slurm says it will not run, so the stage runs here and publishes the entry
+    done = subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert entry.published is not None and (entry.path / "config.json").is_file()
