@@ -307,7 +307,17 @@ def _train_llava_tokenizer(extra_texts: Iterable[str], trained_vocab_size: int):
     from transformers.models.llama.tokenization_llama import LlamaTokenizer
 
     bpe = Tokenizer(BPE())
-    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    # Trained as sentencepiece trains Llama's and Mistral's (split by whitespace, by script, each
+    # digit alone): no learned piece spans two words or a word and its full stop, so the verdict
+    # is its own token ("▁fake") and token soft-scoring (003 eq. 2) finds it. Loaded with
+    # transformers' own Llama pre-tokenizer, as the real tokenizers are.
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=True),
+            pre_tokenizers.Punctuation(),
+            pre_tokenizers.Digits(individual_digits=True),
+        ]
+    )
     trainer = trainers.BpeTrainer(vocab_size=trained_vocab_size, min_frequency=1, show_progress=False)
     bpe.train_from_iterator(tokenizer_corpus(extra_texts), trainer)
     model = json.loads(bpe.to_str())["model"]

@@ -178,8 +178,8 @@ def _refuse_entry_of_a_live_job(entry: StoreEntry, job_id: str, where: str) -> N
         )
     raise HarnessError(
         f"shared stage {where} was queued as Slurm job {job_id} and is not published, and this "
-        "machine cannot ask Slurm whether that job still runs (no scontrol); if it has ended, "
-        f"delete {entry.queued_file} and run this again"
+        "machine cannot ask Slurm whether that job still runs (no scontrol, or the controller did not "
+        f"answer); if it has ended, delete {entry.queued_file} and run this again"
     )
 
 

@@ -241,6 +241,31 @@ def test_tiny_llava_loads_and_generates(tiny_llava, tmp_path):
     assert output.shape[1] == inputs["input_ids"].shape[1] + 4
 
 
+def test_tiny_llava_tokenizer_splits_as_llamas_sentencepiece_does(tiny_llava):
+    """No learned piece spans two words, a word and its punctuation, or two digits (as in Llama's and
+    Mistral's sentencepiece models), so a stated verdict is the anchor token soft-scoring reads:
+    a tokenizer that merged "▁This▁image▁is▁fake." into one piece gave the FakeScope smoke an AUC of 0."""
+    from transformers import AutoTokenizer
+
+    from harness.evaluation.soft_scoring import resolve_anchor_tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llava)
+    pieces = [t for t in tokenizer.get_vocab() if not t.startswith(("<0x", "<aigi_unused_"))]
+    assert not [t for t in pieces if "\u2581" in t[1:]], "a piece spans a word boundary"
+    assert not [t for t in pieces if any(c.isdigit() for c in t) and len(t.strip("\u2581")) > 1]
+    assert tokenizer.tokenize("This image is fake.") == [
+        "\u2581This",
+        "\u2581image",
+        "\u2581is",
+        "\u2581fake",
+        ".",
+    ]
+    assert tokenizer.tokenize("12, 340") == ["\u2581", "1", "2", ",", "\u2581", "3", "4", "0"]
+    anchors = resolve_anchor_tokens(tokenizer, ["fake"], ["real"])
+    verdict = tokenizer.encode("This image is real.", add_special_tokens=False)[3]
+    assert verdict in anchors.real_ids and verdict not in anchors.fake_ids
+
+
 def test_swift_sft_and_dpo_run_on_tiny_llava(tiny_llava, tmp_path):
     dataset = _sft_dataset(tmp_path)
     for kind in ("sft", "dpo"):

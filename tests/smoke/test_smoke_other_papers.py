@@ -186,6 +186,8 @@ def _argv_value(stage: dict, flag: str) -> str:
 MIN_TEST_IMAGES = 40
 MIN_PARSABLE = 0.90
 MIN_ACCURACY = 0.75
+# Token soft-scoring (003 eq. 2) of a model that states the right verdict ranks the fakes first.
+MIN_AUC = 0.75
 
 
 def _figures(eval_dir: Path) -> dict[str, float]:
@@ -196,11 +198,18 @@ def _figures(eval_dir: Path) -> dict[str, float]:
         "fakes": labels.count("fake"),
         "parsable": 1.0 - metrics["values"]["unparsable_rate"],
         "accuracy": metrics["values"]["accuracy"],
+        "auc": metrics["values"].get("auc"),
+        "scored": metrics.get("counts", {}).get("n/p_fake", 0),
     }
 
 
 def _learned(figures: dict[str, float]) -> bool:
     return figures["parsable"] >= MIN_PARSABLE and figures["accuracy"] >= MIN_ACCURACY
+
+
+def _ranks(figures: dict[str, float]) -> bool:
+    """Every image got a probability of fake, and they rank the fakes first."""
+    return figures["scored"] == figures["n"] and (figures["auc"] or 0.0) >= MIN_AUC
 
 
 def _evaluate_other_model(eval_stage: dict, model: Path, out: Path) -> dict[str, float]:
@@ -228,7 +237,7 @@ def _image_paths(jsonl: Path) -> set[str]:
 
 def _assert_it_learned(
     run_dir: Path, stages: dict[str, dict], train_files: list[str], eval_stages: list[str], tmp_path: Path
-) -> None:
+) -> dict[str, float]:
     """Each of ``eval_stages`` learned on held-out test images, half fake (none is in the SFT rows of
     ``train_files``); the untrained tiny model, through the first eval stage's own command, did not:
     the thresholds catch an evaluation that reads the wrong model."""
@@ -240,6 +249,7 @@ def _assert_it_learned(
         assert _learned(figures), (stage, figures)
     untrained = _evaluate_other_model(stages[eval_stages[0]], run_dir / "tiny_model", tmp_path / "untrained")
     assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
+    return untrained
 
 
 @pytest.mark.slow
@@ -310,9 +320,16 @@ def test_aigi_holmes_smoke_run(tmp_path: Path) -> None:
     table = next(t for t in report["tables"] if t["id"] == "mllm_expert_combined")
     flux = next(r for r in table["rows"] if r["name"] == "FLUX")
     assert all(flux["cells"][c]["mean"] is not None for c in ("MLLM", "Expert", "Combined")), flux
-    # It learned (issue 17), after SFT and DPO, the MLLM alone and with the expert. Measured
-    # 2026-12-03: parsable 1.0 / 1.0, accuracy 1.0 / 0.875; the untrained model: 2 in 40 parsable.
-    _assert_it_learned(run_dir, stages, ["prepare_sft/sft.jsonl"], ["eval_mllm", "eval"], tmp_path)
+    # It learned (issue 17), after SFT and DPO, the MLLM alone and with the expert, and token
+    # soft-scoring read the verdict it states. Measured 2026-12-03 (the tiny tokenizer split as
+    # sentencepiece does): parsable 1.0 / 1.0, accuracy 0.8 / 0.8, AUC 0.8725 / 0.875; the
+    # untrained model: nothing parsable, no image scored.
+    untrained = _assert_it_learned(
+        run_dir, stages, ["prepare_sft/sft.jsonl"], ["eval_mllm", "eval"], tmp_path
+    )
+    for stage in ("eval_mllm", "eval"):
+        assert _ranks(_figures(run_dir / stage)), (stage, _figures(run_dir / stage))
+    assert not _ranks(untrained), untrained
 
 
 @pytest.mark.slow
@@ -335,6 +352,10 @@ def test_fakescope_smoke_run(tmp_path: Path) -> None:
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())["values"]
     assert metrics["ap"] is not None and metrics["auc"] is not None
     assert {"accuracy/generator/proGAN", "accuracy/generator/MJ"} <= set(metrics)
-    # It learned (issue 17), through the recipe's evaluation. Measured 2026-12-03: parsable 1.0,
-    # accuracy 1.0; the untrained model: 1 in 40 parsable.
-    _assert_it_learned(run_dir, stages, ["prepare_data/sft.jsonl"], ["eval"], tmp_path)
+    # It learned (issue 17), through the recipe's evaluation, and the AP / AUC columns rank by the
+    # verdict it states. Measured 2026-12-03: parsable 1.0, accuracy 1.0, AUC 1.0 (0.0 while the
+    # tiny tokenizer merged "This image is fake." into one token); the untrained model: nothing
+    # parsable, AUC 0.415.
+    untrained = _assert_it_learned(run_dir, stages, ["prepare_data/sft.jsonl"], ["eval"], tmp_path)
+    assert _ranks(_figures(run_dir / "eval")), _figures(run_dir / "eval")
+    assert not _ranks(untrained), untrained
