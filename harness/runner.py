@@ -141,14 +141,15 @@ def _use_store(
                 decisions[planned.name] = Decision("reuse", f"shared {where}")
                 continue
             queued = entry.queued if launcher is not None else None
-            if queued is not None and launcher is not None and launcher.schedules:
-                if launcher.active(str(queued["job_id"])):
+            if launcher is not None and queued is not None:
+                job_id = str(queued["job_id"])
+                if not launcher.schedules:
+                    _refuse_entry_of_a_live_job(entry, job_id, where)
+                elif launcher.active(job_id):
                     decisions[planned.name] = Decision(
-                        "await", f"shared {where}, run by job {queued['job_id']}", str(queued["job_id"])
+                        "await", f"shared {where}, run by job {job_id}", job_id
                     )
                     continue
-            elif queued is not None:
-                _refuse_entry_of_a_live_job(entry, str(queued["job_id"]), where)
             entry.lock()
             if decision.action == "run" and entry.started() and planned.stage_kind.rerun.resumable:
                 decisions[planned.name] = Decision("resume", f"shared {where} was interrupted")

@@ -164,11 +164,8 @@ def _queued_jobs(run_dir: Path) -> list[tuple[str, str, str]]:
 
 def _last_queued_job(run_dir: Path) -> str | None:
     """The last job a member left queued with a scheduler (its runner's `submission` record)."""
-    manifest = run_dir / "manifest.json"
-    if not manifest.is_file():
-        return None
-    ids = (json.loads(manifest.read_text()).get("submission") or {}).get("job_ids") or []
-    return str(ids[-1]) if ids else None
+    jobs = _queued_jobs(run_dir)
+    return jobs[-1][1] if jobs else None
 
 
 def _is_sweep(override: str) -> bool:

@@ -236,20 +236,27 @@ def _image_paths(jsonl: Path) -> set[str]:
 
 
 def _assert_it_learned(
-    run_dir: Path, stages: dict[str, dict], train_files: list[str], eval_stages: list[str], tmp_path: Path
-) -> dict[str, float]:
+    run_dir: Path,
+    stages: dict[str, dict],
+    train_files: list[str],
+    eval_stages: list[str],
+    tmp_path: Path,
+    soft_scored: bool = False,
+) -> None:
     """Each of ``eval_stages`` learned on held-out test images, half fake (none is in the SFT rows of
     ``train_files``); the untrained tiny model, through the first eval stage's own command, did not:
-    the thresholds catch an evaluation that reads the wrong model."""
+    the thresholds catch an evaluation that reads the wrong model. With ``soft_scored``, the same
+    holds for the ranking of token soft-scoring (AP / AUC)."""
     train_images = set().union(*(_image_paths(run_dir / name) for name in train_files))
     assert train_images and not train_images & _image_paths(run_dir / "prepare_testset" / "eval.jsonl")
     for stage in eval_stages:
         figures = _figures(run_dir / stage)
         assert figures["n"] >= MIN_TEST_IMAGES and figures["fakes"] == figures["n"] // 2, (stage, figures)
         assert _learned(figures), (stage, figures)
+        assert not soft_scored or _ranks(figures), (stage, figures)
     untrained = _evaluate_other_model(stages[eval_stages[0]], run_dir / "tiny_model", tmp_path / "untrained")
     assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
-    return untrained
+    assert not (soft_scored and _ranks(untrained)), untrained
 
 
 @pytest.mark.slow
@@ -324,12 +331,8 @@ def test_aigi_holmes_smoke_run(tmp_path: Path) -> None:
     # soft-scoring read the verdict it states. Measured 2026-12-03 (the tiny tokenizer split as
     # sentencepiece does): parsable 1.0 / 1.0, accuracy 0.8 / 0.8, AUC 0.8725 / 0.875; the
     # untrained model: nothing parsable, no image scored.
-    untrained = _assert_it_learned(
-        run_dir, stages, ["prepare_sft/sft.jsonl"], ["eval_mllm", "eval"], tmp_path
-    )
-    for stage in ("eval_mllm", "eval"):
-        assert _ranks(_figures(run_dir / stage)), (stage, _figures(run_dir / stage))
-    assert not _ranks(untrained), untrained
+    train = ["prepare_sft/sft.jsonl"]
+    _assert_it_learned(run_dir, stages, train, ["eval_mllm", "eval"], tmp_path, soft_scored=True)
 
 
 @pytest.mark.slow
@@ -356,6 +359,4 @@ def test_fakescope_smoke_run(tmp_path: Path) -> None:
     # verdict it states. Measured 2026-12-03: parsable 1.0, accuracy 1.0, AUC 1.0 (0.0 while the
     # tiny tokenizer merged "This image is fake." into one token); the untrained model: nothing
     # parsable, AUC 0.415.
-    untrained = _assert_it_learned(run_dir, stages, ["prepare_data/sft.jsonl"], ["eval"], tmp_path)
-    assert _ranks(_figures(run_dir / "eval")), _figures(run_dir / "eval")
-    assert not _ranks(untrained), untrained
+    _assert_it_learned(run_dir, stages, ["prepare_data/sft.jsonl"], ["eval"], tmp_path, soft_scored=True)
