@@ -142,7 +142,11 @@ def estimate_swift(
         per_device *= 2  # chosen and rejected
     max_pixels = _int(env.get("MAX_PIXELS")) or _int(args.get("max_pixels"))
     sample = sample_tokens(arch, max_pixels, max_length)
+    if rlhf_type == "grpo":
+        # ms-swift's GRPO cuts the prompt at max_length and trains on it with its completion
+        sample += int(args.get("max_completion_length") or 512)  # ms-swift 4.6's default
     tokens = per_device * sample
+    first_activation = len(est.gpu)
     act, act_formula = decoder_activations(arch, tokens, checkpointing)
     est.gpu.append(Figure(f"activations ({per_device} x {sample} tokens)", act, act_formula))
     patches = vision_patches(arch, max_pixels, sample) * per_device
@@ -156,9 +160,21 @@ def estimate_swift(
     )
     if args.get("use_vllm") and str(args.get("vllm_mode") or "colocate") == "colocate" and gpus:
         util = float(args.get("vllm_gpu_memory_utilization") or 0.9)
-        est.gpu.append(
-            Figure("vLLM share (colocated rollouts)", int(util * gpus_bytes(cluster)), f"{util} x GPU")
-        )
+        share = int(util * gpus_bytes(cluster))
+        if int(args.get("sleep_level") or 0) > 0:
+            # vLLM sleeps through the update (its weights and KV cache released) and the update's
+            # activations are gone while it generates: the two phases peak apart, on top of the
+            # model states both keep (rlhf_trainers/rollout_mixin.py sleeps the engine after rollouts)
+            training = sum(f.bytes for f in est.gpu[first_activation:])
+            est.gpu.append(
+                Figure(
+                    "vLLM share beyond the update's activations (asleep while it trains)",
+                    max(0, share - training),
+                    f"max(0, {util} x GPU - the activations above); sleep_level > 0",
+                )
+            )
+        else:
+            est.gpu.append(Figure("vLLM share (colocated rollouts)", share, f"{util} x GPU"))
     est.gpu.append(Figure("CUDA context, NCCL, fragmentation", CUDA_OVERHEAD, "fixed allowance"))
     est.fix_keys = [
         f"{key}.deepspeed (zero3, zero3_offload)",

@@ -113,7 +113,32 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
             )
             continue
         problems += _check_value(flag, values, where, spec)
+    if command == "rlhf":
+        problems += _rollout_problems(dict(_split(rest)), keys, version)
     return problems
+
+
+# RLHFArguments._init_rollout (swift/arguments/rlhf_args.py) raises when the two disagree, for the
+# rlhf types that roll out (rlhf_support_vllm_types): one argument error per job, at start-up.
+_ROLLOUT_TYPES = ("grpo", "gkd")
+
+
+def _rollout_problems(flags: Mapping[str, list[str]], keys: Mapping[str, str], version: str) -> list[Problem]:
+    """`--vllm_mode` goes with `--use_vllm true`, and only with it."""
+    if (flags.get("--rlhf_type") or [""])[0] not in _ROLLOUT_TYPES:
+        return []
+    try:
+        use_vllm = _to_bool((flags.get("--use_vllm") or ["false"])[0])
+    except argparse.ArgumentTypeError:
+        return []  # reported with the flag's own value above
+    mode = flags.get("--vllm_mode")
+    if mode and not use_vllm:
+        where = keys.get("--vllm_mode", "--vllm_mode")
+        return [Problem(where, f"ms-swift {version} rejects vllm_mode without use_vllm=true; set it to null")]
+    if use_vllm and not mode:
+        where = keys.get("--use_vllm", "--use_vllm")
+        return [Problem(where, f"ms-swift {version} needs vllm_mode (colocate or server) with use_vllm=true")]
+    return []
 
 
 def _negative_learning_rate(flag: str, values: list[str]) -> float | None:

@@ -1,15 +1,19 @@
-"""InternVL-2.5 8B / 26B model groups (002 Table 7): SFT renders for ms-swift, verl GRPO is refused.
+"""InternVL-2.5 8B / 26B model groups (002 Table 7): SFT and GRPO render for ms-swift, verl GRPO is refused.
 
-ms-swift 4.6 trains OpenGVLab/InternVL2_5-* as model type internvl_chat with the internvl2_5 template;
-verl 0.9.1 has no InternVL support and this harness's evaluation backends cannot load the
-remote-code model, so a plan with a verl GRPO or an eval stage and an InternVL group fails
-validation with the group's own reason (conf/model/internvl2_5_*.yaml unsupported_kinds).
+ms-swift 4.6 trains OpenGVLab/InternVL2_5-* as model type internvl_chat with the internvl2_5 template,
+SFT and GRPO (variant=linear_swift / staged_swift); verl 0.9.1 has no InternVL support and this
+harness's evaluation backends cannot load the remote-code model, so a plan with a verl GRPO or an
+eval stage and an InternVL group fails validation with the group's own reason
+(conf/model/internvl2_5_*.yaml unsupported_kinds).
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from harness.preflight import FITS, preflight_plan
 from harness.preflight.architecture import max_image_tokens, parse_architecture
 from harness.validate import validate_plan
 from harness.validate.model_support import unsupported
@@ -48,6 +52,37 @@ def test_sft_stages_render_and_validate_for_ms_swift(group: str) -> None:
         "stages.eval_sft",
     ]
     assert all("not runnable with this harness's evaluation backends" in p.message for p in evals)
+
+
+@pytest.mark.parametrize("group,tp", [("internvl2_5_8b", "1"), ("internvl2_5_26b", "2")])
+def test_grpo_through_ms_swift_renders_and_validates_for_internvl(group: str, tp: str) -> None:
+    plan = plan_for("fakexplain", f"model={group}", "variant=staged_swift")
+    grpo = [s for s in plan.stages if s.kind == "swift_rlhf"]
+    assert [s.name for s in grpo] == ["grpo_swift_alpha", "grpo_swift_beta", "grpo_swift_gamma"]
+    weights = []
+    for stage in grpo:
+        flags = swift_flags(stage.rendered.argv)
+        assert flags["--rlhf_type"] == ["grpo"] and flags["--reward_funcs"] == ["aigi_reward"]
+        assert flags["--model_type"] == ["internvl_chat"] and flags["--template"] == ["internvl2_5"]
+        assert flags["--external_plugins"][0].endswith("rewards/swift_adapter.py")
+        assert flags["--vllm_tensor_parallel_size"] == [tp]  # the group's rollout_tp
+        assert flags["--num_generations"] == ["4"] and flags["--learning_rate"] == ["1e-05"]
+        assert stage.rendered.env["MAX_NUM"] == "12" and "MAX_PIXELS" not in stage.rendered.env
+        reward = json.loads(stage.rendered.env["AIGI_REWARD"])
+        assert reward["path"].endswith("rewards/fakexplain.py")
+        weights.append(reward["kwargs"]["w_iou"])
+    # each stage its own reward weights (002 §4.4 alpha, beta, gamma), each from the previous merge
+    assert weights == [1.0, 1.5, 2.0]
+    assert grpo[1].ctx.inputs["model"] == str(plan.stage("merge_swift_alpha").output)
+    assert grpo[2].ctx.inputs["model"] == str(plan.stage("merge_swift_beta").output)
+    runnable = [s.name for s in plan.stages if s.kind != "eval"]
+    assert "merge_swift_gamma" in runnable
+    assert validate_plan(plan, check_paths=False, subset=runnable) == []
+    # the pre-flight finds it fits 8 x 80 GB beside the sleeping rollout engine
+    report = preflight_plan(plan)
+    for stage in grpo:
+        [estimate] = [s for s in report.stages if s.name == stage.name]
+        assert estimate.gpu_verdict(report.gpu_capacity) == FITS
 
 
 def test_qwen_groups_keep_their_grounding_json() -> None:

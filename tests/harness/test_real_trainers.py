@@ -29,6 +29,8 @@ def _plans() -> list[Plan]:
         variants = list(cfg.variants) if cfg.get("variants") is not None else [None]
         for variant in variants:
             plans.append(plan_for(paper, *([f"variant={variant}"] if variant else [])))
+    # a backbone only ms-swift trains (002 Table 7 InternVL-2.5): its SFT and GRPO commands
+    plans.append(plan_for("fakexplain", "model=internvl2_5_26b", "variant=staged_swift"))
     return plans
 
 

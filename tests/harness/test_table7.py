@@ -1,7 +1,8 @@
 """FakeXplain 002 App. E Table 7 and 004 Table 4 as tables of runs (issue 18): each run changes what
 its column names (full fine-tuning, fewer chat templates, another backbone, the backbone itself,
-fixed grounding weights), the runs share what is the same, and the InternVL-2.5 columns, whose GRPO
-and evaluation the pinned trainers cannot run, say why in their cells instead of a number."""
+fixed grounding weights), the runs share what is the same, and the InternVL-2.5 columns, trained
+through ms-swift (verl has no InternVL) and not evaluable by this harness's backends, say why in their
+cells instead of a number."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from omegaconf import OmegaConf
 from harness.plan import Plan
 from harness.report.builder import build_report
 from harness.table import table_runs
+from harness.validate import validate_plan
 from tests.evaluation.run_factory import make_run
 
 from .conftest import compose_paper, table_run_plan
@@ -72,18 +74,22 @@ def test_each_table7_run_changes_what_its_column_names() -> None:
         assert trained_cfg["model"]["hub_id"] == hub
         assert trained.stage("eval").ctx.inputs["model"] == str(trained.stage("merge_gamma").output)
 
-    # InternVL-2.5: data preparation in its grounding syntax and the SFT, nothing the trainers refuse
+    # InternVL-2.5: data preparation in its grounding syntax, the SFT and the three GRPO stages
+    # through ms-swift (verl has no InternVL), nothing the trainers refuse
     for size in ("8b", "26b"):
         plan, cfg = _member("table7", f"t7_internvl{size}")
         assert [s.name for s in plan.stages] == [
-            "prepare_data",
-            "download_model",
-            "sft",
-            "merge_sft",
-            "report",
-        ]
+            "prepare_data", "download_model", "sft", "merge_sft",
+            "grpo_swift_alpha", "merge_swift_alpha", "grpo_swift_beta", "merge_swift_beta",
+            "grpo_swift_gamma", "merge_swift_gamma", "report",
+        ]  # fmt: skip
+        assert {s.kind for s in plan.stages if s.name.startswith("grpo")} == {"swift_rlhf"}
+        assert plan.stage("grpo_swift_beta").ctx.inputs["model"] == str(
+            plan.stage("merge_swift_alpha").output
+        )
         assert cfg["stages"]["prepare_data"]["options"]["region_syntax"] == "internvl"
         assert cfg["model"]["swift_model_type"] == "internvl_chat"
+        assert validate_plan(plan, check_paths=False) == []
 
 
 def test_004_table4_fixes_the_grounding_weight_for_the_whole_run() -> None:
@@ -127,12 +133,14 @@ def test_the_internvl_cells_say_why_they_have_no_number(tmp_path: Path) -> None:
     assert by_row["FakeXplained (Acc)"]["Best"]["mean"] == 0.9
     assert by_row["4o (Acc)"]["Best"]["mean"] == 0.7
     for row in by_row.values():
-        # the fine-tuned model's evaluation reads verl GRPO weights: verl is the first cause
+        # the fine-tuned model's GRPO runs on ms-swift: its evaluation is what cannot run, as the backbone's
         assert row["InternVL 8B"]["mean"] is None
-        assert row["InternVL 8B"]["status"] == "not runnable with verl 0.9.1"
-        # the backbone itself: the evaluation backends are
+        assert row["InternVL 8B"]["status"] == "not runnable with this harness's evaluation backends"
         assert row["InternVL 8B (No-FT)"]["status"] == "not runnable with this harness's evaluation backends"
         assert row["InternVL 26B"]["status"] == "not run"  # no run directory of that column
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "not runnable with verl 0.9.1 (run t7_internvl8b: t7__t7_internvl8b)" in text
+    assert (
+        "not runnable with this harness's evaluation backends (run t7_internvl8b: t7__t7_internvl8b)" in text
+    )
+    assert "verl" not in json.dumps(by_row)
     assert "not run (run t7_internvl26b)" in text

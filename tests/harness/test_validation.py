@@ -78,6 +78,22 @@ def test_unknown_model_type_is_caught_without_loading_a_model() -> None:
     assert problems[0].startswith("stages.sft.model_type:")
 
 
+def test_grpo_rollout_mode_and_use_vllm_go_together() -> None:
+    # ms-swift raises at start-up on either mismatch (RLHFArguments._init_rollout): the CPU run of
+    # this stage with use_vllm=false and vllm_mode left at colocate stopped with
+    # "vllm_mode is not supported when use_vllm is false"
+    off = _problems("fakexplain", "variant=linear_swift", "stages.grpo_swift.use_vllm=false")
+    assert off == [
+        "stages.grpo_swift.vllm_mode: ms-swift 4.6.0 rejects vllm_mode without use_vllm=true; set it to null"
+    ]
+    no_mode = _problems("fakexplain", "variant=linear_swift", "stages.grpo_swift.vllm_mode=null")
+    assert no_mode == [
+        "stages.grpo_swift.use_vllm: ms-swift 4.6.0 needs vllm_mode (colocate or server) with use_vllm=true"
+    ]
+    both_off = ["stages.grpo_swift.use_vllm=false", "stages.grpo_swift.vllm_mode=null"]
+    assert _problems("fakexplain", "variant=linear_swift", *both_off) == []
+
+
 def test_unknown_deepspeed_preset() -> None:
     problems = _problems("aigi_holmes", "stages.sft.deepspeed=default-zero2")
     assert problems == [

@@ -51,6 +51,23 @@ def test_the_gpu_threshold_catches_a_smaller_gpu() -> None:
     assert any(p.key == "stages.sft" for p in preflight_problems(report, machine=False))
 
 
+def test_swift_grpo_counts_its_completions_and_a_sleeping_rollout_engine_once() -> None:
+    report = _report("fakexplain", "variant=linear_swift")
+    grpo = _stage(report, "grpo_swift")
+    labels = [f.label for f in grpo.estimate.gpu]
+    # a training sample is the prompt (max_length 8192) and its completion (2048), 2 per GPU
+    assert "activations (2 x 10240 tokens)" in labels
+    assert "vLLM share beyond the update's activations (asleep while it trains)" in labels
+    assert grpo.gpu_verdict(report.gpu_capacity) == FITS
+    # awake through the update (sleep_level 0), the same engine beside the activations does not fit
+    awake = _report("fakexplain", "variant=linear_swift", "stages.grpo_swift.sleep_level=0")
+    grpo_awake = _stage(awake, "grpo_swift")
+    share = next(f for f in grpo_awake.estimate.gpu if f.label == "vLLM share (colocated rollouts)")
+    assert share.bytes == int(0.6 * 80 * 2**30)
+    assert grpo_awake.gpu_verdict(awake.gpu_capacity) == NO_FIT
+    assert any(p.key == "stages.grpo_swift" for p in preflight_problems(awake, machine=False))
+
+
 def test_fake_hr1_as_published_keeps_vllm_reserved_and_128k_tokens() -> None:
     published = preflight_plan(build_plan(load_published("fake_hr1"), run_name="x"))
     grpo = _stage(published, "grpo")
