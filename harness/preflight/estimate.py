@@ -158,10 +158,13 @@ def estimate_swift(
     est.gpu.append(
         Figure("logits and loss", logits, "tokens x vocab x 10 B (bf16 + fp32 copy + fp32 log-softmax)")
     )
+    rollout_keys: list[str] = []
     if args.get("use_vllm") and str(args.get("vllm_mode") or "colocate") == "colocate" and gpus:
         util = float(args.get("vllm_gpu_memory_utilization") or 0.9)
         share = int(util * gpus_bytes(cluster))
-        if int(args.get("sleep_level") or 0) > 0:
+        asleep = int(args.get("sleep_level") or 0) > 0
+        rollout_keys = [f"{key}.vllm_gpu_memory_utilization"] + ([] if asleep else [f"{key}.sleep_level=1"])
+        if asleep:
             # vLLM sleeps through the update (its weights and KV cache released) and the update's
             # activations are gone while it generates: the two phases peak apart, on top of the
             # model states both keep (rlhf_trainers/rollout_mixin.py sleeps the engine after rollouts)
@@ -184,6 +187,7 @@ def estimate_swift(
     ]
     if not checkpointing:
         est.fix_keys.insert(0, f"{key}.gradient_checkpointing=true")
+    est.fix_keys += rollout_keys
     _swift_disk(est, args, total, trainable, tuner)
     return est
 

@@ -65,7 +65,10 @@ def test_swift_grpo_counts_its_completions_and_a_sleeping_rollout_engine_once() 
     share = next(f for f in grpo_awake.estimate.gpu if f.label == "vLLM share (colocated rollouts)")
     assert share.bytes == int(0.6 * 80 * 2**30)
     assert grpo_awake.gpu_verdict(awake.gpu_capacity) == NO_FIT
-    assert any(p.key == "stages.grpo_swift" for p in preflight_problems(awake, machine=False))
+    [problem] = [p for p in preflight_problems(awake, machine=False) if p.key == "stages.grpo_swift"]
+    # what to change names the rollout engine's share and its sleep
+    assert "largest part: vLLM share (colocated rollouts)" in str(problem)
+    assert "stages.grpo_swift.vllm_gpu_memory_utilization, stages.grpo_swift.sleep_level=1" in str(problem)
 
 
 def test_fake_hr1_as_published_keeps_vllm_reserved_and_128k_tokens() -> None:
