@@ -82,9 +82,9 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
     version = spec["version"]
     problems: list[Problem] = []
     flags = known_flags(command)
-    rest = list(argv[2:])
+    pairs = _split(list(argv[2:]))
     # Parse flag by flag so one bad value does not hide the others.
-    for flag, values in _split(rest):
+    for flag, values in pairs:
         where = keys.get(flag, flag)
         if flag not in flags:
             snake = [f for f in flags if "-" not in f[2:]]  # suggest one spelling per flag
@@ -114,7 +114,7 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
             continue
         problems += _check_value(flag, values, where, spec)
     if command == "rlhf":
-        problems += _rollout_problems(dict(_split(rest)), keys, version)
+        problems += _rollout_problems(dict(pairs), keys, version)
     return problems
 
 
