@@ -225,8 +225,13 @@ def preflight_problems(
                 Problem(
                     key,
                     f"does not fit in host RAM: {gib(est.host_bytes)} GiB per node but the node has "
-                    f"{gib(report.host_capacity)} GiB ({report.host_source}); offload less or use more nodes"
-                    f"{override}",
+                    f"{gib(report.host_capacity)} GiB ({report.host_source}); "
+                    + (
+                        f"change {', '.join(est.host_fix_keys)}"
+                        if est.host_fix_keys
+                        else "offload less or use more nodes"
+                    )
+                    + override,
                 )
             )
     need = report.disk_need

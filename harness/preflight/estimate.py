@@ -67,6 +67,7 @@ class StageEstimate:
     host: list[Figure] = field(default_factory=list)  # per node
     disk: list[Figure] = field(default_factory=list)
     fix_keys: list[str] = field(default_factory=list)  # what to change when it does not fit
+    host_fix_keys: list[str] = field(default_factory=list)  # ... when host RAM does not
     notes: list[str] = field(default_factory=list)
     vllm: VllmCheck | None = None
 
@@ -162,7 +163,9 @@ def estimate_swift(
     if args.get("use_vllm") and str(args.get("vllm_mode") or "colocate") == "colocate" and gpus:
         util = float(args.get("vllm_gpu_memory_utilization") or 0.9)
         share = int(util * gpus_bytes(cluster))
-        asleep = int(args.get("sleep_level") or 0) > 0
+        sleep_level = int(args.get("sleep_level") or 0)
+        asleep = sleep_level > 0
+        _swift_rollout_engine(est, args, arch, share, sleep_level)
         rollout_keys = [f"{key}.vllm_gpu_memory_utilization"] + ([] if asleep else [f"{key}.sleep_level=1"])
         if asleep:
             # vLLM sleeps through the update (its weights and KV cache released) and the update's
@@ -190,6 +193,51 @@ def estimate_swift(
     est.fix_keys += rollout_keys
     _swift_disk(est, args, total, trainable, tuner)
     return est
+
+
+def _swift_rollout_engine(
+    est: StageEstimate, args: Mapping[str, Any], arch: Architecture, share: int, sleep_level: int
+) -> None:
+    """The colocated vLLM engine of ms-swift's GRPO: its share must hold its weights and one
+    sequence's KV cache (rollout_mixin.py `_prepare_vllm_engine`), and at sleep_level 1 vLLM keeps
+    every rank's weights in host RAM while it sleeps (level 2 discards them; ms-swift then reloads
+    them from the trained model)."""
+    key = f"stages.{est.stage}"
+    tp = _int(args.get("vllm_tensor_parallel_size")) or 1
+    max_len = _int(args.get("vllm_max_model_len")) or int(arch.text.max_position_embeddings)
+    if not args.get("vllm_max_model_len"):
+        est.notes.append(
+            f"{key}.vllm_max_model_len is unset: vLLM makes it the model's max_position_embeddings ({max_len})"
+        )
+    engine_kwargs = args.get("vllm_engine_kwargs") or {}
+    if isinstance(engine_kwargs, str):  # ms-swift reads it as JSON from the command line
+        try:
+            engine_kwargs = json.loads(engine_kwargs)
+        except ValueError:
+            engine_kwargs = {}
+    batched = (
+        _int(engine_kwargs.get("max_num_batched_tokens")) if isinstance(engine_kwargs, Mapping) else None
+    )
+    weights = int(2 * est.total_params / tp)
+    est.vllm = VllmCheck(
+        where=key,
+        share=share,
+        weights=weights,
+        activations=vllm_activations(arch, batched or max(max_len, 8192), tp),
+        kv_one_sequence=kv_bytes_per_token(arch, tp) * max_len,
+        max_model_len=max_len,
+        util_key=f"{key}.vllm_gpu_memory_utilization",
+        len_key=f"{key}.vllm_max_model_len",
+    )
+    if sleep_level == 1:
+        est.host.append(
+            Figure(
+                "vLLM weights kept in host RAM while asleep",
+                weights * est.gpus_per_node,
+                f"2 B x params / vllm_tensor_parallel_size {tp} x GPUs per node (sleep_level 1)",
+            )
+        )
+        est.host_fix_keys += [f"{key}.sleep_level=2", f"{key}.vllm_tensor_parallel_size"]
 
 
 def _swift_disk(est: StageEstimate, args: Mapping[str, Any], total: int, trainable: int, tuner: str) -> None:

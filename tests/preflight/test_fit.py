@@ -71,6 +71,63 @@ def test_swift_grpo_counts_its_completions_and_a_sleeping_rollout_engine_once() 
     assert "stages.grpo_swift.vllm_gpu_memory_utilization, stages.grpo_swift.sleep_level=1" in str(problem)
 
 
+def test_swift_grpo_rollout_engine_must_hold_one_sequence_in_its_share() -> None:
+    report = _report("fakexplain", "variant=linear_swift")
+    engine = _stage(report, "grpo_swift").estimate.vllm
+    # the 32B's rollouts at TP 4: a quarter of the bf16 weights on each GPU, 10240 tokens
+    assert engine.weights == 2 * _stage(report, "grpo_swift").estimate.total_params // 4
+    assert engine.max_model_len == 10240 and engine.share == int(0.6 * 80 * 2**30)
+    assert _stage(report, "grpo_swift").vllm_verdict() == FITS
+    # vLLM's activations follow its batch of tokens, read from vllm_engine_kwargs when set there
+    wider = _report(
+        "fakexplain",
+        "variant=linear_swift",
+        "+stages.grpo_swift.vllm_engine_kwargs={max_num_batched_tokens:65536}",
+    )
+    assert _stage(wider, "grpo_swift").estimate.vllm.activations > 6 * engine.activations
+    # unset, vLLM takes the model's 128000 positions: a small share cannot hold one sequence
+    broken = _report(
+        "fakexplain",
+        "variant=linear_swift",
+        "stages.grpo_swift.vllm_max_model_len=null",
+        "stages.grpo_swift.vllm_gpu_memory_utilization=0.25",
+    )
+    grpo = _stage(broken, "grpo_swift")
+    assert grpo.estimate.vllm.max_model_len == 128000
+    assert "stages.grpo_swift.vllm_max_model_len is unset" in " ".join(grpo.estimate.notes)
+    assert grpo.vllm_verdict() == NO_FIT
+    problems = [str(p) for p in preflight_problems(broken, machine=False)]
+    assert any(
+        p.startswith("stages.grpo_swift.vllm_max_model_len: vLLM cannot start: one 128000-token sequence")
+        and "raise stages.grpo_swift.vllm_gpu_memory_utilization" in p
+        for p in problems
+    )
+
+
+def test_swift_grpo_sleep_level_1_keeps_the_rollout_weights_in_host_ram() -> None:
+    report = _report("fakexplain", "variant=linear_swift", "cluster.host_memory_gb=96")
+    grpo = _stage(report, "grpo_swift")
+    [figure] = [f for f in grpo.estimate.host if f.label == "vLLM weights kept in host RAM while asleep"]
+    # 8 ranks, each backing up its TP-4 quarter of the bf16 weights
+    assert figure.bytes == 8 * (2 * grpo.estimate.total_params // 4)
+    assert 120 * 2**30 < figure.bytes < 130 * 2**30
+    [problem] = [
+        str(p)
+        for p in preflight_problems(report, machine=False)
+        if "host RAM" in str(p) and "grpo_swift:" in str(p)
+    ]
+    assert problem.startswith("stages.grpo_swift: does not fit in host RAM")
+    assert "change stages.grpo_swift.sleep_level=2, stages.grpo_swift.vllm_tensor_parallel_size" in problem
+    # level 2 discards the weights (ms-swift reloads them from the trained model): nothing kept
+    level2 = _report(
+        "fakexplain", "variant=linear_swift", "cluster.host_memory_gb=96", "stages.grpo_swift.sleep_level=2"
+    )
+    assert _stage(level2, "grpo_swift").estimate.host == []
+    assert not [p for p in preflight_problems(level2, machine=False) if p.key == "stages.grpo_swift"]
+    roomy = _report("fakexplain", "variant=linear_swift", "cluster.host_memory_gb=1024")
+    assert not [p for p in preflight_problems(roomy, machine=False) if p.key == "stages.grpo_swift"]
+
+
 def test_fake_hr1_as_published_keeps_vllm_reserved_and_128k_tokens() -> None:
     published = preflight_plan(build_plan(load_published("fake_hr1"), run_name="x"))
     grpo = _stage(published, "grpo")
