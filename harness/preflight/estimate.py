@@ -132,8 +132,7 @@ def estimate_swift(
     else:
         states, formula = ddp_model_states(total, trainable, tuner == "lora")
         est.gpu.append(Figure("weights, gradients, optimizer", states, formula))
-    # The reference model of full-parameter DPO/KTO is a second bf16 copy (LoRA disables the adapter).
-    if tuner == "full" and rlhf_type in ("dpo", "kto", "orpo"):
+    if tuner == "full" and _swift_reference_model(rlhf_type, args):
         ref = 2 * total // (gpus * nodes if zero.stage == 3 and gpus else 1)
         est.gpu.append(Figure("reference model", ref, "2 B x params (bf16; / N under ZeRO-3)"))
     checkpointing = bool(args.get("gradient_checkpointing", True))  # ms-swift's default is true
@@ -193,6 +192,18 @@ def estimate_swift(
     est.fix_keys += rollout_keys
     _swift_disk(est, args, total, trainable, tuner)
     return est
+
+
+def _swift_reference_model(rlhf_type: str | None, args: Mapping[str, Any]) -> bool:
+    """Whether full-parameter `swift rlhf` loads a second copy of the model as its reference.
+
+    ms-swift 4.6 (RLHFArguments.__post_init__) does for DPO, KTO and PPO, and for GRPO unless its
+    KL `beta` is 0 (default 0.04); CPO, SimPO and ORPO have none. With LoRA the base weights, the
+    adapter disabled, are the reference."""
+    if rlhf_type == "grpo":
+        beta = args.get("beta")
+        return float(0.04 if beta is None else beta) != 0.0
+    return rlhf_type in ("dpo", "kto", "ppo")
 
 
 def _swift_rollout_engine(

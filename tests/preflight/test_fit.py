@@ -71,6 +71,18 @@ def test_swift_grpo_counts_its_completions_and_a_sleeping_rollout_engine_once() 
     assert "stages.grpo_swift.vllm_gpu_memory_utilization, stages.grpo_swift.sleep_level=1" in str(problem)
 
 
+def test_full_parameter_swift_grpo_counts_its_reference_model_unless_beta_is_0() -> None:
+    def reference(*overrides: str):
+        grpo = _stage(_report("fakexplain", "variant=linear_swift", *overrides), "grpo_swift").estimate
+        return [f.bytes for f in grpo.gpu if f.label == "reference model"], grpo.total_params
+
+    assert reference()[0] == []  # LoRA: the base weights with the adapter off are the reference
+    [ref], total = reference("stages.grpo_swift.tuner_type=full")
+    assert ref == 2 * total // 8  # a bf16 copy, sharded over 8 GPUs by ZeRO-3
+    # no KL term, no reference model (ms-swift sets ref_model None for GRPO at beta 0)
+    assert reference("stages.grpo_swift.tuner_type=full", "stages.grpo_swift.beta=0.0")[0] == []
+
+
 def test_swift_grpo_rollout_engine_must_hold_one_sequence_in_its_share() -> None:
     report = _report("fakexplain", "variant=linear_swift")
     engine = _stage(report, "grpo_swift").estimate.vllm
