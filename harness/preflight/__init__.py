@@ -225,12 +225,8 @@ def preflight_problems(
                 Problem(
                     key,
                     f"does not fit in host RAM: {gib(est.host_bytes)} GiB per node but the node has "
-                    f"{gib(report.host_capacity)} GiB ({report.host_source}); "
-                    + (
-                        f"change {', '.join(est.host_fix_keys)}"
-                        if est.host_fix_keys
-                        else "offload less or use more nodes"
-                    )
+                    f"{gib(report.host_capacity)} GiB ({report.host_source}); offload less or use more nodes"
+                    + (f", or change {', '.join(est.host_fix_keys)}" if est.host_fix_keys else "")
                     + override,
                 )
             )

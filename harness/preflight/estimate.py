@@ -394,10 +394,24 @@ def estimate_verl(
     est.gpu.append(Figure(f"activations ({micro} x {prompt + response} tokens)", act, formula))
     logits = tokens * arch.text.vocab_size * 2 + micro * response * arch.text.vocab_size * 8
     est.gpu.append(Figure("logits", logits, "tokens x vocab x 2 B + response tokens x vocab x 8 B"))
+    tp = int(rollout.tensor_model_parallel_size)
     if free_cache:
         est.gpu.append(
             Figure("vLLM while asleep", 1 * 1024**3, "free_cache_engine=true: KV cache and weights released")
         )
+        lora = cfg.actor_rollout_ref.model.get("lora") or {}
+        if lora_rank and not lora.get("merge", False):
+            # A LoRA served as an adapter: vLLM sleeps at level 1 and keeps its base weights in host
+            # RAM, where full weights (re-synced from FSDP) sleep at level 2 (vllm_async_server.py
+            # _resolve_sleep_level)
+            est.host.append(
+                Figure(
+                    "vLLM base weights kept in host RAM while asleep",
+                    int(2 * total / max(tp, 1)) * gpus,
+                    f"2 B x params / rollout TP {tp} x GPUs per node (LoRA as adapter: sleep level 1)",
+                )
+            )
+            est.host_fix_keys += [f"{key}.model.lora.merge=true", f"{key}.rollout.tensor_model_parallel_size"]
     else:
         est.gpu.append(
             Figure(
@@ -411,7 +425,6 @@ def estimate_verl(
         )
     est.gpu.append(Figure("CUDA context, NCCL, fragmentation", CUDA_OVERHEAD, "fixed allowance"))
     # The rollout engine itself.
-    tp = int(rollout.tensor_model_parallel_size)
     max_model_len = rollout.get("max_model_len")
     if max_model_len is None:
         max_model_len = arch.text.max_position_embeddings

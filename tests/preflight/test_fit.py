@@ -129,7 +129,7 @@ def test_swift_grpo_sleep_level_1_keeps_the_rollout_weights_in_host_ram() -> Non
         if "host RAM" in str(p) and "grpo_swift:" in str(p)
     ]
     assert problem.startswith("stages.grpo_swift: does not fit in host RAM")
-    assert "change stages.grpo_swift.sleep_level=2, stages.grpo_swift.vllm_tensor_parallel_size" in problem
+    assert "or change stages.grpo_swift.sleep_level=2, stages.grpo_swift.vllm_tensor_parallel_size" in problem
     # level 2 discards the weights (ms-swift reloads them from the trained model): nothing kept
     level2 = _report(
         "fakexplain", "variant=linear_swift", "cluster.host_memory_gb=96", "stages.grpo_swift.sleep_level=2"
@@ -138,6 +138,24 @@ def test_swift_grpo_sleep_level_1_keeps_the_rollout_weights_in_host_ram() -> Non
     assert not [p for p in preflight_problems(level2, machine=False) if p.key == "stages.grpo_swift"]
     roomy = _report("fakexplain", "variant=linear_swift", "cluster.host_memory_gb=1024")
     assert not [p for p in preflight_problems(roomy, machine=False) if p.key == "stages.grpo_swift"]
+
+
+def test_verl_lora_served_as_an_adapter_keeps_the_rollout_base_weights_in_host_ram() -> None:
+    def host(*overrides: str):
+        grpo = _stage(_report("fakexplain", *overrides), "grpo").estimate
+        return [
+            f.bytes for f in grpo.host if f.label == "vLLM base weights kept in host RAM while asleep"
+        ], grpo
+
+    assert host()[0] == []  # full weights: verl sleeps vLLM at level 2, nothing kept
+    lora = "+stages.grpo.actor_rollout_ref.model.lora_rank=16"
+    [kept], grpo = host(lora)
+    assert kept == 8 * int(2 * grpo.total_params / 4)  # 8 ranks, TP 4
+    assert host(lora, "+stages.grpo.actor_rollout_ref.model.lora.merge=true")[0] == []  # merged: level 2
+    report = _report("fakexplain", lora, "cluster.host_memory_gb=64")
+    [problem] = [str(p) for p in preflight_problems(report, machine=False) if p.key == "stages.grpo"]
+    assert "does not fit in host RAM" in problem
+    assert "or change stages.grpo.actor_rollout_ref.model.lora.merge=true" in problem
 
 
 def test_fake_hr1_as_published_keeps_vllm_reserved_and_128k_tokens() -> None:
