@@ -400,7 +400,7 @@ def estimate_verl(
             Figure("vLLM while asleep", 1 * 1024**3, "free_cache_engine=true: KV cache and weights released")
         )
         lora = cfg.actor_rollout_ref.model.get("lora") or {}
-        if lora_rank and not lora.get("merge", False):
+        if (lora_rank or int(lora.get("rank") or 0)) and not lora.get("merge", False):
             # A LoRA served as an adapter: vLLM sleeps at level 1 and keeps its base weights in host
             # RAM, where full weights (re-synced from FSDP) sleep at level 2 (vllm_async_server.py
             # _resolve_sleep_level)
