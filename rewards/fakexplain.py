@@ -59,6 +59,7 @@ from rewards.fakexplain_parser import (
     ParsedResponse,
     parse_response,
     parse_response_fields,
+    parse_verdict_only,
     read_response_fields,
 )
 from rewards.fakexplain_weights import (
@@ -78,6 +79,7 @@ __all__ = [
     "compute_score",
     "parse_answer",
     "parse_response",
+    "parse_verdict_answer",
     "read_response_fields",
     "score_keys",
 ]
@@ -269,3 +271,13 @@ def parse_answer(text: str, frame: tuple[int, int] | None = None) -> ParsedAnswe
         region_labels=tuple(parsed.region_labels),
         tags=tuple(parsed.tags),
     )
+
+
+@response_format(
+    "verdict_tag", corpus=("<verdict>", "</verdict>", "<verdict>real</verdict>", "<verdict>fake</verdict>")
+)
+def parse_verdict_answer(text: str, frame: tuple[int, int] | None = None) -> ParsedAnswer:
+    """The label-only ablation's answers (data preparation's ``label_only``: the verdict block alone),
+    which ``think_tag_verdict`` rejects for their missing ``<think>``: its evaluation names this format."""
+    error, verdict = parse_verdict_only(text)
+    return ParsedAnswer(ok=error is None, error=error, verdict=verdict)

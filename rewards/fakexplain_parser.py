@@ -55,7 +55,13 @@ from dataclasses import dataclass
 from rewards.geometry import Box, clip_boxes
 from rewards.tags import canonical_tag
 
-__all__ = ["ParsedResponse", "parse_response", "parse_response_fields", "read_response_fields"]
+__all__ = [
+    "ParsedResponse",
+    "parse_response",
+    "parse_response_fields",
+    "parse_verdict_only",
+    "read_response_fields",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,6 +577,21 @@ def parse_response(text: str, frame: tuple[float, float] | None = None) -> Parse
     return ParsedResponse(
         ok=error is None, error=error, verdict=verdict, boxes=boxes, region_labels=labels, tags=tags
     )
+
+
+def parse_verdict_only(text: str) -> tuple[str | None, str | None]:
+    """(error, verdict) of an answer that is one ``<verdict>real|fake</verdict>`` block and nothing
+    else: the answers of data preparation's ``label_only`` targets (002 §5.3's label-only ablation)."""
+    stripped = text.strip()
+    if (
+        not (stripped.startswith("<verdict>") and stripped.endswith("</verdict>"))
+        or stripped.count("<verdict>") != 1
+    ):
+        return "expected <verdict>real|fake</verdict> alone", None
+    verdict = _last_verdict(stripped)
+    if verdict is None:
+        return "the <verdict> block says neither real nor fake", None
+    return None, verdict
 
 
 def _last_verdict(text: str) -> str | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from common.response_formats import RESPONSE_FORMATS
 from data_prep.chat_templates import load_templates
 from data_prep.conversion import run_conversion
 from data_prep.fakexplain_format import vocabulary
@@ -165,6 +166,15 @@ def test_label_only_targets_are_the_verdict_alone(converted):
     assert all(
         t["boxes"] == [] and t["grounding"] is False for t in _truths(converted["label_only"]).values()
     )
+    # A model that learned these targets is read by the label-only runs' evaluation format
+    # (conf/results/fakexplain.yaml eval.response_format=verdict_tag); the full contract's format
+    # rejects every one of them (no <think>), which scored the label-only column 0.
+    verdict_tag, full = RESPONSE_FORMATS.get("verdict_tag"), RESPONSE_FORMATS.get("think_tag_verdict")
+    for image, text in answers.items():
+        assert verdict_tag(text + "\n").verdict == labels[image] and verdict_tag(text).ok
+        assert not full(text).ok and full(text).verdict is None
+    assert not verdict_tag("<think>x</think><verdict>fake</verdict>").ok
+    assert not verdict_tag("<verdict>maybe</verdict>").ok
 
 
 def _template_names(out: Path) -> tuple[set[str], set[str]]:

@@ -122,6 +122,9 @@ def test_table_dry_run_lists_runs_and_their_stages(
     assert '"drop": ["boxes"]' in blocks["no_bbox"] and '"drop"' not in blocks["best"]
     assert '"label_only": true' in blocks["label_only"]
     assert "reward_kwargs.disabled_terms=[format]" in blocks["label_only"]
+    # the verdict-only answers are evaluated by the format that reads them; the others by the recipe's
+    assert '"response_format": "verdict_tag"' in blocks["label_only"]
+    assert '"response_format": "think_tag_verdict"' in blocks["best"]
     assert "reward_kwargs.w_iou=2.0" in blocks["grpo_gamma"]
     assert "reward_kwargs.w_iou_start" not in blocks["grpo_gamma"]
     assert "trainer.total_epochs=3" in blocks["grpo_gamma"]  # 3 x 1 epoch of the staged pipeline

@@ -77,6 +77,9 @@ def test_table4_partial_data_and_two_training_strategies(tmp_path: Path) -> None
         set(label_only) <= {"<verdict>real</verdict>", "<verdict>fake</verdict>"}
         and len(set(label_only)) == 2
     )
+    # its evaluation reads verdict-only answers (the recipe's format rejects them: every cell was 0)
+    evaluated = json.loads((root / "t4__label_only" / "eval" / "eval_config.json").read_text())
+    assert evaluated["response_format"] == "verdict_tag"
     sfts = {(root / f"t4__{run}" / "sft").resolve() for run in PARTIAL}
     assert len(sfts) == 4  # four SFTs, one per partial-data run
 
