@@ -8,7 +8,30 @@ from harness.evaluation.response_formats import RESPONSE_FORMATS, parse_answer
 
 
 def test_registered_names() -> None:
-    assert RESPONSE_FORMATS.names() == ["free_text_verdict", "think_answer", "think_tag_verdict"]
+    assert RESPONSE_FORMATS.names() == [
+        "free_text_verdict",
+        "think_answer",
+        "think_tag_verdict",
+        "verdict_tag",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, verdict",
+    [
+        ("<verdict>fake</verdict>", "fake"),
+        ("  <verdict>real</verdict>\n", "real"),
+        ("<verdict> generated </verdict>", "fake"),
+        ("<verdict>maybe</verdict>", None),
+        ("<think>x</think><verdict>fake</verdict>", None),  # the label-only contract is the verdict alone
+        ("<verdict>fake</verdict> because", None),
+        ("<verdict>fake</verdict><verdict>real</verdict>", None),
+    ],
+)
+def test_verdict_tag_reads_the_verdict_block_alone(text: str, verdict: str | None) -> None:
+    parsed = parse_answer("verdict_tag", text)
+    assert parsed.verdict == verdict and parsed.ok == (verdict is not None)
+    assert parsed.ok or parsed.error
 
 
 @pytest.mark.parametrize(
