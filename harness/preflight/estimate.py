@@ -50,6 +50,32 @@ class VllmCheck:
     def kv_room(self) -> int:
         return self.share - self.weights - self.activations
 
+    @classmethod
+    def engine(
+        cls,
+        arch: Architecture,
+        share: int,
+        tp: int,
+        max_model_len: int,
+        batched: int,
+        where: str,
+        util: str,
+        length: str,
+    ) -> VllmCheck:
+        """A vLLM engine of `arch` at tensor parallelism `tp` (bf16 weights), prefilling `batched`
+        tokens at once; `where` and the names of its share and length keys under it."""
+        tp = max(tp, 1)
+        return cls(
+            where=where,
+            share=share,
+            weights=int(2 * arch.total_params / tp),
+            activations=vllm_activations(arch, batched, tp),
+            kv_one_sequence=kv_bytes_per_token(arch, tp) * max_model_len,
+            max_model_len=max_model_len,
+            util_key=f"{where}.{util}",
+            len_key=f"{where}.{length}",
+        )
+
 
 @dataclass
 class StageEstimate:
@@ -229,22 +255,21 @@ def _swift_rollout_engine(
     batched = (
         _int(engine_kwargs.get("max_num_batched_tokens")) if isinstance(engine_kwargs, Mapping) else None
     )
-    weights = int(2 * est.total_params / tp)
-    est.vllm = VllmCheck(
-        where=key,
-        share=share,
-        weights=weights,
-        activations=vllm_activations(arch, batched or max(max_len, 8192), tp),
-        kv_one_sequence=kv_bytes_per_token(arch, tp) * max_len,
-        max_model_len=max_len,
-        util_key=f"{key}.vllm_gpu_memory_utilization",
-        len_key=f"{key}.vllm_max_model_len",
+    est.vllm = VllmCheck.engine(
+        arch,
+        share,
+        tp,
+        max_len,
+        batched or max(max_len, 8192),
+        key,
+        "vllm_gpu_memory_utilization",
+        "vllm_max_model_len",
     )
     if sleep_level == 1:
         est.host.append(
             Figure(
                 "vLLM weights kept in host RAM while asleep",
-                weights * est.gpus_per_node,
+                est.vllm.weights * est.gpus_per_node,
                 f"2 B x params / vllm_tensor_parallel_size {tp} x GPUs per node (sleep_level 1)",
             )
         )
@@ -439,16 +464,10 @@ def estimate_verl(
             f"prefill off: verl raises it to {max_model_len}"
         )
         batched = int(max_model_len)
-    est.vllm = VllmCheck(
-        where=f"{key}.rollout",
-        share=int(util * gpu_total),
-        weights=int(2 * total / max(tp, 1)),
-        activations=vllm_activations(arch, batched, tp),
-        kv_one_sequence=kv_bytes_per_token(arch, tp) * int(max_model_len),
-        max_model_len=int(max_model_len),
-        util_key=f"{key}.rollout.gpu_memory_utilization",
-        len_key=f"{key}.rollout.max_model_len",
-    )
+    est.vllm = VllmCheck.engine(
+        arch, int(util * gpu_total), tp, int(max_model_len), batched, f"{key}.rollout",
+        "gpu_memory_utilization", "max_model_len",
+    )  # fmt: skip
     est.fix_keys = [
         f"{key}.rollout.free_cache_engine=true" if not free_cache else "",
         f"{key}.actor.strategy=fsdp2 with {key}.actor.fsdp_config.offload_policy=true",
@@ -563,15 +582,8 @@ def _vllm_engine(
     max_len = int(max_len or arch.text.max_position_embeddings)
     share = int(util * gpus_bytes(cluster))
     est.gpu.append(Figure("vLLM share", share, f"gpu_memory_utilization {util} x GPU"))
-    est.vllm = VllmCheck(
-        where=where,
-        share=share,
-        weights=int(2 * arch.total_params / max(tp, 1)),
-        activations=vllm_activations(arch, batched, tp),
-        kv_one_sequence=kv_bytes_per_token(arch, tp) * max_len,
-        max_model_len=max_len,
-        util_key=f"{where}.gpu_memory_utilization",
-        len_key=f"{where}.max_model_len",
+    est.vllm = VllmCheck.engine(
+        arch, share, tp, max_len, batched, where, "gpu_memory_utilization", "max_model_len"
     )
     est.fix_keys = [f"{where}.tensor_parallel_size", f"{where}.gpu_memory_utilization"]
 
