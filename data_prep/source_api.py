@@ -8,6 +8,11 @@ A source module defines:
   returns the record stream and the routing of converted records to output files;
 - ``convert(record, options) -> Converted``: runs in worker processes, one record at a time;
   raises ``RecordRejected`` for a record that cannot be converted.
+
+It may define ``sample_answers(options) -> list[SampleAnswer]``: what its SFT rows teach the
+model to answer under these options, one per label, when the converter writes the answers
+itself. The plan's validation parses them with each evaluation's response format whose model was
+trained on the source's rows (harness/validate/answer_format.py), before anything runs.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from typing import Any
 from common.parse import parse_dataclass
 from data_prep.records import Converted, RawRecord
 
-__all__ = ["Prepared", "parse_options", "resolve_image_path", "require_inputs"]
+__all__ = ["Prepared", "SampleAnswer", "parse_options", "resolve_image_path", "require_inputs"]
+
+
+@dataclass(frozen=True)
+class SampleAnswer:
+    label: str  # "real" | "fake"
+    text: str  # the assistant turn, as the model learns to write it
+    frame: tuple[int, int] | None = None  # (width, height) its boxes live in
 
 
 @dataclass

@@ -143,7 +143,7 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
             raise ConfigError([Problem(p.key, f"{p.message} [{where}]") for p in exc.problems]) from None
         members.append((run, name, overrides, member_cfg, plan))
     if not cfg.get("dry_run"):
-        _check_missing_inputs(members, table, inv.stage_subset)
+        _check_before_the_first_run(members, table, inv.stage_subset)
     out = sys.stdout
     print(
         f"# table {table}: {len(members)} runs of paper {cfg.paper.name} (run names {base}__<run>)", file=out
@@ -190,19 +190,22 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs, results, wait=wait)
 
 
-def _check_missing_inputs(
+def _check_before_the_first_run(
     members: list[tuple[TableRun, str, list[str], DictConfig, Plan]], table: str, subset: list[str] | None
 ) -> None:
-    """Every run's missing inputs (an out-of-distribution set, the dataset) before the first run
-    starts: a table's last run must not fail on a missing folder after the others trained.
-    The same problem in several runs is one line naming them."""
+    """Every run's missing inputs (an out-of-distribution set, the dataset) and evaluations that
+    cannot read what their model learns to write, before the first run starts: a table's last run
+    must not fail its own validation after the others trained. The same problem in several runs is
+    one line naming them."""
     from harness.validate import missing_inputs
+    from harness.validate.answer_format import answer_format_problems
 
     found: dict[tuple[str, str], list[str]] = {}
     for run, name, _, member_cfg, plan in members:
         # the launch plan names the run's copy of a reward file, not there yet: plan as printed
         checked = plan if plan.reward is None else build_plan(member_cfg, name)
-        for problem in missing_inputs(checked, subset):
+        selected = [s for s in checked.stages if subset is None or s.name in subset]
+        for problem in missing_inputs(checked, subset) + answer_format_problems(checked, selected):
             found.setdefault((problem.key, problem.message), []).append(run.name)
     if found:
         raise ConfigError(

@@ -23,7 +23,9 @@ user's own package registers its sources when it is imported as a plugin (:mod:`
 
 A module may also define ``check_layout(inputs, *, verify_images, image_root) -> list[str]``:
 ``python -m data_prep check`` then adds its findings (what is missing, where to get it) to the
-generic check every source gets.
+generic check every source gets; and ``sample_answers(options)`` (data_prep/source_api.py): what
+its SFT rows teach the model to answer, which the plan's validation parses with the evaluation's
+response format (harness/validate/answer_format.py).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ from data_prep import image_folders
 from data_prep.eval_manifest import DEFAULT_QUERY
 from data_prep.readers import iter_files, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
-from data_prep.source_api import Prepared, require_inputs
+from data_prep.source_api import Prepared, SampleAnswer, require_inputs
 from data_prep.sources import data_source
 from data_prep.sources.common import (
     WORD_LABELS,
@@ -224,6 +224,21 @@ def _folder_image(record: RawRecord, options: Options) -> Converted:
     user = [{"role": "user", "content": "<image>" + options.default_query}]
     response = NO_THINK_TEMPLATE.format(label=item["label"])  # GenImage has no explanations
     return _rows(record, options, item["id"], item["label"], item["generator"], images, user, response, [])
+
+
+def sample_answers(options: Options) -> list[SampleAnswer]:
+    """What the SFT rows teach the model to answer (the plan's validation parses them with the
+    evaluation's response format, harness/validate/answer_format.py): a record's explanation in the
+    think block (response_style think), the verdict alone (no_think, and GenImage folder images
+    always). ``keep`` trains the records' own answers, whose form the converter does not fix: only
+    the folder images' answers are known then."""
+    samples = [SampleAnswer(label, NO_THINK_TEMPLATE.format(label=label)) for label in ("real", "fake")]
+    if options.response_style != "keep":
+        samples += [
+            SampleAnswer(label, _response(f"The image looks {label}.", label, options, "sample answer"))
+            for label in ("real", "fake")
+        ]
+    return samples
 
 
 @data_source("fake_hr1")

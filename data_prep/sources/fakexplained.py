@@ -112,6 +112,7 @@ from data_prep.cv_folds import plan_folds
 from data_prep.eval_manifest import eval_row, prompt_messages
 from data_prep.fakexplain_format import (
     INTERNVL_NORM,
+    REGION_PLACEHOLDER,
     Vocabulary,
     ground_truth_json,
     norm1000_box,
@@ -129,7 +130,7 @@ from data_prep.model_frame import (
 )
 from data_prep.readers import iter_files, iter_jsonl, parse_json_object
 from data_prep.records import Converted, RawRecord, RecordRejected
-from data_prep.source_api import Prepared, require_inputs, resolve_image_path
+from data_prep.source_api import Prepared, SampleAnswer, require_inputs, resolve_image_path
 from data_prep.sources import data_source
 from data_prep.sources.common import resizable_frame
 from rewards.fakexplain_parser import BOX_END, BOX_START, REF_END, REF_START, parse_response
@@ -624,6 +625,69 @@ def _parquet_image(path: Path, frame: tuple[int, int] | None, mode: str) -> dict
     return entry
 
 
+def _training_view(
+    regions: list[tuple[list[float], str]],
+    mapped: list[tuple[list[int], str]],
+    tags: list[str],
+    vocab: Vocabulary,
+    options: Options,
+) -> tuple[list[tuple[list[float], str]], list[tuple[list[int], str]] | None, list[str]]:
+    """What the training rows may show of an image's regions (original pixels, mapped) and tags
+    (002 §5.3 ablations; the evaluation rows keep everything). Mapped None: no region annotations."""
+    train_regions = regions
+    train_mapped: list[tuple[list[int], str]] | None = mapped
+    train_tags = tags
+    if options.label_only or "boxes" in options.drop:
+        train_regions, train_mapped = [], None
+    elif "captions" in options.drop:
+        blank = " ".join(str(vocab.wording["uncaptioned_region"]).split())
+        train_regions = [(box, blank) for box, _ in regions]
+        train_mapped = [(box, blank) for box, _ in mapped]
+    if options.label_only or "tags" in options.drop:
+        train_tags = []
+    return train_regions, train_mapped, train_tags
+
+
+def _generated_answer(
+    label: str,
+    mapped: list[tuple[list[int], str]] | None,
+    tags: list[str],
+    vocab: Vocabulary,
+    options: Options,
+) -> str:
+    """The assistant turn this project writes (every ablation writes its own)."""
+    if options.label_only:
+        return render_verdict(label)
+    return render_response(label, mapped, tags, vocab.wording, options.region_syntax)
+
+
+def sample_answers(options: Options) -> list[SampleAnswer]:
+    """What the SFT rows teach the model to answer for a real image and a fake one with a region
+    and a tag under these options, written by the converter's own code (the placeholders of
+    region_syntax tokens as ms-swift renders them). The plan's validation parses them with the
+    evaluation's response format (harness/validate/answer_format.py): a format that cannot read
+    them would count every answer of the trained model as unparsable."""
+    vocab = vocabulary(options.vocabulary)
+    if options.region_syntax == "internvl":
+        frame = (INTERNVL_NORM, INTERNVL_NORM)
+    else:
+        frame = resizable_frame(1024, 768, options.min_pixels, options.max_pixels, "sample image")
+    box = [frame[0] // 4, frame[1] // 4, frame[0] // 2, frame[1] // 2]
+    region = (box, "sample region")
+    samples = []
+    for label in ("real", "fake"):
+        regions = [(list(map(float, box)), region[1])] if label == "fake" else []
+        mapped = [region] if label == "fake" else []
+        tags = list(vocab.tags[:1]) if label == "fake" else []
+        train_regions, train_mapped, train_tags = _training_view(regions, mapped, tags, vocab, options)
+        text = _generated_answer(label, train_mapped, train_tags, vocab, options)
+        if options.region_syntax == "tokens":
+            for _, description in train_mapped or ():
+                text = text.replace(REGION_PLACEHOLDER, _token_region(box, description), 1)
+        samples.append(SampleAnswer(label=label, text=text, frame=frame))
+    return samples
+
+
 @data_source("fakexplained")
 def convert(record: RawRecord, options: Options) -> Converted:
     obj = parse_json_object(record)
@@ -700,22 +764,9 @@ def convert(record: RawRecord, options: Options) -> Converted:
                 raise RecordRejected("bad_record", f"{location}: the assistant answer cannot be kept: {why}")
             warnings.append(f"reasoning_generated:{why.split(' ', 1)[0]}")
             response = None
-    # What the training rows may show (002 §5.3 ablations); the evaluation rows keep everything.
-    train_regions = regions
-    train_mapped: list[tuple[list[int], str]] | None = mapped
-    train_tags = tags
-    if options.label_only or "boxes" in options.drop:
-        train_regions, train_mapped = [], None
-    elif "captions" in options.drop:
-        blank = " ".join(str(vocab.wording["uncaptioned_region"]).split())
-        train_regions = [(box, blank) for box, _ in regions]
-        train_mapped = [(box, blank) for box, _ in mapped]
-    if options.label_only or "tags" in options.drop:
-        train_tags = []
-    if options.label_only:
-        response = render_verdict(label)
-    elif response is None:
-        response = render_response(label, train_mapped, train_tags, vocab.wording, options.region_syntax)
+    train_regions, train_mapped, train_tags = _training_view(regions, mapped, tags, vocab, options)
+    if options.label_only or response is None:
+        response = _generated_answer(label, train_mapped, train_tags, vocab, options)
     boxes = [box for box, _ in mapped]
     truth = ground_truth_json(label, None if train_mapped is None else [box for box, _ in train_mapped])
     prompt = _prompt_messages(prompt_template, options.region_syntax)

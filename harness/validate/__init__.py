@@ -11,7 +11,8 @@ Each stage is checked by its kind's validator (harness.kinds), which knows its t
 - the project's own commands (`registered`): the data sources, layouts, response formats, backends
   and metrics they name exist in the registries, plugins' included.
 Besides: the run's reward file must import and take verl's call, and inputs the user provides
-(models, datasets) must exist, unless this is a dry run. Across stages, what a GPU node would
+(models, datasets) must exist, unless this is a dry run; each evaluation's response format reads
+the answers its model was trained to write (`answer_format`). Across stages, what a GPU node would
 find the hard way (harness/validate/gpu.py): vLLM's tensor-parallel rules, attention
 implementations, the pre-flight memory and disk verdicts, and whether this environment can run
 the stages at all.
@@ -54,6 +55,9 @@ def validate_plan(
         problems += planned.stage_kind.check(planned.rendered, deep=slow)
         if check_paths and not planned.skip_reason:
             problems += _missing_inputs(plan, planned.name, selected_names=[s.name for s in selected])
+    from harness.validate.answer_format import answer_format_problems
+
+    problems += answer_format_problems(plan, selected)
     from harness.validate.gpu import check_gpu_plan
 
     problems += check_gpu_plan(plan, selected, machine=machine)

@@ -12,8 +12,17 @@ import pytest
 from common.response_formats import RESPONSE_FORMATS
 from data_prep.chat_templates import load_templates
 from data_prep.conversion import run_conversion
-from data_prep.fakexplain_format import vocabulary
-from data_prep.sources.fakexplained import TEMPLATES_FILE, VOCABULARY_FILE, _prompt_messages
+from data_prep.fakexplain_format import REGION_PLACEHOLDER, vocabulary
+from data_prep.source_api import parse_options
+from data_prep.sources.fakexplained import (
+    TEMPLATES_FILE,
+    VOCABULARY_FILE,
+    Options,
+    _prompt_messages,
+    _swift_box,
+    _token_region,
+    sample_answers,
+)
 from rewards.fakexplain_parser import parse_response
 
 from .conftest import run_cli
@@ -37,20 +46,22 @@ def _convert(synth_raw: Path, out: Path, **options) -> dict:
     return stats
 
 
+RUNS = {
+    "full": {},
+    "no_bbox": {"drop": ["boxes"]},
+    "no_caption": {"drop": ["captions"]},
+    "no_tags": {"drop": ["tags"]},
+    "label_only": {"label_only": True},
+    "no_bbox_tokens": {"drop": ["boxes"], "region_syntax": "tokens"},
+    "no_caption_tokens": {"drop": ["captions"], "region_syntax": "tokens"},
+}
+
+
 @pytest.fixture(scope="module")
 def converted(synth_raw, tmp_path_factory):
     """name -> output folder, one conversion per switch (and the full data)."""
-    runs = {
-        "full": {},
-        "no_bbox": {"drop": ["boxes"]},
-        "no_caption": {"drop": ["captions"]},
-        "no_tags": {"drop": ["tags"]},
-        "label_only": {"label_only": True},
-        "no_bbox_tokens": {"drop": ["boxes"], "region_syntax": "tokens"},
-        "no_caption_tokens": {"drop": ["captions"], "region_syntax": "tokens"},
-    }
     outs = {}
-    for name, options in runs.items():
+    for name, options in RUNS.items():
         out = tmp_path_factory.mktemp(f"fx_{name}")
         _convert(synth_raw, out, **options)
         outs[name] = out
@@ -175,6 +186,50 @@ def test_label_only_targets_are_the_verdict_alone(converted):
         assert not full(text).ok and full(text).verdict is None
     assert not verdict_tag("<think>x</think><verdict>fake</verdict>").ok
     assert not verdict_tag("<verdict>maybe</verdict>").ok
+
+
+def _learned_answers(out: Path) -> dict[str, tuple[str, tuple[int, int]]]:
+    """image -> (the answer the model learns from its SFT row, its frame): region_syntax tokens'
+    placeholders rendered from the row's objects as ms-swift's template does."""
+    manifest = {r["image"]: r for r in _rows(out / "eval.jsonl")}
+    learned = {}
+    for row in _rows(out / "sft.jsonl"):
+        image = row["images"][0]
+        entry = manifest[image]
+        frame = (entry["frame"]["width"], entry["frame"]["height"])
+        text = row["messages"][-1]["content"]
+        objects = row.get("objects") or {"ref": [], "bbox": []}
+        for ref, box in zip(objects["ref"], objects["bbox"], strict=True):
+            mapped = _swift_box(box, (entry["orig_width"], entry["orig_height"]), frame, "test")
+            text = text.replace(REGION_PLACEHOLDER, _token_region(mapped, ref), 1)
+        learned[image] = (text, frame)
+    return learned
+
+
+@pytest.mark.parametrize(
+    "name", ["full", "no_bbox", "no_caption", "no_tags", "label_only", "no_bbox_tokens", "no_caption_tokens"]
+)
+def test_sample_answers_are_read_as_the_converted_rows_are(converted, name):
+    """The plan's validation judges an evaluation format by the source's sample answers
+    (harness/validate/answer_format.py); a format reads the samples exactly when it reads every
+    answer the converter writes under the same options."""
+    options = parse_options(Options, {"seed": 3, **TINY_BOUNDS, **RUNS[name]}, "fakexplained")
+    samples = sample_answers(options)
+    assert [s.label for s in samples] == ["real", "fake"]
+    labels = _labels(converted[name])
+    learned = _learned_answers(converted[name])
+    assert len(learned) == 48
+    readers = []
+    for format_name in ("think_tag_verdict", "verdict_tag", "free_text_verdict"):
+        parse = RESPONSE_FORMATS.get(format_name)
+        reads_samples = all(parse(s.text, s.frame).verdict == s.label for s in samples)
+        reads_rows = all(
+            parse(text, frame).verdict == labels[image] for image, (text, frame) in learned.items()
+        )
+        assert reads_samples == reads_rows, format_name
+        if reads_samples and format_name != "free_text_verdict":
+            readers.append(format_name)
+    assert readers == (["verdict_tag"] if name == "label_only" else ["think_tag_verdict"])
 
 
 def _template_names(out: Path) -> tuple[set[str], set[str]]:

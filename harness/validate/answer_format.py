@@ -1,0 +1,151 @@
+"""The evaluation reads what the model was trained to write.
+
+An evaluation stage parses answers with its ``response_format``; a model fine-tuned on rows whose
+answers that format cannot read scores 0 accuracy with every answer "unparsable", hours later
+(002 Table 4's label-only column with the recipe's think_tag_verdict). A data source that writes
+its answers itself says what they look like (``sample_answers`` in data_prep/source_api.py); each
+evaluation stage whose model descends from that data (through its ``inputs.model`` and the
+inputs of the stages that produce it) must read every sample with the verdict it states.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from common.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from harness.plan import Plan, PlannedStage
+
+__all__ = ["answer_format_problems"]
+
+
+def answer_format_problems(plan: Plan, selected: list[PlannedStage]) -> list[Problem]:
+    """One problem per (data stage, response format) that cannot be read, naming the first
+    evaluation stage's key and every evaluation stage it affects."""
+    by_name = {planned.name: planned for planned in plan.stages}
+    samples_of: dict[str, list[Any]] = {}
+    affected: dict[tuple[str, str], list[PlannedStage]] = {}
+    for planned in selected:
+        if not planned.stage_kind.evaluates:
+            continue
+        config = _flag_json(planned.rendered.argv, "--config-json")
+        response_format = (config or {}).get("response_format")
+        if not isinstance(response_format, str):
+            continue  # the eval validator reports a config that does not parse
+        for data_stage in _training_data(planned, by_name):
+            if data_stage.name not in samples_of:
+                samples_of[data_stage.name] = _samples(data_stage)
+            affected.setdefault((data_stage.name, response_format), []).append(planned)
+    problems: list[Problem] = []
+    for (data_name, response_format), evaluations in affected.items():
+        problem = _unreadable(evaluations, response_format, by_name[data_name], samples_of[data_name])
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _training_data(planned: PlannedStage, by_name: dict[str, PlannedStage]) -> list[PlannedStage]:
+    """The data-preparation stages upstream of the evaluated model, nearest first."""
+    model = (planned.spec.get("inputs") or {}).get("model")
+    if model is None:
+        return []
+    from harness.pipeline import StageSpec
+
+    seen: list[str] = []
+    todo = StageSpec(planned.name, planned.kind, {"inputs": {"model": model}}).producers()
+    found: list[PlannedStage] = []
+    while todo:
+        name = todo.pop(0)
+        if name in seen or name not in by_name:
+            continue
+        seen.append(name)
+        upstream = by_name[name]
+        if upstream.kind == "data_prep":
+            found.append(upstream)
+        todo += upstream.spec.producers()
+    return found
+
+
+def _samples(data_stage: PlannedStage) -> list[Any]:
+    """The source's sample answers under the stage's options; none when the source writes no
+    answers itself, or when its options or files are wrong (the data stage's own checks say so)."""
+    from data_prep.source_api import parse_options
+    from data_prep.sources import SOURCES
+
+    argv = list(data_stage.rendered.argv)
+    name = _flag_value(argv, "--source")
+    if name is None or name not in SOURCES.names():
+        return []
+    module = SOURCES.get(name)
+    sample_answers = getattr(module, "sample_answers", None)
+    options_cls = getattr(module, "Options", None)
+    if sample_answers is None or options_cls is None:
+        return []
+    try:
+        options = parse_options(options_cls, _flag_json(argv, "--options") or {}, name)
+        return list(sample_answers(options))
+    except (ConfigError, OSError, ValueError, KeyError):
+        return []
+
+
+def _unreadable(
+    evaluations: list[PlannedStage], response_format: str, data_stage: PlannedStage, samples: list[Any]
+) -> Problem | None:
+    from common.registry import UnknownNameError
+    from common.response_formats import RESPONSE_FORMATS
+
+    try:
+        parse = RESPONSE_FORMATS.get(response_format)
+    except UnknownNameError:
+        return None  # the eval validator names the unknown format
+    for sample in samples:
+        parsed = parse(sample.text, sample.frame)
+        if parsed.ok and parsed.verdict == sample.label:
+            continue
+        why = parsed.error if not parsed.ok else f"it reads the verdict {parsed.verdict!r}"
+        first = evaluations[0]
+        where = first.rendered.keys.get("--config-json", f"stages.{first.name}.options")
+        readers = [name for name in RESPONSE_FORMATS.names() if _reads_all(name, samples)]
+        fix = (
+            f"set eval.response_format to {' or '.join(readers)}" if readers else "train on answers it reads"
+        )
+        stages = ", ".join(planned.name for planned in evaluations)
+        return Problem(
+            f"{where}.response_format",
+            f"{response_format} cannot read the answers stage {data_stage.name} trains the model to "
+            f"write (source {_flag_value(list(data_stage.rendered.argv), '--source')}, "
+            f"stages.{data_stage.name}.options): {sample.label} {sample.text!r}: {why}; every answer "
+            f"of {stages} would count as unparsable; {fix}",
+        )
+    return None
+
+
+def _reads_all(name: str, samples: list[Any]) -> bool:
+    from common.response_formats import RESPONSE_FORMATS
+
+    parse = RESPONSE_FORMATS.get(name)
+    for sample in samples:
+        parsed = parse(sample.text, sample.frame)
+        if not (parsed.ok and parsed.verdict == sample.label):
+            return False
+    return True
+
+
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    for i, item in enumerate(argv[:-1]):
+        if item == flag:
+            return argv[i + 1]
+    return None
+
+
+def _flag_json(argv: Any, flag: str) -> dict[str, Any] | None:
+    raw = _flag_value(list(argv), flag)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
