@@ -117,3 +117,26 @@ def test_ms_swift_and_verl_read_the_fakeclue_rows(train_json, tmp_path):
         "real",
     ]
     assert all(sum(m["content"].count("<image>") for m in r["prompt"]) == 1 for r in table)
+
+
+@pytest.mark.parametrize("style", ["think", "no_think"])
+def test_sample_answers_are_read_as_the_fakeclue_rows_are(train_json, tmp_path, style):
+    """The plan's validation judges the evaluation's format by the source's sample answers
+    (harness/validate/answer_format.py): a format reads them exactly when it reads every answer the
+    converter writes from FakeClue as published."""
+    from common.response_formats import RESPONSE_FORMATS
+    from data_prep.source_api import parse_options
+    from data_prep.sources.fake_hr1 import Options, sample_answers
+
+    options = {"label_values": FAKECLUE, "response_style": style}
+    out = tmp_path / "out"
+    converted("fake_hr1", [train_json], out, options)
+    learned = [(r["messages"][-1]["content"], s["solution"]) for r, s in zip(rows(out / "sft.jsonl"), rows(out / "grpo.jsonl"), strict=True)]  # fmt: skip
+    samples = sample_answers(parse_options(Options, options, "fake_hr1"))
+    readers = []
+    for name in ("think_answer", "think_tag_verdict", "verdict_tag"):
+        parse = RESPONSE_FORMATS.get(name)
+        reads_samples = all(parse(s.text, s.frame).verdict == s.label for s in samples)
+        assert reads_samples == all(parse(text, None).verdict == label for text, label in learned), name
+        readers += [name] if reads_samples else []
+    assert readers == ["think_answer"]
