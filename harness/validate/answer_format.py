@@ -27,6 +27,7 @@ def answer_format_problems(plan: Plan, selected: list[PlannedStage]) -> list[Pro
     by_name = {planned.name: planned for planned in plan.stages}
     samples_of: dict[str, list[Any]] = {}
     affected: dict[tuple[str, str], list[PlannedStage]] = {}
+    problems: list[Problem] = []
     for planned in selected:
         if not planned.stage_kind.evaluates:
             continue
@@ -36,9 +37,10 @@ def answer_format_problems(plan: Plan, selected: list[PlannedStage]) -> list[Pro
             continue  # the eval validator reports a config that does not parse
         for data_stage in _training_data(planned, by_name):
             if data_stage.name not in samples_of:
-                samples_of[data_stage.name] = _samples(data_stage)
+                samples_of[data_stage.name], problem = _samples(data_stage)
+                if problem is not None:
+                    problems.append(problem)
             affected.setdefault((data_stage.name, response_format), []).append(planned)
-    problems: list[Problem] = []
     for (data_name, response_format), evaluations in affected.items():
         problem = _unreadable(evaluations, response_format, by_name[data_name], samples_of[data_name])
         if problem is not None:
@@ -68,26 +70,32 @@ def _training_data(planned: PlannedStage, by_name: dict[str, PlannedStage]) -> l
     return found
 
 
-def _samples(data_stage: PlannedStage) -> list[Any]:
+def _samples(data_stage: PlannedStage) -> tuple[list[Any], Problem | None]:
     """The source's sample answers under the stage's options; none when the source writes no
-    answers itself, or when its options or files are wrong (the data stage's own checks say so)."""
+    answers itself or its options do not parse (the data stage's validator reports those). A
+    source that cannot write them (a vocabulary or templates file that is not there) is a problem
+    now: its stage would fail the same way after the stages before it ran."""
     from data_prep.source_api import parse_options
     from data_prep.sources import SOURCES
 
     argv = list(data_stage.rendered.argv)
     name = _flag_value(argv, "--source")
     if name is None or name not in SOURCES.names():
-        return []
+        return [], None
     module = SOURCES.get(name)
     sample_answers = getattr(module, "sample_answers", None)
     options_cls = getattr(module, "Options", None)
     if sample_answers is None or options_cls is None:
-        return []
+        return [], None
     try:
         options = parse_options(options_cls, _flag_json(argv, "--options") or {}, name)
-        return list(sample_answers(options))
-    except (ConfigError, OSError, ValueError, KeyError):
-        return []
+    except ConfigError:
+        return [], None
+    try:
+        return list(sample_answers(options)), None
+    except Exception as exc:  # noqa: BLE001 - a plugin's source may raise anything; say which
+        where = data_stage.rendered.keys.get("--options", f"stages.{data_stage.name}.options")
+        return [], Problem(where, f"source {name} cannot write its answers under these options: {exc}")
 
 
 def _unreadable(

@@ -167,3 +167,16 @@ def test_the_tables_label_only_runs_pass_the_check_before_the_first_run(
         ]
     )
     assert code == 0 and len(started) == 1
+
+
+def test_a_source_that_cannot_write_its_answers_is_named_before_anything_runs(tmp_path: Path) -> None:
+    """Without the check the synthetic data stage would run and prepare_data fail on the file."""
+    missing = tmp_path / "vocabulary.yaml"
+    problems = _format_problems("fakexplain", f"stages.prepare_data.options.vocabulary={missing}")
+    assert [(p.key, p.message) for p in problems] == [
+        (
+            "stages.prepare_data.options",
+            f"source fakexplained cannot write its answers under these options: data_prep config file "
+            f"not found: {missing}",
+        )
+    ]
