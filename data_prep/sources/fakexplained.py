@@ -673,13 +673,13 @@ def sample_answers(options: Options) -> list[SampleAnswer]:
     else:
         frame = resizable_frame(1024, 768, options.min_pixels, options.max_pixels, "sample image")
     box = [frame[0] // 4, frame[1] // 4, frame[0] // 2, frame[1] // 2]
-    region = (box, "sample region")
     samples = []
     for label in ("real", "fake"):
-        regions = [(list(map(float, box)), region[1])] if label == "fake" else []
-        mapped = [region] if label == "fake" else []
-        tags = list(vocab.tags[:1]) if label == "fake" else []
-        train_regions, train_mapped, train_tags = _training_view(regions, mapped, tags, vocab, options)
+        fake = label == "fake"
+        regions = [([float(v) for v in box], "sample region")] if fake else []
+        mapped = [(box, "sample region")] if fake else []
+        tags = list(vocab.tags[:1]) if fake else []
+        _, train_mapped, train_tags = _training_view(regions, mapped, tags, vocab, options)
         text = _generated_answer(label, train_mapped, train_tags, vocab, options)
         if options.region_syntax == "tokens":
             for _, description in train_mapped or ():
