@@ -17,6 +17,8 @@ runner and the report look the kind up here and ask it, instead of keeping their
 - `read_curves`: the training-log reader the report uses;
 - `dialect`: the `dialect.<group>` its renderer reads;
 - `derive_config`: values planning fills in from completed upstream outputs;
+- `answers`: what a model trained on the stage's output learns to answer, which validation parses
+  with the evaluations' response formats (harness.validate.answer_format);
 - `gpu`: what the GPU checks before launch need (harness.validate.environment / attention /
   vllm_parallel, harness.preflight): whether it needs a CUDA torch, the packages it imports, the
   attention implementation its trainer gets, the vLLM engines it starts, its memory estimator.
@@ -50,7 +52,11 @@ from harness.rerun import (
     RerunRule,
 )
 from harness.reward_schedule import with_reward_total_steps
-from harness.validate.registered import validate_data_prep_command, validate_eval_command
+from harness.validate.registered import (
+    data_prep_sample_answers,
+    validate_data_prep_command,
+    validate_eval_command,
+)
 from harness.validate.swift_args import validate_swift_command
 from harness.validate.verl_overrides import validate_verl_command
 
@@ -59,6 +65,9 @@ Validator = Callable[[Rendered, bool], list[Problem]]
 # (stage folder, the stage's node-0 log if any) -> metric -> step -> value
 CurveReader = Callable[[Path, "Path | None"], Curves]
 # (stage name, resolved stage config, resolved inputs) -> the config to render
+# A rendered command -> the sample answers (data_prep.source_api.SampleAnswer) a model trained on
+# its output learns to write; [] when unknown. Raises what stops the stage itself.
+AnswerSampler = Callable[[Rendered], list[Any]]
 ConfigDeriver = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
 
 
@@ -168,6 +177,7 @@ class StageKind:
     tracked: bool = False  # reports to the experiment tracker (its renderer renders tracking=)
     read_curves: CurveReader | None = None
     derive_config: ConfigDeriver | None = None
+    answers: AnswerSampler | None = None
     gpu: GpuFacts = GpuFacts()
 
     def output_path(self, stage_dir: Path, run_dir: Path, config: Mapping[str, Any]) -> Path:
@@ -213,6 +223,7 @@ register_kind(
         output=Output("."),
         rerun=START_OVER,
         validate=validate_data_prep_command,
+        answers=data_prep_sample_answers,
     )
 )
 register_kind(

@@ -57,7 +57,7 @@ def validate_plan(
             problems += _missing_inputs(plan, planned.name, selected_names=[s.name for s in selected])
     from harness.validate.answer_format import answer_format_problems
 
-    problems += answer_format_problems(plan, selected)
+    problems += answer_format_problems(plan, selected, report_unsampled=check_paths)
     from harness.validate.gpu import check_gpu_plan
 
     problems += check_gpu_plan(plan, selected, machine=machine)

@@ -2,10 +2,11 @@
 
 An evaluation stage parses answers with its ``response_format``; a model fine-tuned on rows whose
 answers that format cannot read scores 0 accuracy with every answer "unparsable", hours later
-(002 Table 4's label-only column with the recipe's think_tag_verdict). A data source that writes
-its answers itself says what they look like (``sample_answers`` in data_prep/source_api.py); each
-evaluation stage whose model descends from that data (through its ``inputs.model`` and the
-inputs of the stages that produce it) must read every sample with the verdict it states.
+(002 Table 4's label-only column with the recipe's think_tag_verdict). A stage kind whose output
+a model learns from says what the model learns to answer (StageKind.answers; for data preparation
+the source's ``sample_answers``, data_prep/source_api.py); each evaluation stage whose model
+descends from such a stage (through its ``inputs.model`` and the inputs of the stages that produce
+it) must read every sample with the verdict it states.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from common.errors import ConfigError, Problem
+from common.errors import Problem
 
 if TYPE_CHECKING:
     from harness.plan import Plan, PlannedStage
@@ -21,9 +22,13 @@ if TYPE_CHECKING:
 __all__ = ["answer_format_problems"]
 
 
-def answer_format_problems(plan: Plan, selected: list[PlannedStage]) -> list[Problem]:
+def answer_format_problems(
+    plan: Plan, selected: list[PlannedStage], report_unsampled: bool = True
+) -> list[Problem]:
     """One problem per (data stage, response format) that cannot be read, naming the first
-    evaluation stage's key and every evaluation stage it affects."""
+    evaluation stage's key and every evaluation stage it affects. `report_unsampled`: a data stage
+    whose source cannot write its samples (a file its options name is not there) is a problem too;
+    False in a dry run, whose paths may be another machine's (that check is then skipped)."""
     by_name = {planned.name: planned for planned in plan.stages}
     samples_of: dict[str, list[Any]] = {}
     affected: dict[tuple[str, str], list[PlannedStage]] = {}
@@ -38,7 +43,7 @@ def answer_format_problems(plan: Plan, selected: list[PlannedStage]) -> list[Pro
         for data_stage in _training_data(planned, by_name):
             if data_stage.name not in samples_of:
                 samples_of[data_stage.name], problem = _samples(data_stage)
-                if problem is not None:
+                if problem is not None and report_unsampled:
                     problems.append(problem)
             affected.setdefault((data_stage.name, response_format), []).append(planned)
     for (data_name, response_format), evaluations in affected.items():
@@ -49,7 +54,8 @@ def answer_format_problems(plan: Plan, selected: list[PlannedStage]) -> list[Pro
 
 
 def _training_data(planned: PlannedStage, by_name: dict[str, PlannedStage]) -> list[PlannedStage]:
-    """The data-preparation stages upstream of the evaluated model, nearest first."""
+    """The stages upstream of the evaluated model whose kind says what it learns to answer
+    (data preparation), nearest first."""
     model = (planned.spec.get("inputs") or {}).get("model")
     if model is None:
         return []
@@ -64,38 +70,23 @@ def _training_data(planned: PlannedStage, by_name: dict[str, PlannedStage]) -> l
             continue
         seen.append(name)
         upstream = by_name[name]
-        if upstream.kind == "data_prep":
+        if upstream.stage_kind.answers is not None:
             found.append(upstream)
         todo += upstream.spec.producers()
     return found
 
 
 def _samples(data_stage: PlannedStage) -> tuple[list[Any], Problem | None]:
-    """The source's sample answers under the stage's options; none when the source writes no
-    answers itself or its options do not parse (the data stage's validator reports those). A
-    source that cannot write them (a vocabulary or templates file that is not there) is a problem
-    now: its stage would fail the same way after the stages before it ran."""
-    from data_prep.source_api import parse_options
-    from data_prep.sources import SOURCES
-
-    argv = list(data_stage.rendered.argv)
-    name = _flag_value(argv, "--source")
-    if name is None or name not in SOURCES.names():
-        return [], None
-    module = SOURCES.get(name)
-    sample_answers = getattr(module, "sample_answers", None)
-    options_cls = getattr(module, "Options", None)
-    if sample_answers is None or options_cls is None:
-        return [], None
+    """The stage's sample answers; a source that cannot write them is a problem: its stage would
+    fail the same way, after the stages before it ran."""
+    sampler = data_stage.stage_kind.answers
+    assert sampler is not None
     try:
-        options = parse_options(options_cls, _flag_json(argv, "--options") or {}, name)
-    except ConfigError:
-        return [], None
-    try:
-        return list(sample_answers(options)), None
+        return sampler(data_stage.rendered), None
     except Exception as exc:  # noqa: BLE001 - a plugin's source may raise anything; say which
         where = data_stage.rendered.keys.get("--options", f"stages.{data_stage.name}.options")
-        return [], Problem(where, f"source {name} cannot write its answers under these options: {exc}")
+        source = _flag_value(list(data_stage.rendered.argv), "--source")
+        return [], Problem(where, f"source {source} cannot write its answers under these options: {exc}")
 
 
 def _unreadable(

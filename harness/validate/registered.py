@@ -16,7 +16,7 @@ from typing import Any
 from common.errors import ConfigError, Problem, did_you_mean
 from harness.render import Rendered
 
-__all__ = ["validate_data_prep_command", "validate_eval_command"]
+__all__ = ["data_prep_sample_answers", "validate_data_prep_command", "validate_eval_command"]
 
 
 def validate_data_prep_command(rendered: Rendered, deep: bool = False) -> list[Problem]:
@@ -48,6 +48,31 @@ def validate_eval_command(rendered: Rendered, deep: bool = False) -> list[Proble
             for p in exc.problems
         ]
     return []
+
+
+def data_prep_sample_answers(rendered: Rendered) -> list[Any]:
+    """`python3 -m data_prep convert --source S --options JSON`: the answers S's rows teach under
+    those options (its ``sample_answers``, data_prep/source_api.py); [] for a source that does not
+    write its answers, another command, or options that do not parse (validate_data_prep_command
+    reports those). Raises what the source raises (a vocabulary file that is not there)."""
+    from data_prep.source_api import parse_options
+    from data_prep.sources import SOURCES
+
+    argv = list(rendered.argv)
+    name = _flag_value(argv, "--source")
+    if name is None or name not in SOURCES.names():
+        return []
+    module = SOURCES.get(name)
+    sample_answers = getattr(module, "sample_answers", None)
+    options_cls = getattr(module, "Options", None)
+    raw = _flag_value(argv, "--options")
+    if sample_answers is None or options_cls is None:
+        return []
+    try:
+        options = parse_options(options_cls, json.loads(raw) if raw is not None else {}, name)
+    except (ConfigError, json.JSONDecodeError):
+        return []
+    return list(sample_answers(options))
 
 
 def _check_options(rendered: Rendered) -> list[Problem]:

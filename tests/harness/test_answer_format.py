@@ -170,13 +170,14 @@ def test_the_tables_label_only_runs_pass_the_check_before_the_first_run(
 
 
 def test_a_source_that_cannot_write_its_answers_is_named_before_anything_runs(tmp_path: Path) -> None:
-    """Without the check the synthetic data stage would run and prepare_data fail on the file."""
+    """Without the check the synthetic data stage would run and prepare_data fail on the file. A
+    dry run (check_paths false) may render another machine's paths: no problem there."""
     missing = tmp_path / "vocabulary.yaml"
-    problems = _format_problems("fakexplain", f"stages.prepare_data.options.vocabulary={missing}")
-    assert [(p.key, p.message) for p in problems] == [
-        (
-            "stages.prepare_data.options",
-            f"source fakexplained cannot write its answers under these options: data_prep config file "
-            f"not found: {missing}",
-        )
-    ]
+    plan = plan_for("fakexplain", f"stages.prepare_data.options.vocabulary={missing}")
+    expected = (
+        "stages.prepare_data.options: source fakexplained cannot write its answers under these options: "
+        f"data_prep config file not found: {missing}"
+    )
+    assert [str(p) for p in answer_format_problems(plan, plan.stages)] == [expected]
+    assert expected in [str(p) for p in validate_plan(plan, check_paths=True)]
+    assert [str(p) for p in validate_plan(plan, check_paths=False)] == []
