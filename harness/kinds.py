@@ -64,10 +64,10 @@ from harness.validate.verl_overrides import validate_verl_command
 Validator = Callable[[Rendered, bool], list[Problem]]
 # (stage folder, the stage's node-0 log if any) -> metric -> step -> value
 CurveReader = Callable[[Path, "Path | None"], Curves]
-# (stage name, resolved stage config, resolved inputs) -> the config to render
 # A rendered command -> the sample answers (data_prep.source_api.SampleAnswer) a model trained on
 # its output learns to write; [] when unknown. Raises what stops the stage itself.
 AnswerSampler = Callable[[Rendered], list[Any]]
+# (stage name, resolved stage config, resolved inputs) -> the config to render
 ConfigDeriver = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
 
 

@@ -11,10 +11,10 @@ it) must read every sample with the verdict it states.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from common.errors import Problem
+from harness.validate.registered import eval_response_format, flag_value
 
 if TYPE_CHECKING:
     from harness.plan import Plan, PlannedStage
@@ -36,9 +36,8 @@ def answer_format_problems(
     for planned in selected:
         if not planned.stage_kind.evaluates:
             continue
-        config = _flag_json(planned.rendered.argv, "--config-json")
-        response_format = (config or {}).get("response_format")
-        if not isinstance(response_format, str):
+        response_format = eval_response_format(planned.rendered)
+        if response_format is None:
             continue  # the eval validator reports a config that does not parse
         for data_stage in _training_data(planned, by_name):
             if data_stage.name not in samples_of:
@@ -85,7 +84,7 @@ def _samples(data_stage: PlannedStage) -> tuple[list[Any], Problem | None]:
         return sampler(data_stage.rendered), None
     except Exception as exc:  # noqa: BLE001 - a plugin's source may raise anything; say which
         where = data_stage.rendered.keys.get("--options", f"stages.{data_stage.name}.options")
-        source = _flag_value(list(data_stage.rendered.argv), "--source")
+        source = flag_value(list(data_stage.rendered.argv), "--source")
         return [], Problem(where, f"source {source} cannot write its answers under these options: {exc}")
 
 
@@ -99,52 +98,33 @@ def _unreadable(
         parse = RESPONSE_FORMATS.get(response_format)
     except UnknownNameError:
         return None  # the eval validator names the unknown format
-    for sample in samples:
-        parsed = parse(sample.text, sample.frame)
-        if parsed.ok and parsed.verdict == sample.label:
-            continue
-        why = parsed.error if not parsed.ok else f"it reads the verdict {parsed.verdict!r}"
-        first = evaluations[0]
-        where = first.rendered.keys.get("--config-json", f"stages.{first.name}.options")
-        readers = [name for name in RESPONSE_FORMATS.names() if _reads_all(name, samples)]
-        fix = (
-            f"set eval.response_format to {' or '.join(readers)}" if readers else "train on answers it reads"
-        )
-        stages = ", ".join(planned.name for planned in evaluations)
-        return Problem(
-            f"{where}.response_format",
-            f"{response_format} cannot read the answers stage {data_stage.name} trains the model to "
-            f"write (source {_flag_value(list(data_stage.rendered.argv), '--source')}, "
-            f"stages.{data_stage.name}.options): {sample.label} {sample.text!r}: {why}; every answer "
-            f"of {stages} would count as unparsable; {fix}",
-        )
-    return None
+    misread = _first_misread(parse, samples)
+    if misread is None:
+        return None
+    sample, parsed = misread
+    why = parsed.error if not parsed.ok else f"it reads the verdict {parsed.verdict!r}"
+    first = evaluations[0]
+    where = first.rendered.keys.get("--config-json", f"stages.{first.name}.options")
+    readers = [
+        name
+        for name in RESPONSE_FORMATS.names()
+        if _first_misread(RESPONSE_FORMATS.get(name), samples) is None
+    ]
+    fix = f"set eval.response_format to {' or '.join(readers)}" if readers else "train on answers it reads"
+    stages = ", ".join(planned.name for planned in evaluations)
+    return Problem(
+        f"{where}.response_format",
+        f"{response_format} cannot read the answers stage {data_stage.name} trains the model to "
+        f"write (source {flag_value(list(data_stage.rendered.argv), '--source')}, "
+        f"stages.{data_stage.name}.options): {sample.label} {sample.text!r}: {why}; every answer "
+        f"of {stages} would count as unparsable; {fix}",
+    )
 
 
-def _reads_all(name: str, samples: list[Any]) -> bool:
-    from common.response_formats import RESPONSE_FORMATS
-
-    parse = RESPONSE_FORMATS.get(name)
+def _first_misread(parse: Any, samples: list[Any]) -> tuple[Any, Any] | None:
+    """(sample, what `parse` made of it) for the first sample it does not read with its label."""
     for sample in samples:
         parsed = parse(sample.text, sample.frame)
         if not (parsed.ok and parsed.verdict == sample.label):
-            return False
-    return True
-
-
-def _flag_value(argv: list[str], flag: str) -> str | None:
-    for i, item in enumerate(argv[:-1]):
-        if item == flag:
-            return argv[i + 1]
+            return sample, parsed
     return None
-
-
-def _flag_json(argv: Any, flag: str) -> dict[str, Any] | None:
-    raw = _flag_value(list(argv), flag)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None

@@ -16,7 +16,13 @@ from typing import Any
 from common.errors import ConfigError, Problem, did_you_mean
 from harness.render import Rendered
 
-__all__ = ["data_prep_sample_answers", "validate_data_prep_command", "validate_eval_command"]
+__all__ = [
+    "data_prep_sample_answers",
+    "eval_response_format",
+    "flag_value",
+    "validate_data_prep_command",
+    "validate_eval_command",
+]
 
 
 def validate_data_prep_command(rendered: Rendered, deep: bool = False) -> list[Problem]:
@@ -39,7 +45,7 @@ def validate_eval_command(rendered: Rendered, deep: bool = False) -> list[Proble
     from harness.evaluation.config import parse_eval_config
 
     where = rendered.keys.get("--config-json", "options")
-    raw = _flag_value(list(rendered.argv), "--config-json")
+    raw = flag_value(list(rendered.argv), "--config-json")
     try:
         parse_eval_config(json.loads(raw) if raw is not None else {})
     except ConfigError as exc:
@@ -59,13 +65,13 @@ def data_prep_sample_answers(rendered: Rendered) -> list[Any]:
     from data_prep.sources import SOURCES
 
     argv = list(rendered.argv)
-    name = _flag_value(argv, "--source")
+    name = flag_value(argv, "--source")
     if name is None or name not in SOURCES.names():
         return []
     module = SOURCES.get(name)
     sample_answers = getattr(module, "sample_answers", None)
     options_cls = getattr(module, "Options", None)
-    raw = _flag_value(argv, "--options")
+    raw = flag_value(argv, "--options")
     if sample_answers is None or options_cls is None:
         return []
     try:
@@ -73,6 +79,18 @@ def data_prep_sample_answers(rendered: Rendered) -> list[Any]:
     except (ConfigError, json.JSONDecodeError):
         return []
     return list(sample_answers(options))
+
+
+def eval_response_format(rendered: Rendered) -> str | None:
+    """The response format an evaluation command's `--config-json` names; None when it names none
+    or does not parse (validate_eval_command reports that)."""
+    raw = flag_value(list(rendered.argv), "--config-json")
+    try:
+        config = json.loads(raw) if raw is not None else {}
+    except json.JSONDecodeError:
+        return None
+    value = config.get("response_format") if isinstance(config, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _check_options(rendered: Rendered) -> list[Problem]:
@@ -84,9 +102,9 @@ def _check_options(rendered: Rendered) -> list[Problem]:
     from data_prep.source_api import parse_options
     from data_prep.sources import SOURCES
 
-    name = str(_flag_value(list(rendered.argv), "--source"))
+    name = str(flag_value(list(rendered.argv), "--source"))
     options_cls = getattr(SOURCES.get(name), "Options", None)
-    raw = _flag_value(list(rendered.argv), "--options")
+    raw = flag_value(list(rendered.argv), "--options")
     if options_cls is None or raw is None:
         return []
     where = rendered.keys.get("--options", "options")
@@ -107,7 +125,7 @@ def _check_options(rendered: Rendered) -> list[Problem]:
 
 
 def _check_name(rendered: Rendered, flag: str, what: str, known: list[str]) -> list[Problem]:
-    name = _flag_value(list(rendered.argv), flag)
+    name = flag_value(list(rendered.argv), flag)
     if name in known:
         return []
     key = rendered.keys.get(flag, flag.lstrip("-"))
@@ -116,7 +134,8 @@ def _check_name(rendered: Rendered, flag: str, what: str, known: list[str]) -> l
     return [_unknown(key, what, name, known)]
 
 
-def _flag_value(argv: list[str], flag: str) -> str | None:
+def flag_value(argv: list[str], flag: str) -> str | None:
+    """The value after `flag` in a rendered argv, None when it is not there."""
     for i, item in enumerate(argv[:-1]):
         if item == flag:
             return argv[i + 1]
