@@ -49,7 +49,8 @@ INTERRUPTED = ("running", "failed", "submitted", "interrupted")
 @dataclasses.dataclass
 class Decision:
     # run | resume | skip_completed | skip_profile | not_selected | reuse | await (harness.stage_store:
-    # a shared entry another run's job is running on the scheduler; `job_id` is that job)
+    # a shared entry another run's job is running on the scheduler; `job_id` is that job, None when
+    # an earlier run of this process wrote the job's script without submitting it: submit=false)
     action: str
     reason: str = ""
     job_id: str | None = None
@@ -150,6 +151,12 @@ def _use_store(
                         "await", f"shared {where}, run by job {job_id}", job_id
                     )
                     continue
+            written_by = entry.written_by if launcher is not None and launcher.schedules else None
+            if written_by is not None and written_by != plan.run_dir:
+                decisions[planned.name] = Decision(
+                    "await", f"shared {where}, its script written by {written_by.name} (not submitted)"
+                )
+                continue
             entry.lock()
             if decision.action == "run" and entry.started() and planned.stage_kind.rerun.resumable:
                 decisions[planned.name] = Decision("resume", f"shared {where} was interrupted")
@@ -221,6 +228,9 @@ def _run_decided(
     try:
         ids = launcher.submit(chosen, after=after, on_start=book.started, on_end=book.ended)
         if not ids:
+            for job in chosen:  # a later run of the table shows these as this run's (harness.stage_store)
+                if job.name in store:
+                    store[job.name].mark_written(plan.run_dir)
             book.flush_skips()
             print("not submitted (submit=false); submit with submit=true", file=out)
             return 0
@@ -513,6 +523,14 @@ class _Book:
                     p: getattr(self.manifest.stage(p), "output_id", None) for p in planned.spec.producers()
                 }
                 self.manifest.put_stage(record)
+        elif decision.action == "await" and decision.job_id is None:  # submit=false: nothing queued
+            self.skips.append(
+                (
+                    self.index[planned.name],
+                    f"{self.tag(planned.name)}: no script here: {decision.reason}; "
+                    "with submit=true this run's chain waits for that job",
+                )
+            )
         elif decision.action == "await":
             self.skips.append(
                 (

@@ -17,7 +17,9 @@ will say) before submitting and `<entry>.queued.json` (the job id) after, next t
 stage may replace its own folder), and the job's last command,
 `python3 -m harness.stage_store publish <entry>`, runs only when the stage succeeded. A run that
 needs an entry queued by a job that is still queued or running does not submit the stage again:
-its chain waits for that job (afterok), so a table is one submission (harness/table.py). A run
+its chain waits for that job (afterok), so a table is one submission (harness/table.py); with
+submit=false the scripts are written as that submission would submit them (a shared stage's by
+the first run that needs it, `StoreEntry.mark_written`), and nothing is queued. A run
 on this machine (cluster=local) does not write into such an entry either: it stops, naming the
 job, while Slurm says the job may still run, or when it cannot ask Slurm (no scontrol here).
 """
@@ -135,6 +137,22 @@ class StoreEntry:
         """The job that runs this entry (its publication holds this fingerprint), if one was queued."""
         record = _read(self.queued_file)
         return record if record and self.pending_output_id is not None else None
+
+    def mark_written(self, run_dir: Path) -> None:
+        """submit=false wrote the entry's script into `run_dir` and submitted nothing."""
+        _WRITTEN.setdefault(self.path, run_dir)
+
+    @property
+    def written_by(self) -> Path | None:
+        """The run whose script (written by this process, not submitted) runs this entry."""
+        return _WRITTEN.get(self.path)
+
+
+# Entries whose script this process wrote without submitting it (submit=false). Kept in memory
+# only: a later run of the same table shows the stage as that run's, as one submission would
+# (its chain would wait for that job), instead of writing a second script for the same entry;
+# another invocation submitted nothing, so it writes its own.
+_WRITTEN: dict[Path, Path] = {}
 
 
 def _beside(entry: Path, suffix: str) -> Path:

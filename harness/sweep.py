@@ -118,7 +118,8 @@ def report_across(
     print(f"=== report across {len(run_dirs)} runs: {report_dir / 'report.md'} ===", flush=True)
     ids = launcher.submit([job], report_dir / "slurm", after=after)
     if not ids:
-        print(f"not submitted (submit=false): the cross-run report runs `{' '.join(argv)}`")
+        # the script written above holds the command (its --config-json is the whole report config)
+        print("not submitted (submit=false); submit with submit=true")
         return 0
     if wait and isinstance(launcher, SlurmLauncher):
         return _watch_all(launcher, run_dirs, (job.name, ids[0], job.log_file(0)))

@@ -16,6 +16,8 @@ once, without waiting for the one before; a shared stage is submitted by the fir
 it and the others' chains wait for that job (afterok; the job publishes the entry, see
 harness/stage_store.py); the report across the runs is queued last, after every chain. With
 wait=true the table waits for that report job, which starts only when every chain succeeded.
+With submit=false the scripts of that submission are written and nothing is queued: a shared
+stage's script is in the first run that needs it, and the others say whose it is.
 """
 
 from __future__ import annotations
@@ -148,10 +150,16 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     print(
         f"# table {table}: {len(members)} runs of paper {cfg.paper.name} (run names {base}__<run>)", file=out
     )
-    if scheduled:
+    if scheduled and cfg.get("submit"):
         print(
             "# cluster=slurm: one submission: every run's chain is queued at once, a shared stage by "
             "the first run that needs it (the others' chains wait for its job), the report after all",
+            file=out,
+        )
+    elif scheduled:
+        print(
+            "# cluster=slurm submit=false: every run's scripts are written and none is submitted, a "
+            "shared stage's by the first run that needs it, as submit=true would submit them",
             file=out,
         )
     producers: dict[Path, str] = {}  # shared entry -> the run of this table that makes it

@@ -173,3 +173,46 @@ def test_a_run_here_refuses_a_queued_entry_when_it_cannot_ask_slurm(tmp_path: Pa
     assert "was queued as Slurm job 41 and is not published" in proc.stderr, proc.stderr
     assert f"delete {entry.queued_file} and run this again" in proc.stderr
     assert not (entry.path / "config.json").exists()
+
+
+def test_a_table_with_submit_false_writes_each_shared_script_once(tmp_path: Path) -> None:
+    """`cluster=slurm submit=false` writes the scripts a table's one submission would submit and
+    submits nothing (no Slurm is asked: the launcher only writes files): a stage two runs share
+    has one script, in the first run that needs it, and the second run names that run instead of
+    writing a second script that, submitted by hand, would run the same entry twice. Another
+    invocation submitted nothing before it, so it writes the shared scripts again, once."""
+    import subprocess
+    import sys
+
+    from harness.config import REPO_ROOT
+
+    argv = [
+        sys.executable, "-m", "harness", "paper=fakescope", "profile=smoke", "table=table8_training_data",
+        "table_runs=[fs_none,fs_full]", "run_name=t8", "cluster=slurm", "cluster.gpus_per_node=0",
+        f"paths.runs={tmp_path}", "submit=false",
+    ]  # fmt: skip
+    root = tmp_path / "fakescope"
+    shared = ("tiny_model", "synth_testset", "prepare_testset")
+    for attempt in (1, 2):
+        proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert (
+            "# cluster=slurm submit=false: every run's scripts are written and none is submitted"
+            in proc.stdout
+        )
+        scripts = {
+            run: sorted(p.stem for p in (root / run / "slurm").glob("*.sbatch"))
+            for run in ("t8__fs_none", "t8__fs_full")
+        }
+        assert scripts == {
+            "t8__fs_none": ["eval", "prepare_testset", "report", "synth_testset", "tiny_model"],
+            "t8__fs_full": ["eval", "prepare_data", "report", "sft", "synth_data"],
+        }, (attempt, scripts)
+        wrote = [ln.split(":")[0] for ln in proc.stdout.splitlines() if ln.startswith("[launch] stage ")]
+        assert wrote.count("[launch] stage tiny_model") == 1, proc.stdout
+        for stage in shared:
+            line = next(ln for ln in proc.stdout.splitlines() if f"] {stage}: no script here: " in ln)
+            assert "its script written by t8__fs_none (not submitted)" in line, line
+            assert (root / "t8__fs_full" / stage).resolve() == (root / "t8__fs_none" / stage).resolve()
+            assert _manifest(root / "t8__fs_full").get(stage, {}).get("status") != "submitted"
+        assert not list((root / SHARED_DIR).glob("*.queued.json"))  # nothing was queued
