@@ -102,27 +102,54 @@ def _check_delta(table: str, run: str, overrides: tuple[str, ...]) -> None:
             )
 
 
+def _selected_runs(inv: Invocation, cfg: DictConfig, table: str, names: list[str]) -> list[str]:
+    """The runs `table_runs` names (all when unset); what the table sets itself is the user's error,
+    not silently replaced."""
+    problems = [
+        Problem(
+            key,
+            f"the table sets {key} for each of its runs (results.tables of conf/results/"
+            f"{OmegaConf.select(cfg, 'paper.name', default='<paper>')}.yaml); drop it"
+            + (
+                "; to run some of the table's runs, set table_runs=[<run>, ...]" if key == "table_run" else ""
+            ),
+        )
+        for key in dict.fromkeys(o.partition("=")[0].lstrip("+~") for o in inv.overrides)
+        if key in ("table_run", "run_edit")
+    ]
+    only = cfg.get("table_runs")
+    if only is None:
+        given = names
+    else:
+        # `table_runs=best` (no brackets) is one run, not the letters of its name
+        given = [str(n) for n in only] if OmegaConf.is_list(only) else [str(only)]
+        if not given:
+            problems.append(
+                Problem(
+                    "table_runs",
+                    f"names no run; runs of table {table}: {', '.join(names)} (unset it for all)",
+                )
+            )
+        problems += [
+            Problem(
+                "table_runs",
+                f"table {table} has no run {n!r}{did_you_mean(n, names)}; runs: {', '.join(names)}",
+            )
+            for n in given
+            if n not in names
+        ]
+    if problems:
+        raise ConfigError(problems)
+    return given
+
+
 def run_table(inv: Invocation, cfg: DictConfig) -> int:
     """Compose and validate every run, then run them (or print their dry runs), then the report."""
     if inv.multirun:
         raise ConfigError(Problem("table", "a table is its own set of runs: use it without -m"))
     table = str(cfg.table)
     runs = table_runs(cfg, table)
-    only = cfg.get("table_runs")
-    if only is not None:
-        names = [r.name for r in runs]
-        unknown = [str(n) for n in only if str(n) not in names]
-        if unknown:
-            raise ConfigError(
-                [
-                    Problem(
-                        "table_runs",
-                        f"table {table} has no run {n!r}{did_you_mean(n, names)}; runs: {', '.join(names)}",
-                    )
-                    for n in unknown
-                ]
-            )
-        runs = [r for r in runs if r.name in {str(n) for n in only}]
+    runs = [r for r in runs if r.name in _selected_runs(inv, cfg, table, [r.name for r in runs])]
     base = str(cfg.get("run_name") or default_run_name())
     user = [o for o in inv.overrides if o.partition("=")[0].lstrip("+~") not in _OWN_KEYS]
     # On a scheduler every run's chain is queued without waiting: the table waits (wait=true) for
@@ -148,7 +175,9 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
         _check_before_the_first_run(members, table, inv.stage_subset)
     out = sys.stdout
     print(
-        f"# table {table}: {len(members)} runs of paper {cfg.paper.name} (run names {base}__<run>)", file=out
+        f"# table {table}: {len(members)} run{'s' if len(members) != 1 else ''} of paper {cfg.paper.name} "
+        f"(run names {base}__<run>)",
+        file=out,
     )
     if scheduled and cfg.get("submit"):
         print(

@@ -218,13 +218,31 @@ def test_table_runs_selects_runs_and_a_typo_lists_them(
         "table_runs: table table4 has no run 'sfft' (did you mean: sft?)" in err
         and "runs: best, no_ft" in err
     )
-    assert main([*common, "table_runs=[no_ft]", "run_name=x"]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines()[:3] == [
-        "# table table4: 1 runs of paper fakexplain (run names x__<run>)",
-        "# run no_ft (table4): variant=staged run_edit={keep:[eval_base]}",
-        "#   stages: prepare_data, download_model, eval_base, report",
-    ]
+    # one run without brackets is that run, not the letters of its name
+    for only in ("table_runs=[no_ft]", "table_runs=no_ft"):
+        assert main([*common, only, "run_name=x"]) == 0
+        out = capsys.readouterr().out
+        assert out.splitlines()[:3] == [
+            "# table table4: 1 run of paper fakexplain (run names x__<run>)",
+            "# run no_ft (table4): variant=staged run_edit={keep:[eval_base]}",
+            "#   stages: prepare_data, download_model, eval_base, report",
+        ]
+    assert main([*common, "table_runs=[]"]) == 2
+    assert "error: table_runs: names no run; runs of table table4: best, no_ft" in capsys.readouterr().err
+
+
+def test_what_the_table_sets_per_run_is_refused_not_replaced(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The table sets table_run and run_edit for each run: a user's own value would be dropped for
+    every run, so it is an error naming the key, reported together and before anything runs."""
+    common = ["paper=fakexplain", "profile=full", "table=table4", "dry_run=true", f"paths.runs={tmp_path}"]
+    assert main([*common, "table_run=sft", "run_edit={keep:[eval]}"]) == 2
+    captured = capsys.readouterr()
+    errors = [ln for ln in captured.err.splitlines() if ln.startswith("error: ")]
+    assert [ln.split(":")[1].strip() for ln in errors] == ["table_run", "run_edit"], captured.err
+    assert "set table_runs=[<run>, ...]" in errors[0] and not captured.out
+    assert not (tmp_path / "fakexplain").exists()
 
 
 @pytest.mark.parametrize(
