@@ -171,12 +171,14 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
             where = f"table {table}, run {run.name} ({' '.join(run.overrides)})"
             raise ConfigError([Problem(p.key, f"{p.message} [{where}]") for p in exc.problems]) from None
         members.append((run, name, overrides, member_cfg, plan))
+    _check_stage_subset(members, table, inv.stage_subset)
     if not cfg.get("dry_run"):
         _check_before_the_first_run(members, table, inv.stage_subset)
     out = sys.stdout
     print(
         f"# table {table}: {len(members)} run{'s' if len(members) != 1 else ''} of paper {cfg.paper.name} "
-        f"(run names {base}__<run>)",
+        f"(run names {base}__<run>)"
+        + (f"; only stages {', '.join(inv.stage_subset)}" if inv.stage_subset else ""),
         file=out,
     )
     if scheduled and cfg.get("submit"):
@@ -197,8 +199,8 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
             f"# run {run.name} ({', '.join(run.tables)}): {' '.join(run.overrides) or '(the recipe)'}",
             file=out,
         )
-        runs_here, reused = _sharing(member_cfg, plan, run.name, producers)
-        print(f"#   stages: {', '.join(runs_here)}", file=out)
+        runs_here, reused = _sharing(member_cfg, plan, run.name, producers, inv.stage_subset)
+        print(f"#   stages: {', '.join(runs_here) or 'none'}", file=out)
         if reused:
             print(f"#   reuses: {', '.join(reused)}", file=out)
     code = 0
@@ -225,6 +227,33 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     results["tables"] = [t for t in results.get("tables") or [] if t.get("id") in chosen]
     wait = scheduled and bool(cfg.get("wait"))
     return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs, results, wait=wait)
+
+
+def _check_stage_subset(
+    members: list[tuple[TableRun, str, list[str], DictConfig, Plan]], table: str, subset: list[str] | None
+) -> None:
+    """Every run has every stage of `stages=[...]`: else the runs before the one without it would
+    run, and then the table would stop."""
+    lacking: dict[str, list[str]] = {}
+    known: list[str] = []
+    for run, _, _, _, plan in members:
+        names = [s.name for s in plan.stages]
+        known += [n for n in names if n not in known]
+        for name in subset or []:
+            if name not in names:
+                lacking.setdefault(name, []).append(run.name)
+    if lacking:
+        raise ConfigError(
+            [
+                Problem(
+                    "stages",
+                    f"no stage {name!r} in the pipeline of run{'s' if len(runs) > 1 else ''} {', '.join(runs)} "
+                    f"of table {table}{did_you_mean(name, known) if name not in known else ''}; choose runs that have it with "
+                    "table_runs=[...], or leave it out of stages",
+                )
+                for name, runs in lacking.items()
+            ]
+        )
 
 
 def _check_before_the_first_run(
@@ -254,10 +283,15 @@ def _check_before_the_first_run(
 
 
 def _sharing(
-    cfg: DictConfig, plan: Plan, table_run: str, producers: dict[Path, str]
+    cfg: DictConfig,
+    plan: Plan,
+    table_run: str,
+    producers: dict[Path, str],
+    subset: list[str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """(the stages the run runs, those it reuses and from where) with shared stages
-    (harness.stage_store): an entry already published, or one an earlier run of the table makes."""
+    (harness.stage_store): an entry already published, or one an earlier run of the table makes.
+    With a stage subset (`stages=[...]`) only those stages run, so only they are listed."""
     from harness.runner import stage_fingerprint
     from harness.stage_store import entry_for, shareable, sharing_enabled
 
@@ -265,6 +299,8 @@ def _sharing(
     runs_here: list[str] = []
     reused: list[str] = []
     for planned in plan.stages:
+        if subset is not None and planned.name not in subset:
+            continue
         if planned.skip_reason:
             runs_here.append(f"{planned.name} (rendered only: profile {plan.profile})")
             continue

@@ -231,6 +231,39 @@ def test_table_runs_selects_runs_and_a_typo_lists_them(
     assert "error: table_runs: names no run; runs of table table4: best, no_ft" in capsys.readouterr().err
 
 
+def test_a_stage_subset_is_what_the_table_lists_and_every_run_must_have_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`stages=[...]` with a table: the header lists only the selected stages of each run (and
+    what the runs share of them); a stage one run lacks stops the table before its first run
+    (before, the runs before it ran, then the table stopped), every such stage in one report."""
+    common = [
+        "paper=fakexplain",
+        "profile=full",
+        "table=table4",
+        "dry_run=true",
+        f"paths.runs={tmp_path}",
+        "run_name=x",
+    ]
+    assert main([*common, "table_runs=[best,no_bbox]", "stages=[prepare_data,sft]"]) == 0
+    head = capsys.readouterr().out.splitlines()[:6]
+    assert (
+        head[0]
+        == "# table table4: 2 runs of paper fakexplain (run names x__<run>); only stages prepare_data, sft"
+    )
+    assert head[2] == "#   stages: prepare_data, sft" and head[4] == "#   stages: prepare_data, sft", head
+    assert main([*common, "table_runs=[best,no_ft,sft]", "stages=[sft,evall]"]) == 2
+    captured = capsys.readouterr()
+    errors = [ln for ln in captured.err.splitlines() if ln.startswith("error: ")]
+    assert errors == [
+        "error: stages: no stage 'evall' in the pipeline of runs best, no_ft, sft of table table4 (did you "
+        "mean: eval, eval_sft?); choose runs that have it with table_runs=[...], or leave it out of stages",
+        "error: stages: no stage 'sft' in the pipeline of run no_ft of table table4; choose runs that have "
+        "it with table_runs=[...], or leave it out of stages",
+    ], captured.err
+    assert "=== x__" not in captured.out  # no run's own dry run started
+
+
 def test_what_the_table_sets_per_run_is_refused_not_replaced(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
