@@ -171,7 +171,7 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
             where = f"table {table}, run {run.name} ({' '.join(run.overrides)})"
             raise ConfigError([Problem(p.key, f"{p.message} [{where}]") for p in exc.problems]) from None
         members.append((run, name, overrides, member_cfg, plan))
-    _check_stage_subset(members, table, inv.stage_subset)
+    _check_stage_names(members, table, inv.stage_subset)
     if not cfg.get("dry_run"):
         _check_before_the_first_run(members, table, inv.stage_subset)
     out = sys.stdout
@@ -229,29 +229,32 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     return report_across(cfg, run_dirs[0].parent / f"{base}__{table}", run_dirs, results, wait=wait)
 
 
-def _check_stage_subset(
+def _check_stage_names(
     members: list[tuple[TableRun, str, list[str], DictConfig, Plan]], table: str, subset: list[str] | None
 ) -> None:
-    """Every run has every stage of `stages=[...]`: else the runs before the one without it would
-    run, and then the table would stop."""
-    lacking: dict[str, list[str]] = {}
+    """Every run has every stage `stages=[...]` and `from_stage` name: else the runs before the
+    one without it would run, and then the table would stop."""
+    lacking: dict[tuple[str, str], list[str]] = {}
     known: list[str] = []
-    for run, _, _, _, plan in members:
+    for run, _, _, member_cfg, plan in members:
         names = [s.name for s in plan.stages]
         known += [n for n in names if n not in known]
-        for name in subset or []:
+        asked = [("stages", str(n)) for n in subset or []]
+        if member_cfg.get("from_stage") is not None:
+            asked.append(("from_stage", str(member_cfg.from_stage)))
+        for key, name in asked:
             if name not in names:
-                lacking.setdefault(name, []).append(run.name)
+                lacking.setdefault((key, name), []).append(run.name)
     if lacking:
         raise ConfigError(
             [
                 Problem(
-                    "stages",
+                    key,
                     f"no stage {name!r} in the pipeline of run{'s' if len(runs) > 1 else ''} {', '.join(runs)} "
-                    f"of table {table}{did_you_mean(name, known) if name not in known else ''}; choose runs that have it with "
-                    "table_runs=[...], or leave it out of stages",
+                    f"of table {table}{did_you_mean(name, known) if name not in known else ''}; choose runs "
+                    f"that have it with table_runs=[...], or leave it out of {key}",
                 )
-                for name, runs in lacking.items()
+                for (key, name), runs in lacking.items()
             ]
         )
 

@@ -235,8 +235,9 @@ def test_a_stage_subset_is_what_the_table_lists_and_every_run_must_have_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """`stages=[...]` with a table: the header lists only the selected stages of each run (and
-    what the runs share of them); a stage one run lacks stops the table before its first run
-    (before, the runs before it ran, then the table stopped), every such stage in one report."""
+    what the runs share of them); a stage one run lacks (in `stages` or `from_stage`) stops the
+    table before its first run (before, the runs before it ran, then the table stopped), every such
+    stage in one report."""
     common = [
         "paper=fakexplain",
         "profile=full",
@@ -262,6 +263,16 @@ def test_a_stage_subset_is_what_the_table_lists_and_every_run_must_have_it(
         "it with table_runs=[...], or leave it out of stages",
     ], captured.err
     assert "=== x__" not in captured.out  # no run's own dry run started
+    assert main([*common, "table_runs=[best,no_ft]", "from_stage=sft"]) == 2
+    captured = capsys.readouterr()
+    assert (
+        captured.err.splitlines()
+        == [
+            "error: from_stage: no stage 'sft' in the pipeline of run no_ft of table table4; choose runs that "
+            "have it with table_runs=[...], or leave it out of from_stage"
+        ]
+        and "=== x__" not in captured.out
+    )
 
 
 def test_what_the_table_sets_per_run_is_refused_not_replaced(
