@@ -6,7 +6,7 @@ Harness keys on the command line (all Hydra overrides):
   as_published=true     render the seed's own commands (its trainer dialects and values)
   profile=full|smoke    force the full recipe or the CPU smoke profile
   run_name=<name>       runs/<paper>/<name>; the same name again resumes the run
-  stages=[a,b]          run only these stages; from_stage=<name> reruns from a stage on
+  stages=[a,b]          run only these stages (stages=a: one); from_stage=<name> reruns from a stage on
   cluster=local|torchrun|slurm, submit=true (slurm)
   table=<id>|all        run every run of a paper table (conf/results/<paper>.yaml, runs:) and one report
   table_runs=[a,b]      with table=: only these of its runs
@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from common.errors import ConfigError, HarnessError
+from common.errors import ConfigError, HarnessError, Problem
 from harness.config import parse_invocation
 from harness.invoke import execute, load_config, print_problems
 from harness.sweep import run_sweep
@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.table import run_table
 
             return run_table(inv, cfg)
+        if cfg.get("table_runs") is not None:
+            raise ConfigError(Problem("table_runs", "selects runs of a table: add table=<id> (or table=all)"))
         return execute(cfg, inv)
     except ConfigError as exc:
         print_problems(exc.problems, sys.stderr)

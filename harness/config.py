@@ -67,18 +67,27 @@ class Invocation:
 
 
 _SUBSET = re.compile(r"^stages=\[(?P<names>[^\]]*)\]$")
+# `stages=sft`: one stage, as `stages=[sft]` (Hydra would replace the stage definitions with it)
+_ONE_STAGE = re.compile(r"^stages=(?P<names>[A-Za-z_][\w.-]*)$")
 
 
 def parse_invocation(argv: Sequence[str]) -> Invocation:
-    """Split argv; `stages=[...]` (a list for the whole `stages` key) selects a subset."""
+    """Split argv; `stages=[...]` (a list for the whole `stages` key) or `stages=<one>` selects a
+    subset."""
     inv = Invocation()
     for arg in argv:
         if arg in ("-m", "--multirun"):
             inv.multirun = True
             continue
-        match = _SUBSET.match(arg)
-        if match:
+        match = _SUBSET.match(arg) or _ONE_STAGE.match(arg)
+        if match and match["names"] not in ("null", "None"):
             names = [n.strip().strip("'\"") for n in match["names"].split(",") if n.strip()]
+            if not names:
+                raise ConfigError(
+                    Problem(
+                        "stages", "stages=[] selects no stage: name them (stages=[sft,eval]) or leave it out"
+                    )
+                )
             inv.stage_subset = names
             continue
         inv.overrides.append(arg)

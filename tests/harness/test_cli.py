@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from common.errors import ConfigError
+from harness.cli import main
 from harness.config import REPO_ROOT, parse_invocation
 from harness.invoke import _auto_profile
 
@@ -93,6 +95,20 @@ def test_stage_subset_is_taken_from_the_command_line() -> None:
     inv = parse_invocation(["paper=fakexplain", "stages=[sft,merge_sft]", "stages.sft.learning_rate=1e-5"])
     assert inv.stage_subset == ["sft", "merge_sft"]
     assert inv.overrides == ["paper=fakexplain", "stages.sft.learning_rate=1e-5"]
+    # one stage without brackets is that stage (Hydra would replace the stage definitions with a
+    # string: "the paper config defines no stages"); null still reaches Hydra
+    assert parse_invocation(["paper=fakexplain", "stages=sft"]).stage_subset == ["sft"]
+    assert parse_invocation(["stages=null"]).overrides == ["stages=null"]
+    with pytest.raises(ConfigError, match=r"stages=\[\] selects no stage"):
+        parse_invocation(["paper=fakexplain", "stages=[]"])
+
+
+def test_table_runs_without_a_table_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["paper=fakexplain", "profile=full", "dry_run=true", "table_runs=[best]"]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: table_runs: selects runs of a table: add table=<id> (or table=all)"
+    )
 
 
 def test_unknown_stage_in_subset_is_an_error() -> None:
