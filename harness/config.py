@@ -112,8 +112,24 @@ def compose(overrides: Sequence[str]) -> DictConfig:
     # the same command line over the same files composes the same config: kept, Hydra (~0.5 s,
     # and its import) runs only for a new one
     cfg = cached_compose([CONF_DIR, *search_path(overrides)], full, lambda: _hydra_compose(full, overrides))
+    _check_switches(cfg)
     load_config_plugins(cfg)
     return cfg
+
+
+# conf/config.yaml's on/off keys. Untyped there, `submit=no` composed as the string "no", which
+# is true: it submitted. Only true or false is accepted.
+SWITCHES = ("dry_run", "as_published", "submit", "wait", "preflight", "allow_oom_risk", "shared_stages")
+
+
+def _check_switches(cfg: DictConfig) -> None:
+    problems = [
+        Problem(key, f"{cfg.get(key)!r} is not true or false")
+        for key in SWITCHES
+        if not isinstance(cfg.get(key, False), bool)
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _hydra_compose(full: list[str], overrides: Sequence[str]) -> DictConfig:

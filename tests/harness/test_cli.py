@@ -151,3 +151,19 @@ def test_gpu_machine_runs_the_full_recipe(monkeypatch: pytest.MonkeyPatch) -> No
 def test_help() -> None:
     proc = _harness("--help")
     assert proc.returncode == 0 and "dry_run=true" in proc.stdout
+
+
+def test_an_on_off_switch_takes_true_or_false_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """`submit=no` composed as the string "no", which Python reads as true: the chain was
+    submitted. Every switch of conf/config.yaml now takes true or false, every wrong one named."""
+    from harness.config import SWITCHES
+
+    assert main(["paper=fakexplain", "profile=full", "submit=no", "wait=maybe", "allow_oom_risk=1"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: submit: 'no' is not true or false",
+        "error: wait: 'maybe' is not true or false",
+        "error: allow_oom_risk: 1 is not true or false",
+    ]
+    for switch in SWITCHES:  # each is checked, and each is a key of conf/config.yaml
+        assert main(["paper=fakexplain", "profile=full", f"{switch}=yes"]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {switch}: 'yes' is not true or false"
