@@ -10,7 +10,8 @@ runner and the report look the kind up here and ask it, instead of keeping their
 - `rerun`: whether an interrupted attempt resumes, what a fresh attempt deletes, how a job a
   scheduler may requeue finds its progress (harness.rerun);
 - `trains`, `evaluates`, `writes_report`, `uses_reward`: what the stage is, for the report and
-  for the reward file the run copies;
+  for the reward file the run copies; `reward_kwargs`: the keyword arguments its trainer passes to
+  every reward call, which the reward file's own `check_reward_kwargs` checks before launch;
 - `tracked`: its trainer reports to the experiment tracker (`tracking=`, harness.render.tracking;
   its renderer adds the tracker's flags), so validation checks the tracker's package and login
   and the report lists its tracker run;
@@ -110,6 +111,23 @@ def _grpo_rlhf(config: Mapping[str, Any]) -> bool:
     return config.get("rlhf_type") == "grpo"
 
 
+def _no_reward_kwargs(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    return None
+
+
+def _verl_reward_kwargs(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """verl merges reward.custom_reward_function.reward_kwargs into every compute_score call."""
+    function = (config.get("reward") or {}).get("custom_reward_function") or {}
+    return function.get("reward_kwargs") or {}
+
+
+def _swift_reward_kwargs(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """ms-swift's GRPO: the adapter passes reward_fn.kwargs (AIGI_REWARD) to compute_score."""
+    if not _grpo_rlhf(config) or config.get("reward_fn") is None:
+        return None
+    return (config.get("reward_fn") or {}).get("kwargs") or {}
+
+
 @dataclass(frozen=True)
 class GpuFacts:
     """What the GPU checks before launch know about a kind's stages; none of them by default.
@@ -174,6 +192,8 @@ class StageKind:
     evaluates: bool = False  # writes metrics.json and predictions the report reads
     writes_report: bool = False
     uses_reward: Callable[[Mapping[str, Any]], bool] = _never  # the stage config -> scores with reward.path
+    # the stage config -> the keyword arguments its trainer passes to every reward call
+    reward_kwargs: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] = _no_reward_kwargs
     tracked: bool = False  # reports to the experiment tracker (its renderer renders tracking=)
     read_curves: CurveReader | None = None
     derive_config: ConfigDeriver | None = None
@@ -267,6 +287,7 @@ register_kind(
         trains=True,
         tracked=True,
         uses_reward=_grpo_rlhf,
+        reward_kwargs=_swift_reward_kwargs,
         read_curves=read_swift_stage,
         gpu=GpuFacts(
             cuda=True,
@@ -301,6 +322,7 @@ register_kind(
         trains=True,
         tracked=True,
         uses_reward=_always,
+        reward_kwargs=_verl_reward_kwargs,
         read_curves=read_verl_stage,
         derive_config=with_reward_total_steps,
         gpu=GpuFacts(

@@ -34,15 +34,31 @@ class RunReward:
     name: str
     copy: Path
 
-    def problems(self) -> list[Problem]:
-        """The file imports and `name` accepts verl's call; problems name reward.path."""
-        from rewards.loader import RewardPluginError, load_reward_fn
+    def problems(self, stage_configs: Iterable[tuple[str, Mapping[str, Any]]] = ()) -> list[Problem]:
+        """The file imports and `name` accepts verl's call (problems name reward.path), and the
+        keyword arguments each of `stage_configs` (name, config) passes to it bind and pass the
+        file's own `check_reward_kwargs` (problems name the reward config): else the first reward
+        call fails, on the GPU node, after the model loaded and the first rollouts ran."""
+        from rewards.loader import RewardPluginError, reward_kwargs_errors
 
+        scoring: list[tuple[str, Mapping[str, Any]]] = []
+        for stage, config in stage_configs:
+            kind = find_kind(str(config.get("kind")))
+            kwargs = kind.reward_kwargs(config) if kind is not None and kind.uses_reward(config) else None
+            if kwargs is not None:
+                scoring.append((stage, kwargs))
         try:
-            load_reward_fn(self.source, self.name)
+            errors = reward_kwargs_errors(self.source, self.name, [kwargs for _, kwargs in scoring])
         except RewardPluginError as exc:
             return [Problem("reward.path", str(exc))]
-        return []
+        refused: dict[str, list[str]] = {}  # the message -> the stages it refuses
+        for (stage, _), error in zip(scoring, errors):
+            if error is not None:
+                refused.setdefault(error, []).append(stage)
+        return [
+            Problem("reward", f"{message} [stage{'s' if len(stages) > 1 else ''} {', '.join(stages)}]")
+            for message, stages in refused.items()
+        ]
 
     def source_sha256(self) -> str:
         """The user's file's content hash: part of the fingerprint of every stage that scores with it."""

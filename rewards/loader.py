@@ -15,13 +15,13 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from common.errors import HarnessError
 
-__all__ = ["RewardPluginError", "check_reward_signature", "load_reward_fn"]
+__all__ = ["RewardPluginError", "check_reward_signature", "load_reward_fn", "reward_kwargs_errors"]
 
 # The arguments verl's reward managers pass (verl/experimental/reward_loop/reward_manager/naive.py)
 # and rewards/swift_adapter.py passes too.
@@ -85,6 +85,30 @@ def load_reward_fn(path: str | Path, name: str, reward_kwargs: Mapping[str, Any]
     file defines ``check_reward_kwargs(kwargs)`` (the project's rewards do), their values are
     checked by it. Raises RewardPluginError naming the file and the function otherwise.
     """
+    file, module, fn = _load(path, name)
+    if reward_kwargs is not None:
+        _check_kwargs(file, module, name, fn, reward_kwargs)
+    return fn
+
+
+def reward_kwargs_errors(
+    path: str | Path, name: str, kwargs_sets: Sequence[Mapping[str, Any]]
+) -> list[str | None]:
+    """For each set of reward kwargs (a GRPO stage's), what ``load_reward_fn(path, name, kwargs)``
+    would raise, or None; the file is imported once. RewardPluginError when the file or function
+    itself cannot be used."""
+    file, module, fn = _load(path, name)
+    errors: list[str | None] = []
+    for kwargs in kwargs_sets:
+        try:
+            _check_kwargs(file, module, name, fn, kwargs)
+            errors.append(None)
+        except RewardPluginError as exc:
+            errors.append(str(exc))
+    return errors
+
+
+def _load(path: str | Path, name: str) -> tuple[Path, Any, Callable]:
     file = Path(path).expanduser()
     if not file.is_file():
         raise RewardPluginError(
@@ -99,11 +123,15 @@ def load_reward_fn(path: str | Path, name: str, reward_kwargs: Mapping[str, Any]
             f"reward file {file} has no function {name!r}; set reward.name to one of {public}"
         )
     fn = getattr(module, name)
+    check_reward_signature(fn, where=f"{name} in {file}")
+    return file, module, fn
+
+
+def _check_kwargs(file: Path, module: Any, name: str, fn: Callable, reward_kwargs: Mapping[str, Any]) -> None:
     check_reward_signature(fn, where=f"{name} in {file}", reward_kwargs=reward_kwargs)
     check_kwargs = getattr(module, "check_reward_kwargs", None)
-    if reward_kwargs is not None and callable(check_kwargs):
+    if callable(check_kwargs):
         try:
             check_kwargs(dict(reward_kwargs))
         except (TypeError, ValueError) as exc:
             raise RewardPluginError(f"reward kwargs for {name} in {file}: {exc}") from exc
-    return fn

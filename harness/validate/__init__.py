@@ -40,8 +40,14 @@ def validate_plan(
     """`machine`: the plan is about to run here, so this machine's RAM, disk and installed
     packages are checked too (harness/validate/gpu.py)."""
     problems: list[Problem] = []
-    if check_paths and plan.reward is not None:
-        problems += plan.reward.problems()
+    # A dry run's plan copies no reward file (its stages name the user's own): the same checks,
+    # where the file is on this machine (a dry run may render another machine's paths).
+    from harness.reward_file import planned_reward
+
+    configs = [(s.name, s.spec.config) for s in plan.stages]
+    reward = plan.reward or planned_reward(plan.cfg, plan.run_dir, [c for _, c in configs])
+    if reward is not None and (check_paths or reward.source.is_file()):
+        problems += reward.problems(configs)
     selected = [s for s in plan.stages if subset is None or s.name in subset]
     from harness.validate.model_support import unsupported_problems
 
