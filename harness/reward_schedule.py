@@ -43,6 +43,10 @@ def with_reward_total_steps(
                 )
             )
         batch = int((config.get("data") or {}).get("train_batch_size", 1))
+        if batch < 1:
+            raise ConfigError(
+                Problem(f"stages.{name}.data.train_batch_size", f"must be at least 1, got {batch}")
+            )
         steps = (int(rows) // batch) * int(trainer.get("total_epochs", 1))
     filled = copy.deepcopy(dict(config))
     filled["reward"]["custom_reward_function"]["reward_kwargs"]["total_steps"] = max(steps, 1)

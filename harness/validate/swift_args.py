@@ -99,6 +99,10 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
         if negative is not None:
             problems.append(Problem(where, f"a learning rate must not be negative, got {negative!r}"))
             continue
+        low = _below_minimum(flag, values, dict(pairs))
+        if low is not None:
+            problems.append(Problem(where, low))
+            continue
         try:
             ns, unknown = parser.parse_known_args([flag, *values])
         except _ParseError as exc:
@@ -139,6 +143,32 @@ def _rollout_problems(flags: Mapping[str, list[str]], keys: Mapping[str, str], v
         where = keys.get("--use_vllm", "--use_vllm")
         return [Problem(where, f"ms-swift {version} needs vllm_mode (colocate or server) with use_vllm=true")]
     return []
+
+
+# Counts ms-swift takes as given: below the minimum it trains nothing, or fails at start-up
+# after the model loaded. num_train_epochs counts only without a positive max_steps, and a
+# save_steps below 1 is a fraction of the total steps (transformers' TrainingArguments).
+_AT_LEAST_ONE = ("--max_length", "--lora_rank", "--gradient_accumulation_steps", "--num_generations")
+_POSITIVE = ("--num_train_epochs", "--save_steps")
+
+
+def _below_minimum(flag: str, values: list[str], flags: Mapping[str, list[str]]) -> str | None:
+    """Why a count flag's value is too small, or None (a value that is not a number: argparse's)."""
+    if flag not in _AT_LEAST_ONE + _POSITIVE or len(values) != 1:
+        return None
+    try:
+        value = float(values[0])
+        max_steps = float((flags.get("--max_steps") or ["-1"])[0])
+    except ValueError:
+        return None
+    if flag == "--num_train_epochs" and max_steps > 0:
+        return None
+    if flag in _POSITIVE and value <= 0:
+        extra = " (or set max_steps)" if flag == "--num_train_epochs" else ""
+        return f"must be more than 0{extra}, got {values[0]}"
+    if flag in _AT_LEAST_ONE and value < 1:
+        return f"must be at least 1, got {values[0]}"
+    return None
 
 
 def _negative_learning_rate(flag: str, values: list[str]) -> float | None:

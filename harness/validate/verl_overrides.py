@@ -262,6 +262,17 @@ def _raw(cfg: DictConfig, dotted: str) -> Any:
     return node._get_node(leaf)._value()  # type: ignore[union-attr]
 
 
+# Counts verl takes as given: below 1 it trains nothing without an error (total_epochs: its fit
+# loop runs range(total_epochs)) or divides by them at start-up.
+_AT_LEAST_ONE = {
+    "trainer.total_epochs": "verl's training loop would run no epoch",
+    "data.train_batch_size": "the prompts of one step",
+    "actor_rollout_ref.rollout.n": "the responses per prompt",
+    "actor_rollout_ref.actor.ppo_mini_batch_size": "the prompts of one optimizer step",
+    "actor_rollout_ref.actor.ppo_epochs": "the updates per batch",
+}
+
+
 def _type_mismatch(defaults: DictConfig, key: str, value: Any) -> str | None:
     """Why `value` cannot be what verl's default for `key` is (a number, a flag, a list), or None.
 
@@ -287,6 +298,8 @@ def _type_mismatch(defaults: DictConfig, key: str, value: Any) -> str | None:
         return None
     if ok and key.rsplit(".", 1)[-1] in ("lr", "learning_rate") and value < 0:
         return f"a learning rate must not be negative, got {value!r}"
+    if ok and key in _AT_LEAST_ONE and value < 1:
+        return f"must be at least 1, got {value!r} ({_AT_LEAST_ONE[key]})"
     if ok:
         return None
     return f"verl {VERL_VERSION} expects {expected} for '{key}' (its default is {default!r}), got {value!r}"

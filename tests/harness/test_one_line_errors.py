@@ -192,6 +192,49 @@ def test_full_profile_values_are_refused_on_fakexplain(
         assert all("cluster.gpus_per_node is 0" in got for got in lines), lines
 
 
+@pytest.mark.parametrize(
+    "overrides, line",
+    [
+        (
+            ["stages.grpo.data.train_batch_size=0"],  # was a ZeroDivisionError traceback (reward steps)
+            "error: stages.grpo.data.train_batch_size: must be at least 1, got 0",
+        ),
+        (
+            ["stages.grpo.trainer.total_epochs=-1"],
+            "error: stages.grpo.trainer.total_epochs: must be at least 1, got -1 (verl's training loop "
+            "would run no epoch)",
+        ),
+        (
+            ["stages.grpo.actor_rollout_ref.rollout.n=0"],
+            "error: stages.grpo.actor_rollout_ref.rollout.n: must be at least 1, got 0 (the responses per prompt)",
+        ),
+        (
+            ["stages.sft.num_train_epochs=0"],
+            "error: stages.sft.num_train_epochs: must be more than 0 (or set max_steps), got 0",
+        ),
+        (["stages.sft.max_length=-5"], "error: stages.sft.max_length: must be at least 1, got -5"),
+        (["stages.sft.lora_rank=0"], "error: stages.sft.lora_rank: must be at least 1, got 0"),
+        (["stages.sft.save_steps=0"], "error: stages.sft.save_steps: must be more than 0, got 0"),
+    ],
+)
+def test_counts_that_would_train_nothing_are_refused(
+    overrides: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Counts the trainers take as given: below 1 (or 0) they train nothing without an error, or
+    fail at start-up after the model loaded."""
+    code = main(["paper=fakexplain", "profile=full", "dry_run=true", *overrides])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.strip().splitlines() == [line], captured.err
+
+
+def test_counts_at_their_limits_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    """max_steps replaces the epochs (transformers); a save_steps below 1 is a fraction of the steps."""
+    overrides = ["stages.sft.num_train_epochs=0", "+stages.sft.max_steps=10", "stages.sft.save_steps=0.1"]
+    assert main(["paper=fakexplain", "profile=full", "dry_run=true", *overrides]) == 0, (
+        capsys.readouterr().err
+    )
+
+
 def test_fakexplain_lr_of_the_wrong_type_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         [
