@@ -38,7 +38,8 @@ from harness.sweep import report_across
 __all__ = ["TableRun", "run_table", "table_runs"]
 
 ALL = "all"
-# Keys the table sets on each run's command line; the user's own values of them are replaced.
+# Keys the table sets on each run's command line: the user's table, table_runs and run_name are
+# read by the table itself; a user's table_run or run_edit is an error (_selected_runs).
 _OWN_KEYS = ("table", "table_run", "run_name", "run_edit", "table_runs")
 
 
@@ -149,7 +150,8 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
         raise ConfigError(Problem("table", "a table is its own set of runs: use it without -m"))
     table = str(cfg.table)
     runs = table_runs(cfg, table)
-    runs = [r for r in runs if r.name in _selected_runs(inv, cfg, table, [r.name for r in runs])]
+    selected = _selected_runs(inv, cfg, table, [r.name for r in runs])
+    runs = [r for r in runs if r.name in selected]
     base = str(cfg.get("run_name") or default_run_name())
     user = [o for o in inv.overrides if o.partition("=")[0].lstrip("+~") not in _OWN_KEYS]
     # On a scheduler every run's chain is queued without waiting: the table waits (wait=true) for
