@@ -94,11 +94,16 @@ def parse_invocation(argv: Sequence[str]) -> Invocation:
     return inv
 
 
+def override_key(override: str) -> str:
+    """The config key a Hydra override sets (`+stages.x.y=1` -> 'stages.x.y')."""
+    return override.partition("=")[0].lstrip("+~")
+
+
 def choice(overrides: Sequence[str], group: str) -> str | None:
     """The option a command line picks for a config group (`cluster=slurm` -> 'slurm')."""
     for override in reversed(overrides):
-        key, sep, value = override.partition("=")
-        if sep and key.lstrip("+~") == group:
+        _, sep, value = override.partition("=")
+        if sep and override_key(override) == group:
             return value
     return None
 
@@ -222,7 +227,7 @@ def _explain_composition(exc: Exception, overrides: Sequence[str]) -> Problem:
         return Problem("", str(exc).strip())
     key = match.group(1)
     hint = ""
-    rest = [o for o in overrides if o.partition("=")[0].lstrip("+~") != key]
+    rest = [o for o in overrides if override_key(o) != key]
     if len(rest) < len(overrides):
         try:
             hint = suggest_key(compose(rest), key)

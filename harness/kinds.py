@@ -52,7 +52,7 @@ from harness.rerun import (
     VERL_CHECKPOINTS,
     RerunRule,
 )
-from harness.reward_schedule import with_reward_total_steps
+from harness.reward_schedule import verl_reward_kwargs, with_reward_total_steps
 from harness.validate.registered import (
     data_prep_sample_answers,
     validate_data_prep_command,
@@ -115,17 +115,12 @@ def _no_reward_kwargs(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def _verl_reward_kwargs(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """verl merges reward.custom_reward_function.reward_kwargs into every compute_score call."""
-    function = (config.get("reward") or {}).get("custom_reward_function") or {}
-    return function.get("reward_kwargs") or {}
-
-
 def _swift_reward_kwargs(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """ms-swift's GRPO: the adapter passes reward_fn.kwargs (AIGI_REWARD) to compute_score."""
-    if not _grpo_rlhf(config) or config.get("reward_fn") is None:
+    reward_fn = config.get("reward_fn")
+    if not _grpo_rlhf(config) or reward_fn is None:
         return None
-    return (config.get("reward_fn") or {}).get("kwargs") or {}
+    return reward_fn.get("kwargs") or {}
 
 
 @dataclass(frozen=True)
@@ -322,7 +317,7 @@ register_kind(
         trains=True,
         tracked=True,
         uses_reward=_always,
-        reward_kwargs=_verl_reward_kwargs,
+        reward_kwargs=verl_reward_kwargs,
         read_curves=read_verl_stage,
         derive_config=with_reward_total_steps,
         gpu=GpuFacts(

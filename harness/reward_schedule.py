@@ -16,6 +16,13 @@ from typing import Any
 from common.errors import ConfigError, Problem
 
 
+def verl_reward_kwargs(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What verl merges into every compute_score call: reward.custom_reward_function.reward_kwargs."""
+    function = (config.get("reward") or {}).get("custom_reward_function") or {}
+    kwargs = function.get("reward_kwargs")
+    return kwargs if isinstance(kwargs, Mapping) else {}
+
+
 def with_reward_total_steps(
     name: str, config: Mapping[str, Any], inputs: Mapping[str, Any]
 ) -> Mapping[str, Any]:
@@ -26,8 +33,8 @@ def with_reward_total_steps(
     from the data stage's stats.json once it exists, before that from `expected_rows`.
     Returns `config` itself when there is nothing to fill, else a filled copy.
     """
-    kwargs = ((config.get("reward") or {}).get("custom_reward_function") or {}).get("reward_kwargs")
-    if not isinstance(kwargs, dict) or "total_steps" not in kwargs or kwargs["total_steps"] is not None:
+    kwargs = verl_reward_kwargs(config)
+    if "total_steps" not in kwargs or kwargs["total_steps"] is not None:
         return config
     trainer = config.get("trainer") or {}
     if trainer.get("total_training_steps"):

@@ -29,7 +29,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem, did_you_mean
-from harness.config import Invocation
+from harness.config import Invocation, override_key
 from harness.invoke import execute, load_config
 from harness.plan import Plan, build_plan, default_run_name, run_directory
 from harness.report.config import TableSpec, parse_report_config
@@ -96,7 +96,7 @@ def table_runs(cfg: DictConfig, table: str) -> list[TableRun]:
 
 def _check_delta(table: str, run: str, overrides: tuple[str, ...]) -> None:
     for override in overrides:
-        key = override.partition("=")[0].lstrip("+~")
+        key = override_key(override)
         if key in _OWN_KEYS[:3]:
             raise ConfigError(
                 Problem(f"results.tables({table}).runs.{run}.overrides", f"{key} is set by the table itself")
@@ -115,7 +115,7 @@ def _selected_runs(inv: Invocation, cfg: DictConfig, table: str, names: list[str
                 "; to run some of the table's runs, set table_runs=[<run>, ...]" if key == "table_run" else ""
             ),
         )
-        for key in dict.fromkeys(o.partition("=")[0].lstrip("+~") for o in inv.overrides)
+        for key in dict.fromkeys(override_key(o) for o in inv.overrides)
         if key in ("table_run", "run_edit")
     ]
     only = cfg.get("table_runs")
@@ -153,7 +153,7 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     selected = _selected_runs(inv, cfg, table, [r.name for r in runs])
     runs = [r for r in runs if r.name in selected]
     base = str(cfg.get("run_name") or default_run_name())
-    user = [o for o in inv.overrides if o.partition("=")[0].lstrip("+~") not in _OWN_KEYS]
+    user = [o for o in inv.overrides if override_key(o) not in _OWN_KEYS]
     # On a scheduler every run's chain is queued without waiting: the table waits (wait=true) for
     # the report, queued after all of them.
     scheduled = str(cfg.cluster.launcher) == "slurm"

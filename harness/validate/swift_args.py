@@ -83,6 +83,7 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
     problems: list[Problem] = []
     flags = known_flags(command)
     pairs = _split(list(argv[2:]))
+    given = dict(pairs)
     # Parse flag by flag so one bad value does not hide the others.
     for flag, values in pairs:
         where = keys.get(flag, flag)
@@ -99,7 +100,7 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
         if negative is not None:
             problems.append(Problem(where, f"a learning rate must not be negative, got {negative!r}"))
             continue
-        low = _below_minimum(flag, values, dict(pairs))
+        low = _below_minimum(flag, values, given)
         if low is not None:
             problems.append(Problem(where, low))
             continue
@@ -118,7 +119,7 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
             continue
         problems += _check_value(flag, values, where, spec)
     if command == "rlhf":
-        problems += _rollout_problems(dict(pairs), keys, version)
+        problems += _rollout_problems(given, keys, version)
     return problems
 
 
