@@ -22,7 +22,9 @@ Exit status: 0 success, 1 the stage failed (strict rejects, check problems, down
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +32,42 @@ from pathlib import Path
 from common.errors import HarnessError
 from data_prep.conf_data import load_yaml
 
-__all__ = ["main", "build_parser"]
+__all__ = ["CommandLineError", "build_parser", "command_line_problems", "main"]
+
+
+class CommandLineError(ValueError):
+    """A command line the parser refused; ``flags`` are the options its message names."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.flags: tuple[str, ...] = tuple(re.findall(r"(?<![\w-])--[a-z][\w-]*", message))
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """argparse that raises instead of printing the usage and exiting: for checking a command line
+    before it runs (harness/validate/registered.py)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise CommandLineError(message)
+
+
+def _at_least(minimum: int):
+    """An int option type refusing values below ``minimum`` (0 images, 0 workers, a negative seed)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"at_least_{minimum}"
+    return parse
+
+
+_COUNT, _POSITIVE = _at_least(0), _at_least(1)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -53,13 +90,16 @@ def _options(text: str) -> dict:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+) -> argparse.ArgumentParser:
+    """The command line; ``parser_class`` is also the subcommands' class (argparse's default)."""
     from data_prep.sources import SOURCES
     from data_prep.synth_layouts import LAYOUTS
 
     sources, layouts = SOURCES.names(), LAYOUTS.names()
 
-    parser = argparse.ArgumentParser(prog="python -m data_prep", description=__doc__.split("\n\n")[0])
+    parser = parser_class(prog="python -m data_prep", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     convert = sub.add_parser("convert", help="convert a source dataset into trainer files")
@@ -67,20 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--input", required=True, action="append", type=Path, help="repeatable")
     convert.add_argument("--output-dir", required=True, type=Path)
     convert.add_argument("--options", type=_options, default={}, help="JSON object of converter options")
-    convert.add_argument("--workers", type=int, default=1)
+    convert.add_argument("--workers", type=_POSITIVE, default=1, help="processes; 1 converts in this one")
     convert.add_argument("--strict", action="store_true", help="any rejected record fails the stage")
-    convert.add_argument("--chunk-size", type=int, default=32, help="records per task sent to a worker")
+    convert.add_argument("--chunk-size", type=_POSITIVE, default=32, help="records per task sent to a worker")
 
     synth = sub.add_parser("synth", help="generate a synthetic dataset in a raw source layout")
     # --layout is the spelling pipeline stages use (a stage's own `kind` names its renderer).
     synth.add_argument("--kind", "--layout", dest="kind", required=True, choices=layouts)
     synth.add_argument("--output-dir", required=True, type=Path)
-    synth.add_argument("--num-fake", type=int, default=None, help="fake images (default: the layout's)")
-    synth.add_argument("--num-real", type=int, default=None, help="real images (default: the layout's)")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--num-fake", type=_COUNT, default=None, help="fake images (default: the layout's)")
+    synth.add_argument("--num-real", type=_COUNT, default=None, help="real images (default: the layout's)")
+    synth.add_argument("--seed", type=_COUNT, default=0, help="0 or more (numpy's generator)")
     synth.add_argument("--size", type=_size, default=(256, 192), help="WxH of the images (base size)")
     synth.add_argument("--fixed-size", action="store_true", help="every image exactly --size")
-    synth.add_argument("--workers", type=int, default=None, help="layouts that draw in parallel: processes")
+    synth.add_argument(
+        "--workers", type=_POSITIVE, default=None, help="layouts that draw in parallel: processes"
+    )
     synth.add_argument(
         "--generators",
         action="append",
@@ -89,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument(
         "--num-val",
-        type=int,
+        type=_COUNT,
         default=None,
         help="aigi_holmes: images of val.jsonl; fake_hr1: GenImage val images",
     )
@@ -141,7 +183,69 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_line_problems(argv: Sequence[str]) -> list[CommandLineError]:
+    """What ``python -m data_prep ARGV`` would refuse, found without running it: the parser's
+    error, else every check across options (`_option_problems`)."""
+    try:
+        args = build_parser(_RaisingParser).parse_args(list(argv))
+    except CommandLineError as error:
+        return [error]
+    return [CommandLineError(message) for message in _option_problems(args)]
+
+
+def _option_problems(args: argparse.Namespace) -> list[str]:
+    """Checks no single option's type can make; each is refused before anything is written."""
+    if args.command == "synth":
+        from data_prep.synth_layouts import layout
+
+        accepted = inspect.signature(layout(args.kind).generate).parameters
+        problems = [
+            f"synth --layout {args.kind} takes no --{name.replace('_', '-')}"
+            for name, value in _synth_given(args).items()
+            if value is not None and name not in accepted
+        ]
+        counts = [
+            getattr(args, name) if getattr(args, name) is not None else accepted[name].default
+            for name in ("num_fake", "num_real")
+            if name in accepted
+        ]
+        if counts and not any(counts):
+            problems.append(f"--num-fake and --num-real: both 0, the {args.kind} layout would write no image")
+        return problems
+    if args.command == "tiny-model" and args.size != "default" and args.kind != "qwen2_5_vl":
+        return [f"--size: only the qwen2_5_vl tiny model has sizes, not {args.kind}"]
+    if args.command == "download":
+        from data_prep.hub_download import parse_unpack
+
+        problems = []
+        for spec in args.unpack or []:
+            try:
+                parse_unpack(spec)  # a bad spec fails before anything is fetched
+            except ValueError as error:
+                problems.append(str(error))
+        if args.unpack and args.local_dir is None:
+            problems.append("--unpack needs --local-dir: archives are unpacked next to the downloaded files")
+        return problems
+    return []
+
+
+def _synth_given(args: argparse.Namespace) -> dict[str, object]:
+    """The synth options only some layouts take; None where the command line leaves them out."""
+    return {
+        "num_fake": args.num_fake,
+        "num_real": args.num_real,
+        "workers": args.workers,
+        "generators": args.generators,
+        "num_val": args.num_val,
+    }
+
+
 def _run(args: argparse.Namespace) -> int:
+    problems = _option_problems(args)
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.command == "convert":
         from data_prep.conversion import StageFailed, run_conversion
 
@@ -177,23 +281,14 @@ def _run(args: argparse.Namespace) -> int:
                 return builder(args.output_dir, seed=args.seed, size=args.size)
             return builder(args.output_dir, seed=args.seed)
 
-        if args.size != "default" and args.kind != "qwen2_5_vl":
-            print(
-                f"error: --size: only the qwen2_5_vl tiny model has sizes, not {args.kind}", file=sys.stderr
-            )
-            return 2
         kind = args.kind if args.size == "default" else f"{args.kind}-{args.size}"
         path, copied = build_or_copy(kind, args.seed, args.output_dir, build)
         how = f"copied from ${CACHE_ENV}" if copied else "wrote"
         print(f"{how} tiny {args.kind} model to {path}")
         return 0
     if args.command == "download":
-        from data_prep.hub_download import DownloadFailed, download, parse_unpack, unpack_archive
+        from data_prep.hub_download import DownloadFailed, download, unpack_archive
 
-        for spec in args.unpack or []:
-            parse_unpack(spec)  # a bad spec fails before anything is fetched
-        if args.unpack and args.local_dir is None:
-            raise ValueError("--unpack needs --local-dir: archives are unpacked next to the downloaded files")
         try:
             path = download(
                 args.hub,
@@ -232,26 +327,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    import inspect
-
     from data_prep.synth_layouts import layout
 
     entry = layout(args.kind)
     options = {"seed": args.seed, "size": args.size, "vary_size": not args.fixed_size}
-    given = {
-        "num_fake": args.num_fake,
-        "num_real": args.num_real,
-        "workers": args.workers,
-        "generators": args.generators,
-        "num_val": args.num_val,
-    }
-    accepted = inspect.signature(entry.generate).parameters
-    for name, value in given.items():
-        if value is None:
-            continue
-        if name not in accepted:
-            raise ValueError(f"synth --layout {args.kind} takes no --{name.replace('_', '-')}")
-        options[name] = value
+    options.update({name: value for name, value in _synth_given(args).items() if value is not None})
     paths = entry.generate(args.output_dir, **options)
     print(f"wrote the {args.kind} layout to {args.output_dir}; converter inputs: {' '.join(map(str, paths))}")
     return 0

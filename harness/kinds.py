@@ -248,6 +248,7 @@ register_kind(
         render=tools.render_download,
         output=Output("model", config_key="local_dir"),
         rerun=REWRITE_IN_PLACE,  # the hub client resumes into local_dir itself
+        validate=validate_data_prep_command,
     )
 )
 register_kind(

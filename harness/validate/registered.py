@@ -26,18 +26,42 @@ __all__ = [
 
 
 def validate_data_prep_command(rendered: Rendered, deep: bool = False) -> list[Problem]:
-    """`python3 -m data_prep <command> ...`: the source or layout it names is registered."""
+    """`python3 -m data_prep <command> ...`: the source or layout it names is registered, and
+    data_prep's own parser takes the command line (a key it does not know, a count below its
+    minimum, a layout that takes no such option), so the stage does not stop after those before it
+    ran."""
     argv = list(rendered.argv)
     command = argv[3] if len(argv) > 3 else "convert"
     if command in ("convert", "check"):
         from data_prep.sources import SOURCES
 
-        return _check_name(rendered, "--source", "data source", SOURCES.names()) or _check_options(rendered)
+        named = _check_name(rendered, "--source", "data source", SOURCES.names())
+        return named or _check_command_line(rendered) or _check_options(rendered)
     if command == "synth":
         from data_prep.synth_layouts import LAYOUTS
 
-        return _check_name(rendered, "--layout", "synth layout", LAYOUTS.names())
-    return []
+        return _check_name(rendered, "--layout", "synth layout", LAYOUTS.names()) or _check_command_line(
+            rendered
+        )
+    return _check_command_line(rendered)
+
+
+def _check_command_line(rendered: Rendered) -> list[Problem]:
+    """data_prep's parser on the rendered argv; each refusal under the config key of the first
+    option it names (the stage's keys when it names none it renders)."""
+    from data_prep.__main__ import command_line_problems
+
+    argv = list(rendered.argv)
+    stage = next((k.split(".")[1] for k in rendered.keys.values() if k.startswith("stages.")), None)
+    problems = []
+    for error in command_line_problems(argv[3:]):
+        keys = [rendered.keys[f] for f in error.flags if f in rendered.keys]
+        if not keys and stage is not None:
+            keys = [f"stages.{stage}.{f[2:].replace('-', '_')}" for f in error.flags] or [f"stages.{stage}"]
+        problems.append(
+            Problem(keys[0] if keys else "", f"python3 -m data_prep {' '.join(argv[3:4])}: {error}")
+        )
+    return problems
 
 
 def validate_eval_command(rendered: Rendered, deep: bool = False) -> list[Problem]:

@@ -144,3 +144,48 @@ def test_bad_command_lines_exit_2(tmp_path):
         run_cli("synth", "--kind", "fakexplained", "--output-dir", str(tmp_path), "--size", "9x9").returncode
         == 2
     )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["convert", "--workers", "0"], "argument --workers: must be at least 1, got 0"),
+        (["convert", "--workers", "-3"], "argument --workers: must be at least 1, got -3"),
+        (["convert", "--chunk-size", "0"], "argument --chunk-size: must be at least 1, got 0"),
+        (["synth", "--num-fake", "-5"], "argument --num-fake: must be at least 0, got -5"),
+        (["synth", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+        (["synth", "--workers", "0"], "argument --workers: must be at least 1, got 0"),
+        (
+            ["synth", "--num-fake", "0", "--num-real", "0"],
+            "--num-fake and --num-real: both 0, the fakexplained layout would write no image",
+        ),
+        (["synth", "--num-val", "2"], "synth --layout fakexplained takes no --num-val"),
+    ],
+)
+def test_counts_that_would_do_nothing_are_refused_before_anything_is_written(
+    args: list[str], message: str, tmp_path
+) -> None:
+    """They used to run: with the default worker count, or writing an empty dataset the trainer
+    then refused hours later. The same checks run in the harness before a pipeline starts."""
+    from data_prep.__main__ import command_line_problems
+
+    command, *options = args
+    where = (
+        ["--source", "fakexplained", "--input", str(tmp_path / "in")]
+        if command == "convert"
+        else ["--layout", "fakexplained"]
+    )
+    argv = [command, *where, "--output-dir", str(tmp_path / "out"), *options]
+    result = run_cli(*argv)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+    assert [str(e) for e in command_line_problems(argv)] == [message]
+
+
+def test_one_count_at_zero_is_a_dataset_of_the_other_class(tmp_path) -> None:
+    from data_prep.__main__ import command_line_problems
+
+    argv = ["synth", "--layout", "fakexplained", "--output-dir", str(tmp_path), "--num-real", "0"]
+    assert command_line_problems(argv) == []
+    argv = ["convert", "--source", "fakexplained", "--input", "x", "--output-dir", "y", "--workers", "1"]
+    assert command_line_problems([*argv, "--chunk-size", "1"]) == []

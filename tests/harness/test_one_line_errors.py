@@ -235,6 +235,75 @@ def test_counts_at_their_limits_pass(capsys: pytest.CaptureFixture[str]) -> None
     )
 
 
+@pytest.mark.parametrize(
+    "overrides, lines",
+    [
+        (
+            ["+stages.synth_data.num_fakes=5"],  # a key data_prep does not know, added with '+'
+            [
+                "error: stages.synth_data.num_fakes: python3 -m data_prep synth: unrecognized arguments: --num-fakes 5"
+            ],
+        ),
+        (
+            ["smoke.num_fake=-5"],
+            [
+                "error: stages.synth_data.num_fake: python3 -m data_prep synth: argument --num-fake: must be at least 0, got -5"
+            ],
+        ),
+        (
+            ["smoke.num_fake=0", "smoke.num_real=0"],
+            [
+                "error: stages.synth_data.num_fake: python3 -m data_prep synth: --num-fake and --num-real: both 0, "
+                "the fake_hr1 layout would write no image"
+            ],
+        ),
+        (
+            ["stages.synth_data.size=12x12"],
+            [
+                "error: stages.synth_data.size: python3 -m data_prep synth: argument --size: --size sides must be at "
+                "least 32 pixels, got '12x12'"
+            ],
+        ),
+        (
+            ["stages.tiny_model.arch=qwen3"],
+            [
+                "error: stages.tiny_model.arch: python3 -m data_prep tiny-model: argument --kind/--arch: invalid "
+                "choice: 'qwen3' (choose from 'qwen2_5_vl', 'llava1_6', 'llava1_5', 'clip_vision')"
+            ],
+        ),
+        (
+            ["+stages.prepare_genimage.workers=0"],  # prepare_fakeclue extends prepare_genimage
+            [
+                f"error: stages.{stage}.workers: python3 -m data_prep convert: argument --workers: must be at "
+                "least 1, got 0"
+                for stage in ("prepare_genimage", "prepare_fakeclue")
+            ],
+        ),
+    ],
+)
+@pytest.mark.parametrize("dry_run", ["true", "false"])
+def test_data_prep_command_lines_are_parsed_before_the_pipeline_starts(
+    overrides: list[str], lines: list[str], dry_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """data_prep's own parser reads each data stage's command line: these passed before and
+    stopped the stage after the ones before it ran (a tiny model built, then synth refused)."""
+    code = main(
+        ["paper=fake_hr1", "profile=smoke", f"paths.runs={tmp_path}", f"dry_run={dry_run}", *overrides]
+    )
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.strip().splitlines() == lines, captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_download_stage_is_parsed_too(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["paper=fakexplain", "profile=full", "dry_run=true", "stages.download_model.hub=hff"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and lines == [
+        "error: stages.download_model.hub: python3 -m data_prep download: argument --hub: invalid choice: "
+        "'hff' (choose from 'hf', 'modelscope')"
+    ], lines
+
+
 def test_fakexplain_lr_of_the_wrong_type_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         [
