@@ -9,6 +9,11 @@ A source module defines:
 - ``convert(record, options) -> Converted``: runs in worker processes, one record at a time;
   raises ``RecordRejected`` for a record that cannot be converted.
 
+It may define ``check_options(options) -> None``: raises ValueError (naming the option) for options
+that cannot work, reading only config files, never the dataset; ``prepare`` calls it first, and the
+plan's validation before anything runs (harness/validate/registered.py), so a bad option stops the
+pipeline and not the data stage after those before it ran.
+
 It may define ``sample_answers(options) -> list[SampleAnswer]``: what its SFT rows teach the
 model to answer under these options, one per label, when the converter writes the answers
 itself. The plan's validation parses them with each evaluation's response format whose model was

@@ -309,27 +309,38 @@ def _index_entry(record: RawRecord) -> tuple[str, str] | None:
     return _record_id(obj, image), label
 
 
-def prepare(inputs: list[Path], options: Options) -> Prepared:
-    files = _annotation_files(require_inputs(inputs, "fakexplained", f"a folder with {ANNOTATIONS_FILE}"))
-    # Fail on a bad config before reading any record.
+def check_options(options: Options) -> None:
+    """Options that cannot work, found from the config files alone (the templates, the vocabulary),
+    before any record is read: the plan's validation calls it too (data_prep/source_api.py)."""
     _templates(options)
     vocab = vocabulary(options.vocabulary)
     if "captions" in options.drop and not str(vocab.wording.get("uncaptioned_region", "")).strip():
         raise ValueError(
             f"fakexplained options.drop: captions needs response.uncaptioned_region in {options.vocabulary}"
         )
-    info: dict[str, Any]
+    if options.box_clip_tolerance < 0:
+        raise ValueError(
+            f"fakexplained options.box_clip_tolerance: must be 0 or more (pixels), got {options.box_clip_tolerance}"
+        )
     if options.region_syntax == "internvl":
-        info = {"frame": {"normalized": INTERNVL_NORM}}
-    elif options.min_pixels is None or options.max_pixels is None:
+        return
+    if options.min_pixels is None or options.max_pixels is None:
         raise ValueError(
             f"fakexplained options: region_syntax {options.region_syntax} writes boxes in Qwen2.5-VL's "
             "pixel frame and needs min_pixels and max_pixels (the model group's), got null"
         )
-    elif not 0 < options.min_pixels <= options.max_pixels:
+    if not 0 < options.min_pixels <= options.max_pixels:
         raise ValueError(
             f"fakexplained options: need 0 < min_pixels <= max_pixels, got {options.min_pixels}, {options.max_pixels}"
         )
+
+
+def prepare(inputs: list[Path], options: Options) -> Prepared:
+    files = _annotation_files(require_inputs(inputs, "fakexplained", f"a folder with {ANNOTATIONS_FILE}"))
+    check_options(options)  # a bad config fails before any record is read
+    info: dict[str, Any]
+    if options.region_syntax == "internvl":
+        info = {"frame": {"normalized": INTERNVL_NORM}}
     else:
         info = {"frame": {"min_pixels": options.min_pixels, "max_pixels": options.max_pixels}}
     schemas = {"grpo.parquet": parquet_schema(options.parquet_images)}

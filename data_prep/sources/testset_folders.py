@@ -25,7 +25,7 @@ from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_inputs
 from data_prep.sources import data_source
 from data_prep.sources.common import resizable_frame
-from data_prep.testset_prompt import testset_prompt
+from data_prep.testset_prompt import check_testset_options, testset_prompt
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert", "IMAGE_EXTENSIONS", "CLASS_FOLDERS"]
 
@@ -58,14 +58,14 @@ def _records(folders: list[image_folders.ClassFolder], skipped: dict[str, Any]) 
         yield RawRecord(location=str(path), payload=payload, base_dir=str(folder.root), ordinal=ordinal)
 
 
+def check_options(options: Options) -> None:
+    """data_prep/source_api.py: run by prepare and by the plan's validation."""
+    check_testset_options(options, "testset_folders")
+
+
 def prepare(inputs: list[Path], options: Options) -> Prepared:
     roots = require_inputs(inputs, "testset_folders", f"a test-set folder holding {image_folders.LAYOUTS}")
-    if (options.min_pixels is None) != (options.max_pixels is None):
-        raise ValueError("testset_folders options: give both min_pixels and max_pixels, or neither")
-    if options.templates is not None:  # a bad file or region_syntax fails the stage before any record
-        testset_prompt(
-            "", options.query, options.system, options.templates, options.seed, options.region_syntax
-        )
+    check_options(options)  # a bad config fails the stage before any record is read
     folders, skipped = image_folders.scan(roots, options.split, "testset_folders")
     return Prepared(
         records=_records(folders, skipped),

@@ -19,7 +19,7 @@ from data_prep.records import Converted, RawRecord
 from data_prep.source_api import Prepared, require_files, resolve_image_path
 from data_prep.sources import data_source
 from data_prep.sources.common import nonempty_str, resizable_frame, word_label
-from data_prep.testset_prompt import testset_prompt
+from data_prep.testset_prompt import check_testset_options, testset_prompt
 
 __all__ = ["OUTPUTS", "Options", "prepare", "convert"]
 
@@ -44,15 +44,15 @@ class Options:
     seed: int = 0
 
 
+def check_options(options: Options) -> None:
+    """data_prep/source_api.py: run by prepare and by the plan's validation."""
+    check_testset_options(options, "testset_jsonl")
+
+
 def prepare(inputs: list[Path], options: Options) -> Prepared:
     what = 'a jsonl of {"file_path": ..., "label": "fake or real"} lines (001 README)'
     files = require_files(inputs, "testset_jsonl", what)
-    if (options.min_pixels is None) != (options.max_pixels is None):
-        raise ValueError("testset_jsonl options: give both min_pixels and max_pixels, or neither")
-    if options.templates is not None:  # a bad file or region_syntax fails the stage before any record
-        testset_prompt(
-            "", options.query, options.system, options.templates, options.seed, options.region_syntax
-        )
+    check_options(options)  # a bad config fails the stage before any record is read
     return Prepared(records=iter_files(files), unique_ids=True, expected=what)
 
 

@@ -230,4 +230,59 @@ def _check_names(config: EvalConfig) -> list[Problem]:
         problems.append(Problem("eval.limit", "must be null or >= 0"))
     if config.sampling.temperature < 0:
         problems.append(Problem("eval.sampling.temperature", "must be >= 0 (0 = greedy)"))
+    return problems + _check_ranges(config)
+
+
+def _check_ranges(config: EvalConfig) -> list[Problem]:
+    """Values the backends refuse only once the model is loaded (vLLM's SamplingParams and engine
+    arguments), or take without complaint and answer nothing (max_new_tokens 0: every answer empty)."""
+    sampling, vllm, openai = config.sampling, config.vllm, config.openai
+    checks = [
+        ("eval.max_new_tokens", config.max_new_tokens >= 1, "must be at least 1 (0 generates no answer)"),
+        ("eval.sampling.top_p", 0 < sampling.top_p <= 1, "must be more than 0 and at most 1"),
+        (
+            "eval.sampling.repetition_penalty",
+            sampling.repetition_penalty is None or sampling.repetition_penalty > 0,
+            "must be null or more than 0 (1 = none)",
+        ),
+        ("eval.vllm.tensor_parallel_size", vllm.tensor_parallel_size >= 1, "must be at least 1"),
+        (
+            "eval.vllm.gpu_memory_utilization",
+            0 < vllm.gpu_memory_utilization <= 1,
+            "must be more than 0 and at most 1 (the share of each GPU's memory)",
+        ),
+        (
+            "eval.vllm.max_model_len",
+            vllm.max_model_len is None or vllm.max_model_len >= 1,
+            "must be null or at least 1",
+        ),
+        ("eval.openai.timeout_s", openai.timeout_s > 0, "must be more than 0"),
+        ("eval.openai.max_retries", openai.max_retries >= 0, "must be 0 or more"),
+        ("eval.openai.startup_timeout_s", openai.startup_timeout_s > 0, "must be more than 0"),
+    ]
+    problems = [
+        Problem(key, f"{message}, got {_value_at(config, key)!r}") for key, ok, message in checks if not ok
+    ]
+    frame = config.model_frame
+    if frame is not None:
+        if frame.factor < 1:
+            problems.append(Problem("eval.model_frame.factor", f"must be at least 1, got {frame.factor!r}"))
+        if (
+            frame.min_pixels is not None
+            and frame.max_pixels is not None
+            and frame.min_pixels > frame.max_pixels
+        ):
+            problems.append(
+                Problem(
+                    "eval.model_frame.min_pixels",
+                    f"must not be more than model_frame.max_pixels ({frame.min_pixels} > {frame.max_pixels})",
+                )
+            )
     return problems
+
+
+def _value_at(config: EvalConfig, key: str) -> Any:
+    value: Any = config
+    for part in key.split(".")[1:]:
+        value = getattr(value, part)
+    return value

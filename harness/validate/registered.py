@@ -145,6 +145,18 @@ def _check_options(rendered: Rendered) -> list[Problem]:
         problem = fold_problem(fold, num_folds)
         if problem:
             return [Problem(f"{where}.fold", f"{problem} (data.fold, data.num_folds in the recipes)")]
+    check = getattr(SOURCES.get(name), "check_options", None)
+    try:
+        if check is not None:
+            check(parsed)
+    except OSError:
+        return []  # a config file not on this machine: the stage's own path check names it
+    except ValueError as error:
+        # "<source> options.templates_real: ..." -> under the key of that option
+        option, sep, message = str(error).partition(": ")
+        if sep and option.startswith(f"{name} options"):
+            return [Problem(where + option[len(f"{name} options") :], message)]
+        return [Problem(where, str(error))]
     return []
 
 

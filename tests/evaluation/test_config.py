@@ -76,6 +76,48 @@ def test_registry_names_are_checked_after_the_schema() -> None:
     assert "eval.response_format: unknown response format 'think_tags'" in text
 
 
+def test_values_the_backends_refuse_late_are_refused_together() -> None:
+    """vLLM refuses these only once the model is loaded (SamplingParams, the engine arguments);
+    max_new_tokens 0 ran and scored every answer as empty."""
+    with pytest.raises(ConfigError) as caught:
+        parse_eval_config(
+            {
+                "max_new_tokens": 0,
+                "sampling": {"top_p": 2, "repetition_penalty": 0},
+                "vllm": {"tensor_parallel_size": 0, "gpu_memory_utilization": 1.5, "max_model_len": 0},
+                "openai": {"timeout_s": 0, "max_retries": -1, "startup_timeout_s": -5},
+                "model_frame": {"factor": 0, "min_pixels": 100, "max_pixels": 10},
+            }
+        )
+    assert [str(p) for p in caught.value.problems] == [
+        "eval.max_new_tokens: must be at least 1 (0 generates no answer), got 0",
+        "eval.sampling.top_p: must be more than 0 and at most 1, got 2.0",
+        "eval.sampling.repetition_penalty: must be null or more than 0 (1 = none), got 0.0",
+        "eval.vllm.tensor_parallel_size: must be at least 1, got 0",
+        "eval.vllm.gpu_memory_utilization: must be more than 0 and at most 1 (the share of each GPU's "
+        "memory), got 1.5",
+        "eval.vllm.max_model_len: must be null or at least 1, got 0",
+        "eval.openai.timeout_s: must be more than 0, got 0.0",
+        "eval.openai.max_retries: must be 0 or more, got -1",
+        "eval.openai.startup_timeout_s: must be more than 0, got -5.0",
+        "eval.model_frame.factor: must be at least 1, got 0",
+        "eval.model_frame.min_pixels: must not be more than model_frame.max_pixels (100 > 10)",
+    ]
+
+
+def test_values_at_their_limits_parse() -> None:
+    config = parse_eval_config(
+        {
+            "max_new_tokens": 1,
+            "sampling": {"top_p": 1, "repetition_penalty": 1.05},
+            "vllm": {"tensor_parallel_size": 1, "gpu_memory_utilization": 1.0, "max_model_len": None},
+            "openai": {"max_retries": 0},
+            "model_frame": {"factor": 1, "min_pixels": 10, "max_pixels": 10},
+        }
+    )
+    assert config.max_new_tokens == 1 and config.vllm.gpu_memory_utilization == 1.0
+
+
 def test_nested_sections_are_typed() -> None:
     config = parse_eval_config(
         {

@@ -295,6 +295,45 @@ def test_data_prep_command_lines_are_parsed_before_the_pipeline_starts(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "overrides, lines",
+    [
+        (
+            ["+stages.prepare_data.options.templates_real=0"],
+            [
+                "error: stages.prepare_data.options.templates_real: must be between 1 and 3 (the real templates in "
+                "the templates file), got 0"
+            ],
+        ),
+        (
+            ["+stages.prepare_data.options.box_clip_tolerance=-1"],
+            ["error: stages.prepare_data.options.box_clip_tolerance: must be 0 or more (pixels), got -1.0"],
+        ),
+        (
+            ["stages.prepare_data.options.max_pixels=10"],
+            ["error: stages.prepare_data.options: need 0 < min_pixels <= max_pixels, got 3136, 10"],
+        ),
+        (
+            # prepare_ood_ffpp extends prepare_ood_gpt4o
+            ["table=table6", "table_runs=[ood_best]", "stages.prepare_ood_gpt4o.options.region_syntax=foo"],
+            [
+                f"error: stages.prepare_ood_{name}.options: region_syntax must be one of ['internvl', 'json', "
+                "'tokens'], got 'foo'"
+                for name in ("gpt4o", "ffpp")
+            ],
+        ),
+    ],
+)
+def test_a_sources_own_option_checks_run_before_the_pipeline_starts(
+    overrides: list[str], lines: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The checks a source's prepare makes from its config files alone (its check_options,
+    data_prep/source_api.py): before, they passed the dry run and stopped the data stage."""
+    code = main(["paper=fakexplain", "profile=full", "dry_run=true", *overrides])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.strip().splitlines() == lines, captured.err
+
+
 def test_the_download_stage_is_parsed_too(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["paper=fakexplain", "profile=full", "dry_run=true", "stages.download_model.hub=hff"])
     lines = capsys.readouterr().err.strip().splitlines()
