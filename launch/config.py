@@ -182,6 +182,27 @@ def _check(cfg: ClusterConfig) -> list[Problem]:
             bad(key, f"must be a port number in 1..65535, got {value}")
     if cfg.ray.start_retries < 1:
         bad("cluster.ray.start_retries", f"must be >= 1, got {cfg.ray.start_retries}")
+    low, high = cfg.ray.min_worker_port, cfg.ray.max_worker_port
+    if low is not None and high is not None and low > high:
+        bad("cluster.ray.min_worker_port", f"must not be above cluster.ray.max_worker_port ({low} > {high})")
+    # Amounts and durations a launcher divides by, sleeps for or waits on: a value of 0 or less is a
+    # memory check that cannot pass, a `wait` that polls scontrol without pause, a Ray that cannot
+    # schedule a task, a sleep that raises on the node after the allocation started.
+    positive = [
+        ("gpu_memory_gb", cfg.gpu_memory_gb),
+        ("host_memory_gb", cfg.host_memory_gb),
+        ("sync_timeout_s", cfg.sync_timeout_s),
+        ("ray.num_cpus", cfg.ray.num_cpus),
+        ("ray.join_timeout_s", cfg.ray.join_timeout_s),
+        ("ray.stop_timeout_s", cfg.ray.stop_timeout_s),
+        ("slurm.cpus_per_task", cfg.slurm.cpus_per_task),
+        ("slurm.poll_interval_s", cfg.slurm.poll_interval_s),
+    ]
+    for key, value in positive:
+        if value is not None and value <= 0:
+            bad(f"cluster.{key}", f"must be more than 0, got {value}")
+    if cfg.ray.retry_delay_s < 0:
+        bad("cluster.ray.retry_delay_s", f"must be 0 or more, got {cfg.ray.retry_delay_s}")
     if cfg.slurm.gpu_request not in GPU_REQUESTS:
         bad("cluster.slurm.gpu_request", f"{cfg.slurm.gpu_request!r} is not one of {', '.join(GPU_REQUESTS)}")
     for i, line in enumerate(cfg.slurm.extra_sbatch):

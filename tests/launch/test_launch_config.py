@@ -106,3 +106,44 @@ def test_every_bad_cluster_value_is_reported_at_once():
         "cluster.master_port",
         "cluster.ray.start_retries",
     ]
+
+
+def test_amounts_and_durations_of_zero_or_less_are_refused_together():
+    """Each used to pass: a memory check that could not pass (gpu_memory_gb 0 showed as "vLLM cannot
+    start"), `wait` polling scontrol without pause, a Ray that could schedule nothing, a sleep that
+    raised on the node, a worker port range Ray refuses after the allocation started."""
+    with pytest.raises(ClusterConfigError) as caught:
+        parse_cluster(
+            {
+                "launcher": "slurm",
+                "gpu_memory_gb": 0,
+                "host_memory_gb": -1,
+                "sync_timeout_s": 0,
+                "ray": {
+                    "num_cpus": 0,
+                    "join_timeout_s": 0,
+                    "stop_timeout_s": -1,
+                    "retry_delay_s": -1,
+                    "min_worker_port": 60000,
+                    "max_worker_port": 54513,
+                },
+                "slurm": {"cpus_per_task": 0, "poll_interval_s": 0},
+            }
+        )
+    assert [str(p) for p in caught.value.problems] == [
+        "cluster.ray.min_worker_port: must not be above cluster.ray.max_worker_port (60000 > 54513)",
+        "cluster.gpu_memory_gb: must be more than 0, got 0.0",
+        "cluster.host_memory_gb: must be more than 0, got -1.0",
+        "cluster.sync_timeout_s: must be more than 0, got 0.0",
+        "cluster.ray.num_cpus: must be more than 0, got 0",
+        "cluster.ray.join_timeout_s: must be more than 0, got 0.0",
+        "cluster.ray.stop_timeout_s: must be more than 0, got -1.0",
+        "cluster.slurm.cpus_per_task: must be more than 0, got 0",
+        "cluster.slurm.poll_interval_s: must be more than 0, got 0.0",
+        "cluster.ray.retry_delay_s: must be 0 or more, got -1.0",
+    ]
+    at_limits = {
+        "launcher": "slurm",
+        "ray": {"retry_delay_s": 0, "min_worker_port": 54001, "max_worker_port": 54001},
+    }
+    assert parse_cluster(at_limits).ray.retry_delay_s == 0
