@@ -35,7 +35,7 @@ from data_prep.conf_data import load_yaml
 __all__ = ["CommandLineError", "build_parser", "command_line_problems", "main"]
 
 
-class CommandLineError(ValueError):
+class CommandLineError(HarnessError):
     """A command line the parser refused; ``flags`` are the options its message names."""
 
     def __init__(self, message: str) -> None:
