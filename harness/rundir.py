@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from common.errors import ConfigError, HarnessError, Problem
+from harness.stage_store import SHARED_DIR
 
 MAX_RUN_NAME = 100  # not in the papers: long enough for a sweep member's name, short for a path
 RUN_NAME_RULE = f"letters, digits, '-', '_' and '.' (not first), at most {MAX_RUN_NAME} characters"
@@ -32,6 +33,13 @@ def check_run_name(name: str) -> str:
     if not _RUN_NAME.fullmatch(name):
         shown = name if len(name) <= 60 else name[:57] + "..."
         raise ConfigError(Problem("run_name", f"{shown!r} is not a valid run name: use {RUN_NAME_RULE}"))
+    if name == SHARED_DIR:  # the run's stages would be written among the store's entries
+        raise ConfigError(
+            Problem(
+                "run_name",
+                f"{name!r} is the folder of the shared stages (runs/<paper>/{name}); choose another",
+            )
+        )
     return name
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -77,6 +78,17 @@ def test_a_run_name_that_is_not_one_plain_folder_name_is_refused(name: str, tmp_
         check_run_name(name)
     with pytest.raises(ConfigError, match="run_name"):
         plan_for("fake_hr1", f"paths.runs={tmp_path}", run_name=name or "/")
+
+
+def test_the_shared_stage_folder_is_not_a_run_name(tmp_path: Path) -> None:
+    """runs/<paper>/_shared holds the store's entries (harness/stage_store.py): a run of that name
+    wrote its stage folders among them."""
+    message = "run_name: '_shared' is the folder of the shared stages (runs/<paper>/_shared); choose another"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_run_name("_shared")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plan_for("fake_hr1", f"paths.runs={tmp_path}", run_name="_shared")
+    assert check_run_name("_shared2") == "_shared2"
 
 
 @pytest.mark.parametrize("name", ["r1", "fold-0__data.fold-3", "2026_12_02.b", "x" * MAX_RUN_NAME])
