@@ -11,6 +11,7 @@ response formats and rewards (common/plugins.py); they are imported right after 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ def compose(overrides: Sequence[str]) -> DictConfig:
     from harness.compose_cache import cached_compose
 
     _check_groups(overrides)
+    overrides = absolute_path_overrides(overrides)
     full = [f"paths.repo={REPO_ROOT}", *overrides]
     # the same command line over the same files composes the same config: kept, Hydra (~0.5 s,
     # and its import) runs only for a new one
@@ -120,6 +122,34 @@ def compose(overrides: Sequence[str]) -> DictConfig:
     _check_switches(cfg)
     load_config_plugins(cfg)
     return cfg
+
+
+# Every stage runs in the checkout (launch.job.Job.workdir = paths.repo) while the harness creates
+# the run directory from where it was started: a relative paths.runs put the run's manifest in one
+# folder and its stages' outputs in another, and `~` was a folder named "~".
+PATH_KEYS = ("paths.runs", "paths.data", "paths.models", "paths.cache")
+_PLAIN_PATH = re.compile(r"[\w/.@%+-]*")  # needs no quoting in Hydra's override grammar
+# In a quoted Hydra value only a quote and the backslashes right before a quote or the end are escaped.
+_QUOTE_ESCAPE = re.compile(r"(\\*)('|$)")
+
+
+def _escape_quote(match: re.Match[str]) -> str:
+    return match.group(1) * 2 + ("\\'" if match.group(2) else "")
+
+
+def absolute_path_overrides(overrides: Sequence[str]) -> list[str]:
+    """The command line with `paths.*=VALUE` made absolute: `~` expanded, a relative path taken
+    from the directory the harness was started in, as the user typed it."""
+    out = []
+    for override in overrides:
+        head, sep, value = override.partition("=")
+        if sep and override_key(override) in PATH_KEYS and value and not value.startswith(("${", "'", '"')):
+            value = os.path.abspath(os.path.expanduser(value))
+            if not _PLAIN_PATH.fullmatch(value):
+                value = "'" + _QUOTE_ESCAPE.sub(_escape_quote, value) + "'"
+            override = f"{head}={value}"
+        out.append(override)
+    return out
 
 
 # conf/config.yaml's on/off keys. Untyped there, `submit=no` composed as the string "no", which

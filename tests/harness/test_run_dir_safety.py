@@ -394,3 +394,55 @@ def test_a_refused_job_leaves_nothing_behind(tmp_path: Path, source: Path) -> No
     code, out, err = _run(runs, source, "+driver.env.BAD-NAME=1", f"reward.path={reward}")
     assert code != 0 and "env name 'BAD-NAME' is not a valid variable name" in err, out + err
     assert not _run_dir(runs).exists()
+
+
+# ----- 4. relative paths -------------------------------------------------------------------------
+
+
+def test_relative_paths_are_taken_from_where_the_harness_was_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stages run in the checkout (launch.job.Job.workdir): a relative paths.runs put the manifest
+    under the user's directory and the stage's output under the checkout; `~` was a folder "~"."""
+    from harness.config import absolute_path_overrides, compose
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    odd = tmp_path / "it's a dir"
+    odd.mkdir()
+    monkeypatch.chdir(odd)
+    assert absolute_path_overrides(
+        ["paths.runs=rr", "paths.data=~/data", "run_name=rr", "paths.models=${x}"]
+    ) == [
+        f"paths.runs='{odd.parent}/it\\'s a dir/rr'",
+        f"paths.data={tmp_path}/home/data",
+        "run_name=rr",
+        "paths.models=${x}",
+    ]
+    cfg = compose(["paper=fakescope", "profile=smoke", "paths.runs=rr", "paths.cache=~/c"])
+    assert (cfg.paths.runs, cfg.paths.cache) == (str(odd / "rr"), str(tmp_path / "home" / "c"))
+
+
+def test_a_run_with_a_relative_runs_folder_keeps_its_outputs_in_its_run_directory(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "paper=fakescope",
+            "profile=smoke",
+            "paths.runs=rr",
+            "run_name=r",
+            "stages=[tiny_model]",
+        ],  # fmt: skip
+        cwd=elsewhere,
+        env={**_env(), "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = elsewhere / "rr" / "fakescope" / "r"
+    assert (run / "manifest.json").is_file() and (run / "tiny_model" / "config.json").is_file()
+    assert not (REPO_ROOT / "rr").exists()
