@@ -56,13 +56,15 @@ def check_source(
     """
     module = source_module(source)
     result = CheckResult(source=source)
+    parsed = parse_options(module.Options, options, source)
     if hasattr(module, "check_layout"):
+        # the layout check reads the files only; the options are checked as convert would
+        result.problems = _option_problems(module, parsed)
         flags = (
             {} if verify_images is None else {"verify_images": verify_images}
         )  # None: the source's default
-        result.problems = list(module.check_layout(inputs, image_root=image_root, **flags))
+        result.problems += list(module.check_layout(inputs, image_root=image_root, **flags))
         return result
-    parsed = parse_options(module.Options, options, source)
     fields = {f.name for f in dataclasses.fields(parsed)}
     overrides: dict[str, Any] = {}
     if verify_images is None:
@@ -109,3 +111,21 @@ def check_source(
     elif not result.labels:
         result.problems.append(f"none of the {result.read} records can be converted")
     return result
+
+
+def _option_problems(module: Any, options: Any) -> list[str]:
+    """What convert would refuse in the options before reading a record: the source's own
+    ``check_options`` (data_prep/source_api.py) and a fold outside num_folds."""
+    from data_prep.cv_folds import fold_problem
+
+    problems = []
+    fold, num_folds = getattr(options, "fold", None), getattr(options, "num_folds", None)
+    if isinstance(fold, int) and isinstance(num_folds, int) and (problem := fold_problem(fold, num_folds)):
+        problems.append(problem)
+    check = getattr(module, "check_options", None)
+    try:
+        if check is not None:
+            check(options)
+    except (OSError, ValueError) as error:
+        problems.append(str(error))
+    return problems

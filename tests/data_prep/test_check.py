@@ -108,3 +108,22 @@ def test_check_through_the_cli(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "label_valuez" in bad.stderr
     no_root = run_cli("check", "--source", "testset_folders", "--input", str(tmp_path), "--image-root", "/x")
     assert no_root.returncode == 2 and "source testset_folders has no image_root option" in no_root.stderr
+
+
+def test_check_refuses_the_options_convert_would_refuse(synth_raw: Path) -> None:
+    """fakexplained's check reads the files only (its check_layout); it ignored --options, so a fold
+    outside num_folds or a template count out of range said "in place" and convert then stopped."""
+    from common.errors import ConfigError
+
+    assert check_source("fakexplained", [synth_raw], options={"fold": 1}).ok
+    assert check_source("fakexplained", [synth_raw], options={"fold": 9}).problems == [
+        "fold must be in [0, 3] for num_folds=4, got 9"
+    ]
+    assert check_source("fakexplained", [synth_raw], options={"templates_real": 0}).problems == [
+        "fakexplained options.templates_real: must be between 1 and 3 (the real templates in the templates file), "
+        "got 0"
+    ]
+    with pytest.raises(
+        ConfigError, match=r"fakexplained options.foldd: unknown key \(did you mean: fold\?\)"
+    ):
+        check_source("fakexplained", [synth_raw], options={"foldd": 1})
