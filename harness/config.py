@@ -11,6 +11,7 @@ response formats and rewards (common/plugins.py); they are imported right after 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -120,6 +121,7 @@ def compose(overrides: Sequence[str]) -> DictConfig:
     # and its import) runs only for a new one
     cfg = cached_compose([CONF_DIR, *search_path(overrides)], full, lambda: _hydra_compose(full, overrides))
     _check_switches(cfg)
+    _check_finite(cfg, overrides)
     load_config_plugins(cfg)
     return cfg
 
@@ -165,6 +167,36 @@ def _check_switches(cfg: DictConfig) -> None:
     ]
     if problems:
         raise ConfigError(problems)
+
+
+def _check_finite(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """A number the command line sets is finite: Hydra reads nan and inf as floats, and `nan < 0`
+    is false, so every range check let them through (cluster.gpu_memory_gb=nan was a traceback in
+    the pre-flight, stages.sft.learning_rate=nan reached the trainer). Only the keys the command
+    line sets are read: the shipped files hold no such number."""
+    problems = []
+    for override in overrides:
+        key = override_key(override)
+        try:
+            node = OmegaConf.select(cfg, key, default=None)
+        except Exception:  # an interpolation that does not resolve: reported where it is used
+            continue
+        value = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node
+        problems += [
+            Problem(where, f"must be a finite number, got {bad}") for where, bad in _not_finite(value, key)
+        ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _not_finite(value: object, key: str) -> list[tuple[str, float]]:
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [(key, value)]
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in _not_finite(v, f"{key}.{k}")]
+    if isinstance(value, list):
+        return [found for i, v in enumerate(value) for found in _not_finite(v, f"{key}[{i}]")]
+    return []
 
 
 def _hydra_compose(full: list[str], overrides: Sequence[str]) -> DictConfig:

@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -151,6 +152,33 @@ def test_gpu_machine_runs_the_full_recipe(monkeypatch: pytest.MonkeyPatch) -> No
 def test_help() -> None:
     proc = _harness("--help")
     assert proc.returncode == 0 and "dry_run=true" in proc.stdout
+
+
+@pytest.mark.parametrize("dry_run", ["true", "false"])
+def test_a_number_the_command_line_sets_is_finite(
+    dry_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra reads nan and inf as floats and `nan < 0` is false: every range check let them
+    through. cluster.gpu_memory_gb=nan was a traceback in the pre-flight; a nan learning rate
+    reached the trainer."""
+    overrides = [
+        "cluster.gpu_memory_gb=nan",
+        "stages.sft.learning_rate=1e999",  # inf once parsed
+        "eval.sampling.temperature=-inf",
+        "+stages.sft.extra=[1,nan]",
+    ]
+    code = main(
+        ["paper=fakexplain", "profile=full", f"dry_run={dry_run}", f"paths.runs={tmp_path}", *overrides]
+    )
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: cluster.gpu_memory_gb: must be a finite number, got nan",
+        "error: stages.sft.learning_rate: must be a finite number, got inf",
+        "error: eval.sampling.temperature: must be a finite number, got -inf",
+        "error: stages.sft.extra[1]: must be a finite number, got nan",
+    ]
+    assert list(tmp_path.iterdir()) == []
+    assert main(["paper=fakexplain", "profile=full", "dry_run=true", "stages.sft.learning_rate=1e-5"]) == 0
 
 
 def test_an_on_off_switch_takes_true_or_false_only(capsys: pytest.CaptureFixture[str]) -> None:
