@@ -64,10 +64,11 @@ def run_sweep(inv: Invocation) -> int:
     swept = [c.partition("=")[0] for c in inv.overrides if _is_sweep(c)]
     base_cfg = load_config(Invocation(overrides=combos[0]))
     base = str(base_cfg.get("run_name") or default_run_name())
+    names = [member_name(base, combo, swept) for combo in combos]
+    _check_distinct(names, combos, swept)
     run_dirs: list[Path] = []
     code = 0
-    for combo in combos:
-        name = member_name(base, combo, swept)
+    for combo, name in zip(combos, names):
         overrides = [o for o in combo if not o.startswith("run_name=")] + [f"run_name={name}"]
         print(f"=== {name} ===", flush=True)
         cfg = load_config(Invocation(overrides=overrides))
@@ -80,6 +81,23 @@ def run_sweep(inv: Invocation) -> int:
     if base_cfg.get("dry_run") or code != 0:
         return code
     return report_across(base_cfg, run_dirs[0].parent / f"{base}__sweep", run_dirs)
+
+
+def _check_distinct(names: Sequence[str], combos: Sequence[Sequence[str]], swept: Sequence[str]) -> None:
+    """Two members with one run name are one run directory: the second found the first's stages
+    completed and the report across counted that run twice (`-m data.fold=0,0`: a mean over two
+    copies of fold 0)."""
+    first: dict[str, Sequence[str]] = {}
+    problems = []
+    for name, combo in zip(names, combos):
+        if name in first:
+            shown = [" ".join(o for o in c if o.partition("=")[0] in swept) for c in (first[name], combo)]
+            problems.append(
+                Problem("-m", f"{shown[0]} and {shown[1]} are the same run {name}; sweep each value once")
+            )
+        first.setdefault(name, combo)
+    if problems:
+        raise ConfigError(problems)
 
 
 def report_across(

@@ -181,6 +181,34 @@ def test_a_number_the_command_line_sets_is_finite(
     assert main(["paper=fakexplain", "profile=full", "dry_run=true", "stages.sft.learning_rate=1e-5"]) == 0
 
 
+def test_two_sweep_members_that_would_be_one_run_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One run name is one run directory: the second member found the first's stages completed and
+    the report across counted it twice (`-m data.fold=0,1,0`: fold 0 weighed double in the mean)."""
+    common = [
+        "paper=fakexplain",
+        "profile=full",
+        "dry_run=false",
+        f"paths.runs={tmp_path}",
+        "run_name=r",
+        "-m",
+    ]
+    assert main([*common, "data.fold=0,1,0"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: -m: data.fold=0 and data.fold=0 are the same run r__data.fold-0; sweep each value once"
+    ]
+    assert main([*common, "+stages.sft.tag=a/b,a_b"]) == 2  # one folder name once sanitised
+    assert capsys.readouterr().err.splitlines() == [
+        "error: -m: +stages.sft.tag=a/b and +stages.sft.tag=a_b are the same run r__stages.sft.tag-a_b; "
+        "sweep each value once"
+    ]
+    assert list(tmp_path.iterdir()) == []
+    assert (
+        main(["paper=fakexplain", "profile=full", "dry_run=true", "run_name=r", "-m", "data.fold=0,1"]) == 0
+    )
+
+
 def test_an_on_off_switch_takes_true_or_false_only(capsys: pytest.CaptureFixture[str]) -> None:
     """`submit=no` composed as the string "no", which Python reads as true: the chain was
     submitted. Every switch of conf/config.yaml now takes true or false, every wrong one named."""
