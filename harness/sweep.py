@@ -63,6 +63,16 @@ def run_sweep(inv: Invocation) -> int:
         raise ConfigError(Problem("-m", "a multirun needs a swept value, e.g. -m data.fold=0,1,2,3"))
     swept = [c.partition("=")[0] for c in inv.overrides if _is_sweep(c)]
     base_cfg = load_config(Invocation(overrides=combos[0]))
+    if base_cfg.get("table") is not None or base_cfg.get("table_runs") is not None:
+        # each member would have run the paper's recipe, the table left out without a word
+        example = next((c for c in combos[0] if c.partition("=")[0] in swept), "data.fold=0")
+        raise ConfigError(
+            Problem(
+                "-m",
+                "a sweep runs the recipe once per value and does not run tables; run the table once per "
+                f"value instead (table={base_cfg.get('table')} {example}, ...)",
+            )
+        )
     base = str(base_cfg.get("run_name") or default_run_name())
     names = [member_name(base, combo, swept) for combo in combos]
     _check_distinct(names, combos, swept)

@@ -209,6 +209,17 @@ def test_two_sweep_members_that_would_be_one_run_are_refused(
     )
 
 
+def test_a_sweep_of_a_table_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each member ran the paper's recipe: the table was left out without a word."""
+    assert (
+        main(["paper=fakexplain", "profile=full", "dry_run=true", "table=table4", "-m", "data.fold=0,1"]) == 2
+    )
+    assert capsys.readouterr().err.splitlines() == [
+        "error: -m: a sweep runs the recipe once per value and does not run tables; run the table once per "
+        "value instead (table=table4 data.fold=0, ...)"
+    ]
+
+
 def test_an_on_off_switch_takes_true_or_false_only(capsys: pytest.CaptureFixture[str]) -> None:
     """`submit=no` composed as the string "no", which Python reads as true: the chain was
     submitted. Every switch of conf/config.yaml now takes true or false, every wrong one named."""
