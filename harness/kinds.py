@@ -17,6 +17,8 @@ runner and the report look the kind up here and ask it, instead of keeping their
   and the report lists its tracker run;
 - `read_curves`: the training-log reader the report uses;
 - `dialect`: the `dialect.<group>` its renderer reads;
+- `check_config`: problems the stage's own values show before planning derives or renders
+  anything (a section of the trainer's config given a scalar);
 - `derive_config`: values planning fills in from completed upstream outputs;
 - `answers`: what a model trained on the stage's output learns to answer, which validation parses
   with the evaluations' response formats (harness.validate.answer_format);
@@ -59,7 +61,7 @@ from harness.validate.registered import (
     validate_eval_command,
 )
 from harness.validate.swift_args import validate_swift_command
-from harness.validate.verl_overrides import validate_verl_command
+from harness.validate.verl_overrides import validate_verl_command, verl_section_problems
 
 # A rendered command -> problems naming config keys; deep=True adds the slow checks.
 Validator = Callable[[Rendered, bool], list[Problem]]
@@ -191,6 +193,8 @@ class StageKind:
     reward_kwargs: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] = _no_reward_kwargs
     tracked: bool = False  # reports to the experiment tracker (its renderer renders tracking=)
     read_curves: CurveReader | None = None
+    # (stage name, its trainer arguments) -> problems, checked before derive_config and render
+    check_config: Callable[[str, Mapping[str, Any]], list[Problem]] | None = None
     derive_config: ConfigDeriver | None = None
     answers: AnswerSampler | None = None
     gpu: GpuFacts = GpuFacts()
@@ -320,6 +324,7 @@ register_kind(
         uses_reward=_always,
         reward_kwargs=verl_reward_kwargs,
         read_curves=read_verl_stage,
+        check_config=verl_section_problems,
         derive_config=with_reward_total_steps,
         gpu=GpuFacts(
             cuda=True,

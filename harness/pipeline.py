@@ -281,6 +281,10 @@ def _expand(work: DictConfig, name: str, chain: tuple[str, ...], done: set[str])
             Problem(f"stages.{name}.extends", f"circular extends: {' -> '.join(chain + (name,))}")
         )
     node = stages[name]
+    if not OmegaConf.is_dict(node):  # `stages.sft=null` on the command line
+        raise ConfigError(
+            Problem(f"stages.{name}", f"a stage is a mapping of its settings (kind: ..., ...), got {node!r}")
+        )
     base_name = node.get("extends")
     if base_name is not None:
         if base_name not in stages:
@@ -297,6 +301,10 @@ def _expand(work: DictConfig, name: str, chain: tuple[str, ...], done: set[str])
     done.add(name)
 
 
+# A stage's settings that every kind reads as a mapping (a scalar there was an AttributeError).
+_MAPPINGS = ("inputs", "env", "options", "profile_skip")
+
+
 def stage_spec(cfg: DictConfig, name: str) -> StageSpec:
     """Resolve one stage (of a config passed through `expand_extends`) and check its kind."""
     node = cfg.stages[name]
@@ -306,6 +314,13 @@ def stage_spec(cfg: DictConfig, name: str) -> StageSpec:
         key = getattr(exc, "full_key", None) or f"stages.{name}"
         raise ConfigError(Problem(str(key), f"{type(exc).__name__}: {str(exc).splitlines()[0]}")) from None
     assert isinstance(resolved, dict)
+    problems = [
+        Problem(f"stages.{name}.{key}", f"must be a mapping (key: value, ...), got {resolved[key]!r}")
+        for key in _MAPPINGS
+        if resolved.get(key) is not None and not isinstance(resolved[key], dict)
+    ]
+    if problems:
+        raise ConfigError(problems)
     kind = resolved.get("kind")
     if kind not in KINDS:
         raise ConfigError(

@@ -129,6 +129,9 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     for name in names:
         spec = specs[name]
         try:
+            check = spec.stage_kind.check_config
+            if check is not None and (found := check(name, spec.trainer_args)):
+                raise ConfigError(found)
             inputs, warnings = resolve_inputs(spec, run_dir, specs, names)
             declared = spec.config
             spec = _derived(spec, inputs)

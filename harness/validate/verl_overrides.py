@@ -305,6 +305,36 @@ def _type_mismatch(defaults: DictConfig, key: str, value: Any) -> str | None:
     return f"verl {VERL_VERSION} expects {expected} for '{key}' (its default is {default!r}), got {value!r}"
 
 
+def verl_section_problems(stage: str, trainer_args: Mapping[str, Any]) -> list[Problem]:
+    """Each section of verl's config (a mapping in its defaults) the stage gives a scalar, a list or
+    null (`stages.grpo.data=5`): planning reads those sections (the reward schedule's steps, the
+    pre-flight, the vLLM checks) before the rendered command is validated, and failed on them."""
+    defaults = verl_defaults()
+    problems: list[Problem] = []
+
+    def walk(given: Mapping[str, Any], where: str) -> None:
+        for key, value in given.items():
+            dotted = f"{where}.{key}" if where else str(key)
+            try:
+                default = OmegaConf.select(defaults, dotted, default=None, throw_on_missing=False)
+            except Exception:  # an interpolation verl resolves against its own runtime values
+                continue
+            if not isinstance(default, DictConfig):
+                continue
+            if isinstance(value, Mapping):
+                walk(value, dotted)
+            else:
+                problems.append(
+                    Problem(
+                        f"stages.{stage}.{dotted}",
+                        f"must be a mapping (a section of verl {VERL_VERSION}'s config), got {value!r}",
+                    )
+                )
+
+    walk(trainer_args, "")
+    return problems
+
+
 def has_key(cfg: DictConfig, dotted: str) -> bool:
     """The key exists (a mandatory '???' value counts: select() would hide it)."""
     parent, _, leaf = dotted.rpartition(".")

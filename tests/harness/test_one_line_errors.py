@@ -334,6 +334,41 @@ def test_a_sources_own_option_checks_run_before_the_pipeline_starts(
     assert code == 2 and captured.err.strip().splitlines() == lines, captured.err
 
 
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        (
+            "stages.sft=null",
+            "error: stages.sft: a stage is a mapping of its settings (kind: ..., ...), got None",
+        ),
+        ("stages.sft.inputs=5", "error: stages.sft.inputs: must be a mapping (key: value, ...), got 5"),
+        ("stages.sft.env=5", "error: stages.sft.env: must be a mapping (key: value, ...), got 5"),
+        ("stages.eval.options=5", "error: stages.eval.options: must be a mapping (key: value, ...), got 5"),
+        (
+            "stages.grpo.data=5",
+            "error: stages.grpo.data: must be a mapping (a section of verl 0.9.1's config), got 5",
+        ),
+        (
+            "stages.grpo.data=null",
+            "error: stages.grpo.data: must be a mapping (a section of verl 0.9.1's config), got None",
+        ),
+        (
+            "stages.grpo.actor_rollout_ref.rollout=5",
+            "error: stages.grpo.actor_rollout_ref.rollout: must be a mapping (a section of verl 0.9.1's config), "
+            "got 5",
+        ),
+    ],
+)
+def test_a_section_given_a_scalar_is_one_line(
+    override: str, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each was an AttributeError traceback from planning (the extends merge, the inputs, the
+    reward schedule's steps, the pre-flight, the vLLM checks)."""
+    code = main(["paper=fakexplain", "profile=full", "dry_run=true", override])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.strip().splitlines() == [line], captured.err
+
+
 def test_the_download_stage_is_parsed_too(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["paper=fakexplain", "profile=full", "dry_run=true", "stages.download_model.hub=hff"])
     lines = capsys.readouterr().err.strip().splitlines()
