@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -292,14 +293,42 @@ def _explain_composition(exc: Exception, overrides: Sequence[str]) -> Problem:
     rest = [o for o in overrides if override_key(o) != key]
     if len(rest) < len(overrides):
         try:
-            hint = suggest_key(compose(rest), key)
+            composed = compose(rest)
         except ConfigError:
-            hint = ""
+            composed = None
+        if composed is not None:
+            through = _interpolated_prefix(composed, key)
+            if through is not None:
+                return Problem(key, through)
+            hint = suggest_key(composed, key)
     return Problem(
         key,
         f"no such key{hint}; to add a key the config does not have, prefix the "
         f"override with '+' (+{key}=...)",
     )
+
+
+def _interpolated_prefix(cfg: DictConfig, dotted: str) -> str | None:
+    """Why a key under an interpolation (`stages.eval.options: ${eval}`) cannot be overridden, and
+    which key to set instead; None when no part of the path is one. Hydra only says the key does
+    not exist, and the did-you-mean offered the same name."""
+    parts = dotted.split(".")
+    node: Any = cfg
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, DictConfig) or part not in node:
+            return None
+        if OmegaConf.is_interpolation(node, part):
+            prefix, below = ".".join(parts[: i + 1]), ".".join(parts[i + 1 :])
+            raw = str(node._get_node(part)._value())  # type: ignore[union-attr]
+            target = re.fullmatch(r"\$\{([\w.]+)\}", raw)
+            instead = (
+                f"set {target.group(1)}.{below} instead (it applies wherever {raw} is used)"
+                if target
+                else "set the keys it refers to instead"
+            )
+            return f"{prefix} is {raw} in the config, so nothing under it can be overridden; {instead}"
+        node = node._get_node(part)
+    return None
 
 
 def suggest_key(cfg: DictConfig, dotted: str) -> str:

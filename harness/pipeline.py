@@ -302,7 +302,7 @@ def _expand(work: DictConfig, name: str, chain: tuple[str, ...], done: set[str])
 
 
 # A stage's settings that every kind reads as a mapping (a scalar there was an AttributeError).
-_MAPPINGS = ("inputs", "env", "options", "profile_skip")
+_MAPPINGS = ("inputs", "env", "options", "profile_skip", "reward_fn", "reward_fn.kwargs")
 
 
 def stage_spec(cfg: DictConfig, name: str) -> StageSpec:
@@ -314,11 +314,15 @@ def stage_spec(cfg: DictConfig, name: str) -> StageSpec:
         key = getattr(exc, "full_key", None) or f"stages.{name}"
         raise ConfigError(Problem(str(key), f"{type(exc).__name__}: {str(exc).splitlines()[0]}")) from None
     assert isinstance(resolved, dict)
-    problems = [
-        Problem(f"stages.{name}.{key}", f"must be a mapping (key: value, ...), got {resolved[key]!r}")
-        for key in _MAPPINGS
-        if resolved.get(key) is not None and not isinstance(resolved[key], dict)
-    ]
+    problems = []
+    for key in _MAPPINGS:
+        parent, _, leaf = key.rpartition(".")
+        section = resolved.get(parent) if parent else resolved
+        value = section.get(leaf) if isinstance(section, dict) else None
+        if value is not None and not isinstance(value, dict):
+            problems.append(
+                Problem(f"stages.{name}.{key}", f"must be a mapping (key: value, ...), got {value!r}")
+            )
     if problems:
         raise ConfigError(problems)
     kind = resolved.get("kind")

@@ -41,6 +41,7 @@ def _describe_action(action: argparse.Action) -> dict[str, Any]:
 
 def build_spec() -> dict[str, Any]:
     from swift.arguments import ExportArguments, RLHFArguments, SftArguments
+    from swift.arguments.base_args.base_args import get_supported_tuners
     from swift.model import MODEL_MAPPING
     from swift.template import TEMPLATE_MAPPING
     from swift.utils.utils import _patch_get_type_hints
@@ -59,6 +60,9 @@ def build_spec() -> dict[str, Any]:
         "commands": commands,
         "model_types": sorted(MODEL_MAPPING),
         "templates": sorted(TEMPLATE_MAPPING),
+        # a str field whose choices only its help text lists; an unknown one raised in
+        # prepare_model, after the model loaded (swift/pipelines/train/tuner.py)
+        "tuner_types": sorted(get_supported_tuners()),
         "deepspeed_presets": ["zero0", "zero1", "zero2", "zero3", "zero2_offload", "zero3_offload"],
     }
 

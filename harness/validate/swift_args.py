@@ -219,6 +219,13 @@ def _check_value(flag: str, values: list[str], where: str, spec: Mapping[str, An
                 where, f"ms-swift {version} has no template '{value}'{did_you_mean(value, spec['templates'])}"
             )
         ]
+    if name == "tuner_type" and value not in spec["tuner_types"]:
+        return [
+            Problem(
+                where,
+                f"ms-swift {version} has no tuner_type '{value}'{did_you_mean(value, spec['tuner_types'])}",
+            )
+        ]
     if name == "deepspeed":
         presets = spec["deepspeed_presets"]
         if value not in presets and not value.lstrip().startswith("{") and not os.path.exists(value):

@@ -345,6 +345,16 @@ def test_a_sources_own_option_checks_run_before_the_pipeline_starts(
         ("stages.sft.env=5", "error: stages.sft.env: must be a mapping (key: value, ...), got 5"),
         ("stages.eval.options=5", "error: stages.eval.options: must be a mapping (key: value, ...), got 5"),
         (
+            "stages.eval.options.sampling.temperature=0.5",  # options is ${eval}: Hydra said "no such key"
+            "error: stages.eval.options.sampling.temperature: stages.eval.options is ${eval} in the config, so "
+            "nothing under it can be overridden; set eval.sampling.temperature instead (it applies wherever "
+            "${eval} is used)",
+        ),
+        (
+            "variant=linear_swift stages.grpo_swift.reward_fn.kwargs=5",
+            "error: stages.grpo_swift.reward_fn.kwargs: must be a mapping (key: value, ...), got 5",
+        ),
+        (
             "stages.grpo.data=5",
             "error: stages.grpo.data: must be a mapping (a section of verl 0.9.1's config), got 5",
         ),
@@ -364,7 +374,7 @@ def test_a_section_given_a_scalar_is_one_line(
 ) -> None:
     """Each was an AttributeError traceback from planning (the extends merge, the inputs, the
     reward schedule's steps, the pre-flight, the vLLM checks)."""
-    code = main(["paper=fakexplain", "profile=full", "dry_run=true", override])
+    code = main(["paper=fakexplain", "profile=full", "dry_run=true", *override.split()])
     captured = capsys.readouterr()
     assert code == 2 and captured.err.strip().splitlines() == [line], captured.err
 

@@ -78,6 +78,16 @@ def test_unknown_model_type_is_caught_without_loading_a_model() -> None:
     assert problems[0].startswith("stages.sft.model_type:")
 
 
+def test_unknown_tuner_type_is_caught_without_loading_a_model() -> None:
+    """ms-swift's tuner_type is a free string whose choices only its help lists; an unknown one
+    raised in prepare_model, after the model loaded (swift/pipelines/train/tuner.py)."""
+    problems = _problems("fakexplain", "stages.sft.tuner_type=lorra")
+    assert problems[0] == (
+        "stages.sft.tuner_type: ms-swift 4.6.0 has no tuner_type 'lorra' (did you mean: lora, adalora, lora_llm?)"
+    )
+    assert not any("tuner_type" in p for p in _problems("fakexplain", "stages.sft.tuner_type=full"))
+
+
 def test_grpo_rollout_mode_and_use_vllm_go_together() -> None:
     # ms-swift raises at start-up on either mismatch (RLHFArguments._init_rollout): the CPU run of
     # this stage with use_vllm=false and vllm_mode left at colocate stopped with
