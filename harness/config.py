@@ -255,13 +255,23 @@ OmegaConf.register_new_resolver("reward_file", _reward_file, replace=True)
 def _check_groups(overrides: Sequence[str]) -> None:
     """Unknown options of the groups a user picks most often get a friendly message."""
     problems = []
-    for group in ("paper", "cluster", "model", "profile", "tracking", "attention"):
+    for group in (
+        "paper",
+        "cluster",
+        "model",
+        "profile",
+        "tracking",
+        "attention",
+        "reward",
+        "eval",
+        "results",
+    ):
         picked = choice(overrides, group)
         if picked is None:
             continue
         options = available(group, overrides)
         if picked in ("null", "") and group != "profile":
-            problems.append(Problem(group, f"choose a {group}; available: {', '.join(options)}"))
+            problems.append(Problem(group, f"choose one; available: {', '.join(options)}"))
             continue
         if picked in ("null", ""):
             continue

@@ -23,7 +23,15 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> tuple[list[str], str]:
     "override, line",
     [
         ("cluster=_base", "error: cluster: unknown cluster '_base'; available: local, slurm, torchrun"),
-        ("model=null", "error: model: choose a model; available: internvl2_5_26b, "),
+        ("model=null", "error: model: choose one; available: internvl2_5_26b, "),
+        (
+            "reward=foo",
+            "error: reward: unknown reward 'foo'; available: fake_hr1, fakexplain",
+        ),  # was Hydra's 9 lines
+        (
+            "eval=null",
+            "error: eval: choose one; available: aigi_holmes, fake_hr1, fakescope, fakexplain",
+        ),  # a traceback
         ("run_name=" + "x" * 300, "error: run_name: 'xxxxxxxx"),
         ("from_stage=sfx", "error: from_stage: no stage 'sfx' in this pipeline (did you mean: sft?)"),
     ],
@@ -123,7 +131,7 @@ def _refused_in_one_line(
             "use cluster=torchrun or cluster=slurm",
         ),
         (["cluster=_base"], "error: cluster: unknown cluster '_base'; available: local, slurm, torchrun"),
-        (["model=null"], "error: model: choose a model; available: "),
+        (["model=null"], "error: model: choose one; available: "),
         (["run_name=" + "y" * 300], "error: run_name: 'yyyy"),
     ],
 )
