@@ -11,6 +11,7 @@ the full key path (`cluster.slurm.partition`) and what to change, all problems a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -122,6 +123,15 @@ class ClusterConfig:
     secret_patterns: tuple[str, ...] = DEFAULT_SECRET_PATTERNS
 
 
+# CUDA_VISIBLE_DEVICES items: an index, or a GPU / MIG UUID as nvidia-smi -L prints them.
+_DEVICE = re.compile(r"\d+|GPU-[0-9A-Fa-f-]+|MIG-[\w/-]+")
+# sbatch --time (man sbatch) and --mem (a size with an optional unit suffix).
+_SLURM_TIME = re.compile(
+    r"(?i:unlimited|infinite)|\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2}",
+)
+_SLURM_MEM = re.compile(r"\d+[KMGTkmgt]?")
+
+
 def parse_cluster(cluster: Mapping[str, Any]) -> ClusterConfig:
     """Validate a `cluster` mapping and return it typed; raises ClusterConfigError listing every problem.
 
@@ -171,6 +181,23 @@ def _check(cfg: ClusterConfig) -> list[Problem]:
         bad("cluster.gpus_per_node", f"must be >= 0, got {cfg.gpus_per_node}")
     if cfg.node_rank is not None and cfg.node_rank < 0:
         bad("cluster.node_rank", f"must be >= 0, got {cfg.node_rank}")
+    if (
+        cfg.node_rank is not None
+        and cfg.nnodes is not None
+        and cfg.nnodes >= 1
+        and cfg.node_rank >= cfg.nnodes
+    ):
+        bad("cluster.node_rank", f"must be below cluster.nnodes ({cfg.nnodes}), got {cfg.node_rank}")
+    for key in ("master_addr", "visible_devices", "python"):
+        if getattr(cfg, key) is not None and not str(getattr(cfg, key)).strip():
+            bad(f"cluster.{key}", "is empty; give a value or null (the default)")
+    if cfg.visible_devices and str(cfg.visible_devices).strip():
+        wrong = [d for d in str(cfg.visible_devices).split(",") if not _DEVICE.fullmatch(d.strip())]
+        if wrong:
+            bad(
+                "cluster.visible_devices",
+                f"{', '.join(map(repr, wrong))} is not a GPU index or UUID (CUDA_VISIBLE_DEVICES: '0,1,2,3')",
+            )
     ports = [(f"cluster.{key}", getattr(cfg, key)) for key in ("master_port", "sync_port")]
     ports += [
         (f"cluster.ray.{f.name}", getattr(cfg.ray, f.name))
@@ -215,6 +242,19 @@ def _check(cfg: ClusterConfig) -> list[Problem]:
         value = getattr(cfg.slurm, key)
         if value is not None and ("\n" in value or "\r" in value):
             bad(f"cluster.slurm.{key}", "contains a newline")
+    # sbatch refuses these at submission; with a chain that is after the jobs before were queued
+    time = cfg.slurm.time
+    if time is not None and "\n" not in time and not _SLURM_TIME.fullmatch(time.strip()):
+        bad(
+            "cluster.slurm.time",
+            f"{time!r} is not a Slurm time limit (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED)",
+        )
+    mem = cfg.slurm.mem
+    if mem is not None and "\n" not in mem and not _SLURM_MEM.fullmatch(mem.strip()):
+        bad(
+            "cluster.slurm.mem",
+            f"{mem!r} is not a Slurm memory size (a number with K, M, G or T, e.g. 480G; 0: all)",
+        )
     if not cfg.secret_patterns:
         bad(
             "cluster.secret_patterns",

@@ -82,6 +82,24 @@ def test_torchrun_node_count_comes_from_the_environment(env, expected, monkeypat
         ({"launcher": "slurm", "slurm": {"extra_sbatch": ["--a\n--b"]}}, r"extra_sbatch\[0\]"),
         ({"launcher": "slurm", "slurm": {"setup": "module load x"}}, "cluster.slurm.setup: must be a list"),
         ({"launcher": "slurm", "secret_patterns": []}, "cluster.secret_patterns: is empty"),
+        # each passed and failed on the node or at submission, after earlier stages ran or were queued
+        (
+            {"launcher": "torchrun", "nnodes": 2, "node_rank": 5},
+            r"cluster.node_rank: must be below cluster.nnodes \(2\), got 5",
+        ),
+        ({"launcher": "torchrun", "master_addr": ""}, "cluster.master_addr: is empty; give a value or null"),
+        (
+            {"launcher": "local", "visible_devices": "0,abc"},
+            r"cluster.visible_devices: 'abc' is not a GPU index or UUID",
+        ),
+        (
+            {"launcher": "slurm", "slurm": {"time": "forever"}},
+            "cluster.slurm.time: 'forever' is not a Slurm time",
+        ),
+        (
+            {"launcher": "slurm", "slurm": {"mem": "lots"}},
+            "cluster.slurm.mem: 'lots' is not a Slurm memory size",
+        ),
     ],
 )
 def test_bad_cluster_values_name_their_key(cluster, match):
@@ -147,3 +165,15 @@ def test_amounts_and_durations_of_zero_or_less_are_refused_together():
         "ray": {"retry_delay_s": 0, "min_worker_port": 54001, "max_worker_port": 54001},
     }
     assert parse_cluster(at_limits).ray.retry_delay_s == 0
+
+
+@pytest.mark.parametrize(
+    "time", ["120", "30:00", "12:00:00", "2-00", "2-12:30", "2-00:00:00", "UNLIMITED", "infinite"]
+)
+def test_slurm_time_limits_sbatch_takes_pass(time):
+    assert parse_cluster({"launcher": "slurm", "slurm": {"time": time, "mem": "480G"}}).slurm.time == time
+
+
+def test_gpu_uuids_and_indices_pass():
+    devices = "0, 3,GPU-8d3f6a1c-1b2e-4c5d-9e0f-123456789abc,MIG-GPU-8d3f6a1c/1/0"
+    assert parse_cluster({"launcher": "local", "visible_devices": devices}).visible_devices == devices
