@@ -9,6 +9,7 @@ config and overrides it, so three GRPO stages do not repeat forty keys.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,7 @@ class StageSpec:
                 else:
                     walk(value.get("fallback"), f"{where}.fallback")
             elif not str(value).startswith(STAGE_REF):
-                found.append((where, str(value)))
+                found.append((where, literal_path(str(value))))
 
         for key, value in (self.get("inputs") or {}).items():
             walk(value, f"stages.{self.name}.inputs.{key}")
@@ -415,4 +416,14 @@ def _resolve_input(
     text = str(value)
     if text.startswith(STAGE_REF):
         return resolve_ref(text, run_dir, specs, order, consumer, where)
-    return text
+    return literal_path(text)
+
+
+def literal_path(text: str) -> str:
+    """A path the user gives as an input, as the stage gets it: `~` expanded and a relative path
+    taken from the directory the harness started in. Stages run in the checkout
+    (launch.job.Job.workdir), so `data.root=mydata` from another directory was found by the
+    existence check and not by the stage."""
+    if not text or "://" in text:
+        return text
+    return os.path.abspath(os.path.expanduser(text))

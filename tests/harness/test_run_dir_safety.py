@@ -446,3 +446,24 @@ def test_a_run_with_a_relative_runs_folder_keeps_its_outputs_in_its_run_director
     run = elsewhere / "rr" / "fakescope" / "r"
     assert (run / "manifest.json").is_file() and (run / "tiny_model" / "config.json").is_file()
     assert not (REPO_ROOT / "rr").exists()
+
+
+def test_a_relative_input_is_taken_from_where_the_harness_was_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The existence check read `data.root=mydata` from the user's directory, the stage (run in the
+    checkout) from the checkout: the check passed and the stage did not find it."""
+    from harness.validate import missing_inputs
+
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    plan = plan_for("fakexplain", f"paths.runs={tmp_path / 'runs'}", "data.root=mydata")
+    argv = plan.stage("prepare_data").rendered.argv
+    assert argv[argv.index("--input") + 1] == str(tmp_path / "mydata")
+    assert "stages.prepare_data.inputs.input" not in {p.key for p in missing_inputs(plan)}
+    monkeypatch.chdir(tmp_path / "elsewhere")  # no mydata here: named before anything runs
+    elsewhere = plan_for("fakexplain", f"paths.runs={tmp_path / 'runs'}", "data.root=mydata")
+    assert "stages.prepare_data.inputs.input" in {p.key for p in missing_inputs(elsewhere)}
+    argv = elsewhere.stage("prepare_data").rendered.argv
+    assert argv[argv.index("--input") + 1] == str(tmp_path / "elsewhere" / "mydata")
