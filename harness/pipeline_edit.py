@@ -60,7 +60,7 @@ def apply_pipeline_edit(
         return result
     problems: list[Problem] = []
     result = _apply(result, edit, where, defined, problems, needs, allow_variants=True)
-    per_variant = edit.get("variants") or {}
+    per_variant = (edit.get("variants") or {}) if isinstance(edit, Mapping) else {}  # else _apply said so
     if isinstance(per_variant, Mapping):
         for name, variant_edit in per_variant.items():
             if name not in variants:

@@ -99,6 +99,10 @@ def test_mistakes_name_the_edit_key() -> None:
         "pipeline_edit.variants.b: no such variant; this paper has no variants",
     ]
     assert _problems({"first": "tiny"}) == ["pipeline_edit.first: must be a list of stage names, got 'tiny'"]
+    # run_edit=5 on the command line was an AttributeError traceback
+    assert _problems(5) == [
+        "pipeline_edit: must be a mapping of drop, replace, first, before, after, last, keep"
+    ]
 
 
 def test_the_fakexplain_smoke_overlay_edits_both_variants() -> None:
