@@ -28,6 +28,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("harness/render/tools.py", "render_download", "data_prep"): "argv: the module `python3 -m` runs",
     ("harness/render/tools.py", "render_download", "download"): "argv: data_prep's subcommand",
     ("harness/config_schemas.py", "_schemas", "eval"): "the `eval` config group, not the stage kind",
+    ("harness/config.py", "_check_groups", "eval"): "the `eval` config group, not the stage kind",
     ("expert/infer.py", "infer", "expert_infer"): "a section name of the program's metadata record",
 }
 

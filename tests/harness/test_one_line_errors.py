@@ -30,7 +30,7 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> tuple[list[str], str]:
         ),  # was Hydra's 9 lines
         (
             "eval=null",
-            "error: eval: choose one; available: aigi_holmes, fake_hr1, fakescope, fakexplain",
+            f"error: eval: choose one; available: {', '.join(sorted(PAPERS))}",
         ),  # a traceback
         ("run_name=" + "x" * 300, "error: run_name: 'xxxxxxxx"),
         ("from_stage=sfx", "error: from_stage: no stage 'sfx' in this pipeline (did you mean: sft?)"),
