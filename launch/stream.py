@@ -35,13 +35,23 @@ def run_logged(
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     out = console if console is not None else _console()
     masker = SecretMasker(secrets)
+    marker = str(Path(log_path).resolve())
     with open(log_path, "ab") as log:
+        leftovers = processes_logging_to(marker)
+        if leftovers:
+            # An earlier attempt whose harness died without stopping it (kill -9, a closed login
+            # session): restarting beside it would run two trainers on one stage folder and GPUs.
+            shown = ", ".join(map(str, leftovers))
+            note = f"==> stopping {len(leftovers)} process(es) of an earlier attempt still running: {shown}\n"
+            _write(log, out, note.encode())
+            stop_processes(leftovers)
         header = f"==> {time.strftime('%Y-%m-%d %H:%M:%S')} cwd={cwd}: {shell.join(argv)}\n"
         _write(log, out, masker.feed(header.encode()) + masker.flush())
         try:
             proc = subprocess.Popen(
                 list(argv),
-                env=dict(env),
+                # the marker finds the stage's processes, its workers' included, from a later attempt
+                env={**env, STAGE_LOG_ENV: marker},
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -118,3 +128,56 @@ def _signal_group(pgid: int, signum: int) -> bool:
     except PermissionError:  # a zombie-only group on some kernels
         return False
     return True
+
+
+STAGE_LOG_ENV = "AIGI_STAGE_LOG"  # in every process of a stage: the log file it writes to
+
+
+def processes_logging_to(log_path: str) -> list[int]:
+    """PIDs of live processes on this machine (this user's) whose environment says they belong to
+    the stage writing `log_path` (STAGE_LOG_ENV), this process excepted."""
+    needle = f"{STAGE_LOG_ENV}={log_path}".encode()
+    found = []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                variables = handle.read().split(b"\0")
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                state = handle.read().rsplit(b") ", 1)[1][:1]
+        except (OSError, IndexError):  # gone, or another user's
+            continue
+        if needle in variables and state != b"Z":
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def stop_processes(pids: Sequence[int], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM each, then SIGKILL what is left after `grace_s` (the stage's own stop rule)."""
+    for pid in pids:
+        _signal_pid(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        _signal_pid(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
+
+
+def _signal_pid(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waits only for its parent to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b") ", 1)[1][:1] != b"Z"
+    except (OSError, IndexError):
+        return False

@@ -138,9 +138,12 @@ def test_a_second_invocation_of_a_busy_run_exits_at_once_and_a_dead_holder_never
     tmp_path: Path, source: Path
 ) -> None:
     runs = tmp_path / "runs"
-    first = _start(runs, source, COUNT_SLEEP="600")
+    first = _start(runs, source, COUNT_SLEEP="600", COUNT_WORKER="1")
+    pids_file = _run_dir(runs) / "count" / "count.json.pids"
     try:
-        _wait_for(lambda: _count_running(runs))
+        _wait_for(
+            lambda: _count_running(runs) and pids_file.exists() and len(pids_file.read_text().split()) == 2
+        )
         started = time.monotonic()
         code, out, err = _run(runs, source)
         assert code == 2, out + err
@@ -154,10 +157,17 @@ def test_a_second_invocation_of_a_busy_run_exits_at_once_and_a_dead_holder_never
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # a holder that dies without cleaning up
         first.communicate(timeout=60)
+    # Its stage (its own session) and the stage's worker (ignores SIGTERM) live on, orphaned.
+    stage, worker = map(int, pids_file.read_text().split())
+    assert _alive(stage) and _alive(worker)
     assert (_run_dir(runs) / ".lock").exists()  # the stale lock file stays behind ...
     code, out, err = _run(runs, source)  # ... and does not block the rerun
     assert code == 0, out + err
     assert "[1/2] count: running (was running; restarting cleanly)" in out
+    # The restart first stopped the earlier attempt: two trainers on one stage folder (and its GPUs)
+    # otherwise. The worker needed the SIGKILL after the grace period.
+    assert f"==> stopping 2 process(es) of an earlier attempt still running: {min(stage, worker)}, " in out
+    assert not _alive(stage) and not _alive(worker)
     assert _manifest(runs)["stages"][1]["status"] == "completed"
 
 
