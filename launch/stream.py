@@ -44,7 +44,7 @@ def run_logged(
             shown = ", ".join(map(str, leftovers))
             note = f"==> stopping {len(leftovers)} process(es) of an earlier attempt still running: {shown}\n"
             _write(log, out, note.encode())
-            stop_processes(leftovers)
+            stop_processes_logging_to(marker)
         header = f"==> {time.strftime('%Y-%m-%d %H:%M:%S')} cwd={cwd}: {shell.join(argv)}\n"
         _write(log, out, masker.feed(header.encode()) + masker.flush())
         try:
@@ -153,17 +153,19 @@ def processes_logging_to(log_path: str) -> list[int]:
     return sorted(found)
 
 
-def stop_processes(pids: Sequence[int], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM each, then SIGKILL what is left after `grace_s` (the stage's own stop rule)."""
-    for pid in pids:
+def stop_processes_logging_to(log_path: str, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM each process of the stage, then SIGKILL those left after `grace_s` (the stage's own
+    stop rule). Each signal goes to the processes found with the marker at that moment, so a PID
+    the kernel reused meanwhile is not signalled."""
+    for pid in processes_logging_to(log_path):
         _signal_pid(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-        time.sleep(0.1)
-    for pid in pids:
+    while time.monotonic() < deadline and processes_logging_to(log_path):
+        time.sleep(0.2)
+    for pid in processes_logging_to(log_path):
         _signal_pid(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+    while time.monotonic() < deadline and processes_logging_to(log_path):
         time.sleep(0.05)
 
 
@@ -172,12 +174,3 @@ def _signal_pid(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie waits only for its parent to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b") ", 1)[1][:1] != b"Z"
-    except (OSError, IndexError):
-        return False
