@@ -59,7 +59,9 @@ def test_failing_middle_stage_is_named_and_the_last_never_starts(slurm_cluster, 
         tmp_path,
         "run_name=broken",
         "stages=[tiny_model,synth_data,prepare_data,sft]",
-        "stages.prepare_data.options.min_pixels=0",
+        # every image missing: a failure only the data shows (min_pixels=0, used before, is now
+        # refused before launch by the source's check_options)
+        "+stages.prepare_data.options.image_root=/nonexistent",
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "stage 'prepare_data'" in proc.stderr and "failed" in proc.stderr

@@ -376,11 +376,12 @@ def _assert_wandb_offline_runs_hold_the_loss(run_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_a_failing_stage_stops_the_pipeline(tmp_path: Path) -> None:
-    # min_pixels 0 is refused by the converter: prepare_data exits non-zero.
-    proc = _run(tmp_path, "run_name=broken", "stages.prepare_data.options.min_pixels=0")
+    # Every image missing under image_root: prepare_data rejects every record and exits non-zero
+    # (a failure only the data shows; min_pixels=0, used before, is now refused before launch).
+    proc = _run(tmp_path, "run_name=broken", "+stages.prepare_data.options.image_root=/nonexistent")
     assert proc.returncode != 0
     assert "prepare_data: FAILED with exit code" in proc.stderr
-    assert "last lines of" in proc.stderr and "min_pixels" in proc.stderr
+    assert "last lines of" in proc.stderr and "image_missing" in proc.stderr
     stages = _stages(_manifest(tmp_path, "broken"))
     assert stages["prepare_data"]["status"] == "failed" and stages["prepare_data"]["exit_code"] != 0
     assert "sft" not in stages or stages["sft"]["status"] == "pending"
