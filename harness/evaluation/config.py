@@ -237,32 +237,48 @@ def _check_ranges(config: EvalConfig) -> list[Problem]:
     """Values the backends refuse only once the model is loaded (vLLM's SamplingParams and engine
     arguments), or take without complaint and answer nothing (max_new_tokens 0: every answer empty)."""
     sampling, vllm, openai = config.sampling, config.vllm, config.openai
-    checks = [
-        ("eval.max_new_tokens", config.max_new_tokens >= 1, "must be at least 1 (0 generates no answer)"),
-        ("eval.sampling.top_p", 0 < sampling.top_p <= 1, "must be more than 0 and at most 1"),
+    checks = [  # (key, value, within range, what the range is)
+        (
+            "eval.max_new_tokens",
+            config.max_new_tokens,
+            config.max_new_tokens >= 1,
+            "must be at least 1 (0 generates no answer)",
+        ),
+        ("eval.sampling.top_p", sampling.top_p, 0 < sampling.top_p <= 1, "must be more than 0 and at most 1"),
         (
             "eval.sampling.repetition_penalty",
+            sampling.repetition_penalty,
             sampling.repetition_penalty is None or sampling.repetition_penalty > 0,
             "must be null or more than 0 (1 = none)",
         ),
-        ("eval.vllm.tensor_parallel_size", vllm.tensor_parallel_size >= 1, "must be at least 1"),
+        (
+            "eval.vllm.tensor_parallel_size",
+            vllm.tensor_parallel_size,
+            vllm.tensor_parallel_size >= 1,
+            "must be at least 1",
+        ),
         (
             "eval.vllm.gpu_memory_utilization",
+            vllm.gpu_memory_utilization,
             0 < vllm.gpu_memory_utilization <= 1,
             "must be more than 0 and at most 1 (the share of each GPU's memory)",
         ),
         (
             "eval.vllm.max_model_len",
+            vllm.max_model_len,
             vllm.max_model_len is None or vllm.max_model_len >= 1,
             "must be null or at least 1",
         ),
-        ("eval.openai.timeout_s", openai.timeout_s > 0, "must be more than 0"),
-        ("eval.openai.max_retries", openai.max_retries >= 0, "must be 0 or more"),
-        ("eval.openai.startup_timeout_s", openai.startup_timeout_s > 0, "must be more than 0"),
+        ("eval.openai.timeout_s", openai.timeout_s, openai.timeout_s > 0, "must be more than 0"),
+        ("eval.openai.max_retries", openai.max_retries, openai.max_retries >= 0, "must be 0 or more"),
+        (
+            "eval.openai.startup_timeout_s",
+            openai.startup_timeout_s,
+            openai.startup_timeout_s > 0,
+            "must be more than 0",
+        ),
     ]
-    problems = [
-        Problem(key, f"{message}, got {_value_at(config, key)!r}") for key, ok, message in checks if not ok
-    ]
+    problems = [Problem(key, f"{message}, got {value!r}") for key, value, ok, message in checks if not ok]
     frame = config.model_frame
     if frame is not None:
         if frame.factor < 1:
@@ -279,10 +295,3 @@ def _check_ranges(config: EvalConfig) -> list[Problem]:
                 )
             )
     return problems
-
-
-def _value_at(config: EvalConfig, key: str) -> Any:
-    value: Any = config
-    for part in key.split(".")[1:]:
-        value = getattr(value, part)
-    return value
