@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem, did_you_mean
+from launch.config import SCHEDULERS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO_ROOT / "conf"
@@ -166,6 +167,18 @@ def _check_switches(cfg: DictConfig) -> None:
         for key in SWITCHES
         if not isinstance(cfg.get(key, False), bool)
     ]
+    # A launcher that runs the stages here has nothing to submit: `submit=true` without
+    # cluster=slurm ran the whole pipeline on the login machine.
+    launcher = OmegaConf.select(cfg, "cluster.launcher", default=None, throw_on_resolution_failure=False)
+    if cfg.get("submit") is True and isinstance(launcher, str) and launcher not in SCHEDULERS:
+        problems.append(
+            Problem(
+                "submit",
+                f"cluster={launcher} runs the stages from this command and queues nothing, so there is "
+                f"nothing to submit: "
+                f"add cluster={SCHEDULERS[0]} to submit to the scheduler, or leave submit out",
+            )
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -252,9 +265,66 @@ def _reward_file(name: str) -> str:
 OmegaConf.register_new_resolver("reward_file", _reward_file, replace=True)
 
 
+# Keys the harness reads itself (harness/cli.py's help): a flag spelt after one of them
+# (`--dry-run`, `--paper fakexplain`) is pointed at the override.
+HARNESS_KEYS = (
+    *SWITCHES,
+    "paper",
+    "profile",
+    "run_name",
+    "stages",
+    "from_stage",
+    "cluster",
+    "table",
+    "table_runs",
+)
+
+
+def _override_shape_problems(overrides: Sequence[str]) -> list[Problem]:
+    """Arguments that are not Hydra overrides: a flag (`--dry-run`) or a bare word (`fakexplain`).
+
+    Hydra's own message for them is a grammar error ("LexerNoViableAltException: --dry-run",
+    "missing EQUAL at '<EOF>'") that does not say what to type instead.
+    """
+    problems = []
+    papers = available("paper", overrides)
+    taken = set()  # `--profile smoke`: the word after the flag is its value, not a second mistake
+    for index, arg in enumerate(overrides):
+        if index in taken:
+            continue
+        if arg.startswith("-"):
+            key, sep, value = arg.lstrip("-").partition("=")
+            key = key.replace("-", "_")
+            following = overrides[index + 1] if index + 1 < len(overrides) else ""
+            if not sep and key in HARNESS_KEYS and key not in SWITCHES and _is_word(following):
+                taken.add(index + 1)
+                sep, value, arg = "=", following, f"{arg} {following}"
+            if key in SWITCHES:
+                hint = f"; did you mean {key}={value if sep else 'true'}?"
+            elif key in HARNESS_KEYS:
+                hint = f"; did you mean {key}={value if sep else '<value>'}?"
+            else:
+                hint = ""
+            problems.append(
+                Problem(
+                    arg,
+                    f"not an option: everything after `python -m harness` is a Hydra override key=value "
+                    f"(python -m harness --help lists the harness keys){hint}",
+                )
+            )
+        elif _is_word(arg):
+            hint = f"; did you mean paper={arg}?" if arg in papers else ""
+            problems.append(Problem(arg, f"not an override: write key=value{hint}"))
+    return problems
+
+
+def _is_word(arg: str) -> bool:
+    return bool(arg) and "=" not in arg and not arg.startswith(("-", "~"))
+
+
 def _check_groups(overrides: Sequence[str]) -> None:
     """Unknown options of the groups a user picks most often get a friendly message."""
-    problems = []
+    problems = _override_shape_problems(overrides)
     for group in (
         "paper",
         "cluster",

@@ -34,6 +34,7 @@ from harness.invoke import execute, load_config
 from harness.plan import Plan, build_plan, default_run_name, run_directory
 from harness.report.config import TableSpec, parse_report_config
 from harness.sweep import report_across
+from launch.config import SCHEDULERS
 
 __all__ = ["TableRun", "run_table", "table_runs"]
 
@@ -156,7 +157,7 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     user = [o for o in inv.overrides if override_key(o) not in _OWN_KEYS]
     # On a scheduler every run's chain is queued without waiting: the table waits (wait=true) for
     # the report, queued after all of them.
-    scheduled = str(cfg.cluster.launcher) == "slurm"
+    scheduled = str(cfg.cluster.launcher) in SCHEDULERS
     queue_only = ["wait=false"] if scheduled else []
     members: list[tuple[TableRun, str, list[str], DictConfig, Plan]] = []
     for run in runs:

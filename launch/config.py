@@ -21,6 +21,8 @@ from common.parse import from_mapping
 from launch.secret_env import DEFAULT_SECRET_PATTERNS
 
 LAUNCHERS = ("local", "torchrun", "slurm")
+# Launchers that queue a chain for a scheduler (submit=true, wait=true); the others run it here.
+SCHEDULERS = ("slurm",)
 GPU_REQUESTS = ("gpus-per-node", "gres", "none")
 
 

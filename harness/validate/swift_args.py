@@ -153,15 +153,25 @@ _AT_LEAST_ONE = ("--max_length", "--lora_rank", "--gradient_accumulation_steps",
 _POSITIVE = ("--num_train_epochs", "--save_steps")
 
 
+# transformers 5 TrainingArguments copies warmup_ratio into warmup_steps and reads a value of 1
+# or more as a number of steps: warmup_ratio=5 (meant as 5 %) warmed up for 5 steps, silently.
+_RATIOS = ("--warmup_ratio",)
+
+
 def _below_minimum(flag: str, values: list[str], flags: Mapping[str, list[str]]) -> str | None:
     """Why a count flag's value is too small, or None (a value that is not a number: argparse's)."""
-    if flag not in _AT_LEAST_ONE + _POSITIVE or len(values) != 1:
+    if flag not in _AT_LEAST_ONE + _POSITIVE + _RATIOS or len(values) != 1:
         return None
     try:
         value = float(values[0])
         max_steps = float((flags.get("--max_steps") or ["-1"])[0])
     except ValueError:
         return None
+    if flag in _RATIOS and not 0 <= value < 1:
+        return (
+            f"is a fraction of the training steps, at least 0 and below 1, got {values[0]} "
+            "(transformers reads 1 or more as a number of steps: set warmup_steps for that)"
+        )
     if flag == "--num_train_epochs" and max_steps > 0:
         return None
     if flag in _POSITIVE and value <= 0:

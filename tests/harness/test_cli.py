@@ -181,6 +181,52 @@ def test_a_number_the_command_line_sets_is_finite(
     assert main(["paper=fakexplain", "profile=full", "dry_run=true", "stages.sft.learning_rate=1e-5"]) == 0
 
 
+def test_flags_and_bare_words_say_which_override_to_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--dry-run` was Hydra's "LexerNoViableAltException: --dry-run" and a bare `fakexplain` its
+    "missing EQUAL at '<EOF>'": neither said what to type instead."""
+    argv = ["fakexplain", "--dry-run", "--profile", "smoke", "--run_name=x", "-n", f"paths.runs={tmp_path}"]
+    assert main(argv) == 2
+    lead = "not an option: everything after `python -m harness` is a Hydra override key=value (python -m harness --help lists the harness keys)"
+    assert capsys.readouterr().err.splitlines() == [
+        "error: fakexplain: not an override: write key=value; did you mean paper=fakexplain?",
+        f"error: --dry-run: {lead}; did you mean dry_run=true?",
+        f"error: --profile smoke: {lead}; did you mean profile=smoke?",
+        f"error: --run_name=x: {lead}; did you mean run_name=x?",
+        f"error: -n: {lead}",
+        "error: paper: choose a paper with paper=<name>; available: " + ", ".join(PAPERS),
+    ]
+    assert list(tmp_path.iterdir()) == []
+    # a deletion has no "=" and is still an override
+    assert main(["paper=fakexplain", "profile=full", "dry_run=true", "~stages.sft.warmup_ratio"]) == 0
+    assert "not an o" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dry_run", ["true", "false"])
+def test_submit_without_a_scheduler_is_refused(
+    dry_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`submit=true` without cluster=slurm ran the whole pipeline on the machine it was typed on
+    (found by typing it: the smoke SFT started training)."""
+    for cluster in ("local", "torchrun"):
+        argv = [
+            "paper=fakexplain",
+            "profile=smoke",
+            f"cluster={cluster}",
+            "submit=true",
+            f"dry_run={dry_run}",
+        ]
+        assert main([*argv, f"paths.runs={tmp_path}"]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"error: submit: cluster={cluster} runs the stages from this command and queues nothing, so "
+            "there is nothing to submit: add cluster=slurm to submit to the scheduler, or leave submit out"
+        ]
+    assert list(tmp_path.iterdir()) == []
+    slurm = ["paper=fakexplain", "profile=smoke", "cluster=slurm", "submit=true", "dry_run=true"]
+    assert main([*slurm, f"paths.runs={tmp_path}"]) == 0
+
+
 def test_two_sweep_members_that_would_be_one_run_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

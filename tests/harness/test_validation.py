@@ -88,6 +88,23 @@ def test_unknown_tuner_type_is_caught_without_loading_a_model() -> None:
     assert not any("tuner_type" in p for p in _problems("fakexplain", "stages.sft.tuner_type=full"))
 
 
+def test_a_warmup_ratio_of_one_or_more_is_refused() -> None:
+    """transformers' TrainingArguments reads a warmup_ratio of 1 or more as a number of steps
+    (checked on the installed one below): warmup_ratio=5 meant as 5 % warmed up for 5 steps."""
+    from transformers import TrainingArguments
+
+    for value, steps in (("5", 5), ("0.05", 5)):
+        args = TrainingArguments(output_dir="/nonexistent", warmup_ratio=float(value), report_to=[])
+        assert args.get_warmup_steps(100) == steps
+    why = "is a fraction of the training steps, at least 0 and below 1, got {} (transformers reads 1 or more as a number of steps: set warmup_steps for that)"
+    for value in ("5", "1", "-0.1"):
+        assert _problems("fakexplain", f"stages.sft.warmup_ratio={value}") == [
+            f"stages.sft.warmup_ratio: {why.format(value)}"
+        ]
+    for value in ("0", "0.5", "0.999"):
+        assert _problems("fakexplain", f"stages.sft.warmup_ratio={value}") == []
+
+
 def test_grpo_rollout_mode_and_use_vllm_go_together() -> None:
     # ms-swift raises at start-up on either mismatch (RLHFArguments._init_rollout): the CPU run of
     # this stage with use_vllm=false and vllm_mode left at colocate stopped with
