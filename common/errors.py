@@ -42,6 +42,16 @@ class ConfigError(HarnessError):
 
 
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
-    """' (did you mean: a, b?)' for close matches, or ''."""
-    matches = difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)
+    """' (did you mean: a, b?)' for close matches, or ''. Case is ignored: `stages=[SFT]` and
+    `paper=FakeXplain` found nothing, difflib compares characters exactly."""
+    by_folded: dict[str, list[str]] = {}
+    for candidate in candidates:
+        by_folded.setdefault(candidate.casefold(), []).append(candidate)
+    folded = word.casefold()
+    close = (
+        [folded]
+        if folded in by_folded
+        else difflib.get_close_matches(folded, list(by_folded), n=n, cutoff=0.6)
+    )
+    matches = [candidate for folded in close for candidate in by_folded[folded]][:n]
     return f" (did you mean: {', '.join(matches)}?)" if matches else ""

@@ -90,10 +90,19 @@ def test_config_error_lists_every_problem_and_is_a_harness_error() -> None:
         ("partion", " (did you mean: partition?)"),
         ("zzz", ""),
         ("gpus_per_nod", " (did you mean: gpus_per_node?)"),
+        ("PARTITION", " (did you mean: partition?)"),  # stages=[SFT] found nothing before
+        ("Gpus_Per_Node", " (did you mean: gpus_per_node?)"),
     ],
 )
 def test_did_you_mean(word: str, expected: str) -> None:
     assert did_you_mean(word, ["partition", "account", "gpus_per_node"]) == expected
+
+
+def test_did_you_mean_keeps_the_candidates_spelling() -> None:
+    assert did_you_mean("lora", ["LoRA", "full"]) == " (did you mean: LoRA?)"
+    assert did_you_mean("x", ["Ab", "ab"]) == ""
+    # a word that differs only in case is that one, not its neighbours too
+    assert did_you_mean("W_IOU", ["w_iou", "w_iou_end", "w_iou_start"]) == " (did you mean: w_iou?)"
 
 
 def test_no_module_keeps_its_own_did_you_mean() -> None:
