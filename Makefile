@@ -73,10 +73,12 @@ test-table: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# make reproduce PAPER=<name> [TABLE=<id>|all] [PROFILE=full|smoke] [DRY_RUN=1] [GPU=0|1] [ARGS='<hydra overrides>']
+# make reproduce PAPER=<name> [TABLE=<id>|all] [PROFILE=full|smoke] [DRY_RUN=1|0] [GPU=0|1] [ARGS='<hydra overrides>']
+# DRY_RUN=1|true dry-runs, 0|false runs; any other value reaches the harness, which refuses it
+# (DRY_RUN=0 and a misspelt DRY_RUN=ture were dry runs, the value unread).
 reproduce: $(RUN_STAMP)
 	@$(RUN_PY) -m common.gpu_env describe
-	$(RUN_PY) -m harness paper=$(PAPER) $(if $(TABLE),table=$(TABLE)) $(if $(PROFILE),profile=$(PROFILE)) $(if $(DRY_RUN),dry_run=true) $(ARGS)
+	$(RUN_PY) -m harness paper=$(PAPER) $(if $(TABLE),table=$(TABLE)) $(if $(PROFILE),profile=$(PROFILE)) $(if $(DRY_RUN),dry_run=$(patsubst 0,false,$(patsubst 1,true,$(DRY_RUN)))) $(ARGS)
 
 # Resolve the gpu extra for linux x86_64 with source builds forbidden (wheels only, but for the
 # pure-Python sdists common/gpu_install.py lists); no GPU machine is needed to prove it.

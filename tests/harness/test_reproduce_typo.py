@@ -52,3 +52,29 @@ def test_make_reproduce_with_a_typo(tmp_path: Path) -> None:
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert errors and "unknown paper 'fakexpain'" in errors[0], proc.stderr
     assert proc.stderr.splitlines()[0] == errors[0], proc.stderr
+
+
+def _make_reproduce(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    venv = Path(sys.prefix)
+    return subprocess.run(
+        ["make", "-s", "reproduce", "GPU=0", f"VENV={venv}", "-o", f"{venv}/.installed", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "", "HOME": str(tmp_path)},
+    )
+
+
+def test_make_reproduce_reads_the_dry_run_value(tmp_path: Path) -> None:
+    """DRY_RUN=0 and DRY_RUN=ture were dry runs: the Makefile only asked whether DRY_RUN was set."""
+    runs = f"ARGS=paths.runs={tmp_path / 'runs'}"
+    typo = _make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=ture", runs)
+    assert typo.returncode != 0
+    assert "error: dry_run: 'ture' is not true or false" in typo.stderr.splitlines(), typo.stderr
+    for value, switch in (("1", "dry_run=true"), ("true", "dry_run=true"), ("0", "dry_run=false")):
+        # -n: the command make would run, not run (DRY_RUN=0 would train)
+        shown = _make_reproduce(tmp_path, "-n", "PAPER=fakexplain", f"DRY_RUN={value}", runs)
+        assert f" {switch} " in shown.stdout, shown.stdout
+    assert _make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=1", runs).returncode == 0
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("manifest.json"))
