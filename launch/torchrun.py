@@ -9,6 +9,8 @@ and where a config value is null from the environment:
     master_addr  cluster.master_addr else MASTER_ADDR
     master_port  cluster.master_port else MASTER_PORT, else 29500
 
+A NNODES that disagrees with a set cluster.nnodes is refused on every node.
+
 - torchrun: ms-swift's variables on every node; ms-swift starts torchrun itself.
 - single: rank 0 runs it; the other nodes wait for rank 0's exit code (launch.node_sync).
 - ray: rank 0 starts the Ray head, the others join it; rank 0 waits until every node and its
@@ -79,6 +81,15 @@ class TorchrunLauncher(InProcessChain):
         return Topology(nnodes, rank, addr, port if port is not None else DEFAULT_MASTER_PORT)
 
     def _nnodes(self) -> int:
+        given = self._from(None, ("NNODES",), "cluster.nnodes")
+        if given is not None and self.cfg.nnodes is not None and given != self.cfg.nnodes:
+            # A paper's cluster.nnodes (1) on a 2-node platform: node 0 trained alone and node 1
+            # was refused at launch ("node rank 1 is outside 0..0"), the dry run silent.
+            raise ClusterConfigError(
+                f"NNODES={given} in this node's environment but cluster.nnodes={self.cfg.nnodes}; make "
+                f"them agree: cluster.nnodes={given} to use every node, or start the nodes with "
+                f"NNODES={self.cfg.nnodes}"
+            )
         n = self._from(self.cfg.nnodes, ("NNODES", "WORLD_SIZE"), "cluster.nnodes")
         if n is None:
             return 1

@@ -31,12 +31,28 @@ def _topology(cluster=None, **environ):
 def test_config_wins_over_environment():
     topo = _topology(
         {"nnodes": 2, "node_rank": 1, "master_addr": "10.0.0.1", "master_port": 1234},
-        NNODES="4",
+        NNODES="2",
         NODE_RANK="3",
         MASTER_ADDR="x",
         MASTER_PORT="99",
     )
     assert (topo.nnodes, topo.node_rank, topo.master_addr, topo.master_port) == (2, 1, "10.0.0.1", 1234)
+
+
+def test_a_node_count_the_environment_disagrees_with_is_refused():
+    """A paper's cluster.nnodes=1 on a 2-node platform: node 0 trained alone, node 1 was refused
+    only when it launched. Every node (and the dry run's display) now says so."""
+    launcher = make_launcher(
+        {**TORCHRUN, "nnodes": 1}, environ={"NNODES": "2", "NODE_RANK": "0", "MASTER_ADDR": "h"}
+    )
+    why = "NNODES=2 in this node's environment but cluster.nnodes=1; make them agree: cluster.nnodes=2 to use every node, or start the nodes with NNODES=1"
+    with pytest.raises(ClusterConfigError) as raised:
+        launcher.topology()
+    assert str(raised.value) == why
+    with pytest.raises(ClusterConfigError):
+        launcher.command_line(Job("sft", ("swift", "sft"), mode="torchrun", nnodes=1), node_rank=0)
+    # WORLD_SIZE may count processes (torch's meaning): only NNODES is compared
+    assert _topology({"nnodes": 1}, WORLD_SIZE="16").nnodes == 1
 
 
 def test_null_config_values_fall_back_to_the_environment():
