@@ -244,6 +244,16 @@ def _check(cfg: ClusterConfig) -> list[Problem]:
         value = getattr(cfg.slurm, key)
         if value is not None and ("\n" in value or "\r" in value):
             bad(f"cluster.slurm.{key}", "contains a newline")
+    # `--account=` with nothing after it and a partition with a space in it were written into the
+    # script as they were; sbatch refuses both at submission, after the jobs before were queued
+    for key in ("partition", "account", "qos", "gres_name"):
+        value = getattr(cfg.slurm, key)
+        if value is None or "\n" in value or "\r" in value:
+            continue
+        if not value.strip():
+            bad(f"cluster.slurm.{key}", "is empty; give a value or null (the default)")
+        elif any(c.isspace() for c in value):
+            bad(f"cluster.slurm.{key}", f"{value!r} has a space in it; Slurm names have none (a list is a,b)")
     # sbatch refuses these at submission; with a chain that is after the jobs before were queued
     time = cfg.slurm.time
     if time is not None and "\n" not in time and not _SLURM_TIME.fullmatch(time.strip()):

@@ -100,11 +100,19 @@ def test_torchrun_node_count_comes_from_the_environment(env, expected, monkeypat
             {"launcher": "slurm", "slurm": {"mem": "lots"}},
             "cluster.slurm.mem: 'lots' is not a Slurm memory size",
         ),
+        ({"launcher": "slurm", "slurm": {"account": ""}}, "cluster.slurm.account: is empty"),
+        ({"launcher": "slurm", "slurm": {"qos": " "}}, "cluster.slurm.qos: is empty"),
+        ({"launcher": "slurm", "slurm": {"partition": "a b"}}, "cluster.slurm.partition: 'a b' has a space"),
     ],
 )
 def test_bad_cluster_values_name_their_key(cluster, match):
     with pytest.raises(ClusterConfigError, match=match):
         parse_cluster(cluster)
+
+
+def test_slurm_name_lists_pass():
+    cfg = parse_cluster({"launcher": "slurm", "slurm": {"partition": "gpu,gpu-long", "account": "proj_1"}})
+    assert (cfg.slurm.partition, cfg.slurm.account) == ("gpu,gpu-long", "proj_1")
 
 
 def test_torchrun_gpus_per_node_follows_nproc_per_node_unless_set(monkeypatch):
