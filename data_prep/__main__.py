@@ -52,6 +52,15 @@ class _RaisingParser(argparse.ArgumentParser):
         raise CommandLineError(message)
 
 
+def _folder(text: str) -> Path:
+    """A folder option the command writes into: an existing file there was an OSError traceback
+    ("File exists", "Not a directory") after the arguments were accepted."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; give a folder (it is created if missing)")
+    return path
+
+
 def _at_least(minimum: int):
     """An int option type refusing values below ``minimum`` (0 images, 0 workers, a negative seed)."""
 
@@ -106,7 +115,7 @@ def build_parser(
     convert = sub.add_parser("convert", help="convert a source dataset into trainer files")
     convert.add_argument("--source", required=True, choices=sources)
     convert.add_argument("--input", required=True, action="append", type=Path, help="repeatable")
-    convert.add_argument("--output-dir", required=True, type=Path)
+    convert.add_argument("--output-dir", required=True, type=_folder)
     convert.add_argument("--options", type=_options, default={}, help="JSON object of converter options")
     convert.add_argument("--workers", type=_POSITIVE, default=1, help="processes; 1 converts in this one")
     convert.add_argument("--strict", action="store_true", help="any rejected record fails the stage")
@@ -115,7 +124,7 @@ def build_parser(
     synth = sub.add_parser("synth", help="generate a synthetic dataset in a raw source layout")
     # --layout is the spelling pipeline stages use (a stage's own `kind` names its renderer).
     synth.add_argument("--kind", "--layout", dest="kind", required=True, choices=layouts)
-    synth.add_argument("--output-dir", required=True, type=Path)
+    synth.add_argument("--output-dir", required=True, type=_folder)
     synth.add_argument("--num-fake", type=_COUNT, default=None, help="fake images (default: the layout's)")
     synth.add_argument("--num-real", type=_COUNT, default=None, help="real images (default: the layout's)")
     synth.add_argument("--seed", type=_COUNT, default=0, help="0 or more (numpy's generator)")
@@ -145,7 +154,7 @@ def build_parser(
         required=True,
         choices=["qwen2_5_vl", "llava1_6", "llava1_5", "clip_vision"],
     )
-    tiny.add_argument("--output-dir", required=True, type=Path)
+    tiny.add_argument("--output-dir", required=True, type=_folder)
     tiny.add_argument("--seed", type=int, default=0)
     tiny.add_argument(
         "--size",
@@ -157,10 +166,10 @@ def build_parser(
     download = sub.add_parser("download", help="download a model or dataset with the hub's own client")
     download.add_argument("--hub", required=True, choices=["hf", "modelscope"])
     download.add_argument("--repo-id", required=True)
-    download.add_argument("--cache-dir", required=True, type=Path)
+    download.add_argument("--cache-dir", required=True, type=_folder)
     download.add_argument("--revision", default=None)
     download.add_argument("--repo-type", choices=["model", "dataset"], default="model")
-    download.add_argument("--local-dir", type=Path, default=None, help="also materialize the files here")
+    download.add_argument("--local-dir", type=_folder, default=None, help="also materialize the files here")
     download.add_argument("--allow-pattern", action="append", default=None, help="glob; repeatable")
     download.add_argument(
         "--unpack",

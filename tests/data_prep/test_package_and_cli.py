@@ -182,6 +182,50 @@ def test_counts_that_would_do_nothing_are_refused_before_anything_is_written(
     assert [str(e) for e in command_line_problems(argv)] == [message]
 
 
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (
+            ["convert", "--source", "fakexplained", "--input", "{input}", "--output-dir", "{file}"],
+            "--output-dir",
+        ),
+        (["synth", "--layout", "fakexplained", "--output-dir", "{file}"], "--output-dir"),
+        (["tiny-model", "--arch", "qwen2_5_vl", "--output-dir", "{file}"], "--output-dir"),
+        (["download", "--hub", "hf", "--repo-id", "a/b", "--cache-dir", "{file}"], "--cache-dir"),
+        (
+            [
+                "download",
+                "--hub",
+                "hf",
+                "--repo-id",
+                "a/b",
+                "--cache-dir",
+                "{input}",
+                "--local-dir",
+                "{file}",
+            ],
+            "--local-dir",
+        ),
+    ],
+)
+def test_a_file_where_a_folder_is_written_is_refused_by_its_flag(
+    args: list[str], flag: str, tmp_path
+) -> None:
+    """They were OSError tracebacks ("File exists", "Not a directory") after the arguments passed."""
+    from data_prep.__main__ import command_line_problems
+
+    file = tmp_path / "a_file"
+    file.write_text("keep me")
+    (tmp_path / "in").mkdir()
+    argv = [a.format(file=file, input=tmp_path / "in") for a in args]
+    result = run_cli(*argv)
+    message = f"argument {flag}: {file} is a file; give a folder (it is created if missing)"
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert file.read_text() == "keep me"
+    assert [str(e) for e in command_line_problems(argv)] == [message]  # what the harness checks before a run
+
+
 def test_one_count_at_zero_is_a_dataset_of_the_other_class(tmp_path) -> None:
     from data_prep.__main__ import command_line_problems
 
