@@ -365,6 +365,12 @@ def _check_groups(overrides: Sequence[str]) -> None:
 
 
 def _explain_composition(exc: Exception, overrides: Sequence[str]) -> Problem:
+    merging = re.match(r"Error merging override ([^=\s]+)=", str(exc))
+    if merging and exc.__cause__ is not None:
+        # a value the key's schema type refuses (eval.batch_size=abc): Hydra's own message says
+        # only "Error merging override", the reason is in the OmegaConf error it wraps
+        reason = str(exc.__cause__).strip().splitlines()[0]
+        return Problem(override_key(merging.group(1)), reason)
     match = re.search(r"Could not override '([^']+)'", str(exc))
     if not match:
         return Problem("", str(exc).strip())

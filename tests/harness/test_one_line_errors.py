@@ -123,8 +123,19 @@ def _refused_in_one_line(
     [
         (["cluster.nnodes=0"], "error: cluster.nnodes: must be >= 1, got 0"),
         (["cluster.nnodes=-1"], "error: cluster.nnodes: must be >= 1, got -1"),
-        (["cluster.nnodes=1.5"], "error: Error merging override cluster.nnodes=1.5"),
-        (["cluster.gpus_per_node=abc"], "error: Error merging override cluster.gpus_per_node=abc"),
+        # Hydra says only "Error merging override cluster.nnodes=1.5"; the reason is its cause's
+        (
+            ["cluster.nnodes=1.5"],
+            "error: cluster.nnodes: Value '1.5' of type 'float' could not be converted to Integer",
+        ),
+        (
+            ["cluster.gpus_per_node=abc"],
+            "error: cluster.gpus_per_node: Value 'abc' of type 'str' could not be converted to Integer",
+        ),
+        (
+            ["eval.robustness=[jpeg80]"],
+            "error: eval.robustness: Cannot convert 'list' to string: '['jpeg80']'",
+        ),
         (
             ["cluster=local", "cluster.nnodes=2"],
             "error: cluster.nnodes: cluster=local runs on this machine only but cluster.nnodes=2; "
