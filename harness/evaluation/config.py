@@ -226,10 +226,19 @@ def _check_names(config: EvalConfig) -> list[Problem]:
             )
     if config.batch_size < 1:
         problems.append(Problem("eval.batch_size", "must be at least 1"))
-    if config.limit is not None and config.limit < 0:
-        problems.append(Problem("eval.limit", "must be null or >= 0"))
+    if config.limit is not None and config.limit < 1:
+        # 0 evaluated no image and wrote metrics of nothing: an empty cell in the report
+        problems.append(Problem("eval.limit", f"must be null (every row) or at least 1, got {config.limit}"))
     if config.sampling.temperature < 0:
         problems.append(Problem("eval.sampling.temperature", "must be >= 0 (0 = greedy)"))
+    if config.sampling.top_k is not None and config.sampling.top_k < 1:
+        # transformers raises on a negative top_k at the first batch; vLLM's 0 and -1 mean "off"
+        # and transformers' 0 too: null says that once for every backend
+        problems.append(
+            Problem(
+                "eval.sampling.top_k", f"must be null (no top-k) or at least 1, got {config.sampling.top_k}"
+            )
+        )
     return problems + _check_ranges(config)
 
 

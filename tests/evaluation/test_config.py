@@ -105,6 +105,24 @@ def test_values_the_backends_refuse_late_are_refused_together() -> None:
     ]
 
 
+@pytest.mark.parametrize("top_k", [-5, 0])
+def test_an_empty_limit_and_a_top_k_below_one_are_refused(top_k: int) -> None:
+    """limit 0 evaluated no image (an empty report cell); the installed transformers refuses a
+    top_k below 1 at the first batch (checked here on its TopKLogitsWarper), vLLM reads 0 and -1 as off."""
+    from transformers.generation.logits_process import TopKLogitsWarper
+
+    with pytest.raises(ValueError, match="strictly positive"):
+        TopKLogitsWarper(top_k)
+    with pytest.raises(ConfigError) as caught:
+        parse_eval_config({"limit": 0, "sampling": {"top_k": top_k}})
+    assert [str(p) for p in caught.value.problems] == [
+        "eval.limit: must be null (every row) or at least 1, got 0",
+        f"eval.sampling.top_k: must be null (no top-k) or at least 1, got {top_k}",
+    ]
+    config = parse_eval_config({"limit": 1, "sampling": {"top_k": 1}})
+    assert (config.limit, config.sampling.top_k) == (1, 1)
+
+
 def test_values_at_their_limits_parse() -> None:
     config = parse_eval_config(
         {
