@@ -270,7 +270,14 @@ _AT_LEAST_ONE = {
     "actor_rollout_ref.rollout.n": "the responses per prompt",
     "actor_rollout_ref.actor.ppo_mini_batch_size": "the prompts of one optimizer step",
     "actor_rollout_ref.actor.ppo_epochs": "the updates per batch",
+    "data.max_prompt_length": "the tokens of one prompt",
+    "data.max_response_length": "the tokens of one response",
 }
+# Values vLLM or the loss refuses or inverts, found only once the workers start: the share of each
+# GPU's memory vLLM may take (above 1 it fails at start-up), and KL weights (a negative one
+# rewards drifting away from the reference model).
+_SHARE = ("actor_rollout_ref.rollout.gpu_memory_utilization",)
+_NOT_NEGATIVE = ("actor_rollout_ref.actor.kl_loss_coef", "algorithm.kl_ctrl.kl_coef")
 
 
 def _type_mismatch(defaults: DictConfig, key: str, value: Any) -> str | None:
@@ -300,6 +307,10 @@ def _type_mismatch(defaults: DictConfig, key: str, value: Any) -> str | None:
         return f"a learning rate must not be negative, got {value!r}"
     if ok and key in _AT_LEAST_ONE and value < 1:
         return f"must be at least 1, got {value!r} ({_AT_LEAST_ONE[key]})"
+    if ok and key in _SHARE and not 0 < value <= 1:
+        return f"must be more than 0 and at most 1 (the share of each GPU's memory), got {value!r}"
+    if ok and key in _NOT_NEGATIVE and value < 0:
+        return f"must be 0 or more, got {value!r}"
     if ok:
         return None
     return f"verl {VERL_VERSION} expects {expected} for '{key}' (its default is {default!r}), got {value!r}"

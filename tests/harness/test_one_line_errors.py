@@ -234,6 +234,24 @@ def test_full_profile_values_are_refused_on_fakexplain(
         (["stages.sft.max_length=-5"], "error: stages.sft.max_length: must be at least 1, got -5"),
         (["stages.sft.lora_rank=0"], "error: stages.sft.lora_rank: must be at least 1, got 0"),
         (["stages.sft.save_steps=0"], "error: stages.sft.save_steps: must be more than 0, got 0"),
+        (
+            ["stages.grpo.data.max_response_length=0"],
+            "error: stages.grpo.data.max_response_length: must be at least 1, got 0 (the tokens of one response)",
+        ),
+        (
+            ["stages.grpo.actor_rollout_ref.rollout.gpu_memory_utilization=2"],  # vLLM refused it at start-up
+            "error: stages.grpo.actor_rollout_ref.rollout.gpu_memory_utilization: must be more than 0 and "
+            "at most 1 (the share of each GPU's memory), got 2",
+        ),
+        (
+            ["stages.grpo.actor_rollout_ref.actor.kl_loss_coef=-1"],  # rewarded drifting from the reference
+            "error: stages.grpo.actor_rollout_ref.actor.kl_loss_coef: must be 0 or more, got -1",
+        ),
+        (
+            ["stages.sft.warmup_ratio=5"],
+            "error: stages.sft.warmup_ratio: is a fraction of the training steps, at least 0 and below 1, got 5 "
+            "(transformers reads 1 or more as a number of steps: set warmup_steps for that)",
+        ),
     ],
 )
 def test_counts_that_would_train_nothing_are_refused(
@@ -249,6 +267,11 @@ def test_counts_that_would_train_nothing_are_refused(
 def test_counts_at_their_limits_pass(capsys: pytest.CaptureFixture[str]) -> None:
     """max_steps replaces the epochs (transformers); a save_steps below 1 is a fraction of the steps."""
     overrides = ["stages.sft.num_train_epochs=0", "+stages.sft.max_steps=10", "stages.sft.save_steps=0.1"]
+    overrides += [
+        "stages.grpo.actor_rollout_ref.rollout.gpu_memory_utilization=1",
+        "stages.grpo.actor_rollout_ref.actor.kl_loss_coef=0",
+        "stages.sft.warmup_ratio=0",
+    ]
     assert main(["paper=fakexplain", "profile=full", "dry_run=true", *overrides]) == 0, (
         capsys.readouterr().err
     )
