@@ -149,8 +149,18 @@ def _rollout_problems(flags: Mapping[str, list[str]], keys: Mapping[str, str], v
 # Counts ms-swift takes as given: below the minimum it trains nothing, or fails at start-up
 # after the model loaded. num_train_epochs counts only without a positive max_steps, and a
 # save_steps below 1 is a fraction of the total steps (transformers' TrainingArguments).
-_AT_LEAST_ONE = ("--max_length", "--lora_rank", "--gradient_accumulation_steps", "--num_generations")
+_AT_LEAST_ONE = (
+    "--max_length",
+    "--lora_rank",
+    "--gradient_accumulation_steps",
+    "--num_generations",
+    "--max_completion_length",
+)
 _POSITIVE = ("--num_train_epochs", "--save_steps")
+# vLLM and the sampler refuse a negative temperature at the first rollout; a negative beta (the
+# KL weight) rewards drifting from the reference model; the vLLM share of a GPU is a fraction.
+_NOT_NEGATIVE = ("--temperature", "--beta")
+_SHARE = ("--vllm_gpu_memory_utilization",)
 
 
 # transformers 5 TrainingArguments copies warmup_ratio into warmup_steps and reads a value of 1
@@ -160,7 +170,7 @@ _RATIOS = ("--warmup_ratio",)
 
 def _below_minimum(flag: str, values: list[str], flags: Mapping[str, list[str]]) -> str | None:
     """Why a count flag's value is too small, or None (a value that is not a number: argparse's)."""
-    if flag not in _AT_LEAST_ONE + _POSITIVE + _RATIOS or len(values) != 1:
+    if flag not in _AT_LEAST_ONE + _POSITIVE + _RATIOS + _NOT_NEGATIVE + _SHARE or len(values) != 1:
         return None
     try:
         value = float(values[0])
@@ -174,6 +184,14 @@ def _below_minimum(flag: str, values: list[str], flags: Mapping[str, list[str]])
         )
     if flag == "--num_train_epochs" and max_steps > 0:
         return None
+    if flag == "--num_generations" and (flags.get("--rlhf_type") or [""])[0] == "grpo" and value < 2:
+        # RLHFArguments raises "num_generations must be greater than 1 for GRPO" at start-up: one
+        # response per prompt has no group to compare with
+        return f"must be at least 2 for GRPO (the responses compared per prompt), got {values[0]}"
+    if flag in _NOT_NEGATIVE and value < 0:
+        return f"must be 0 or more, got {values[0]}"
+    if flag in _SHARE and not 0 < value <= 1:
+        return f"must be more than 0 and at most 1 (the share of each GPU's memory), got {values[0]}"
     if flag in _POSITIVE and value <= 0:
         extra = " (or set max_steps)" if flag == "--num_train_epochs" else ""
         return f"must be more than 0{extra}, got {values[0]}"

@@ -105,6 +105,38 @@ def test_a_warmup_ratio_of_one_or_more_is_refused() -> None:
         assert _problems("fakexplain", f"stages.sft.warmup_ratio={value}") == []
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        # ms-swift 4.6 RLHFArguments: "num_generations must be greater than 1 for GRPO", at start-up
+        ("num_generations=1", "must be at least 2 for GRPO (the responses compared per prompt), got 1"),
+        ("max_completion_length=0", "must be at least 1, got 0"),
+        ("temperature=-1", "must be 0 or more, got -1"),
+        ("beta=-0.5", "must be 0 or more, got -0.5"),
+        (
+            "vllm_gpu_memory_utilization=1.5",
+            "must be more than 0 and at most 1 (the share of each GPU's memory), got 1.5",
+        ),
+    ],
+)
+def test_swift_grpo_values_it_refuses_late_are_refused(override: str, message: str) -> None:
+    key = override.partition("=")[0]
+    problems = _problems("fakexplain", "variant=linear_swift", f"stages.grpo_swift.{override}")
+    assert f"stages.grpo_swift.{key}: {message}" in problems, problems
+
+
+def test_swift_grpo_values_at_their_limits_pass() -> None:
+    limits = [
+        "num_generations=2",
+        "temperature=0",
+        "beta=0",
+        "vllm_gpu_memory_utilization=1",
+        "max_completion_length=1",
+    ]
+    problems = _problems("fakexplain", "variant=linear_swift", *(f"stages.grpo_swift.{o}" for o in limits))
+    assert not [p for p in problems if "grpo_swift." in p and "does not fit" not in p], problems
+
+
 def test_grpo_rollout_mode_and_use_vllm_go_together() -> None:
     # ms-swift raises at start-up on either mismatch (RLHFArguments._init_rollout): the CPU run of
     # this stage with use_vllm=false and vllm_mode left at colocate stopped with
