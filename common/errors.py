@@ -53,5 +53,5 @@ def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
         if folded in by_folded
         else difflib.get_close_matches(folded, list(by_folded), n=n, cutoff=0.6)
     )
-    matches = [candidate for folded in close for candidate in by_folded[folded]][:n]
+    matches = [candidate for key in close for candidate in by_folded[key]][:n]
     return f" (did you mean: {', '.join(matches)}?)" if matches else ""

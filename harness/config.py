@@ -175,8 +175,8 @@ def _check_switches(cfg: DictConfig) -> None:
             Problem(
                 "submit",
                 f"cluster={launcher} runs the stages from this command and queues nothing, so there is "
-                f"nothing to submit: "
-                f"add cluster={SCHEDULERS[0]} to submit to the scheduler, or leave submit out",
+                f"nothing to submit: add cluster={SCHEDULERS[0]} to submit to the scheduler, or leave "
+                "submit out",
             )
         )
     if problems:
