@@ -287,7 +287,6 @@ def _override_shape_problems(overrides: Sequence[str]) -> list[Problem]:
     "missing EQUAL at '<EOF>'") that does not say what to type instead.
     """
     problems = []
-    papers = available("paper", overrides)
     taken = set()  # `--profile smoke`: the word after the flag is its value, not a second mistake
     for index, arg in enumerate(overrides):
         if index in taken:
@@ -313,7 +312,7 @@ def _override_shape_problems(overrides: Sequence[str]) -> list[Problem]:
                 )
             )
         elif _is_word(arg):
-            hint = f"; did you mean paper={arg}?" if arg in papers else ""
+            hint = f"; did you mean paper={arg}?" if arg in available("paper", overrides) else ""
             problems.append(Problem(arg, f"not an override: write key=value{hint}"))
     return problems
 

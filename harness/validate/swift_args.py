@@ -100,7 +100,7 @@ def check_swift_argv(argv: Sequence[str], keys: Mapping[str, str]) -> list[Probl
         if negative is not None:
             problems.append(Problem(where, f"a learning rate must not be negative, got {negative!r}"))
             continue
-        low = _below_minimum(flag, values, given)
+        low = _out_of_range(flag, values, given)
         if low is not None:
             problems.append(Problem(where, low))
             continue
@@ -166,11 +166,13 @@ _SHARE = ("--vllm_gpu_memory_utilization",)
 # transformers 5 TrainingArguments copies warmup_ratio into warmup_steps and reads a value of 1
 # or more as a number of steps: warmup_ratio=5 (meant as 5 %) warmed up for 5 steps, silently.
 _RATIOS = ("--warmup_ratio",)
+_RANGED = frozenset(_AT_LEAST_ONE + _POSITIVE + _RATIOS + _NOT_NEGATIVE + _SHARE)
 
 
-def _below_minimum(flag: str, values: list[str], flags: Mapping[str, list[str]]) -> str | None:
-    """Why a count flag's value is too small, or None (a value that is not a number: argparse's)."""
-    if flag not in _AT_LEAST_ONE + _POSITIVE + _RATIOS + _NOT_NEGATIVE + _SHARE or len(values) != 1:
+def _out_of_range(flag: str, values: list[str], flags: Mapping[str, list[str]]) -> str | None:
+    """Why a numeric flag's value is outside what the trainer takes, or None (a value that is not a
+    number: argparse's)."""
+    if flag not in _RANGED or len(values) != 1:
         return None
     try:
         value = float(values[0])
