@@ -195,11 +195,18 @@ def render_verdict(label: str) -> str:
     return f"<verdict>{label}</verdict>"
 
 
-def ground_truth_json(label: str, boxes: Iterable[Sequence[int]] | None) -> str:
+def ground_truth_json(label: str, boxes: Iterable[Sequence[int]] | None, *, formatted: bool = True) -> str:
     """The GRPO ground truth, as the rewards issue defines it, serialized as JSON.
 
     ``boxes=None``: the run has no box annotations (002 §5.3 no-bbox, label-only); the ground truth
-    says so (``"grounding": false``) and the reward leaves its grounding term out."""
+    says so (``"grounding": false``) and the reward leaves its grounding term out.
+    ``formatted=False``: the run's answers are the verdict alone (label-only), not the reward's full
+    format; the ground truth says so (``"format": false``) and the reward leaves its format term out."""
+    truth: dict[str, object] = {"label": label}
     if boxes is None:
-        return json.dumps({"label": label, "boxes": [], "grounding": False})
-    return json.dumps({"label": label, "boxes": [[int(v) for v in box] for box in boxes]})
+        truth.update(boxes=[], grounding=False)
+    else:
+        truth["boxes"] = [[int(v) for v in box] for box in boxes]
+    if not formatted:
+        truth["format"] = False
+    return json.dumps(truth)

@@ -18,7 +18,8 @@ Each term is scored on its own (002 §4.4 adds them; the authors' code scores th
 ``disabled_terms`` switches terms off (002 §5.3 ablations: no boxes, no R_G): a disabled term is
 reported as 0 and adds nothing to the score; the others are scored exactly as without it. A ground
 truth written without boxes (``"grounding": false``, data preparation's ``drop: [boxes]`` or
-``label_only``) disables the grounding term by itself.
+``label_only``) disables the grounding term by itself; one written for verdict-only answers
+(``"format": false``, ``label_only``) disables the format term by itself.
 
 With ``coupled=true`` an unparsable response also counts as a wrong label and earns no grounding
 (the rule before the authors' code was read; kept for comparison). Separate terms are the default:
@@ -191,6 +192,8 @@ def _score(
             grounding = 0.0
     if not truth.grounded:  # the data has no boxes (002 §5.3 no-bbox): R_G is disabled
         grounding = 0.0
+    if not truth.formatted:  # the data's answers are the verdict alone (002 §5.3 label-only)
+        fmt = 0.0
     score = weights.r_base + w_iou * grounding + label + fmt
     return {
         "score": score,

@@ -4,8 +4,9 @@ Data preparation writes it as a dict, or that dict's JSON string (verl ``reward_
 the ms-swift ``solution`` column): ``{"label": "real"|"fake", "boxes": [[x1, y1, x2, y2], ...]}``
 in the pixel frame of the image as the model sees it, and ``"grounding": false`` when the data has
 no boxes at all (002 §5.3 no-bbox / label-only: "when bounding boxes are unavailable, the R_G reward
-is disabled"; an empty ``boxes`` alone means "annotated, no region"). Parquet round trips turn the lists into
-numpy arrays, which are accepted too.
+is disabled"; an empty ``boxes`` alone means "annotated, no region"), and ``"format": false`` when the
+data's answers are the verdict alone (label-only: the format term is left out too). Parquet round
+trips turn the lists into numpy arrays, which are accepted too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class GroundTruth:
     label: str  # "real" or "fake"
     boxes: tuple[Box, ...] = ()
     grounded: bool = True  # False: the run's data has no boxes, so no grounding term (002 §5.3)
+    formatted: bool = True  # False: the run's answers are the verdict alone, so no format term
 
 
 def normalise_label(value: Any) -> str:
@@ -76,7 +78,10 @@ def _from_mapping(data: Mapping) -> GroundTruth:
     grounded = data.get("grounding", True)
     if type(grounded) is not bool:
         raise ValueError(f"ground-truth 'grounding' must be true or false, got {grounded!r}")
-    return GroundTruth(label=label, boxes=_boxes(data.get("boxes")), grounded=grounded)
+    formatted = data.get("format", True)
+    if type(formatted) is not bool:
+        raise ValueError(f"ground-truth 'format' must be true or false, got {formatted!r}")
+    return GroundTruth(label=label, boxes=_boxes(data.get("boxes")), grounded=grounded, formatted=formatted)
 
 
 @lru_cache(maxsize=64)

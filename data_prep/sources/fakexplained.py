@@ -68,9 +68,10 @@ and leave the evaluation manifest whole, and imply generated answers:
   ``captions`` (boxes kept, each description replaced by the vocabulary's ``uncaptioned_region``),
   ``tags`` (an empty ``<tag></tag>`` block). Without boxes the GRPO ground truth says
   ``"grounding": false`` and the reward leaves R_G out (002 §5.3).
-- ``label_only``: the SFT answer is ``<verdict>real|fake</verdict>`` alone, the GRPO ground truth
-  has no boxes (``"grounding": false``); pair with the reward's ``disabled_terms: [format]``
-  (conf/reward/fakexplain.yaml): the verdict alone is not the full format.
+- ``label_only``: the SFT answer is ``<verdict>real|fake</verdict>`` alone; the GRPO ground truth has
+  no boxes (``"grounding": false``) and says the answers are not the full format (``"format":
+  false``), so the reward scores the label term alone, as 002 §5.3 excludes a missing component
+  from the reward terms (the format term would score every verdict-only answer -format_neg).
 - ``templates_real`` / ``templates_fake``: only the first N real / fake chat templates of the
   templates file (002 App. E.3: "1+1", "3+2").
 
@@ -206,7 +207,7 @@ class Options:
     # "when bounding boxes are unavailable, R_G is disabled").
     drop: tuple[Literal["boxes", "captions", "tags"], ...] = ()
     # 002 §5.3 label-only: the SFT answer is the verdict block alone, GRPO ground truth without boxes
-    # ("grounding": false); pair with the reward's disabled_terms [format].
+    # ("grounding": false) nor format ("format": false): the reward scores the label term alone.
     label_only: bool = False
     # 002 App. E.3 "1+1" / "3+2": only the first N real / fake templates of the templates file
     # (null: all of them, 3 + 6).
@@ -779,7 +780,11 @@ def convert(record: RawRecord, options: Options) -> Converted:
     if options.label_only or response is None:
         response = _generated_answer(label, train_mapped, train_tags, vocab, options)
     boxes = [box for box, _ in mapped]
-    truth = ground_truth_json(label, None if train_mapped is None else [box for box, _ in train_mapped])
+    truth = ground_truth_json(
+        label,
+        None if train_mapped is None else [box for box, _ in train_mapped],
+        formatted=not options.label_only,
+    )
     prompt = _prompt_messages(prompt_template, options.region_syntax)
     image = str(path)
     extra_info = {

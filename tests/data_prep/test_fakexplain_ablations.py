@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from common.response_formats import RESPONSE_FORMATS
@@ -23,6 +24,7 @@ from data_prep.sources.fakexplained import (
     _token_region,
     sample_answers,
 )
+from rewards.fakexplain import compute_score
 from rewards.fakexplain_parser import parse_response
 
 from .conftest import run_cli
@@ -174,9 +176,14 @@ def test_label_only_targets_are_the_verdict_alone(converted):
     assert set(labels.values()) == {"real", "fake"}
     for image, text in answers.items():
         assert text == f"<verdict>{labels[image]}</verdict>"
+    # The GRPO ground truth has no boxes and says the answers are not the full format: the reward
+    # leaves both terms out by itself (002 §5.3), with or without reward.disabled_terms.
     assert all(
-        t["boxes"] == [] and t["grounding"] is False for t in _truths(converted["label_only"]).values()
+        t["boxes"] == [] and t["grounding"] is False and t["format"] is False
+        for t in _truths(converted["label_only"]).values()
     )
+    for name in ("full", "no_bbox", "no_caption", "no_tags"):
+        assert all("format" not in t for t in _truths(converted[name]).values()), name
     # A model that learned these targets is read by the label-only runs' evaluation format
     # (conf/results/fakexplain.yaml eval.response_format=verdict_tag); the full contract's format
     # rejects every one of them (no <think>), which scored the label-only column 0.
@@ -186,6 +193,38 @@ def test_label_only_targets_are_the_verdict_alone(converted):
         assert not full(text).ok and full(text).verdict is None
     assert not verdict_tag("<think>x</think><verdict>fake</verdict>").ok
     assert not verdict_tag("<verdict>maybe</verdict>").ok
+
+
+def test_label_only_targets_earn_the_best_score_of_the_default_reward(converted):
+    """The reward as the recipe configures it by default (alpha weights, no disabled term) scores a
+    label-only run's verdict-only targets, in both GRPO files, by the label alone: the target earns
+    label_pos, the other verdict -label_neg. Before the ground truth said "format": false the format
+    term scored every target -format_neg, so GRPO trained away from the SFT's answers unless the
+    user also knew to set reward.disabled_terms=[format]."""
+    alpha = {"w_iou": 1.0, "label_pos": 1.0, "label_neg": 1.0, "format_pos": 2.0, "format_neg": 1.0}
+    parquet = pq.read_table(converted["label_only"] / "grpo.parquet").to_pylist()
+    rows = _rows(converted["label_only"] / "grpo.jsonl")
+    assert [r["reward_model"]["ground_truth"] for r in parquet] == [r["solution"] for r in rows]
+    answers = _answers(converted["label_only"])
+    for row in rows:
+        label = json.loads(row["solution"])["label"]
+        other = "real" if label == "fake" else "fake"
+        target = compute_score(
+            "fakexplained", answers[row["images"][0]], row["solution"], row["extra_info"], **alpha
+        )
+        wrong = compute_score(
+            "fakexplained", f"<verdict>{other}</verdict>", row["solution"], row["extra_info"], **alpha
+        )
+        assert (target["score"], target["format"], target["grounding"]) == (1.0, 0.0, 0.0)
+        assert (wrong["score"], wrong["format"]) == (-1.0, 0.0)
+    # The full data's ground truths still score the format: a verdict alone is penalised there.
+    full = _rows(converted["full"] / "grpo.jsonl")[0]
+    assert (
+        compute_score(
+            "fakexplained", "<verdict>fake</verdict>", full["solution"], full["extra_info"], **alpha
+        )["format"]
+        == -1.0
+    )
 
 
 def _learned_answers(out: Path) -> dict[str, tuple[str, tuple[int, int]]]:

@@ -73,6 +73,25 @@ def test_a_ground_truth_without_boxes_disables_grounding_by_itself():
     assert _score(response, json.dumps({"label": "fake", "boxes": [], "grounding": "no"}))["score"] == 0.0
 
 
+def test_a_verdict_only_ground_truth_disables_format_by_itself():
+    """data_prep's label_only writes "format": false: no format term, the rest unchanged."""
+    for response, truth in CASES.values():
+        data = json.loads(truth)
+        verdict_only = json.dumps({**data, "format": False})
+        for kwargs in KWARGS.values():
+            plain = _score(response, truth, **kwargs)
+            scored = _score(response, verdict_only, **kwargs)
+            assert scored["format"] == 0.0
+            assert scored["score"] == pytest.approx(plain["score"] - plain["format"])
+            assert {k: v for k, v in scored.items() if k not in ("format", "score")} == {
+                k: v for k, v in plain.items() if k not in ("format", "score")
+            }
+    # A value that is not a bool is a malformed ground truth: the neutral score, as for "grounding".
+    assert (
+        _score(CASES["perfect"][0], json.dumps({"label": "fake", "boxes": [], "format": 0}))["score"] == 0.0
+    )
+
+
 def test_no_bbox_run_gives_no_grounding_term():
     """002 §5.3: without boxes R_G is disabled. The no-bbox ground truth has no boxes; with the
     switch, answering with or without regions scores the same, and only label and format count."""

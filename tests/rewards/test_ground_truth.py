@@ -45,3 +45,11 @@ def test_the_reward_scores_them_neutrally_and_warns_once(boxes, caplog) -> None:
 def test_numpy_boxes_as_parquet_returns_them_still_count() -> None:
     truth = parse_ground_truth({"label": "fake", "boxes": np.array([[1, 2, 3, 4]])})
     assert truth.boxes == ((1.0, 2.0, 3.0, 4.0),)
+
+
+@pytest.mark.parametrize("key,field", [("grounding", "grounded"), ("format", "formatted")])
+def test_a_switch_that_is_no_bool_names_its_key(key, field) -> None:
+    assert getattr(parse_ground_truth({"label": "fake"}), field) is True
+    assert getattr(parse_ground_truth({"label": "fake", key: False}), field) is False
+    with pytest.raises(ValueError, match=f"ground-truth '{key}' must be true or false, got 'no'"):
+        parse_ground_truth({"label": "fake", key: "no"})
