@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem, did_you_mean
+from harness.override_grammar import grammar_problems, hydra_quoted
 from launch.config import SCHEDULERS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -132,13 +133,8 @@ def compose(overrides: Sequence[str]) -> DictConfig:
 # the run directory from where it was started: a relative paths.runs put the run's manifest in one
 # folder and its stages' outputs in another, and `~` was a folder named "~".
 PATH_KEYS = ("paths.runs", "paths.data", "paths.models", "paths.cache")
-_PLAIN_PATH = re.compile(r"[\w/.@%+-]*")  # needs no quoting in Hydra's override grammar
-# In a quoted Hydra value only a quote and the backslashes right before a quote or the end are escaped.
-_QUOTE_ESCAPE = re.compile(r"(\\*)('|$)")
-
-
-def _escape_quote(match: re.Match[str]) -> str:
-    return match.group(1) * 2 + ("\\'" if match.group(2) else "")
+# needs no quoting in Hydra's override grammar: ASCII only (a path under /home/josé did not lex)
+_PLAIN_PATH = re.compile(r"[\w/.@%+-]*", re.ASCII)
 
 
 def absolute_path_overrides(overrides: Sequence[str]) -> list[str]:
@@ -150,7 +146,7 @@ def absolute_path_overrides(overrides: Sequence[str]) -> list[str]:
         if sep and override_key(override) in PATH_KEYS and value and not value.startswith(("${", "'", '"')):
             value = os.path.abspath(os.path.expanduser(value))
             if not _PLAIN_PATH.fullmatch(value):
-                value = "'" + _QUOTE_ESCAPE.sub(_escape_quote, value) + "'"
+                value = hydra_quoted(value, "'")
             override = f"{head}={value}"
         out.append(override)
     return out
@@ -213,6 +209,10 @@ def _not_finite(value: object, key: str) -> list[tuple[str, float]]:
     return []
 
 
+# A multirun does not run tables (harness/sweep.py): a comma list here is not offered -m.
+UNSWEEPABLE = ("table", "table_runs")
+
+
 def _hydra_compose(full: list[str], overrides: Sequence[str]) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -227,10 +227,13 @@ def _hydra_compose(full: list[str], overrides: Sequence[str]) -> DictConfig:
     except MissingConfigException as exc:
         raise ConfigError(Problem("", str(exc).strip())) from None
     except ConfigCompositionException as exc:
-        raise ConfigError(_explain_composition(exc, overrides)) from None
+        # "Ambiguous value" (a comma in a single run) is one; the overrides' own problems come first
+        problems = grammar_problems(overrides, sweeps_allowed=False, unsweepable=UNSWEEPABLE)
+        raise ConfigError(problems or _explain_composition(exc, overrides)) from None
     except Exception as exc:  # Hydra's override grammar errors, YAML syntax errors and the like
         if type(exc).__module__.startswith(("hydra", "omegaconf", "yaml")):
-            raise ConfigError(Problem("", f"{type(exc).__name__}: {exc}")) from None
+            problems = grammar_problems(overrides, sweeps_allowed=False, unsweepable=UNSWEEPABLE)
+            raise ConfigError(problems or Problem("", f"{type(exc).__name__}: {exc}")) from None
         raise
 
 
