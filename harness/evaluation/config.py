@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import ConfigError, Problem
+from common.gpu_share import GPU_SHARE_RULE, is_gpu_share
 from common.parse import from_mapping
 
 __all__ = [
@@ -269,8 +270,8 @@ def _check_ranges(config: EvalConfig) -> list[Problem]:
         (
             "eval.vllm.gpu_memory_utilization",
             vllm.gpu_memory_utilization,
-            0 < vllm.gpu_memory_utilization <= 1,
-            "must be more than 0 and at most 1 (the share of each GPU's memory)",
+            is_gpu_share(vllm.gpu_memory_utilization),
+            GPU_SHARE_RULE,
         ),
         (
             "eval.vllm.max_model_len",

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from common.errors import Problem, did_you_mean
+from common.gpu_share import GPU_SHARE_RULE, is_gpu_share
 from harness.render import Rendered
 from harness.trainer_specs import load_swift_spec
 
@@ -192,8 +193,8 @@ def _out_of_range(flag: str, values: list[str], flags: Mapping[str, list[str]]) 
         return f"must be at least 2 for GRPO (the responses compared per prompt), got {values[0]}"
     if flag in _NOT_NEGATIVE and value < 0:
         return f"must be 0 or more, got {values[0]}"
-    if flag in _SHARE and not 0 < value <= 1:
-        return f"must be more than 0 and at most 1 (the share of each GPU's memory), got {values[0]}"
+    if flag in _SHARE and not is_gpu_share(value):
+        return f"{GPU_SHARE_RULE}, got {values[0]}"
     if flag in _POSITIVE and value <= 0:
         extra = " (or set max_steps)" if flag == "--num_train_epochs" else ""
         return f"must be more than 0{extra}, got {values[0]}"

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from common.atomic import atomic_open
 from common.errors import Problem, did_you_mean
+from common.gpu_share import GPU_SHARE_RULE, is_gpu_share
 from common.user_cache import user_cache_dir
 from harness.render import Rendered
 from harness.trainer_specs import VERL_VERSION, verl_spec_path
@@ -307,8 +308,8 @@ def _type_mismatch(defaults: DictConfig, key: str, value: Any) -> str | None:
         return f"a learning rate must not be negative, got {value!r}"
     if ok and key in _AT_LEAST_ONE and value < 1:
         return f"must be at least 1, got {value!r} ({_AT_LEAST_ONE[key]})"
-    if ok and key in _SHARE and not 0 < value <= 1:
-        return f"must be more than 0 and at most 1 (the share of each GPU's memory), got {value!r}"
+    if ok and key in _SHARE and not is_gpu_share(value):
+        return f"{GPU_SHARE_RULE}, got {value!r}"
     if ok and key in _NOT_NEGATIVE and value < 0:
         return f"must be 0 or more, got {value!r}"
     if ok:
