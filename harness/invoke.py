@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from common.errors import ConfigError, HarnessError, Problem, did_you_mean
 from common.gpu_env import gpu_available
 from harness.config import Invocation, choice, compose
-from harness.plan import Plan, PlannedStage, build_plan, default_run_name
+from harness.jobs import generated_run_name
+from harness.plan import Plan, PlannedStage, build_plan
 
 if TYPE_CHECKING:
     from harness.runner import Decision
@@ -82,7 +83,7 @@ def execute(
     if launch_plan is not None and (launch or launch_plan.reward is None):
         plan = launch_plan
     else:
-        plan = build_plan(cfg, run_name=str(cfg.get("run_name") or default_run_name()), launch=launch)
+        plan = build_plan(cfg, run_name=str(cfg.get("run_name") or generated_run_name(cfg)), launch=launch)
     if inv.stage_subset is not None:
         _check_subset(plan, inv.stage_subset, "stages")
     if cfg.get("from_stage") is not None:

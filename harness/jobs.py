@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from harness.plan import Plan, PlannedStage
+from common.errors import ConfigError, Problem
+from harness.plan import Plan, PlannedStage, default_run_name
 
 if TYPE_CHECKING:  # launch/ is imported lazily: the dry run needs only the chosen launcher
     from launch import Launcher
@@ -45,6 +46,28 @@ def make_job(plan: Plan, planned: PlannedStage) -> Job:
         requires=requires,
         env_build=env_build,
     )
+
+
+def generated_run_name(cfg: DictConfig) -> str:
+    """The run's name when the command line gives none: its start time. Refused where several
+    harness processes walk one run (nodes started by hand): each would take its own start time,
+    and the nodes of one training job would write to two run folders."""
+    from launch import make_launcher
+
+    settings = OmegaConf.to_container(cfg.cluster, resolve=True)
+    assert isinstance(settings, dict)
+    processes = make_launcher(settings).harness_processes()
+    if processes > 1:
+        raise ConfigError(
+            Problem(
+                "run_name",
+                f"cluster={settings.get('launcher')} runs this pipeline from {processes} harness "
+                "processes, one per node, and each would name the run after its own start time "
+                "(one run folder per node, a training job's checkpoints split between them): start "
+                "every node with the same run_name=<name>",
+            )
+        )
+    return default_run_name()
 
 
 def launcher_for(plan: Plan) -> Launcher:

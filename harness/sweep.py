@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from common.errors import ConfigError, Problem
 from harness.config import Invocation
 from harness.invoke import execute, load_config
-from harness.plan import default_run_name
+from harness.jobs import generated_run_name
 
 if TYPE_CHECKING:  # launch/ is imported when a report is queued, not to compose a sweep
     from launch.slurm import SlurmLauncher
@@ -76,7 +76,7 @@ def run_sweep(inv: Invocation) -> int:
                 f"value instead (table={base_cfg.get('table')} {example}, ...)",
             )
         )
-    base = str(base_cfg.get("run_name") or default_run_name())
+    base = str(base_cfg.get("run_name") or generated_run_name(base_cfg))
     names = [member_name(base, combo, swept) for combo in combos]
     _check_distinct(names, combos, swept)
     run_dirs: list[Path] = []

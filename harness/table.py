@@ -31,7 +31,8 @@ from omegaconf import DictConfig, OmegaConf
 from common.errors import ConfigError, Problem, did_you_mean
 from harness.config import Invocation, override_key
 from harness.invoke import execute, load_config
-from harness.plan import Plan, build_plan, default_run_name, run_directory
+from harness.jobs import generated_run_name
+from harness.plan import Plan, build_plan, run_directory
 from harness.report.config import TableSpec, parse_report_config
 from harness.sweep import report_across
 from launch.config import SCHEDULERS
@@ -153,7 +154,7 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     runs = table_runs(cfg, table)
     selected = _selected_runs(inv, cfg, table, [r.name for r in runs])
     runs = [r for r in runs if r.name in selected]
-    base = str(cfg.get("run_name") or default_run_name())
+    base = str(cfg.get("run_name") or generated_run_name(cfg))
     user = [o for o in inv.overrides if override_key(o) not in _OWN_KEYS]
     # On a scheduler every run's chain is queued without waiting: the table waits (wait=true) for
     # the report, queued after all of them.

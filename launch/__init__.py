@@ -76,6 +76,11 @@ class Launcher(Protocol):
         """This process keeps the run's records (one per run, whatever the node count)."""
         ...
 
+    def harness_processes(self) -> int:
+        """How many harness processes walk one run's pipeline: one per node where the nodes are
+        started by hand (cluster=torchrun), else 1. Each of them must name the same run."""
+        ...
+
     def run(self, job: Job) -> int: ...
 
     def submit(

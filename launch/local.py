@@ -50,6 +50,9 @@ class LocalLauncher(InProcessChain):
         """This process writes the run's manifest (one machine: always)."""
         return True
 
+    def harness_processes(self) -> int:
+        return 1
+
     def command_line(self, job: Job, node_rank: int = 0) -> str:
         """The one-line shell command `run` executes (secrets left to the environment)."""
         if node_rank != 0:

@@ -91,6 +91,10 @@ class SlurmLauncher:
         """The submitting process writes the run's manifest."""
         return True
 
+    def harness_processes(self) -> int:
+        """One: the submitting process; the jobs run the stages, not the harness's pipeline."""
+        return 1
+
     def command_line(self, job: Job, node_rank: int = 0) -> str:
         """What node `node_rank` runs inside the allocation (Slurm values as variables)."""
         public, _ = split_env(job.env, self.cfg.secret_patterns)

@@ -139,6 +139,10 @@ class TorchrunLauncher(InProcessChain):
         """Node 0 writes the run's manifest; the other nodes only run their share."""
         return self.topology().node_rank == 0
 
+    def harness_processes(self) -> int:
+        """One per node: every node runs the harness with its own NODE_RANK."""
+        return self._nnodes()
+
     def command_line(self, job: Job, node_rank: int = 0) -> str:
         """What node `node_rank` runs for this stage, as one copy-pasteable line."""
         topo = self._display_topology(node_rank)
