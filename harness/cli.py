@@ -6,7 +6,7 @@ Harness keys on the command line (all Hydra overrides):
   as_published=true     render the seed's own commands (its trainer dialects and values)
   profile=full|smoke    force the full recipe or the CPU smoke profile
   run_name=<name>       runs/<paper>/<name>; the same name again resumes the run
-  stages=[a,b]          run only these stages (stages=a: one); from_stage=<name> reruns from a stage on
+  stages=[a,b]          run only these stages (stages=a: one); from_stage=<name> reruns a run from a stage on
   cluster=local|torchrun|slurm, submit=true (slurm)
   table=<id>|all        run every run of a paper table (conf/results/<paper>.yaml, runs:) and one report
   table_runs=[a,b]      with table=: only these of its runs

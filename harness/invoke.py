@@ -20,6 +20,7 @@ from common.gpu_env import gpu_available
 from harness.config import Invocation, choice, compose
 from harness.jobs import generated_run_name
 from harness.plan import Plan, PlannedStage, build_plan
+from harness.stage_store import SHARED_DIR
 
 if TYPE_CHECKING:
     from harness.runner import Decision
@@ -88,6 +89,7 @@ def execute(
         _check_subset(plan, inv.stage_subset, "stages")
     if cfg.get("from_stage") is not None:
         _check_subset(plan, [str(cfg.from_stage)], "from_stage")
+        _check_rerun(plan, str(cfg.from_stage))
     if preflight:
         from harness.preflight.command import run_preflight
 
@@ -110,6 +112,34 @@ def execute(
     from harness.runner import run_plan
 
     return run_plan(plan, subset=inv.stage_subset, from_stage=cfg.get("from_stage"))
+
+
+def _check_rerun(plan: Plan, from_stage: str) -> None:
+    """`from_stage` reruns stages of a run that exists. On a run that never ran (a mistyped
+    run_name, or none given) it started the whole pipeline in a new folder: hours of training
+    nobody asked for."""
+    from harness.manifest import MANIFEST
+
+    first = plan.stages[0].name
+    if from_stage == first or (plan.run_dir / MANIFEST).exists():
+        return
+    paper_dir = plan.run_dir.parent
+    known = sorted(
+        (p for p in paper_dir.glob(f"*/{MANIFEST}") if p.parent.name != SHARED_DIR),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    names = [p.parent.name for p in known]
+    listed = f"; runs of this paper, newest first: {', '.join(names[:8])}" if names else ""
+    raise ConfigError(
+        Problem(
+            "from_stage",
+            f"from_stage={from_stage} reruns stages of an existing run, and run {plan.run_name} has never "
+            f"run ({plan.run_dir} has no {MANIFEST}): give the run_name of the run to rerun"
+            f"{did_you_mean(plan.run_name, names)}, or leave from_stage out to start this run from "
+            f"{first}{listed}",
+        )
+    )
 
 
 def _check_subset(plan: Plan, subset: list[str], key: str) -> None:

@@ -206,6 +206,46 @@ def test_a_manifest_that_cannot_be_rebuilt_names_the_file_and_the_ways_out(
     assert "[1/2] count: running" in out and "[2/2] recount: running" in out
 
 
+def test_from_stage_on_a_run_that_never_ran_is_refused_before_anything_runs(
+    tmp_path: Path, source: Path
+) -> None:
+    """A mistyped run_name (or none) with from_stage started the whole pipeline in a new folder:
+    found by typing `from_stage=eval` on a fresh smoke run, which began training the SFT."""
+    runs = tmp_path / "runs"
+    for dry_run in ("true", "false"):
+        code, out, err = _run(runs, source, "from_stage=recount", f"dry_run={dry_run}")
+        assert code == 2, out + err
+        assert err.strip().splitlines() == [
+            "error: from_stage: from_stage=recount reruns stages of an existing run, and run r has never "
+            f"run ({_run_dir(runs)} has no manifest.json): give the run_name of the run to rerun, or leave "
+            "from_stage out to start this run from count"
+        ]
+        assert out == ""
+    assert not _run_dir(runs).exists()
+    # from the first stage is the whole run: a fresh run may start so
+    code, out, err = _run(runs, source, "from_stage=count")
+    assert code == 0 and "[1/2] count: running" in out and "[2/2] recount: running" in out, out + err
+    code, out, err = _run(runs, source, "from_stage=recount")
+    assert code == 0 and "count: already completed" in out and "[2/2] recount: running" in out, out + err
+
+
+def test_from_stage_on_a_mistyped_run_name_names_the_runs_there_are(tmp_path: Path) -> None:
+    from harness.invoke import _check_rerun
+
+    for name in ("older", "run-1", "_shared"):
+        (tmp_path / "fake_hr1" / name).mkdir(parents=True)
+        (tmp_path / "fake_hr1" / name / "manifest.json").write_text('{"stages": []}')
+        time.sleep(0.05)  # newest first is by modification time
+    plan = plan_for("fake_hr1", f"paths.runs={tmp_path}", run_name="run-l")
+    with pytest.raises(ConfigError) as caught:
+        _check_rerun(plan, "grpo")
+    assert str(caught.value).endswith(
+        "give the run_name of the run to rerun (did you mean: run-1?), or leave from_stage out to start "
+        f"this run from {plan.stages[0].name}; runs of this paper, newest first: run-1, older"
+    )
+    _check_rerun(plan_for("fake_hr1", f"paths.runs={tmp_path}", run_name="run-1"), "grpo")  # it exists
+
+
 # ----- 5. a rerun upstream reruns what consumed it -----------------------------------------------
 
 
