@@ -7,8 +7,8 @@ quote it past the shell. A value with a letter outside ASCII (a path under a use
 prompt in another language) or one of ``! # & ; < ^ ~ ' " ( [ {`` reads only inside quotes; a
 comma makes a sweep (one run per value), which only a multirun takes.
 
-Imported only once a composition or a sweep expansion has failed: Hydra's parser costs a quarter
-of a second to import, and a command line that composed once is served from the cache.
+Hydra's parser is imported only once a composition or a sweep expansion has failed: it costs a
+quarter of a second, and a command line that composed once is served from the cache.
 """
 
 from __future__ import annotations
