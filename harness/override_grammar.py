@@ -57,7 +57,11 @@ def hydra_quoted(value: str, quote: str | None = None) -> str:
 
 
 def _key(arg: str) -> str:
-    return arg.partition("=")[0].lstrip("+~") or arg
+    """The key a problem is reported under: harness.config's override_key, or the whole argument
+    when it has none (`=x`)."""
+    from harness.config import override_key  # config imports this module
+
+    return override_key(arg) or arg
 
 
 def _reads_as(parser: Any, override: str, value: Any) -> bool:

@@ -75,13 +75,20 @@ def _from_mapping(data: Mapping) -> GroundTruth:
         if "label" not in data:
             raise ValueError(f"ground truth needs a 'label' key, got keys {sorted(map(str, data))}")
         normalise_label(data["label"])  # raises with the message
-    grounded = data.get("grounding", True)
-    if type(grounded) is not bool:
-        raise ValueError(f"ground-truth 'grounding' must be true or false, got {grounded!r}")
-    formatted = data.get("format", True)
-    if type(formatted) is not bool:
-        raise ValueError(f"ground-truth 'format' must be true or false, got {formatted!r}")
-    return GroundTruth(label=label, boxes=_boxes(data.get("boxes")), grounded=grounded, formatted=formatted)
+    return GroundTruth(
+        label=label,
+        boxes=_boxes(data.get("boxes")),
+        grounded=_switch(data, "grounding"),
+        formatted=_switch(data, "format"),
+    )
+
+
+def _switch(data: Mapping, key: str) -> bool:
+    """A term switch of the ground truth: true unless the data says false (a non-bool is an error)."""
+    value = data.get(key, True)
+    if type(value) is not bool:
+        raise ValueError(f"ground-truth '{key}' must be true or false, got {value!r}")
+    return value
 
 
 @lru_cache(maxsize=64)
