@@ -22,7 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem, did_you_mean
-from harness.override_grammar import grammar_problems, hydra_quoted
+from harness.override_grammar import grammar_problems, hydra_quoted, override_key
 from launch.config import SCHEDULERS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -97,11 +97,6 @@ def parse_invocation(argv: Sequence[str]) -> Invocation:
             continue
         inv.overrides.append(arg)
     return inv
-
-
-def override_key(override: str) -> str:
-    """The config key a Hydra override sets (`+stages.x.y=1` -> 'stages.x.y')."""
-    return override.partition("=")[0].lstrip("+~")
 
 
 def choice(overrides: Sequence[str], group: str) -> str | None:

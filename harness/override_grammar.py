@@ -20,7 +20,7 @@ from typing import Any
 
 from common.errors import Problem
 
-__all__ = ["grammar_problems", "hydra_quoted"]
+__all__ = ["grammar_problems", "hydra_quoted", "override_key"]
 
 
 def grammar_problems(
@@ -56,11 +56,13 @@ def hydra_quoted(value: str, quote: str | None = None) -> str:
     return quote + escaped + quote
 
 
-def _key(arg: str) -> str:
-    """The key a problem is reported under: harness.config's override_key, or the whole argument
-    when it has none (`=x`)."""
-    from harness.config import override_key  # config imports this module
+def override_key(override: str) -> str:
+    """The config key a Hydra override sets (`+stages.x.y=1` -> 'stages.x.y')."""
+    return override.partition("=")[0].lstrip("+~")
 
+
+def _key(arg: str) -> str:
+    """The key a problem is reported under, or the whole argument when it has none (`=x`)."""
     return override_key(arg) or arg
 
 
