@@ -29,6 +29,8 @@ _OWNED = {
     "trainer.nnodes": "cluster.nnodes",
     "trainer.n_gpus_per_node": "cluster.gpus_per_node",
 }
+# verl/trainer/config/ppo_trainer.yaml (0.9.1): -1, and RayPPOTrainer.fit saves only when > 0.
+VERL_DEFAULT_SAVE_FREQ = -1
 
 
 def render_verl_grpo(ctx: StageContext) -> Rendered:
@@ -75,6 +77,7 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
     }
     post: tuple[tuple[str, ...], ...] = ()
     if not ctx.verbatim:
+        _require_checkpoint(ctx.name, overrides.get("trainer.save_freq"))
         # Record the last global_step_N as <stage_dir>/final for the merger stage.
         post = (("python3", "-m", "harness.finalize", "verl", ctx.stage_dir),)
     env = {**ctx.env, **tracker_env}
@@ -89,6 +92,30 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
         keys=rendered_keys,
         alloc_args={renamed["trainer.nnodes"]: "nnodes", renamed["trainer.n_gpus_per_node"]: "gpus_per_node"},
         post_argv=post,
+    )
+
+
+def _require_checkpoint(stage: str, save_freq: Any) -> None:
+    """Refuse a training run that would end with nothing for harness.finalize to link.
+
+    verl saves every save_freq steps and at the last step, but only when save_freq > 0; with
+    less the stage trains to the end and then fails, and the stages after it have no model.
+    """
+    try:
+        freq = VERL_DEFAULT_SAVE_FREQ if save_freq is None else int(save_freq)
+    except (TypeError, ValueError):
+        return  # a non-integer is verl's config tree's to refuse (validate_verl_command)
+    if freq > 0:
+        return
+    given = f"not set (verl's default is {freq})" if save_freq is None else str(save_freq)
+    raise ConfigError(
+        Problem(
+            f"stages.{stage}.trainer.save_freq",
+            f"is {given}: verl saves a checkpoint only when trainer.save_freq > 0, so the stage "
+            f"would train to the end and leave no global_step_N for the next stage (nothing to "
+            f"merge, evaluate or resume); set a number of steps, e.g. "
+            f"stages.{stage}.trainer.save_freq=50 (verl also saves at the last step)",
+        )
     )
 
 

@@ -235,6 +235,13 @@ def test_full_profile_values_are_refused_on_fakexplain(
         (["stages.sft.lora_rank=0"], "error: stages.sft.lora_rank: must be at least 1, got 0"),
         (["stages.sft.save_steps=0"], "error: stages.sft.save_steps: must be more than 0, got 0"),
         (
+            ["stages.grpo.trainer.save_freq=0"],  # verl trained to the end, then finalize found no checkpoint
+            "error: stages.grpo.trainer.save_freq: is 0: verl saves a checkpoint only when "
+            "trainer.save_freq > 0, so the stage would train to the end and leave no global_step_N for "
+            "the next stage (nothing to merge, evaluate or resume); set a number of steps, e.g. "
+            "stages.grpo.trainer.save_freq=50 (verl also saves at the last step)",
+        ),
+        (
             ["stages.grpo.data.max_response_length=0"],
             "error: stages.grpo.data.max_response_length: must be at least 1, got 0 (the tokens of one response)",
         ),
