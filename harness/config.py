@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem, did_you_mean
 from harness.override_grammar import grammar_problems, hydra_quoted, override_key
+from harness.rundir import check_run_name
 from launch.config import SCHEDULERS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -206,6 +207,13 @@ def _not_finite(value: object, key: str) -> list[tuple[str, float]]:
 
 # A multirun does not run tables (harness/sweep.py): a comma list here is not offered -m.
 UNSWEEPABLE = ("table", "table_runs")
+# Keys whose values have a rule of their own: an unparsable value is reported under the rule.
+VALUE_RULES = {"run_name": check_run_name}
+
+
+def _grammar_problems(overrides: Sequence[str]) -> list[Problem]:
+    """What Hydra's grammar finds wrong in a single run's overrides (nothing: the cause is elsewhere)."""
+    return grammar_problems(overrides, sweeps_allowed=False, unsweepable=UNSWEEPABLE, value_rules=VALUE_RULES)
 
 
 def _hydra_compose(full: list[str], overrides: Sequence[str]) -> DictConfig:
@@ -223,11 +231,11 @@ def _hydra_compose(full: list[str], overrides: Sequence[str]) -> DictConfig:
         raise ConfigError(Problem("", str(exc).strip())) from None
     except ConfigCompositionException as exc:
         # "Ambiguous value" (a comma in a single run) is one; the overrides' own problems come first
-        problems = grammar_problems(overrides, sweeps_allowed=False, unsweepable=UNSWEEPABLE)
+        problems = _grammar_problems(overrides)
         raise ConfigError(problems or _explain_composition(exc, overrides)) from None
     except Exception as exc:  # Hydra's override grammar errors, YAML syntax errors and the like
         if type(exc).__module__.startswith(("hydra", "omegaconf", "yaml")):
-            problems = grammar_problems(overrides, sweeps_allowed=False, unsweepable=UNSWEEPABLE)
+            problems = _grammar_problems(overrides)
             raise ConfigError(problems or Problem("", f"{type(exc).__name__}: {exc}")) from None
         raise
 

@@ -4,8 +4,9 @@ Hydra's own messages for them are its lexer's and parser's ("LexerNoViableAltExc
 paths.runs=/home/josé/runs", "mismatched input '(' expecting <EOF>", "Ambiguous value for
 argument"): they point at a character but do not say that the value needs quotes, nor how to
 quote it past the shell. A value with a letter outside ASCII (a path under a user's home, a
-prompt in another language) or one of ``! # & ; < ^ ~ ' " ( [ {`` reads only inside quotes; a
-comma makes a sweep (one run per value), which only a multirun takes.
+prompt in another language) or one of ``! # & ; < = ^ ~ ' " ( [ {`` reads only inside quotes, in
+a list too (each item quoted); a comma makes a sweep (one run per value), which only a multirun
+takes.
 
 Hydra's parser is imported only once a composition or a sweep expansion has failed: it costs a
 quarter of a second, and a command line that composed once is served from the cache.
@@ -15,20 +16,30 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from common.errors import Problem
+from common.errors import ConfigError, Problem
+
+# A check of one key's value that raises ConfigError naming what the value must be.
+ValueRule = Callable[[str], object]
 
 __all__ = ["grammar_problems", "hydra_quoted", "override_key"]
 
 
 def grammar_problems(
-    overrides: Sequence[str], *, sweeps_allowed: bool, unsweepable: Sequence[str] = ()
+    overrides: Sequence[str],
+    *,
+    sweeps_allowed: bool,
+    unsweepable: Sequence[str] = (),
+    value_rules: Mapping[str, ValueRule] | None = None,
 ) -> list[Problem]:
     """One problem per override Hydra cannot parse, or that sweeps where `sweeps_allowed` is False
     (a single run), each under its key with the override to type instead. Keys in `unsweepable`
-    are not offered a multirun."""
+    are not offered a multirun. A key in `value_rules` is offered no quoting or list that its rule
+    refuses: the rule's own problem is reported instead (quoting `run_name=é` would only lead to
+    the run-name rule)."""
+    rules = value_rules or {}
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
@@ -37,10 +48,11 @@ def grammar_problems(
         try:
             parsed = parser.parse_overrides([arg])[0]
         except Exception as exc:  # noqa: BLE001 - Hydra raises HydraException or its subclasses
-            problems.append(_unreadable(parser, arg, exc))
+            problems.append(_rule_problem(rules, arg) or _unreadable(parser, arg, exc))
             continue
         if not sweeps_allowed and parsed.is_sweep_override():
-            problems.append(_sweep(parser, arg, parsed, multirun=_key(arg) not in unsweepable))
+            rule = rules.get(_key(arg))
+            problems.append(_sweep(parser, arg, parsed, multirun=_key(arg) not in unsweepable, rule=rule))
     return problems
 
 
@@ -66,6 +78,21 @@ def _key(arg: str) -> str:
     return override_key(arg) or arg
 
 
+def _rule_problem(rules: Mapping[str, ValueRule], arg: str) -> Problem | None:
+    """The problem `arg`'s value has under its key's rule, if it has a rule and the value breaks it."""
+    key, _, value = arg.partition("=")
+    rule = rules.get(override_key(key))
+    return _refusal(rule, value) if rule is not None else None
+
+
+def _refusal(rule: ValueRule, value: str) -> Problem | None:
+    try:
+        rule(value)
+    except ConfigError as exc:
+        return exc.problems[0]
+    return None
+
+
 def _reads_as(parser: Any, override: str, value: Any) -> bool:
     try:
         return parser.parse_overrides([override])[0].value() == value
@@ -73,29 +100,50 @@ def _reads_as(parser: Any, override: str, value: Any) -> bool:
         return False
 
 
+_NEEDS_QUOTES = "(letters outside ASCII and ! # & ; < = ^ ~ ' \" ( [ { need them)"
+
+
 def _unreadable(parser: Any, arg: str, exc: Exception) -> Problem:
     key, sep, value = arg.partition("=")
     reason = " ".join(str(exc).split())
     if sep and key:
+        as_list = _quoted_list(parser, key, value)
+        if as_list is not None:
+            return Problem(
+                _key(arg),
+                f"Hydra's grammar reads the items of the list {value!r} only in quotes {_NEEDS_QUOTES}: "
+                f"type {shlex.quote(as_list)} (the outer quotes are the shell's, the inner ones Hydra's)",
+            )
         typed = f"{key}={hydra_quoted(value)}"
         if _reads_as(parser, typed, value):
             return Problem(
                 _key(arg),
-                f"Hydra's grammar reads the value {value!r} only in quotes (letters outside ASCII and "
-                f"! # & ; < ^ ~ ' \" ( [ {{ need them): type {shlex.quote(typed)} (the outer quotes "
-                "are the shell's, the inner ones Hydra's)",
+                f"Hydra's grammar reads the value {value!r} only in quotes {_NEEDS_QUOTES}: type "
+                f"{shlex.quote(typed)} (the outer quotes are the shell's, the inner ones Hydra's)",
             )
     return Problem(_key(arg), f"Hydra cannot parse the override {arg!r}: {reason}")
 
 
-def _sweep(parser: Any, arg: str, parsed: Any, multirun: bool) -> Problem:
+def _quoted_list(parser: Any, key: str, value: str) -> str | None:
+    """`key=["a","b"]` for a typed `key=[a,b]` whose items need quotes, when that reads back as
+    the items typed; None for a value that is no flat list."""
+    if not (value.startswith("[") and value.endswith("]")) or len(value) < 3:
+        return None
+    items = [item.strip() for item in value[1:-1].split(",")]
+    quoted = ",".join(hydra_quoted(item) for item in items)
+    typed = f"{key}=[{quoted}]"
+    return typed if _reads_as(parser, typed, items) else None
+
+
+def _sweep(parser: Any, arg: str, parsed: Any, multirun: bool, rule: ValueRule | None = None) -> Problem:
     key, _, value = arg.partition("=")
     fixes = []
     if getattr(parsed.value(), "simple_form", False):  # a,b: a list or a string was likely meant
         as_list, as_text = f"{key}=[{value}]", f"{key}={hydra_quoted(value)}"
-        if _reads_as(parser, as_list, list(parsed.value().list)):
+        if rule is None and _reads_as(parser, as_list, list(parsed.value().list)):
             fixes.append(f"for a list type {as_list}")
-        if _reads_as(parser, as_text, value):
+        text_allowed = rule is None or _refusal(rule, value) is None
+        if text_allowed and _reads_as(parser, as_text, value):
             fixes.append(f"for text with a comma type {shlex.quote(as_text)}")
     if not fixes:
         fixes.append("give one value")

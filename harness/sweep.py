@@ -36,9 +36,10 @@ def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
     try:
         parsed = parser.parse_overrides(list(overrides))
     except Exception as exc:  # Hydra's grammar errors
+        from harness.config import VALUE_RULES
         from harness.override_grammar import grammar_problems
 
-        problems = grammar_problems(overrides, sweeps_allowed=True)
+        problems = grammar_problems(overrides, sweeps_allowed=True, value_rules=VALUE_RULES)
         raise ConfigError(problems or Problem("", f"cannot parse the overrides: {exc}")) from None
     axes: list[list[str]] = []
     for original, override in zip(overrides, parsed):

@@ -21,7 +21,7 @@ from harness.cli import main
 from harness.config import REPO_ROOT, compose
 
 BASE = ["paper=fakexplain", "profile=full", "dry_run=true"]
-QUOTES = "(letters outside ASCII and ! # & ; < ^ ~ ' \" ( [ { need them)"
+QUOTES = "(letters outside ASCII and ! # & ; < = ^ ~ ' \" ( [ { need them)"
 # Values a researcher types: punctuation of a prompt, another language, quotes, a trailing backslash.
 HOSTILE = [
     "Is this image real or fake? Answer (real/fake)!",
@@ -108,3 +108,68 @@ def test_a_path_outside_ascii_needs_no_quotes(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"run: {runs}/fakexplain/" in done.stdout
+
+
+RUN_NAME_RULE = (
+    "is not a valid run name: use letters, digits, '-', '_' and '.' (not first), at most 100 characters"
+)
+
+
+@pytest.mark.parametrize("value", ["é", "a(b", "run#1"])
+def test_a_run_name_hydra_cannot_read_gets_the_run_name_rule_at_once(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Quoting it would only lead to a second error (the run-name rule): the rule is said first."""
+    assert main([*BASE, f"paths.runs={tmp_path}", f"run_name={value}"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: run_name: {value!r} {RUN_NAME_RULE}"]
+    # in a multirun too, whose sweep is parsed first
+    assert main([*BASE, f"paths.runs={tmp_path}", "-m", "data.fold=0,1", f"run_name={value}"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: run_name: {value!r} {RUN_NAME_RULE}"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_name_sweep_is_offered_no_list_and_no_text_with_a_comma(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list, or text with a comma, is no run name; one value or a multirun (one run per name) is."""
+    assert main([*BASE, f"paths.runs={tmp_path}", "run_name=a,b"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: run_name: 'a,b' is a sweep (Hydra runs the recipe once per value) and this is a single "
+        "run: give one value, or add -m to run once per value"
+    ]
+    assert main([*BASE, f"paths.runs={tmp_path}", "-m", "run_name=a,b"]) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("[--constraint=a100,--job-name=aigi]", ["--constraint=a100", "--job-name=aigi"]),
+        ("[source ~/env.sh, module load cuda/12.4]", ["source ~/env.sh", "module load cuda/12.4"]),
+    ],
+)
+def test_a_list_whose_items_need_quotes_is_offered_the_items_quoted(
+    typed: str, meant: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Quoting the whole list (the value hint) made a string that the list-typed key refuses."""
+    key = "cluster.slurm.extra_sbatch" if "constraint" in typed else "cluster.slurm.setup"
+    assert main([*BASE, "cluster=slurm", f"{key}={typed}"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(
+        f"error: {key}: Hydra's grammar reads the items of the list {typed!r} only in quotes "
+    )
+    printed = _printed_suggestion(line)
+    echo = f"{shlex.quote(sys.executable)} -c 'import sys; print(len(sys.argv), sys.argv[1])' {printed}"
+    out = subprocess.run(["bash", "-c", echo], capture_output=True, text=True, check=True).stdout
+    count, argument = out.rstrip("\n").split(" ", 1)
+    assert count == "2"
+    cfg = compose([*BASE, "cluster=slurm", argument])
+    assert list(cfg.cluster.slurm[key.rsplit(".", 1)[1]]) == meant
+
+
+def test_an_equals_sign_in_a_value_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*BASE, "+stages.sft.system=a=b"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: stages.sft.system: Hydra's grammar reads the value 'a=b' only in quotes {QUOTES}: "
+        "type '+stages.sft.system=\"a=b\"' (the outer quotes are the shell's, the inner ones Hydra's)"
+    ]
