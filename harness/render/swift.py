@@ -95,6 +95,9 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
         # --create_checkpoint_symlink crashes at the end of a run without evaluation (it links
         # best_model_checkpoint, which is None; ms-swift 4.6 pipelines/train/sft.py).
         post = (("python3", "-m", "harness.finalize", "swift", ctx.stage_dir),)
+        _require_checkpoint(
+            args.get("save_strategy"), keys.get("save_strategy", f"stages.{ctx.name}.save_strategy")
+        )
     argv, flag_keys, warnings = render_swift_args(args, keys, ctx.dialect)
     if ctx.reward_fn is not None:
         # rewards/swift_adapter.py wraps this verl-style compute_score for ms-swift's GRPO.
@@ -108,6 +111,23 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
         post_argv=post,
         warnings=tuple(warnings),
     )
+
+
+def _require_checkpoint(save_strategy: Any, where: str) -> None:
+    """Refuse a training run that would end with nothing for harness.finalize to link.
+
+    ms-swift saves at the last step for every strategy but "no" (DefaultFlowCallbackNew,
+    ms-swift 4.6 trainers/patcher.py); with "no" the stage trains to the end and then fails.
+    """
+    if str(save_strategy).lower() == "no":
+        raise ConfigError(
+            Problem(
+                where,
+                f"is {save_strategy!r}: ms-swift then saves no checkpoint-N, so the stage would train "
+                "to the end and leave nothing for the next stage (nothing to merge, evaluate or resume); use "
+                "steps (with save_steps) or epoch, which also save at the last step",
+            )
+        )
 
 
 def _take_inputs(ctx: StageContext, args: dict[str, Any], keys: dict[str, str]) -> None:

@@ -1,8 +1,11 @@
-"""A verl stage that would save no checkpoint is refused before launch: verl trains to the end and
-the harness's finalize step, and every stage after it, find nothing (the previous notes' open
-"save_freq <= 0" case)."""
+"""A training stage that would save no checkpoint is refused before launch: the trainer trains to
+the end and the harness's finalize step, and every stage after it, find nothing (verl with
+trainer.save_freq <= 0, the previous notes' open case; ms-swift with save_strategy=no)."""
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +59,47 @@ def test_a_published_command_is_printed_as_published(capsys: pytest.CaptureFixtu
     code, lines = _errors(capsys, "paper=fake_hr1", "as_published=true")
     assert code == 2 and lines, lines
     assert not [line for line in lines if "save_freq" in line], lines
+
+
+SWIFT_REFUSAL = (
+    "ms-swift then saves no checkpoint-N, so the stage would train to the end and leave nothing for the "
+    "next stage (nothing to merge, evaluate or resume); use steps (with save_steps) or epoch, which also "
+    "save at the last step"
+)
+
+
+def test_swift_saves_at_the_last_step_unless_told_no() -> None:
+    """The refusal rests on the pinned ms-swift's callback: the last step saves for any strategy but no."""
+    spec = importlib.util.find_spec("swift")  # the package's folder, without importing it
+    assert spec is not None and spec.origin is not None
+    source = (Path(spec.origin).parent / "trainers" / "patcher.py").read_text()
+    at_last_step = source.split("if state.global_step == state.max_steps:", 1)[1].split("return control", 1)[
+        0
+    ]
+    assert "if args.save_strategy != IntervalStrategy.NO:" in at_last_step
+    assert "control.should_save = True" in at_last_step
+
+
+@pytest.mark.parametrize(
+    "overrides, keys",
+    [
+        (["paper=fakexplain", "+stages.sft.save_strategy=no"], ["stages.sft.save_strategy"]),
+        (["paper=aigi_holmes", "+stages.sft.save_strategy=NO"], ["stages.sft.save_strategy"]),
+        (
+            ["paper=fakexplain", "variant=staged_swift", "+stages.grpo_swift_alpha.save_strategy=no"],
+            [f"stages.grpo_swift_{name}.save_strategy" for name in ("alpha", "beta", "gamma")],
+        ),
+    ],
+)
+def test_a_swift_stage_told_to_save_nothing_is_refused(
+    overrides: list[str], keys: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines = _errors(capsys, *overrides)
+    assert code == 2
+    typed = overrides[-1].rsplit("=", 1)[1]
+    assert lines == [f"error: {key}: is {typed!r}: {SWIFT_REFUSAL}" for key in keys], lines
+
+
+def test_a_swift_stage_saving_by_epoch_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines = _errors(capsys, "paper=fakexplain", "+stages.sft.save_strategy=epoch")
+    assert code == 0, lines
