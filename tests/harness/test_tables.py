@@ -208,6 +208,43 @@ def test_the_report_fills_each_column_from_its_run(tmp_path: Path) -> None:
     assert "0.900 (run best: t4__best)" in text and "not run (run no_bbox)" in text
 
 
+@pytest.mark.parametrize(
+    "table_id, cells_na",
+    [
+        ("table4", {"IoU": ["no-bbox", "label-only"]}),
+        ("iclr_table4", {"IoU": ["no-bbox", "label-only"], "BLEU-2": ["no-caption", "label-only"]}),
+    ],
+)
+def test_a_metric_the_paper_computes_not_for_an_ablation_is_na(
+    table_id: str, cells_na: dict[str, list[str]], tmp_path: Path
+) -> None:
+    """No boxes trained, no IoU in the paper (002 §5.3, 004 Table 4): the cell is n/a, not the run's
+    0.000 set against the paper's blank; the other metrics of those runs are filled."""
+    from omegaconf import OmegaConf
+
+    results = OmegaConf.to_container(compose_paper("fakexplain").results, resolve=True)
+    (table,) = [t for t in results["tables"] if t["id"] == table_id]
+    column_run = {c["name"]: c["run"] for c in table["columns"]}
+    dirs = []
+    for run in {column_run[c] for columns in cells_na.values() for c in columns}:
+        path = make_run(
+            tmp_path, f"t__{run}", "fakexplain", [("eval", "eval", "completed")],
+            metrics={"eval": {"accuracy": 0.9, "iou": 0.0, "bleu2": 0.0}},
+        )  # fmt: skip
+        (path / "config.yaml").write_text(yaml.safe_dump({"table_run": run, "paper": {"name": "fakexplain"}}))
+        dirs.append(path)
+    build_report(dirs, tmp_path / "report", {"tables": [table], "paper": "fakexplain"}, log=lambda s: None)
+    rows = {
+        r["name"]: r["cells"]
+        for r in json.loads((tmp_path / "report" / "report.json").read_text())["tables"][0]["rows"]
+    }
+    for row, columns in cells_na.items():
+        for column in columns:
+            assert rows[row][column]["status"] == "n/a" and rows[row][column]["mean"] is None, (row, column)
+    assert all(rows["Acc"][c]["mean"] == 0.9 for columns in cells_na.values() for c in columns)
+    assert rows["IoU"]["no-tags"]["status"] == "not run"  # a column with boxes is still read from its run
+
+
 def test_table_runs_selects_runs_and_a_typo_lists_them(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
