@@ -102,12 +102,12 @@ def _require_checkpoint(stage: str, save_freq: Any) -> None:
     less the stage trains to the end and then fails, and the stages after it have no model.
     """
     try:
-        freq = VERL_DEFAULT_SAVE_FREQ if save_freq is None else int(save_freq)
+        freq = VERL_DEFAULT_SAVE_FREQ if save_freq is None else float(save_freq)
     except (TypeError, ValueError):
-        return  # a non-integer is verl's config tree's to refuse (validate_verl_command)
+        return  # not a number: verl's config tree refuses it (validate_verl_command)
     if freq > 0:
         return
-    given = f"not set (verl's default is {freq})" if save_freq is None else str(save_freq)
+    given = f"not set (verl's default is {VERL_DEFAULT_SAVE_FREQ})" if save_freq is None else str(save_freq)
     raise ConfigError(
         Problem(
             f"stages.{stage}.trainer.save_freq",
