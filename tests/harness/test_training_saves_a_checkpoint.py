@@ -8,10 +8,12 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from harness.cli import main
 from harness.render.verl import VERL_DEFAULT_SAVE_FREQ
 from harness.validate.verl_overrides import verl_defaults, verl_package_dir
+from tests.harness.conftest import PAPERS, compose_paper
 
 
 def _errors(capsys: pytest.CaptureFixture[str], *overrides: str) -> tuple[int, list[str]]:
@@ -47,7 +49,17 @@ def test_every_verl_stage_of_a_pipeline_is_named(capsys: pytest.CaptureFixture[s
     assert all(": is -1: verl saves a checkpoint only when" in line for line in lines), lines
 
 
-@pytest.mark.parametrize("paper", ["fake_hr1", "fakexplain"])
+# The papers whose recipe trains with verl (its GRPO stage says how often to save).
+VERL_PAPERS = [
+    p for p in PAPERS if OmegaConf.select(compose_paper(p), "stages.grpo.trainer.save_freq") is not None
+]
+
+
+def test_the_verl_papers_are_found() -> None:
+    assert len(VERL_PAPERS) >= 2, VERL_PAPERS
+
+
+@pytest.mark.parametrize("paper", VERL_PAPERS)
 def test_a_positive_save_freq_passes(paper: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, lines = _errors(capsys, f"paper={paper}", "stages.grpo.trainer.save_freq=1")
     assert code == 0, lines
