@@ -80,9 +80,8 @@ def _key(arg: str) -> str:
 
 def _rule_problem(rules: Mapping[str, ValueRule], arg: str) -> Problem | None:
     """The problem `arg`'s value has under its key's rule, if it has a rule and the value breaks it."""
-    key, _, value = arg.partition("=")
-    rule = rules.get(override_key(key))
-    return _refusal(rule, value) if rule is not None else None
+    rule = rules.get(_key(arg))
+    return _refusal(rule, arg.partition("=")[2]) if rule is not None else None
 
 
 def _refusal(rule: ValueRule, value: str) -> Problem | None:

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError, Problem
-from harness.config import Invocation
+from harness.config import VALUE_RULES, Invocation
 from harness.invoke import execute, load_config
 from harness.jobs import generated_run_name
+from harness.override_grammar import grammar_problems
 
 if TYPE_CHECKING:  # launch/ is imported when a report is queued, not to compose a sweep
     from launch.slurm import SlurmLauncher
@@ -36,9 +37,6 @@ def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
     try:
         parsed = parser.parse_overrides(list(overrides))
     except Exception as exc:  # Hydra's grammar errors
-        from harness.config import VALUE_RULES
-        from harness.override_grammar import grammar_problems
-
         problems = grammar_problems(overrides, sweeps_allowed=True, value_rules=VALUE_RULES)
         raise ConfigError(problems or Problem("", f"cannot parse the overrides: {exc}")) from None
     axes: list[list[str]] = []
