@@ -218,25 +218,61 @@ def test_requeued_stage_runs_again_and_resumes(slurm_cluster, tmp_path):
     job = _job(tmp_path, "train", [sys.executable, "-c", code, ckpt])
     launcher = _launcher(slurm_cluster)
     [job_id] = launcher.submit([job], tmp_path / "run" / "slurm")
-    env = slurm_cluster.environ()
     deadline = time.monotonic() + 120
     while not ckpt.exists():
         assert time.monotonic() < deadline, "first attempt never started"
         time.sleep(0.2)
-    subprocess.run(["scontrol", "requeue", job_id], env=env, check=True, capture_output=True)
-    # Test-only speed-up: Slurm holds a requeued job for about two minutes (BeginTime).
-    while "JobState=PENDING" not in _show(job_id, env):
-        assert time.monotonic() < deadline, _show(job_id, env)
-        time.sleep(0.2)
-    subprocess.run(
-        ["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=env, check=True, capture_output=True
-    )
+    _requeue_and_restart_now(slurm_cluster, job_id, deadline)
     result = launcher.wait([job_id], timeout_s=120)
-    assert result.ok, result.describe()
+    assert result.ok, result.describe() + _diagnosis(slurm_cluster, tmp_path / "run" / "logs", job_id)
     log = (tmp_path / "run" / "logs" / "train.node0.log").read_text()
     assert f"attempt 0: saved {ckpt}" in log
     assert f"attempt 1: resumed from {ckpt}" in log
     assert "restart 1" in (tmp_path / "run" / "logs" / "train.sbatch.log").read_text()
+
+
+def _requeue_and_restart_now(slurm_cluster, job_id: str, deadline: float) -> None:
+    """Requeue a running job as a preemption would, then start its second attempt at once.
+
+    Slurm holds a requeued job for about two minutes (BeginTime) so that the first attempt is
+    gone from its nodes before the second starts; the test skips that wait (StartTime=now) but
+    keeps its guarantee. It requeues only a job whose step 0 the controller has running (a
+    preempted trainer has been running a while, not starting), and it restarts only once no
+    step daemon of the first attempt is left on a node (each holds a socket named
+    <node>_<job>.<step> in its node's spool directory) and the clock has passed the second in
+    which the first attempt's credential was revoked (slurmd compares whole seconds)."""
+    env = slurm_cluster.environ()
+    while "State=RUNNING" not in _show_step(f"{job_id}.0", env):
+        assert time.monotonic() < deadline, "step 0 never ran: " + _show(job_id, env)
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "requeue", job_id], env=env, check=True, capture_output=True)
+    revoked = time.time()
+    while "JobState=PENDING" not in _show(job_id, env) or _step_daemons(slurm_cluster, job_id):
+        left = _step_daemons(slurm_cluster, job_id)
+        assert time.monotonic() < deadline, f"first attempt not torn down: {left} " + _show(job_id, env)
+        time.sleep(0.2)
+    time.sleep(max(0.0, int(revoked) + 1.05 - time.time()))
+    subprocess.run(
+        ["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=env, check=True, capture_output=True
+    )
+
+
+def _step_daemons(slurm_cluster, job_id: str) -> list[str]:
+    return sorted(p.name for p in (slurm_cluster.base / "spool").glob(f"*/*_{job_id}.*"))
+
+
+def _show_step(step_id: str, env) -> str:
+    return subprocess.run(
+        ["scontrol", "show", "step", "-o", step_id], env=env, capture_output=True, text=True
+    ).stdout
+
+
+def _diagnosis(slurm_cluster, logs: Path, job_id: str) -> str:
+    """What a failed requeue test needs to be understood from a CI log alone: the stage's logs,
+    the job as the controller sees it and the daemons' last lines."""
+    files = [*sorted(logs.glob("*.log")), *sorted((slurm_cluster.base / "log").glob("*.log"))]
+    text = "".join(f"\n== {p}\n{p.read_text(errors='replace')[-4000:]}" for p in files)
+    return f"\n== scontrol show job {job_id}\n{_show(job_id, slurm_cluster.environ())}{text}"
 
 
 def _show(job_id: str, env) -> str:
@@ -261,17 +297,11 @@ def test_a_requeued_swift_stage_resumes_from_its_checkpoint(slurm_cluster, tmp_p
     while not (output / "checkpoint-5" / "trainer_state.json").exists():
         assert time.monotonic() < deadline, "first attempt never saved its checkpoint: " + _show(job_id, env)
         time.sleep(0.2)
-    subprocess.run(["scontrol", "requeue", job_id], env=env, check=True, capture_output=True)
-    while "JobState=PENDING" not in _show(job_id, env):  # see test_requeued_stage_runs_again_and_resumes
-        assert time.monotonic() < deadline, _show(job_id, env)
-        time.sleep(0.2)
-    subprocess.run(
-        ["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=env, check=True, capture_output=True
-    )
+    _requeue_and_restart_now(slurm_cluster, job_id, deadline)
     result = launcher.wait([job_id], timeout_s=120)
     logs = tmp_path / "run" / "logs"
     seen = _show(job_id, env) + "".join(f"\n== {p.name}\n{p.read_text()}" for p in logs.glob("*.log"))
-    assert result.ok, result.describe() + seen
+    assert result.ok, result.describe() + _diagnosis(slurm_cluster, logs, job_id)
     starts = [json.loads(line) for line in report.read_text().splitlines()]
     assert starts == [
         {"argv": [], "restart": "0"},
