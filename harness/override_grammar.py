@@ -79,9 +79,17 @@ def _key(arg: str) -> str:
 
 
 def _rule_problem(rules: Mapping[str, ValueRule], arg: str) -> Problem | None:
-    """The problem `arg`'s value has under its key's rule, if it has a rule and the value breaks it."""
+    """The problem `arg`'s value has under its key's rule, if it has a rule and the value breaks it.
+
+    A plain comma list that Hydra cannot read (`-m run_name=é,b`) is meant as a sweep: the first
+    item that breaks the rule is named, not the whole text."""
     rule = rules.get(_key(arg))
-    return _refusal(rule, arg.partition("=")[2]) if rule is not None else None
+    if rule is None:
+        return None
+    value = arg.partition("=")[2]
+    items = value.split(",") if not set(value) & set("'\"[]{}()") else [value]
+    refusals = (_refusal(rule, item) for item in items)
+    return next((problem for problem in refusals if problem is not None), None)
 
 
 def _refusal(rule: ValueRule, value: str) -> Problem | None:

@@ -128,6 +128,17 @@ def test_a_run_name_hydra_cannot_read_gets_the_run_name_rule_at_once(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_run_name_sweep_names_the_item_that_breaks_the_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra cannot read the sweep, so the rule saw 'é,b' whole; the item is what to change."""
+    assert main([*BASE, f"paths.runs={tmp_path}", "-m", "run_name=b,é,c"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: run_name: 'é' {RUN_NAME_RULE}"]
+    assert main([*BASE, f"paths.runs={tmp_path}", "run_name=é,b"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: run_name: 'é' {RUN_NAME_RULE}"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_run_name_sweep_is_offered_no_list_and_no_text_with_a_comma(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
