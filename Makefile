@@ -73,7 +73,7 @@ test-table: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# make reproduce PAPER=<name> [TABLE=<id>|all] [PROFILE=full|smoke] [DRY_RUN=1|0] [GPU=0|1] [ARGS='<hydra overrides>']
+# make reproduce PAPER=<name> [TABLE=<id>|all|[<id>,...]] [PROFILE=full|smoke] [DRY_RUN=1|0] [GPU=0|1] [ARGS='<hydra overrides>']
 # DRY_RUN=1|true dry-runs, 0|false runs; any other value reaches the harness, which refuses it
 # (DRY_RUN=0 and a misspelt DRY_RUN=ture were dry runs, the value unread).
 reproduce: $(RUN_STAMP)

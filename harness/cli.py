@@ -9,6 +9,7 @@ Harness keys on the command line (all Hydra overrides):
   stages=[a,b]          run only these stages (stages=a: one); from_stage=<name> reruns a run from a stage on
   cluster=local|torchrun|slurm, submit=true (slurm)
   table=<id>|all        run every run of a paper table (conf/results/<paper>.yaml, runs:) and one report
+                        (table=[a,b]: the runs of these tables, each run once, and one report of both)
   table_runs=[a,b]      with table=: only these of its runs
   preflight=true        print each stage's memory and disk needs (fits / tight / does not fit) and exit
                         (add profile=full on a GPU-less machine, or the smoke profile is checked)

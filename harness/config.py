@@ -207,13 +207,21 @@ def _not_finite(value: object, key: str) -> list[tuple[str, float]]:
 
 # A multirun does not run tables (harness/sweep.py): a comma list here is not offered -m.
 UNSWEEPABLE = ("table", "table_runs")
+# Keys that take one name or a list of names (`table=[table4,table6]`): a comma means the list.
+NAME_LISTS = ("table", "table_runs")
 # Keys whose values have a rule of their own: an unparsable value is reported under the rule.
 VALUE_RULES = {"run_name": check_run_name}
 
 
 def _grammar_problems(overrides: Sequence[str]) -> list[Problem]:
     """What Hydra's grammar finds wrong in a single run's overrides (nothing: the cause is elsewhere)."""
-    return grammar_problems(overrides, sweeps_allowed=False, unsweepable=UNSWEEPABLE, value_rules=VALUE_RULES)
+    return grammar_problems(
+        overrides,
+        sweeps_allowed=False,
+        unsweepable=UNSWEEPABLE,
+        value_rules=VALUE_RULES,
+        name_lists=NAME_LISTS,
+    )
 
 
 def _hydra_compose(full: list[str], overrides: Sequence[str]) -> DictConfig:

@@ -33,12 +33,14 @@ def grammar_problems(
     sweeps_allowed: bool,
     unsweepable: Sequence[str] = (),
     value_rules: Mapping[str, ValueRule] | None = None,
+    name_lists: Sequence[str] = (),
 ) -> list[Problem]:
     """One problem per override Hydra cannot parse, or that sweeps where `sweeps_allowed` is False
     (a single run), each under its key with the override to type instead. Keys in `unsweepable`
     are not offered a multirun. A key in `value_rules` is offered no quoting or list that its rule
     refuses: the rule's own problem is reported instead (quoting `run_name=é` would only lead to
-    the run-name rule)."""
+    the run-name rule). A key in `name_lists` takes one name or a list of names, never text with a
+    comma: a comma there is offered the list only."""
     rules = value_rules or {}
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -52,7 +54,8 @@ def grammar_problems(
             continue
         if not sweeps_allowed and parsed.is_sweep_override():
             rule = rules.get(_key(arg))
-            problems.append(_sweep(parser, arg, parsed, multirun=_key(arg) not in unsweepable, rule=rule))
+            multirun = _key(arg) not in unsweepable
+            problems.append(_sweep(parser, arg, parsed, multirun, rule=rule, names=_key(arg) in name_lists))
     return problems
 
 
@@ -142,14 +145,16 @@ def _quoted_list(parser: Any, key: str, value: str) -> str | None:
     return typed if _reads_as(parser, typed, items) else None
 
 
-def _sweep(parser: Any, arg: str, parsed: Any, multirun: bool, rule: ValueRule | None = None) -> Problem:
+def _sweep(
+    parser: Any, arg: str, parsed: Any, multirun: bool, rule: ValueRule | None = None, names: bool = False
+) -> Problem:
     key, _, value = arg.partition("=")
     fixes = []
     if getattr(parsed.value(), "simple_form", False):  # a,b: a list or a string was likely meant
         as_list, as_text = f"{key}=[{value}]", f"{key}={hydra_quoted(value)}"
         if rule is None and _reads_as(parser, as_list, list(parsed.value().list)):
             fixes.append(f"for a list type {as_list}")
-        text_allowed = rule is None or _refusal(rule, value) is None
+        text_allowed = not names and (rule is None or _refusal(rule, value) is None)
         if text_allowed and _reads_as(parser, as_text, value):
             fixes.append(f"for text with a comma type {shlex.quote(as_text)}")
     if not fixes:

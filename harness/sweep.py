@@ -72,7 +72,7 @@ def run_sweep(inv: Invocation) -> int:
             Problem(
                 "-m",
                 "a sweep runs the recipe once per value and does not run tables; run the table once per "
-                f"value instead (table={base_cfg.get('table')} {example}, ...)",
+                f"value instead (table={_typed(base_cfg.get('table'))} {example}, ...)",
             )
         )
     base = str(base_cfg.get("run_name") or generated_run_name(base_cfg))
@@ -93,6 +93,11 @@ def run_sweep(inv: Invocation) -> int:
     if base_cfg.get("dry_run") or code != 0:
         return code
     return report_across(base_cfg, run_dirs[0].parent / f"{base}__sweep", run_dirs)
+
+
+def _typed(value: Any) -> str:
+    """A config value as typed on the command line (`[table4,table6]`, not a Python list)."""
+    return f"[{','.join(str(v) for v in value)}]" if OmegaConf.is_list(value) else str(value)
 
 
 def _check_distinct(names: Sequence[str], combos: Sequence[Sequence[str]], swept: Sequence[str]) -> None:

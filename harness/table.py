@@ -6,8 +6,8 @@ paper's recipe changed by Hydra overrides (data preparation options, reward opti
 runs go to `runs/<paper>/<base>__<run>`; the report across them to `runs/<paper>/<base>__<table>/`,
 each cell naming the run that filled it. The runs share every stage whose fingerprint is the same
 (`shared_stages`, harness/stage_store.py): the first run that needs it runs it, the others link to it.
-`table=all` runs every table that has runs (a run name
-two tables share is run once). The dry run lists the runs, the stages each runs and those it reuses
+`table=all` runs every table that has runs, `table=[table4,table6]` those tables (a run name
+two tables share is run once; the report is `<base>__table4-table6`). The dry run lists the runs, the stages each runs and those it reuses
 (from which run of the table, or published by an earlier invocation), then every run's own dry run; each run's delta composes and validates before any run starts, and a real run first checks every run's
 inputs (a missing dataset or out-of-distribution set stops the table before its first stage).
 
@@ -23,8 +23,10 @@ stage's script is in the first run that needs it, and the others say whose it is
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -37,7 +39,7 @@ from harness.report.config import TableSpec, parse_report_config
 from harness.sweep import report_across
 from launch.config import SCHEDULERS
 
-__all__ = ["TableRun", "run_table", "table_runs"]
+__all__ = ["TableRun", "asked_tables", "run_table", "table_runs"]
 
 ALL = "all"
 # Keys the table sets on each run's command line: the user's table, table_runs and run_name are
@@ -61,22 +63,43 @@ def tables_with_runs(cfg: DictConfig) -> list[TableSpec]:
     return [t for t in config.tables if t.runs]
 
 
-def table_runs(cfg: DictConfig, table: str) -> list[TableRun]:
-    """The runs of `table` (or of every table, `all`); an unknown table lists the known ones."""
+def asked_tables(value: Any) -> list[str]:
+    """The ids `table=` asks for: one id, `all`, or a list of ids (`table=[table4,table6]`), each once."""
+    if OmegaConf.is_list(value) or isinstance(value, list | tuple):
+        return list(dict.fromkeys(str(v) for v in value))
+    return [str(value)]
+
+
+def table_label(value: Any) -> str:
+    """How the tables asked for are named in messages and in the report's folder (`table4-table6`)."""
+    return "-".join(asked_tables(value))
+
+
+def table_runs(cfg: DictConfig, table: str | Sequence[str]) -> list[TableRun]:
+    """The runs of `table` (one id, `all` for every table, or a list of ids); an unknown table
+    lists the known ones."""
     tables = tables_with_runs(cfg)
     ids = [t.id for t in tables]
-    if table == ALL:
+    asked = asked_tables(table)
+    paper = OmegaConf.select(cfg, "paper.name", default="?")
+    known = ", ".join(ids) if ids else "none: no table of its results config has runs"
+    if asked == [ALL]:
         selected = tables
+    elif not asked or (ALL in asked and len(asked) > 1):
+        what = "names no table" if not asked else f"{ALL} is every table: give {ALL} alone or a list of ids"
+        raise ConfigError(Problem("table", f"{what}; tables of paper {paper}: {known}"))
     else:
-        selected = [t for t in tables if t.id == table]
-    if not selected:
-        paper = OmegaConf.select(cfg, "paper.name", default="?")
-        known = ", ".join(ids) if ids else "none: no table of its results config has runs"
+        selected = [t for a in asked for t in tables if t.id == a]  # in the order asked
+    unknown = [a for a in asked if a != ALL and a not in ids]
+    if not selected or unknown:
         raise ConfigError(
-            Problem(
-                "table",
-                f"paper {paper} has no table {table!r} with runs{did_you_mean(table, ids)}; tables: {known}",
-            )
+            [
+                Problem(
+                    "table",
+                    f"paper {paper} has no table {a!r} with runs{did_you_mean(a, ids)}; tables: {known}",
+                )
+                for a in unknown or asked
+            ]
         )
     runs: dict[str, TableRun] = {}
     for spec in selected:
@@ -150,8 +173,8 @@ def run_table(inv: Invocation, cfg: DictConfig) -> int:
     """Compose and validate every run, then run them (or print their dry runs), then the report."""
     if inv.multirun:
         raise ConfigError(Problem("table", "a table is its own set of runs: use it without -m"))
-    table = str(cfg.table)
-    runs = table_runs(cfg, table)
+    table = table_label(cfg.table)
+    runs = table_runs(cfg, asked_tables(cfg.table))
     selected = _selected_runs(inv, cfg, table, [r.name for r in runs])
     runs = [r for r in runs if r.name in selected]
     base = str(cfg.get("run_name") or generated_run_name(cfg))

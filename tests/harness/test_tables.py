@@ -139,6 +139,74 @@ def test_a_table_typo_lists_the_tables(capsys: pytest.CaptureFixture[str]) -> No
     assert "did you mean" in err and "tables: table4" in err
 
 
+def test_a_list_of_tables_runs_their_runs_in_the_order_asked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`table=[table6,table4]` is the runs of both tables, each once, in one command (the sweep
+    hint for `table=table6,table4` offers that list, so it must run)."""
+    cfg = compose_paper("fakexplain")
+    both = table_runs(cfg, ["table6", "table4", "table6"])
+    expected = [r.name for r in table_runs(cfg, "table6")] + [r.name for r in table_runs(cfg, "table4")]
+    assert [r.name for r in both] == expected
+    common = ["paper=fakexplain", "profile=full", "dry_run=true", "run_name=x", f"paths.runs={tmp_path}"]
+    assert main([*common, "table=[table6,table4]", "table_runs=[no_ft,ood_no_ft]"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "# table table6-table4: 2 runs of paper fakexplain (run names x__<run>)"
+    assert [ln.split(" (")[0] for ln in lines if ln.startswith("# run ")] == [
+        "# run ood_no_ft",
+        "# run no_ft",
+    ]
+    # the single-run hint for a comma offers the list and no text with a comma (no table id has one)
+    assert main([*common, "table=table6,table4"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: table: 'table6,table4' is a sweep (Hydra runs the recipe once per value) and this is a "
+        "single run: for a list type table=[table6,table4]"
+    ]
+
+
+def test_a_list_of_tables_names_each_unknown_id(capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["paper=fakexplain", "profile=full", "dry_run=true"]
+    assert main([*common, "table=[table4,nope,tabel6]"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert [ln.split(" with runs")[0] for ln in err] == [
+        "error: table: paper fakexplain has no table 'nope'",
+        "error: table: paper fakexplain has no table 'tabel6'",
+    ]
+    assert "did you mean: table6" in err[1]
+    assert main([*common, "table=[]"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: table: names no table; tables of paper fakexplain: table4"
+    )
+    assert main([*common, "table=[all,table4]"]) == 2
+    assert "error: table: all is every table: give all alone or a list of ids" in capsys.readouterr().err
+
+
+def test_a_list_of_tables_is_one_submission_and_one_report_of_those_tables(tmp_path: Path) -> None:
+    """On Slurm with submit=false: the scripts of each run and one report across them, in
+    `<base>__table6-table4`, whose results config holds the two tables asked for and no other."""
+    import shlex
+    import subprocess
+    import sys
+
+    from harness.config import REPO_ROOT
+
+    argv = [
+        sys.executable, "-m", "harness", "paper=fakexplain", "profile=smoke", "table=[table6,table4]",
+        "table_runs=[no_ft,ood_no_ft]", "run_name=t", "cluster=slurm", "cluster.gpus_per_node=0",
+        f"paths.runs={tmp_path}", "submit=false",
+    ]  # fmt: skip
+    proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    root = tmp_path / "fakexplain"
+    assert (root / "t__no_ft" / "slurm").is_dir() and (root / "t__ood_no_ft" / "slurm").is_dir()
+    script = (root / "t__table6-table4" / "slurm" / "sweep_report.sbatch").read_text()
+    [line] = [ln for ln in script.splitlines() if "--config-json" in ln]
+    words = shlex.split(line)
+    config = json.loads(words[words.index("--config-json") + 1])
+    assert [t["id"] for t in config["tables"]] == ["table4", "table6"]
+    assert words.count("--run-dir") == 2
+
+
 def test_a_paper_without_table_runs_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert TABLE_PAPERS == PAPERS  # every paper has a table of runs (the golden listings below)
     # a results config whose tables name no runs (a newly added paper's, or one emptied here)
