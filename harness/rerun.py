@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_prep.swift_skipped_records import SKIPPED_FILE
 from harness import swift_resume
+from harness.finalize import SKIPPED_SUMMARY
 
 SWIFT_OUTPUT = "output"  # ms-swift's --output_dir inside the stage folder (harness.render.swift)
 
@@ -57,8 +59,10 @@ class RerunRule:
                             shutil.rmtree(
                                 child
                             ) if child.is_dir() and not child.is_symlink() else child.unlink()
-                elif target.exists():
+                elif target.is_dir() and not target.is_symlink():
                     shutil.rmtree(target)
+                elif target.exists() or target.is_symlink():
+                    target.unlink()
         return self.attempt_argv(argv, stage_dir, resume=resume, requeueable=requeueable, verbatim=verbatim)
 
     def attempt_argv(
@@ -90,8 +94,13 @@ def _verl_resume(argv: Sequence[str], stage_dir: Path) -> Sequence[str]:
 
 # ms-swift trainers: the newest complete checkpoint-N under <stage_dir>/output, found when the
 # attempt starts (harness.swift_resume), so a requeued Slurm job finds its own checkpoints.
+# A fresh attempt also drops the rows an earlier attempt left out (harness.finalize); a resumed
+# one keeps them, as its trainer keeps what it learnt.
 SWIFT_CHECKPOINTS = RerunRule(
-    resumable=True, clean=(SWIFT_OUTPUT,), resume=_swift_resume, requeue=_swift_requeue
+    resumable=True,
+    clean=(SWIFT_OUTPUT, SKIPPED_FILE, SKIPPED_SUMMARY),
+    resume=_swift_resume,
+    requeue=_swift_requeue,
 )
 # verl resumes from its own checkpoints (trainer.resume_mode=auto, its default) whenever it
 # starts, so a requeued job needs nothing more.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import ConfigError, Problem
+from data_prep.swift_skipped_records import SKIPPED_ENV, SKIPPED_FILE
 from harness.batching import gradient_accumulation_steps
 from harness.render import Rendered, StageContext
 from harness.render.tracking import swift_tracking
@@ -95,6 +96,11 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
         # --create_checkpoint_symlink crashes at the end of a run without evaluation (it links
         # best_model_checkpoint, which is None; ms-swift 4.6 pipelines/train/sft.py).
         post = (("python3", "-m", "harness.finalize", "swift", ctx.stage_dir),)
+        # ms-swift 4.6 leaves out a row longer than max_length without a word (dropped, or another
+        # row trained in its place): the plugin names each one, harness.finalize counts them.
+        args["external_plugins"] = [*_listed(args.get("external_plugins")), skipped_records_plugin(ctx.repo)]
+        keys.setdefault("external_plugins", f"stages.{ctx.name}.external_plugins")
+        env.setdefault(SKIPPED_ENV, str(Path(ctx.stage_dir) / SKIPPED_FILE))
         _require_checkpoint(
             args.get("save_strategy"), keys.get("save_strategy", f"stages.{ctx.name}.save_strategy")
         )
@@ -111,6 +117,17 @@ def _render_training(ctx: StageContext, command: str) -> Rendered:
         post_argv=post,
         warnings=tuple(warnings),
     )
+
+
+def skipped_records_plugin(repo: str) -> str:
+    """The ms-swift plugin file that records the rows ms-swift leaves out (data_prep/swift_skipped_records.py)."""
+    return str(Path(repo) / "data_prep" / "swift_skipped_records.py")
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _require_checkpoint(save_strategy: Any, where: str) -> None:

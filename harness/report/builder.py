@@ -19,6 +19,7 @@ from harness.report.markdown import (
     render_paper_table,
     render_reward_steps,
     render_runs,
+    render_skipped_rows,
     render_stages,
 )
 from harness.report.plots import plot_roc, plot_training_curves
@@ -127,6 +128,9 @@ def build_report(
     tracking = render_tracking(list(runs))
     if tracking:
         parts += ["## Experiment tracking", "", tracking, ""]
+    skipped = render_skipped_rows(runs)
+    if skipped:
+        parts += ["## Training rows left out", "", skipped, ""]
     parts += ["## Evaluation settings", "", render_eval_settings(runs[0]), ""]
     for run in runs:
         rewards = render_reward_steps([(s.name, read_stage_curves(s)) for s in run.training_stages()])
@@ -168,6 +172,11 @@ def build_report(
         "tables": [table_as_dict(t) for t in filled],
         "figures": [name for _, name in figures],
         "tracking": [dataclasses.asdict(e) | {"run_dir": str(r.path)} for r in runs for e in tracker_runs(r)],
+        "skipped_rows": [
+            {"run_dir": str(r.path), "stage": stage, **{k: v for k, v in summary.items() if k != "records"}}
+            for r in runs
+            for stage, summary in r.skipped_rows()
+        ],
     }
     write_json(out / "report.json", document, allow_nan=False)
     log(f"report: {report_path} ({len(filled)} paper tables, {len(figures)} figures)")

@@ -23,6 +23,7 @@ __all__ = [
     "render_stages",
     "render_eval_settings",
     "render_reward_steps",
+    "render_skipped_rows",
 ]
 
 DASH = "—"
@@ -199,6 +200,24 @@ def render_eval_settings(run: RunInfo) -> str:
             "unparsable",
         ],
         rows,
+    )
+
+
+def render_skipped_rows(runs: Sequence[RunInfo]) -> str:
+    """The training rows each stage's trainer left out as longer than max_length ('' when none)."""
+    rows = []
+    for run in runs:
+        for stage, summary in run.skipped_rows():
+            total = summary.get("training_rows")
+            left = f"{summary.get('rows')}" + (f" of {total}" if total is not None else "")
+            rows.append([run.run_name, stage, left, summary.get("max_length"), summary.get("longest")])
+    if not rows:
+        return ""
+    table = markdown_table(["run", "stage", "rows left out", "max_length", "longest row (tokens)"], rows)
+    return (
+        "ms-swift leaves out a row longer than max_length without a word (dropped, or another row "
+        "trained in its place); each stage's `skipped_records.json` lists them. Raise the stage's "
+        "max_length to train on them.\n\n" + table
     )
 
 

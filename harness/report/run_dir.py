@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import HarnessError
+from harness.finalize import SKIPPED_SUMMARY
 from harness.kinds import StageKind, find_kind
 from harness.report.training_logs import Curves
 
@@ -99,6 +100,16 @@ class RunInfo:
         if not path.is_file():
             return None
         return _read_json(path, f"rerun it with from_stage={name}")
+
+    def skipped_rows(self) -> list[tuple[str, dict[str, Any]]]:
+        """(stage, summary) for each training stage whose trainer left rows out as longer than
+        max_length (harness.finalize writes the summary after an ms-swift stage)."""
+        found = []
+        for stage in self.training_stages():
+            path = stage.stage_dir / SKIPPED_SUMMARY
+            if path.is_file():
+                found.append((stage.name, _read_json(path, f"rerun it with from_stage={stage.name}")))
+        return found
 
 
 def _read_json(path: Path, remedy: str) -> Any:

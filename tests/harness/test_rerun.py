@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from data_prep.swift_skipped_records import SKIPPED_FILE
+from harness.finalize import SKIPPED_SUMMARY
 from harness.kinds import get_kind
 from harness.rerun import KEEP_PREDICTIONS, REWRITE_IN_PLACE, START_OVER, SWIFT_CHECKPOINTS, VERL_CHECKPOINTS
 
@@ -38,6 +40,19 @@ def test_swift_fresh_attempt_deletes_only_its_output(tmp_path: Path) -> None:
     stage = _stage(tmp_path, checkpoint=4)
     assert _prepare(SWIFT_CHECKPOINTS, SWIFT, stage) == SWIFT
     assert not (stage / "output").exists() and (stage / "stage.json").exists()
+
+
+def test_swift_fresh_attempt_drops_the_rows_an_earlier_attempt_left_out(tmp_path: Path) -> None:
+    """harness.finalize counts the rows ms-swift left out from the stage's file: a fresh attempt
+    must not count the earlier attempt's; a resumed one continues it (each row is counted once)."""
+    for resume in (False, True):
+        stage = _stage(tmp_path / str(resume), checkpoint=4)
+        for name in (SKIPPED_FILE, SKIPPED_SUMMARY):
+            (stage / name).write_text("{}\n")
+        _prepare(SWIFT_CHECKPOINTS, SWIFT, stage, resume=resume)
+        kept = [name for name in (SKIPPED_FILE, SKIPPED_SUMMARY) if (stage / name).exists()]
+        assert kept == ([SKIPPED_FILE, SKIPPED_SUMMARY] if resume else []), resume
+        assert (stage / "stage.json").exists()
 
 
 def test_swift_resume_takes_the_newest_complete_checkpoint(tmp_path: Path) -> None:
