@@ -58,14 +58,21 @@ def skipped_rows(stage_dir: Path) -> dict[str, Any] | None:
     if not raw.is_file():
         return None
     rows: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
-    for line in raw.read_text(encoding="utf-8").splitlines():
+    unreadable = 0
+    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
-        record = json.loads(line)
-        key = (str(record.get("messages_sha256")), tuple(record.get("images") or ()))
+        try:
+            record = json.loads(line)
+            key = (str(record.get("messages_sha256")), tuple(record.get("images") or ()))
+        except (ValueError, AttributeError, TypeError):
+            # appends from several nodes to one file on a network file system may collide: a
+            # broken line is counted, it never fails the stage that trained
+            unreadable += 1
+            continue
         seen = rows.setdefault(key, {**record, "times": 0})
         seen["times"] += 1
-    if not rows:
+    if not rows and not unreadable:
         return None
     distinct = list(rows.values())
     limits = {r["max_length"] for r in distinct if r.get("max_length") is not None}
@@ -76,6 +83,7 @@ def skipped_rows(stage_dir: Path) -> dict[str, Any] | None:
         "max_length": max(limits) if limits else None,
         "longest": max((r["length"] for r in distinct if r.get("length") is not None), default=None),
         "training_rows": _training_rows(stage_dir / "output" / "args.json"),
+        "unreadable_lines": unreadable,
         "records": distinct,
     }
 
@@ -101,9 +109,13 @@ def report_skipped_rows(stage_dir: Path) -> str | None:
     path.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     of = f" of {summary['training_rows']}" if summary["training_rows"] is not None else ""
     longest = f", the longest {summary['longest']} tokens" if summary["longest"] is not None else ""
+    broken = summary["unreadable_lines"]
+    if broken:
+        longest += f"; {broken} line(s) of {stage_dir / SKIPPED_FILE} could not be read"
     return (
         f"[harness] warning: ms-swift left out {summary['rows']} training row(s){of} longer than "
-        f"max_length={summary['max_length']}{longest} (truncation_strategy delete: each was dropped, or "
+        f"max_length{'=' + str(summary['max_length']) if summary['max_length'] is not None else ''}"
+        f"{longest} (truncation_strategy delete: each was dropped, or "
         f"another row trained in its place, {summary['times']} time(s) in all); they are listed in "
         f"{path}; raise the stage's max_length to train on them"
     )

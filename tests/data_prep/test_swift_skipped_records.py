@@ -161,3 +161,19 @@ def test_without_the_plugin_nothing_is_written(monkeypatch, tmp_path, tiny_qwen,
     assert len(encoded) == 3
     assert not (tmp_path / SKIPPED_FILE).exists()
     assert finalize(["swift", str(tmp_path)]) == 1  # no checkpoint: finalize still fails as before
+
+
+def test_broken_lines_are_counted_and_never_fail_the_stage(tmp_path):
+    """Ranks on several nodes append to one file; on a network file system two appends may
+    collide. finalize counts what it cannot read and still links the checkpoint."""
+    row = {"reason": REASON, "length": 300, "max_length": 200, "images": ["a.png"], "messages_sha256": "x"}
+    other = {**row, "images": ["b.png"], "messages_sha256": "y", "length": 250}
+    lines = [json.dumps(row), '{"reason": "longer_th{"reason"', json.dumps(row), json.dumps(other), "[1]"]
+    (tmp_path / SKIPPED_FILE).write_text("\n".join(lines) + "\n")
+    (tmp_path / "output" / "checkpoint-3").mkdir(parents=True)
+    (tmp_path / "output" / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    assert finalize(["swift", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / SKIPPED_SUMMARY).read_text())
+    assert (summary["rows"], summary["times"], summary["unreadable_lines"]) == (2, 3, 2)
+    assert (summary["max_length"], summary["longest"]) == (200, 300)
+    assert (tmp_path / "final").resolve() == tmp_path / "output" / "checkpoint-3"
