@@ -56,13 +56,9 @@ class RerunRule:
                     # A shared stage (harness.stage_store): empty the entry, keep its link and lock.
                     for child in target.iterdir():
                         if child.name != ".lock":
-                            shutil.rmtree(
-                                child
-                            ) if child.is_dir() and not child.is_symlink() else child.unlink()
-                elif target.is_dir() and not target.is_symlink():
-                    shutil.rmtree(target)
+                            _remove(child)
                 elif target.exists() or target.is_symlink():
-                    target.unlink()
+                    _remove(target)
         return self.attempt_argv(argv, stage_dir, resume=resume, requeueable=requeueable, verbatim=verbatim)
 
     def attempt_argv(
@@ -75,6 +71,14 @@ class RerunRule:
         if requeueable and self.requeue is not None and not verbatim:
             out = self.requeue(out, stage_dir)
         return tuple(out)
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, a link or a folder (a link, never what it points to)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def _swift_resume(argv: Sequence[str], stage_dir: Path) -> Sequence[str]:

@@ -24,6 +24,7 @@ from harness.config import VALUE_RULES, Invocation
 from harness.invoke import execute, load_config
 from harness.jobs import generated_run_name
 from harness.override_grammar import grammar_problems
+from harness.render.values import hydra_value
 
 if TYPE_CHECKING:  # launch/ is imported when a report is queued, not to compose a sweep
     from launch.slurm import SlurmLauncher
@@ -72,7 +73,7 @@ def run_sweep(inv: Invocation) -> int:
             Problem(
                 "-m",
                 "a sweep runs the recipe once per value and does not run tables; run the table once per "
-                f"value instead (table={_typed(base_cfg.get('table'))} {example}, ...)",
+                f"value instead (table={_typed_table(base_cfg.get('table'))} {example}, ...)",
             )
         )
     base = str(base_cfg.get("run_name") or generated_run_name(base_cfg))
@@ -95,9 +96,9 @@ def run_sweep(inv: Invocation) -> int:
     return report_across(base_cfg, run_dirs[0].parent / f"{base}__sweep", run_dirs)
 
 
-def _typed(value: Any) -> str:
-    """A config value as typed on the command line (`[table4,table6]`, not a Python list)."""
-    return f"[{','.join(str(v) for v in value)}]" if OmegaConf.is_list(value) else str(value)
+def _typed_table(value: Any) -> str:
+    """`table` as typed on the command line (`[table4,table6]`, not a Python list)."""
+    return hydra_value(OmegaConf.to_container(value)) if OmegaConf.is_list(value) else str(value)
 
 
 def _check_distinct(names: Sequence[str], combos: Sequence[Sequence[str]], swept: Sequence[str]) -> None:

@@ -128,9 +128,9 @@ def build_report(
     tracking = render_tracking(list(runs))
     if tracking:
         parts += ["## Experiment tracking", "", tracking, ""]
-    skipped = render_skipped_rows(runs)
+    skipped = [(run, stage, summary) for run in runs for stage, summary in run.skipped_rows()]
     if skipped:
-        parts += ["## Training rows left out", "", skipped, ""]
+        parts += ["## Training rows left out", "", render_skipped_rows(skipped), ""]
     parts += ["## Evaluation settings", "", render_eval_settings(runs[0]), ""]
     for run in runs:
         rewards = render_reward_steps([(s.name, read_stage_curves(s)) for s in run.training_stages()])
@@ -173,9 +173,8 @@ def build_report(
         "figures": [name for _, name in figures],
         "tracking": [dataclasses.asdict(e) | {"run_dir": str(r.path)} for r in runs for e in tracker_runs(r)],
         "skipped_rows": [
-            {"run_dir": str(r.path), "stage": stage, **{k: v for k, v in summary.items() if k != "records"}}
-            for r in runs
-            for stage, summary in r.skipped_rows()
+            {"run_dir": str(run.path), "stage": stage, **{k: v for k, v in summary.items() if k != "records"}}
+            for run, stage, summary in skipped
         ],
     }
     write_json(out / "report.json", document, allow_nan=False)

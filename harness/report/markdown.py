@@ -203,14 +203,14 @@ def render_eval_settings(run: RunInfo) -> str:
     )
 
 
-def render_skipped_rows(runs: Sequence[RunInfo]) -> str:
-    """The training rows each stage's trainer left out as longer than max_length ('' when none)."""
+def render_skipped_rows(skipped: Sequence[tuple[RunInfo, str, dict[str, Any]]]) -> str:
+    """The training rows each stage's trainer left out as longer than max_length, from
+    (run, stage, summary) triples ('' when none)."""
     rows = []
-    for run in runs:
-        for stage, summary in run.skipped_rows():
-            total = summary.get("training_rows")
-            left = f"{summary.get('rows')}" + (f" of {total}" if total is not None else "")
-            rows.append([run.run_name, stage, left, summary.get("max_length"), summary.get("longest")])
+    for run, stage, summary in skipped:
+        total = summary.get("training_rows")
+        left = f"{summary.get('rows')}" + (f" of {total}" if total is not None else "")
+        rows.append([run.run_name, stage, left, summary.get("max_length"), summary.get("longest")])
     if not rows:
         return ""
     table = markdown_table(["run", "stage", "rows left out", "max_length", "longest row (tokens)"], rows)
