@@ -16,7 +16,9 @@ process appends whole lines to the file (O_APPEND), and the mark that the patch 
 on the patched function, not in this module (ms-swift imports the file under another name).
 
 Nothing from the project is imported here (ms-swift loads the file by path), and swift only in
-`apply()`.
+`apply()`. Imported as `data_prep.swift_skipped_records` (the harness reads its constants) it patches
+nothing, whatever the environment: a harness started from a stage's environment, where
+AIGI_SKIPPED_RECORDS is set, must still render without importing ms-swift.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from typing import Any
 
 __all__ = ["SKIPPED_ENV", "SKIPPED_FILE", "REASON", "apply", "record_of"]
@@ -102,5 +105,10 @@ def apply() -> bool:
     return True
 
 
-if os.environ.get(SKIPPED_ENV):
-    apply()
+if __name__ != "data_prep.swift_skipped_records":
+    # Loaded by file path (ms-swift --external_plugins), which also put this file's folder first on
+    # sys.path, where data_prep's modules could shadow a library of the same name in the trainer.
+    _HERE = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [p for p in sys.path if os.path.realpath(os.path.abspath(p or ".")) != _HERE]
+    if os.environ.get(SKIPPED_ENV):
+        apply()

@@ -7,12 +7,16 @@ Qwen2.5-VL processor are ms-swift's and transformers' own; nothing is mocked."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from data_prep.conversion import run_conversion
 from data_prep.swift_skipped_records import REASON, SKIPPED_ENV, SKIPPED_FILE
+from harness.config import REPO_ROOT
 from harness.finalize import SKIPPED_SUMMARY
 from harness.finalize import main as finalize
 
@@ -177,3 +181,28 @@ def test_broken_lines_are_counted_and_never_fail_the_stage(tmp_path):
     assert (summary["rows"], summary["times"], summary["unreadable_lines"]) == (2, 3, 2)
     assert (summary["max_length"], summary["longest"]) == (200, 300)
     assert (tmp_path / "final").resolve() == tmp_path / "output" / "checkpoint-3"
+
+
+def test_the_plugin_patches_only_when_ms_swift_loads_it_by_path(tmp_path):
+    """With AIGI_SKIPPED_RECORDS set, `import data_prep.swift_skipped_records` (the harness reads its
+    constants) patches nothing and imports no ms-swift; ms-swift's own `import_external_file`
+    (--external_plugins) patches Template.encode and leaves data_prep/ off sys.path, where its
+    modules could shadow a library of the same name in the trainer."""
+    plugin = REPO_ROOT / "data_prep" / "swift_skipped_records.py"
+    code = (
+        "import os, sys\n"
+        "import data_prep.swift_skipped_records\n"
+        "print('swift' in sys.modules)\n"
+        "from swift.template import base\n"
+        "print(getattr(base.Template.encode, '_aigi_records_skipped_rows', False))\n"
+        "from swift.utils.utils import import_external_file\n"
+        f"import_external_file({str(plugin)!r})\n"
+        "print(getattr(base.Template.encode, '_aigi_records_skipped_rows', False))\n"
+        f"print(any(os.path.realpath(p or '.') == {str(plugin.parent.resolve())!r} for p in sys.path))\n"
+    )
+    env = {**os.environ, SKIPPED_ENV: str(tmp_path / SKIPPED_FILE)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False", "True", "False"], proc.stdout + proc.stderr

@@ -57,23 +57,55 @@ def test_dry_run_prints_every_stage_as_one_shell_line() -> None:
     assert sft_env["NPROC_PER_NODE"] == "8" and sft_env["CUDA_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
 
 
-def test_render_path_imports_neither_torch_nor_the_trainers() -> None:
+HEAVY = ("torch", "swift", "verl", "transformers", "vllm", "ray", "deepspeed", "peft", "trl")
+
+
+def _stage_environment() -> dict[str, str]:
+    """The harness's own variables (AIGI_*) of every stage of every paper: what a harness started
+    from inside a stage (a table's report job, a user debugging a stage) inherits."""
+    env: dict[str, str] = {}
+    for paper in PAPERS:
+        for stage in plan_for(paper).stages:
+            env.update({k: v for k, v in stage.rendered.env.items() if k.startswith("AIGI_")})
+    return env
+
+
+def test_render_path_imports_neither_torch_nor_the_trainers(tmp_path: Path) -> None:
+    """Also from a stage's environment: AIGI_SKIPPED_RECORDS once made the harness's import of
+    data_prep/swift_skipped_records.py patch ms-swift, importing swift and torch."""
+    stage_env = _stage_environment()
+    assert "AIGI_SKIPPED_RECORDS" in stage_env
+    stage_env["AIGI_SKIPPED_RECORDS"] = str(tmp_path / "skipped_records.jsonl")
     code = (
-        "import sys, io, contextlib\n"
+        "import sys, io, contextlib, traceback\n"
+        f"HEAVY = {HEAVY!r}\n"
+        "first = []\n"
+        "class Witness:\n"  # names who imports a heavy module first, for the failure message
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in HEAVY and not first:\n"
+        "            first.append(name + ' imported from:\\n' + ''.join(traceback.format_stack()))\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Witness())\n"
         "from harness.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    rc = main(['paper=fakexplain', 'dry_run=true', 'profile=full', 'variant=staged'])\n"
         f"    for paper in {PAPERS!r}:\n"
         "        rc = rc or main([f'paper={paper}', 'dry_run=true', 'profile=full'])\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'torch', 'swift', 'verl', 'transformers', 'vllm', 'ray', 'deepspeed', 'peft', 'trl'})\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & set(HEAVY))\n"
         "print(rc, ','.join(heavy))\n"
+        "print(''.join(first[:1]), file=sys.stderr)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "0", f"heavy modules imported: {proc.stdout}"
+    for env in ({}, stage_env):
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **env},
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "0", f"heavy modules imported: {proc.stdout}{proc.stderr}"
 
 
 def test_unknown_paper_exits_2_with_the_list() -> None:
