@@ -3,8 +3,9 @@
 Runs after a training stage (as the launch job's post command, also inside Slurm jobs), so the
 next stage, rendered before training started, finds its input without knowing the step N:
 ms-swift writes `<stage_dir>/output/checkpoint-N`, verl `<stage_dir>/checkpoints/global_step_N`.
-After an ms-swift stage it also counts the rows ms-swift left out as longer than max_length
-(recorded by data_prep/swift_skipped_records.py) into `<stage_dir>/skipped_records.json`.
+It also counts the rows the trainer left out as too long into `<stage_dir>/skipped_records.json`:
+ms-swift's rows longer than max_length (recorded by data_prep/swift_skipped_records.py) and verl's
+prompts longer than data.max_prompt_length (data_prep/verl_skipped_records.py).
 """
 
 from __future__ import annotations
@@ -51,20 +52,20 @@ def last_swift_checkpoint(output_dir: Path) -> Path | None:
     return max(steps, key=lambda p: int(p.name.split("-")[-1])) if steps else None
 
 
-def skipped_rows(stage_dir: Path) -> dict[str, Any] | None:
-    """The distinct rows ms-swift left out as longer than max_length (each once, with how many
-    times it was drawn), or None when it left out none."""
+def skipped_rows(stage_dir: Path, trainer: str = "swift") -> dict[str, Any] | None:
+    """The distinct rows the trainer left out as longer than its limit (each once, with how many
+    times it was met), or None when it left out none. `trainer`: swift or verl."""
     raw = stage_dir / SKIPPED_FILE
     if not raw.is_file():
         return None
-    rows: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+    rows: dict[tuple[Any, str, tuple[str, ...]], dict[str, Any]] = {}
     unreadable = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            key = (str(record.get("messages_sha256")), tuple(record.get("images") or ()))
+            key = (record.get("split"), str(record.get("messages_sha256")), tuple(record.get("images") or ()))
         except (ValueError, AttributeError, TypeError):
             # appends from several nodes to one file on a network file system may collide: a
             # broken line is counted, it never fails the stage that trained
@@ -75,17 +76,33 @@ def skipped_rows(stage_dir: Path) -> dict[str, Any] | None:
     if not rows and not unreadable:
         return None
     distinct = list(rows.values())
+    training = [r for r in distinct if r.get("split") != "val"]
+    validation = [r for r in distinct if r.get("split") == "val"]
     limits = {r["max_length"] for r in distinct if r.get("max_length") is not None}
-    return {
-        "reason": distinct[0].get("reason"),
-        "rows": len(distinct),
-        "times": sum(r["times"] for r in distinct),
+    summary = {
+        "trainer": "verl" if trainer == "verl" else "ms-swift",
+        "reason": distinct[0].get("reason") if distinct else None,
+        "rows": len(training),
+        "times": sum(r["times"] for r in training),
         "max_length": max(limits) if limits else None,
         "longest": max((r["length"] for r in distinct if r.get("length") is not None), default=None),
-        "training_rows": _training_rows(stage_dir / "output" / "args.json"),
+        "training_rows": (
+            _dataset_rows(training)
+            if trainer == "verl"
+            else _training_rows(stage_dir / "output" / "args.json")
+        ),
         "unreadable_lines": unreadable,
         "records": distinct,
     }
+    if validation:
+        summary["validation"] = {"rows": len(validation), "of": _dataset_rows(validation)}
+    return summary
+
+
+def _dataset_rows(records: list[dict[str, Any]]) -> int | None:
+    """How many rows the dataset held before verl's filter (data_prep/verl_skipped_records.py)."""
+    counts = [r["dataset_rows"] for r in records if isinstance(r.get("dataset_rows"), int)]
+    return max(counts) if counts else None
 
 
 def _training_rows(args_json: Path) -> int | None:
@@ -100,22 +117,33 @@ def _training_rows(args_json: Path) -> int | None:
         return None
 
 
-def report_skipped_rows(stage_dir: Path) -> str | None:
+def report_skipped_rows(stage_dir: Path, trainer: str = "swift") -> str | None:
     """Write `<stage_dir>/skipped_records.json` and return the line that says what it holds."""
-    summary = skipped_rows(stage_dir)
+    summary = skipped_rows(stage_dir, trainer)
     if summary is None:
         return None
     path = stage_dir / SKIPPED_SUMMARY
     path.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    of = f" of {summary['training_rows']}" if summary["training_rows"] is not None else ""
-    longest = f", the longest {summary['longest']} tokens" if summary["longest"] is not None else ""
     broken = summary["unreadable_lines"]
-    if broken:
-        longest += f"; {broken} line(s) of {stage_dir / SKIPPED_FILE} could not be read"
+    unread = f"; {broken} line(s) of {stage_dir / SKIPPED_FILE} could not be read" if broken else ""
+    of = f" of {summary['training_rows']}" if summary["training_rows"] is not None else ""
+    limit = f"={summary['max_length']}" if summary["max_length"] is not None else ""
+    if trainer == "verl":
+        validation = summary.get("validation")
+        val = ""
+        if validation:
+            val_of = f" of {validation['of']}" if validation["of"] is not None else ""
+            val = f" and {validation['rows']} validation prompt(s){val_of}"
+        return (
+            f"[harness] warning: verl left out {summary['rows']} training prompt(s){of}{val} longer than "
+            f"data.max_prompt_length{limit}{unread} (data.filter_overlong_prompts: never "
+            f"{'trained or validated' if validation else 'trained'} on); they are listed in {path}; "
+            f"raise the stage's data.max_prompt_length to keep them"
+        )
+    longest = f", the longest {summary['longest']} tokens" if summary["longest"] is not None else ""
     return (
         f"[harness] warning: ms-swift left out {summary['rows']} training row(s){of} longer than "
-        f"max_length{'=' + str(summary['max_length']) if summary['max_length'] is not None else ''}"
-        f"{longest} (truncation_strategy delete: each was dropped, or "
+        f"max_length{limit}{longest}{unread} (truncation_strategy delete: each was dropped, or "
         f"another row trained in its place, {summary['times']} time(s) in all); they are listed in "
         f"{path}; raise the stage's max_length to train on them"
     )
@@ -147,10 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     link(target, stage_dir / "final")
     print(f"{stage_dir / 'final'} -> {target}")
-    if args[0] == "swift":
-        warning = report_skipped_rows(stage_dir)
-        if warning is not None:
-            print(warning, flush=True)
+    warning = report_skipped_rows(stage_dir, args[0])
+    if warning is not None:
+        print(warning, flush=True)
     return 0
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import ConfigError, Problem
+from data_prep.swift_skipped_records import SKIPPED_ENV, SKIPPED_FILE
+from data_prep.verl_skipped_records import CLASS_NAME as SKIPPED_CLASS
 from harness.render import Rendered, StageContext
 from harness.render.tracking import verl_tracking
 from harness.render.values import flatten, hydra_value
@@ -71,6 +73,16 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
     overrides["trainer.n_gpus_per_node"] = int(ctx.gpus_per_node)
     keys["trainer.n_gpus_per_node"] = "cluster.gpus_per_node"
 
+    recording = not ctx.verbatim and overrides.get("data.custom_cls.path") is None
+    if recording:
+        # verl's data.filter_overlong_prompts drops a prompt longer than data.max_prompt_length
+        # printing only two lengths: this subclass of its RLHFDataset names each one.
+        overrides["data.custom_cls.path"] = skipped_records_dataset(ctx.repo)
+        overrides["data.custom_cls.name"] = SKIPPED_CLASS
+        for key in ("data.custom_cls.path", "data.custom_cls.name"):
+            keys[key] = (
+                f"stages.{ctx.name} (data_prep/verl_skipped_records.py names the prompts verl filters out)"
+            )
     argv, rendered_keys = render_verl_overrides(overrides, keys, ctx.dialect)
     renamed = {
         k: _rename(k, ctx.dialect.get("keys") or {}) for k in ("trainer.nnodes", "trainer.n_gpus_per_node")
@@ -85,6 +97,8 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
     # reads the training curves from it.
     if not ctx.verbatim:
         env.setdefault("VERL_FILE_LOGGER_PATH", str(Path(ctx.stage_dir) / "verl_metrics.jsonl"))
+    if recording:
+        env.setdefault(SKIPPED_ENV, str(Path(ctx.stage_dir) / SKIPPED_FILE))
     return Rendered(
         argv=("python3", "-m", "verl.trainer.main_ppo", *argv),
         env=env,
@@ -93,6 +107,11 @@ def render_verl_grpo(ctx: StageContext) -> Rendered:
         alloc_args={renamed["trainer.nnodes"]: "nnodes", renamed["trainer.n_gpus_per_node"]: "gpus_per_node"},
         post_argv=post,
     )
+
+
+def skipped_records_dataset(repo: str) -> str:
+    """The verl dataset class file that records the prompts verl filters out (data_prep/verl_skipped_records.py)."""
+    return str(Path(repo) / "data_prep" / "verl_skipped_records.py")
 
 
 def _require_checkpoint(stage: str, save_freq: Any) -> None:

@@ -204,20 +204,38 @@ def render_eval_settings(run: RunInfo) -> str:
 
 
 def render_skipped_rows(skipped: Sequence[tuple[RunInfo, str, dict[str, Any]]]) -> str:
-    """The training rows each stage's trainer left out as longer than max_length, from
-    (run, stage, summary) triples ('' when none)."""
+    """The training rows each stage's trainer left out as too long, from (run, stage, summary)
+    triples ('' when none)."""
     rows = []
     for run, stage, summary in skipped:
         total = summary.get("training_rows")
         left = f"{summary.get('rows')}" + (f" of {total}" if total is not None else "")
-        rows.append([run.run_name, stage, left, summary.get("max_length"), summary.get("longest")])
+        validation = summary.get("validation")
+        if validation:
+            of = f" of {validation['of']}" if validation.get("of") is not None else ""
+            left += f" (validation: {validation['rows']}{of})"
+        trainer = summary.get("trainer", "ms-swift")
+        limit = "data.max_prompt_length" if trainer == "verl" else "max_length"
+        rows.append(
+            [
+                run.run_name,
+                stage,
+                trainer,
+                left,
+                f"{limit}={summary.get('max_length')}",
+                summary.get("longest"),
+            ]
+        )
     if not rows:
         return ""
-    table = markdown_table(["run", "stage", "rows left out", "max_length", "longest row (tokens)"], rows)
+    table = markdown_table(
+        ["run", "stage", "trainer", "rows left out", "limit", "longest row (tokens)"], rows
+    )
     return (
-        "ms-swift leaves out a row longer than max_length without a word (dropped, or another row "
-        "trained in its place); each stage's `skipped_records.json` lists them. Raise the stage's "
-        "max_length to train on them.\n\n" + table
+        "A trainer leaves out a row longer than its limit without a word: ms-swift drops it or trains "
+        "another row in its place (truncation_strategy delete), verl drops the prompt "
+        "(data.filter_overlong_prompts). Each stage's `skipped_records.json` lists them; raise the "
+        "limit to train on them.\n\n" + table
     )
 
 

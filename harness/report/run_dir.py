@@ -103,7 +103,7 @@ class RunInfo:
 
     def skipped_rows(self) -> list[tuple[str, dict[str, Any]]]:
         """(stage, summary) for each training stage whose trainer left rows out as longer than
-        max_length (harness.finalize writes the summary after an ms-swift stage)."""
+        their limit (harness.finalize writes the summary after an ms-swift or verl stage)."""
         found = []
         for stage in self.training_stages():
             path = stage.stage_dir / SKIPPED_SUMMARY

@@ -80,6 +80,9 @@ def test_rows_over_max_length_are_named_after_a_real_sft_stage(tmp_path: Path) -
     text = build_report([run_dir], tmp_path / "report", log=lambda _: None).read_text()
     assert "## Training rows left out" in text
     longest = max(r["length"] for r in summary["records"])
-    assert f"| skip | sft | {summary['rows']} of {len(counts)} | {limit} | {longest} |" in text
+    assert (
+        f"| skip | sft | ms-swift | {summary['rows']} of {len(counts)} | max_length={limit} | {longest} |"
+        in text
+    )
     [entry] = json.loads((tmp_path / "report" / "report.json").read_text())["skipped_rows"]
     assert (entry["stage"], entry["rows"], entry["max_length"]) == ("sft", summary["rows"], limit)
