@@ -5,11 +5,15 @@ paper's recipe changed by Hydra overrides (data preparation options, reward opti
 `run_edit` to run only the stages a column needs), and each column says which run fills it. The
 runs go to `runs/<paper>/<base>__<run>`; the report across them to `runs/<paper>/<base>__<table>/`,
 each cell naming the run that filled it. The runs share every stage whose fingerprint is the same
-(`shared_stages`, harness/stage_store.py): the first run that needs it runs it, the others link to it.
+(`shared_stages`, harness/stage_store.py): the first run that needs it runs it, the others link
+to it.
+
 `table=all` runs every table that has runs, `table=[table4,table6]` those tables (a run name
-two tables share is run once; the report is `<base>__table4-table6`). The dry run lists the runs, the stages each runs and those it reuses
-(from which run of the table, or published by an earlier invocation), then every run's own dry run; each run's delta composes and validates before any run starts, and a real run first checks every run's
-inputs (a missing dataset or out-of-distribution set stops the table before its first stage).
+two tables share is run once; the report is `<base>__table4-table6`). The dry run lists the runs,
+the stages each runs and those it reuses (from which run of the table, or published by an earlier
+invocation), then every run's own dry run; each run's delta composes and validates before any run
+starts, and a real run first checks every run's inputs (a missing dataset or out-of-distribution
+set stops the table before its first stage).
 
 On Slurm (cluster=slurm submit=true) a table is one submission: every run's chain is queued at
 once, without waiting for the one before; a shared stage is submitted by the first run that needs

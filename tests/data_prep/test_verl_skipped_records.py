@@ -107,11 +107,13 @@ def test_the_prompts_verl_filters_out_are_named_and_counted(
         (split, all_rows[split][i]["extra_info"]["index"]) for split, rows in LONG.items() for i in rows
     )
     for line in lines:
+        [row] = [r for r in all_rows[line["split"]] if r["extra_info"]["index"] == line["index"]]
+        [user] = [m["content"] for m in row["prompt"] if m["role"] == "user"]
         assert line["reason"] == REASON and line["max_length"] == MAX_PROMPT_LENGTH
         assert line["dataset_rows"] == len(all_rows[line["split"]])
         assert line["data_files"] == [str(grpo_files[line["split"]])]
-        assert line["images"] and Path(line["images"][0]).is_file()
-        assert line["user"].startswith("<image>") or "image" in line["user"].lower()
+        assert line["images"] == [image["image"] for image in row["images"]]
+        assert Path(line["images"][0]).is_file() and line["user"] == user[:200]
 
     (stage_dir / "checkpoints" / "global_step_2").mkdir(parents=True)
     assert finalize(["verl", str(stage_dir)]) == 0
