@@ -136,10 +136,12 @@ def _recording_class() -> type:
 
 def __getattr__(name: str) -> Any:
     if name == CLASS_NAME:
-        cls = _recording_class()
+        module = sys.modules.get(__name__)
+        # verl loads the file again for the validation set, under the same name: the class the
+        # first load registered stays the one class, so the training set's pickles still find it.
+        cls = (vars(module).get(CLASS_NAME) if module is not None else None) or _recording_class()
         cls.__qualname__ = CLASS_NAME
         globals()[name] = cls
-        module = sys.modules.get(__name__)
         if module is None:
             # Loaded by file path (verl's custom_cls loads it under a name it never registers).
             # verl's filter hands the dataset to `datasets`, which pickles it with dill; a class dill

@@ -7,6 +7,7 @@ dataset, the filter and the tiny Qwen2.5-VL processor are verl's and transformer
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -77,10 +78,12 @@ def _datasets(files, tmp_path, tiny_qwen, custom: bool) -> dict[str, list]:
     cls = get_dataset_class(config)
     assert (cls.__name__ == CLASS_NAME) is custom
     processor = AutoProcessor.from_pretrained(tiny_qwen)
-    built = {
-        "train": cls(config.train_files, processor.tokenizer, config, processor),
-        "val": cls(config.val_files, processor.tokenizer, config, processor),
-    }
+    train = cls(config.train_files, processor.tokenizer, config, processor)
+    val_cls = get_dataset_class(config)  # main_ppo loads the file again for the validation set
+    built = {"train": train, "val": val_cls(config.val_files, processor.tokenizer, config, processor)}
+    if custom:  # one class, found by its name: a pickle of either set reads back as that class
+        assert val_cls is cls
+        assert type(pickle.loads(pickle.dumps(train))) is cls
     return {split: [row["extra_info"]["index"] for row in d.dataframe] for split, d in built.items()}
 
 
