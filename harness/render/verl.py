@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import ConfigError, Problem
-from data_prep.swift_skipped_records import SKIPPED_ENV, SKIPPED_FILE
+from data_prep.swift_skipped_records import SKIPPED_FILE
 from data_prep.verl_skipped_records import CLASS_NAME as SKIPPED_CLASS
+from data_prep.verl_skipped_records import SKIPPED_ENV
 from harness.render import Rendered, StageContext
 from harness.render.tracking import verl_tracking
 from harness.render.values import flatten, hydra_value

@@ -183,6 +183,17 @@ def test_broken_lines_are_counted_and_never_fail_the_stage(tmp_path):
     assert (tmp_path / "final").resolve() == tmp_path / "output" / "checkpoint-3"
 
 
+def test_a_file_of_broken_lines_only_never_fails_the_stage(tmp_path):
+    """Every line collided: nothing readable, the count of unreadable lines is all there is."""
+    (tmp_path / SKIPPED_FILE).write_text('{"reason": "longer_th{"reason"\n[1]\n')
+    (tmp_path / "output" / "checkpoint-3").mkdir(parents=True)
+    (tmp_path / "output" / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    assert finalize(["swift", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / SKIPPED_SUMMARY).read_text())
+    assert (summary["rows"], summary["unreadable_lines"], summary["reason"]) == (0, 2, None)
+    assert (tmp_path / "final").resolve() == tmp_path / "output" / "checkpoint-3"
+
+
 def test_the_plugin_patches_only_when_ms_swift_loads_it_by_path(tmp_path):
     """With AIGI_SKIPPED_RECORDS set, `import data_prep.swift_skipped_records` (the harness reads its
     constants) patches nothing and imports no ms-swift; ms-swift's own `import_external_file`
