@@ -76,9 +76,14 @@ test-fast: $(STAMP)
 # make reproduce PAPER=<name> [TABLE=<id>|all|[<id>,...]] [PROFILE=full|smoke] [DRY_RUN=1|0] [GPU=0|1] [ARGS='<hydra overrides>']
 # DRY_RUN=1|true dry-runs, 0|false runs; any other value reaches the harness, which refuses it
 # (DRY_RUN=0 and a misspelt DRY_RUN=ture were dry runs, the value unread).
+# The variables reach harness/make_entry.py as typed: single-quoted from make's unexpanded value, so
+# neither make's `$` nor a shell reads them; it splits ARGS into Hydra overrides and prints the command.
+make_literal = '$(subst ','"'"',$(value $(1)))'
 reproduce: $(RUN_STAMP)
 	@$(RUN_PY) -m common.gpu_env describe
-	$(RUN_PY) -m harness paper=$(PAPER) $(if $(TABLE),table=$(TABLE)) $(if $(PROFILE),profile=$(PROFILE)) $(if $(DRY_RUN),dry_run=$(patsubst 0,false,$(patsubst 1,true,$(DRY_RUN)))) $(ARGS)
+	@AIGI_MAKE_PAPER=$(call make_literal,PAPER) AIGI_MAKE_TABLE=$(call make_literal,TABLE) \
+		AIGI_MAKE_PROFILE=$(call make_literal,PROFILE) AIGI_MAKE_DRY_RUN=$(call make_literal,DRY_RUN) \
+		AIGI_MAKE_ARGS=$(call make_literal,ARGS) $(RUN_PY) -m harness.make_entry
 
 # Resolve the gpu extra for linux x86_64 with source builds forbidden (wheels only, but for the
 # pure-Python sdists common/gpu_install.py lists); no GPU machine is needed to prove it.

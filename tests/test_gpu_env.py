@@ -71,15 +71,15 @@ def test_make_reproduce_on_a_gpu_machine_builds_and_uses_the_gpu_set() -> None:
     assert "python3 -m venv .venv-gpu" in out
     assert ".venv-gpu/bin/python -m common.gpu_install install --python .venv-gpu/bin/python" in out
     assert ".venv-gpu/bin/python -m common.gpu_env describe" in out  # the one line saying which set
-    assert ".venv-gpu/bin/python -m harness paper=fakexplain" in out
+    assert ".venv-gpu/bin/python -m harness.make_entry" in out and "AIGI_MAKE_PAPER='fakexplain'" in out
     assert "torch==2.13.0" not in out  # the CPU build is not installed into it
 
 
 def test_make_reproduce_without_a_gpu_uses_the_cpu_set() -> None:
     out = _make_n("reproduce", "GPU=0", "PAPER=fakexplain")
-    assert ".venv/bin/python -m harness paper=fakexplain" in out and ".venv-gpu" not in out
+    assert ".venv/bin/python -m harness.make_entry" in out and ".venv-gpu" not in out
     # Without GPU=..., the Makefile asks common.gpu_env; this machine has no GPU.
-    assert ".venv/bin/python -m harness" in _make_n("reproduce")
+    assert ".venv/bin/python -m harness.make_entry" in _make_n("reproduce")
 
 
 def test_make_reproduce_picks_the_set_the_detector_finds_without_gpu_given(tmp_path: Path) -> None:
@@ -110,10 +110,10 @@ def test_make_reproduce_picks_the_set_the_detector_finds_without_gpu_given(tmp_p
     assert ".venv-gpu/bin/python -m common.gpu_install install --python .venv-gpu/bin/python" in out
     assert "touch .venv-gpu/.installed" in out  # GPU_STAMP is the prerequisite that runs
     assert ".venv-gpu/bin/python -m common.gpu_env describe" in out
-    assert ".venv-gpu/bin/python -m harness paper=fakexplain" in out
+    assert ".venv-gpu/bin/python -m harness.make_entry" in out
 
     out = _make_n("reproduce", "PAPER=fakexplain", env={**env, gpu_env.DEVICE_ROOT_ENV: str(cpu_root)})
-    assert ".venv/bin/python -m harness paper=fakexplain" in out and ".venv-gpu" not in out
+    assert ".venv/bin/python -m harness.make_entry" in out and ".venv-gpu" not in out
 
 
 def test_make_gpu_smoke_refuses_a_machine_without_gpu() -> None:

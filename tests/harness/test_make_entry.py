@@ -1,0 +1,109 @@
+"""`make reproduce` hands its variables to harness/make_entry.py as typed: no `$` expansion by make,
+no shell between ARGS and Hydra. Before, the recipe pasted $(ARGS) into a shell line: make ate `$5`,
+the shell dropped Hydra's quotes, and `ARGS='run_name=x; touch F'` ran touch."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.errors import ConfigError
+from harness.config import REPO_ROOT
+from harness.make_entry import ENV_PREFIX, reproduce_argv, split_overrides
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", []),
+        ("  a=1   b=2 ", ["a=1", "b=2"]),
+        # Hydra's quotes stay: a list of two strings, the first with a comma
+        ('tags=["a,b",c]', ['tags=["a,b",c]']),
+        ("x='a b' y=2", ["x='a b'", "y=2"]),
+        # spaces inside brackets do not separate
+        (
+            "stages.sft.target_modules=[q_proj, v_proj] z=3",
+            ["stages.sft.target_modules=[q_proj, v_proj]", "z=3"],
+        ),
+        ("m={a: 1, b: [2, 3]}", ["m={a: 1, b: [2, 3]}"]),
+        ("lr=choice(1e-5, 2e-5)", ["lr=choice(1e-5, 2e-5)"]),
+        # a whole override in shell quotes, as users wrote it before, loses that outer pair only
+        ("'x=[1, 2]' \"y='a b'\"", ["x=[1, 2]", "y='a b'"]),
+        ("'a'='b'", ["'a'='b'"]),
+        ("'just text'", ["'just text'"]),
+        # an escaped quote neither opens nor closes
+        (r"x='it\'s' y=1", [r"x='it\'s'", "y=1"]),
+        (r"x=a\ b", [r"x=a\ b"]),
+        # shell syntax is text
+        ("run_name=x; rm -rf ~", ["run_name=x;", "rm", "-rf", "~"]),
+        ('s="$HOME $(id) `id`"', ['s="$HOME $(id) `id`"']),
+    ],
+)
+def test_split_overrides(text: str, words: list[str]) -> None:
+    assert split_overrides(text) == words
+
+
+def test_an_unclosed_quote_names_args() -> None:
+    with pytest.raises(ConfigError) as caught:
+        split_overrides("a=1 b='x y")
+    (problem,) = caught.value.problems
+    assert problem.key == "ARGS" and "quote ' at character 7 is never closed" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("dry_run", "switch"),
+    [("1", ["dry_run=true"]), ("true", ["dry_run=true"]), ("0", ["dry_run=false"]), ("false", ["dry_run=false"]),
+     ("ture", ["dry_run=ture"]), ("", [])],
+)  # fmt: skip
+def test_reproduce_argv_maps_make_variables(dry_run: str, switch: list[str]) -> None:
+    env = {f"{ENV_PREFIX}PAPER": "fakexplain", f"{ENV_PREFIX}TABLE": "", f"{ENV_PREFIX}PROFILE": "smoke",
+           f"{ENV_PREFIX}DRY_RUN": dry_run, f"{ENV_PREFIX}ARGS": "run_name=r 'tags=[a, b]'"}  # fmt: skip
+    assert reproduce_argv(env) == ["paper=fakexplain", "profile=smoke", *switch, "run_name=r", "tags=[a, b]"]
+
+
+def _make_reproduce(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    venv = Path(sys.prefix)
+    return subprocess.run(
+        ["make", "-s", "reproduce", "GPU=0", f"VENV={venv}", "-o", f"{venv}/.installed", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "", "HOME": str(tmp_path)},
+    )
+
+
+def test_make_reproduce_hands_args_to_hydra_as_typed(tmp_path: Path) -> None:
+    """`$`, `;`, parentheses, a glob, backticks and both quote kinds reach ms-swift's --system verbatim."""
+    runs = tmp_path / "runs"
+    for text in ("It costs $5; (a lot) * [x]", "it's $(HOME) `id` $$"):
+        proc = _make_reproduce(
+            tmp_path, "PAPER=fakexplain", "PROFILE=full", "DRY_RUN=1",
+            f"ARGS=+stages.sft.system=\"{text}\" run_name=t paths.runs={runs}",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        sft = next(
+            line
+            for line in proc.stdout.splitlines()
+            if line.startswith("CUDA_VISIBLE") and " swift sft " in line
+        )
+        argv = shlex.split(sft)
+        assert argv[argv.index("--system") + 1] == text, sft
+    assert not runs.exists()  # a dry run
+
+
+def test_make_reproduce_runs_no_command_from_args(tmp_path: Path) -> None:
+    witness = tmp_path / "pwned"
+    proc = _make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=1", f"ARGS=run_name=x; touch {witness}")
+    assert proc.returncode == 2
+    assert "error: touch: not an override: write key=value" in proc.stderr.splitlines(), proc.stderr
+    assert not witness.exists()
+    # an unclosed quote is named before anything runs
+    proc = _make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=1", "ARGS=run_name='x")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ARGS: the quote ' at character 10"), (
+        proc.stderr
+    )
