@@ -96,3 +96,25 @@ def test_the_cache_keeps_the_most_recent_compositions(
     for run in ("a", "b", "c"):
         config.compose(["paper=fakescope", "profile=full", f"run_name={run}"])
     assert len(list((tmp_path / "xdg" / "aigi-repro" / "compose").glob("config-*.pickle"))) == 2
+
+
+def test_a_table_composes_its_runs_once_whatever_their_run_name(
+    tmp_path: Path, hydra_calls: list[list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each run of a table was composed with `run_name=<base>__<run>`: a generated base (a
+    timestamp) made every run's key new, so each dry run of table=all composed all 42 runs with
+    Hydra. The run's name is set after composing; the second table composes nothing."""
+    from harness.cli import main
+
+    common = ["paper=fakexplain", "profile=full", "table=table4", "table_runs=[best,no_bbox]", "dry_run=true",
+              f"paths.runs={tmp_path}"]  # fmt: skip
+    assert main([*common, "run_name=first"]) == 0
+    composed = len(hydra_calls)
+    assert composed == 3  # the table's command line and its two runs
+    assert main([*common, "run_name=second"]) == 0
+    assert len(hydra_calls) == composed + 1  # the new command line only: its runs come from the cache
+    out = capsys.readouterr().out
+    for run in ("best", "no_bbox"):
+        assert f"=== second__{run} ===\n" in out and f"{tmp_path}/fakexplain/second__{run}\n" in out
+        block = out.split(f"=== second__{run} ===")[1].split("===")[0]
+        assert "first__" not in block and f"--run_name second__{run}-sft" in block
