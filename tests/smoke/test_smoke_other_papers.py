@@ -188,13 +188,6 @@ MIN_PARSABLE = 0.90
 MIN_ACCURACY = 0.75
 # Token soft-scoring (003 eq. 2) of a model that states the right verdict ranks the fakes first.
 MIN_AUC = 0.75
-# AIGI-Holmes's tiny LLaVA ranks the held-out images the same on every machine seen (AUC 0.87 on
-# 2026-12-03 and 2026-12-05) but its verdict at the 0.5 boundary is not: the same commit gave
-# accuracy 0.8 there, 0.7 here with 2 threads and 0.675 in CI with 1 (float rounding differs with
-# the CPU and the thread count; a few borderline real images flip to "fake"). Its learning proof is
-# the ranking (MIN_AUC) and a verdict better than chance: 26 of 40 right by chance has a
-# probability of about 0.04. A model that always answers "fake" (0.5, no ranking) fails both.
-MIN_ACCURACY_RANKED = 0.65
 
 
 def _figures(eval_dir: Path) -> dict[str, float]:
@@ -210,8 +203,8 @@ def _figures(eval_dir: Path) -> dict[str, float]:
     }
 
 
-def _learned(figures: dict[str, float], min_accuracy: float = MIN_ACCURACY) -> bool:
-    return figures["parsable"] >= MIN_PARSABLE and figures["accuracy"] >= min_accuracy
+def _learned(figures: dict[str, float]) -> bool:
+    return figures["parsable"] >= MIN_PARSABLE and figures["accuracy"] >= MIN_ACCURACY
 
 
 def _ranks(figures: dict[str, float]) -> bool:
@@ -249,7 +242,6 @@ def _assert_it_learned(
     eval_stages: list[str],
     tmp_path: Path,
     soft_scored: bool = False,
-    min_accuracy: float = MIN_ACCURACY,
 ) -> None:
     """Each of ``eval_stages`` learned on held-out test images, half fake (none is in the SFT rows of
     ``train_files``); the untrained tiny model, through the first eval stage's own command, did not:
@@ -260,7 +252,7 @@ def _assert_it_learned(
     for stage in eval_stages:
         figures = _figures(run_dir / stage)
         assert figures["n"] >= MIN_TEST_IMAGES and figures["fakes"] == figures["n"] // 2, (stage, figures)
-        assert _learned(figures, min_accuracy), (stage, figures)
+        assert _learned(figures), (stage, figures)
         assert not soft_scored or _ranks(figures), (stage, figures)
     untrained = _evaluate_other_model(stages[eval_stages[0]], run_dir / "tiny_model", tmp_path / "untrained")
     assert untrained["n"] == figures["n"] and not _learned(untrained), untrained
@@ -336,20 +328,12 @@ def test_aigi_holmes_smoke_run(tmp_path: Path) -> None:
     flux = next(r for r in table["rows"] if r["name"] == "FLUX")
     assert all(flux["cells"][c]["mean"] is not None for c in ("MLLM", "Expert", "Combined")), flux
     # It learned (issue 17), after SFT and DPO, the MLLM alone and with the expert, and token
-    # soft-scoring read the verdict it states. Measured 2026-12-03 (the tiny tokenizer split as
-    # sentencepiece does): parsable 1.0 / 1.0, accuracy 0.8 / 0.8, AUC 0.8725 / 0.875; on
-    # 2026-12-05 (another machine) accuracy 0.7 / 0.7, AUC 0.87 / 0.873 (MIN_ACCURACY_RANKED); the
-    # untrained model: nothing parsable, no image scored.
+    # soft-scoring read the verdict it states. Measured 2026-12-05 with the smoke SFT's lr 3e-4
+    # (conf/profile_paper/smoke_aigi_holmes.yaml): parsable 1.0 / 1.0, accuracy 1.0 / 1.0, AUC 1.0 /
+    # 1.0, with 2 threads and 1 (lr 1e-3 gave accuracy 0.675-0.8 at AUC 0.87); the untrained
+    # model: nothing parsable, no image scored.
     train = ["prepare_sft/sft.jsonl"]
-    _assert_it_learned(
-        run_dir,
-        stages,
-        train,
-        ["eval_mllm", "eval"],
-        tmp_path,
-        soft_scored=True,
-        min_accuracy=MIN_ACCURACY_RANKED,
-    )
+    _assert_it_learned(run_dir, stages, train, ["eval_mllm", "eval"], tmp_path, soft_scored=True)
 
 
 @pytest.mark.slow
