@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from harness.config import Invocation, compose
+from harness.config import REPO_ROOT, Invocation, compose
 from harness.plan import Plan, build_plan
 from tests.conftest import PAPERS
 
-__all__ = ["PAPERS", "compose_paper", "load_published", "plan_for", "table_run_plan"]
+__all__ = ["PAPERS", "compose_paper", "load_published", "make_reproduce", "plan_for", "table_run_plan"]
 
 PUBLISHED = Path(__file__).resolve().parent.parent / "published"
 
@@ -46,3 +48,16 @@ def table_run_plan(paper: str, table: str, run: str, *overrides: str) -> tuple[P
     (found,) = [r for r in table_runs(compose_paper(paper), table) if r.name == run]
     cfg = load_config(Invocation(overrides=[f"paper={paper}", "profile=full", *overrides, *found.overrides]))
     return build_plan(cfg, run_name=f"t__{run}"), cfg
+
+
+def make_reproduce(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`make -s reproduce GPU=0 <args>` with this interpreter's environment (-o: never rebuilt)."""
+    venv = Path(sys.prefix)
+    return subprocess.run(
+        ["make", "-s", "reproduce", "GPU=0", f"VENV={venv}", "-o", f"{venv}/.installed", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "", "HOME": str(home)},
+    )

@@ -5,15 +5,13 @@ the shell dropped Hydra's quotes, and `ARGS='run_name=x; touch F'` ran touch."""
 from __future__ import annotations
 
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from common.errors import ConfigError
-from harness.config import REPO_ROOT
 from harness.make_entry import ENV_PREFIX, reproduce_argv, split_overrides
+from tests.harness.conftest import make_reproduce
 
 
 @pytest.mark.parametrize(
@@ -65,23 +63,11 @@ def test_reproduce_argv_maps_make_variables(dry_run: str, switch: list[str]) -> 
     assert reproduce_argv(env) == ["paper=fakexplain", "profile=smoke", *switch, "run_name=r", "tags=[a, b]"]
 
 
-def _make_reproduce(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    venv = Path(sys.prefix)
-    return subprocess.run(
-        ["make", "-s", "reproduce", "GPU=0", f"VENV={venv}", "-o", f"{venv}/.installed", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "", "HOME": str(tmp_path)},
-    )
-
-
 def test_make_reproduce_hands_args_to_hydra_as_typed(tmp_path: Path) -> None:
     """`$`, `;`, parentheses, a glob, backticks and both quote kinds reach ms-swift's --system verbatim."""
     runs = tmp_path / "runs"
     for text in ("It costs $5; (a lot) * [x]", "it's $(HOME) `id` $$"):
-        proc = _make_reproduce(
+        proc = make_reproduce(
             tmp_path, "PAPER=fakexplain", "PROFILE=full", "DRY_RUN=1",
             f"ARGS=+stages.sft.system=\"{text}\" run_name=t paths.runs={runs}",
         )  # fmt: skip
@@ -98,12 +84,12 @@ def test_make_reproduce_hands_args_to_hydra_as_typed(tmp_path: Path) -> None:
 
 def test_make_reproduce_runs_no_command_from_args(tmp_path: Path) -> None:
     witness = tmp_path / "pwned"
-    proc = _make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=1", f"ARGS=run_name=x; touch {witness}")
+    proc = make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=1", f"ARGS=run_name=x; touch {witness}")
     assert proc.returncode == 2
     assert "error: touch: not an override: write key=value" in proc.stderr.splitlines(), proc.stderr
     assert not witness.exists()
     # an unclosed quote is named before anything runs
-    proc = _make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=1", "ARGS=run_name='x")
+    proc = make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=1", "ARGS=run_name='x")
     assert proc.returncode == 2 and proc.stderr.startswith("error: ARGS: the quote ' at character 10"), (
         proc.stderr
     )

@@ -13,6 +13,7 @@ import pytest
 
 from harness.cli import main
 from harness.config import REPO_ROOT
+from tests.harness.conftest import make_reproduce
 
 
 def test_unknown_paper_error_comes_before_any_profile_notice(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,27 +55,15 @@ def test_make_reproduce_with_a_typo(tmp_path: Path) -> None:
     assert proc.stderr.splitlines()[0] == errors[0], proc.stderr
 
 
-def _make_reproduce(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    venv = Path(sys.prefix)
-    return subprocess.run(
-        ["make", "-s", "reproduce", "GPU=0", f"VENV={venv}", "-o", f"{venv}/.installed", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "", "HOME": str(tmp_path)},
-    )
-
-
 def test_make_reproduce_reads_the_dry_run_value(tmp_path: Path) -> None:
     """DRY_RUN=0 and DRY_RUN=ture were dry runs: the Makefile only asked whether DRY_RUN was set."""
     runs = f"ARGS=paths.runs={tmp_path / 'runs'}"
-    typo = _make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=ture", runs)
+    typo = make_reproduce(tmp_path, "PAPER=fakexplain", "DRY_RUN=ture", runs)
     assert typo.returncode != 0
     assert "error: dry_run: 'ture' is not true or false" in typo.stderr.splitlines(), typo.stderr
     # DRY_RUN=0 would train: its mapping is tests/harness/test_make_entry.py's
     for value in ("1", "true"):
-        shown = _make_reproduce(tmp_path, "PAPER=fakexplain", f"DRY_RUN={value}", runs)
+        shown = make_reproduce(tmp_path, "PAPER=fakexplain", f"DRY_RUN={value}", runs)
         assert shown.returncode == 0, shown.stderr
         echoed = [line for line in shown.stdout.splitlines() if " -m harness " in line]  # the command
         assert echoed and " dry_run=true " in echoed[0], shown.stdout
