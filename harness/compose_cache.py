@@ -26,7 +26,10 @@ from common.user_cache import user_cache_dir
 
 __all__ = ["cache_path", "cached_compose"]
 
-KEEP = 64  # compositions kept; the oldest beyond it are removed when one is written
+# Compositions kept (about 170 KB each); the least recently used beyond it are removed when one is
+# written. Every table of every paper in both profiles is about 115 (fakexplain table=all: 43): at 64
+# one such table evicted the other's, and each of its dry runs composed all 42 runs again.
+KEEP = 256
 
 
 def cached_compose(

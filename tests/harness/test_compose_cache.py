@@ -118,3 +118,18 @@ def test_a_table_composes_its_runs_once_whatever_their_run_name(
         assert f"=== second__{run} ===\n" in out and f"{tmp_path}/fakexplain/second__{run}\n" in out
         block = out.split(f"=== second__{run} ===")[1].split("===")[0]
         assert "first__" not in block and f"--run_name second__{run}-sft" in block
+
+
+def test_the_cache_holds_every_table_of_every_paper_in_both_profiles() -> None:
+    """A table's runs are composed from the cache only while it still holds them: at 64 entries one
+    `table=all` of FakeXplain (43 compositions) evicted another profile's, whose next dry run
+    composed its 42 runs with Hydra again (about 15 s)."""
+    from harness.table import table_runs, tables_with_runs
+
+    needed = 0
+    for paper in PAPERS:
+        for profile in ("full", "smoke"):
+            cfg = config.compose([f"paper={paper}", f"profile={profile}"])
+            if tables_with_runs(cfg):
+                needed += 1 + len(table_runs(cfg, "all"))  # the table's command line and its runs
+    assert needed > 64 and compose_cache.KEEP >= needed, (needed, compose_cache.KEEP)
