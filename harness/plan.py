@@ -112,7 +112,7 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     if reward is not None:
         cfg = with_run_reward(cfg, reward)
         # The expansion is a copy whose stages resolve ${reward.path} lazily: pointing it at the
-        # copy too is what expanding the new config again gave (a third of a table run's planning).
+        # copy too is what expanding the new config again gave (about 0.16 s per plan here).
         expanded.reward.path = cfg.reward.path
     problems: list[Problem] = []
     specs: dict[str, StageSpec] = {}
