@@ -29,7 +29,7 @@ _OPEN, _CLOSE = "[{(", "]})"
 _DRY_RUN = {"1": "true", "0": "false"}
 
 
-def split_overrides(text: str, source: str = "ARGS") -> list[str]:
+def split_overrides(text: str) -> list[str]:
     """The overrides of ``text``: split at spaces outside quotes and brackets, quotes kept."""
     words: list[str] = []
     current: list[str] = []
@@ -64,7 +64,7 @@ def split_overrides(text: str, source: str = "ARGS") -> list[str]:
     if quote is not None:
         raise ConfigError(
             Problem(
-                source,
+                "ARGS",
                 f"the quote {quote} at character {quote_start + 1} is never closed: {text!r} "
                 "(quotes are Hydra's: close each one inside the override)",
             )
@@ -99,12 +99,12 @@ def reproduce_argv(env: Mapping[str, str]) -> list[str]:
     return argv
 
 
-def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     from harness.cli import main as harness_main
     from harness.invoke import print_problems
 
     try:
-        command = reproduce_argv(os.environ if env is None else env)
+        command = reproduce_argv(os.environ)
     except ConfigError as exc:
         print_problems(exc.problems, sys.stderr)
         return 2

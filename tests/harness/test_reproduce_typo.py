@@ -4,15 +4,12 @@ alone, not after a "No GPU found" line that repeats the typo in its suggested co
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
-from harness.config import REPO_ROOT
 from tests.harness.conftest import make_reproduce
 
 
@@ -39,15 +36,7 @@ def test_known_paper_still_gets_the_notice(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_make_reproduce_with_a_typo(tmp_path: Path) -> None:
     """Through the Makefile's reproduce target, with this interpreter's environment (-o: never rebuilt)."""
-    venv = Path(sys.prefix)
-    proc = subprocess.run(
-        ["make", "-s", "reproduce", "PAPER=fakexpain", "GPU=0", f"VENV={venv}", "-o", f"{venv}/.installed"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "", "HOME": str(tmp_path)},
-    )
+    proc = make_reproduce(tmp_path, "PAPER=fakexpain")
     assert proc.returncode != 0
     assert "No GPU found" not in proc.stdout + proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
