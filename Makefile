@@ -79,6 +79,8 @@ test-fast: $(STAMP)
 # The variables reach harness/make_entry.py as typed: single-quoted from make's unexpanded value, so
 # neither make's `$` nor a shell reads them; it splits ARGS into Hydra overrides and prints the command.
 make_literal = '$(subst ','"'"',$(value $(1)))'
+# $(call run_script,<python>,<script>): the script with ARGS as its argv, split the same way, no shell.
+run_script = @AIGI_MAKE_ARGS=$(call make_literal,ARGS) $(1) -m harness.make_entry --script $(2)
 reproduce: $(RUN_STAMP)
 	@$(RUN_PY) -m common.gpu_env describe
 	@AIGI_MAKE_PAPER=$(call make_literal,PAPER) AIGI_MAKE_TABLE=$(call make_literal,TABLE) \
@@ -93,7 +95,7 @@ gpu-lock: $(STAMP)
 # The whole GPU check on one GPU in under 10 minutes, installing the gpu set first
 # (scripts/gpu_smoke.py; the gpu_smoke profile). One line per check, non-zero exit on a failure.
 gpu-smoke:
-	$(PYTHON) scripts/gpu_smoke.py $(ARGS)
+	$(call run_script,$(PYTHON),scripts/gpu_smoke.py)
 
 bench-cli: $(STAMP)
 	$(PY) scripts/bench_cli.py
@@ -107,12 +109,12 @@ bench-data: $(STAMP)
 # The smoke run end to end: time per stage, held-out accuracy / parsable / IoU, GRPO reward per step.
 # make bench-learn [ARGS='--all' | ARGS='variant=staged']
 bench-learn: $(STAMP)
-	$(PY) scripts/bench_learn.py $(ARGS)
+	$(call run_script,$(PY),scripts/bench_learn.py)
 
 # A paper table in the smoke profile: wall time, what each run ran and reused, the filled cells.
 # make bench-table [ARGS='--paper fakexplain --table table4 table_runs=[no_bbox,sft]']
 bench-table: $(STAMP)
-	$(PY) scripts/bench_table.py $(ARGS)
+	$(call run_script,$(PY),scripts/bench_table.py)
 
 # The AIGI-Holmes visual expert's training images/s on this CPU with 1 and 2 dataloader workers.
 bench-expert: $(STAMP)
@@ -121,7 +123,7 @@ bench-expert: $(STAMP)
 # The transformers evaluation backend with prefix soft scoring: images/s and peak memory at batch
 # 1/4/16 on the tiny model (ARGS='--compare' also times the full-logits prefix pass).
 bench-eval: $(STAMP)
-	$(PY) scripts/bench_eval.py $(ARGS)
+	$(call run_script,$(PY),scripts/bench_eval.py)
 
 clean-venv:
 	rm -rf $(VENV) $(GPU_VENV)

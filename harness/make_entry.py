@@ -9,6 +9,11 @@ ARGS is read as Hydra overrides separated by spaces. Quotes are Hydra's and stay
 (``tags=["a,b",c]`` is a list of two); spaces inside quotes or brackets do not separate
 (``stages.sft.target_modules=[q_proj, v_proj]``); an override wrapped whole in quotes, as a shell
 would need it (``'x=[1, 2]'``), loses that outer pair.
+
+The other targets that take ARGS (``gpu-smoke``, ``bench-learn``, ``bench-table``, ``bench-eval``) run
+``python -m harness.make_entry --script <script>``: ARGS is split the same way and handed to the script
+as its argv (flags and Hydra overrides), any word wrapped whole in quotes losing that pair
+(``--run-name 'my run'``), and still no shell.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 from common.errors import ConfigError, Problem
 
-__all__ = ["ENV_PREFIX", "split_overrides", "reproduce_argv", "main"]
+__all__ = ["ENV_PREFIX", "split_overrides", "reproduce_argv", "script_argv", "main"]
 
 ENV_PREFIX = "AIGI_MAKE_"
 _QUOTES = "'\""
@@ -29,8 +34,12 @@ _OPEN, _CLOSE = "[{(", "]})"
 _DRY_RUN = {"1": "true", "0": "false"}
 
 
-def split_overrides(text: str) -> list[str]:
-    """The overrides of ``text``: split at spaces outside quotes and brackets, quotes kept."""
+def split_overrides(text: str, *, unwrap_any: bool = False) -> list[str]:
+    """The overrides of ``text``: split at spaces outside quotes and brackets, quotes kept.
+
+    A word wrapped whole in one pair of quotes loses it when it is an override (``'x=[1, 2]'``), or
+    always with ``unwrap_any`` (a script's flag value: ``'my run'``).
+    """
     words: list[str] = []
     current: list[str] = []
     quote: str | None = None
@@ -66,21 +75,21 @@ def split_overrides(text: str) -> list[str]:
             Problem(
                 "ARGS",
                 f"the quote {quote} at character {quote_start + 1} is never closed: {text!r} "
-                "(quotes are Hydra's: close each one inside the override)",
+                "(a quote is part of the word: close it inside the word it opens)",
             )
         )
     if current:
         words.append("".join(current))
-    return [_unwrap(word) for word in words]
+    return [_unwrap(word, unwrap_any) for word in words]
 
 
-def _unwrap(word: str) -> str:
+def _unwrap(word: str, unwrap_any: bool) -> str:
     """``'x=[1, 2]'`` -> ``x=[1, 2]``: one pair of quotes around a whole override, as a shell needs."""
     if len(word) < 2 or word[0] not in _QUOTES or word[-1] != word[0]:
         return word
     inner = word[1:-1]
     # Only when the first quote closes at the end ('a'='b' is not wrapped) and an override is inside.
-    if word[0] in inner.replace("\\" + word[0], "") or "=" not in inner:
+    if word[0] in inner.replace("\\" + word[0], "") or ("=" not in inner and not unwrap_any):
         return word
     return inner
 
@@ -99,19 +108,46 @@ def reproduce_argv(env: Mapping[str, str]) -> list[str]:
     return argv
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from harness.cli import main as harness_main
-    from harness.invoke import print_problems
+def script_argv(script: str, env: Mapping[str, str]) -> list[str]:
+    """The command of ``make <target> ARGS=...`` for a target that runs ``script``."""
+    return [sys.executable, script, *split_overrides(env.get(ENV_PREFIX + "ARGS", ""), unwrap_any=True)]
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(argv or [])
+    if argv[:1] == ["--script"]:
+        return _run_script(argv[1:])
     try:
         command = reproduce_argv(os.environ)
     except ConfigError as exc:
-        print_problems(exc.problems, sys.stderr)
+        _print_problems(exc)
         return 2
-    command.extend(argv or [])
+    from harness.cli import main as harness_main
+
+    command.extend(argv)
     # What make used to echo: the command as one copy-pasteable line.
     print(shlex.join([sys.executable, "-m", "harness", *command]), flush=True)
     return harness_main(command)
+
+
+def _run_script(argv: list[str]) -> int:
+    try:
+        if len(argv) != 1:
+            raise ConfigError(Problem("--script", f"takes one script path, got {argv}"))
+        command = script_argv(argv[0], os.environ)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 2
+    print(shlex.join(command), flush=True)
+    # The script replaces this process: its exit status and signals are make's, as before.
+    os.execv(command[0], command)
+
+
+def _print_problems(error: ConfigError) -> None:
+    # Not harness.invoke's: `make gpu-smoke` runs this module on the system python, which has no
+    # omegaconf before the GPU set is installed.
+    for problem in error.problems:
+        print(f"error: {problem}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -52,9 +52,14 @@ def table_run_plan(paper: str, table: str, run: str, *overrides: str) -> tuple[P
 
 def make_reproduce(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`make -s reproduce GPU=0 <args>` with this interpreter's environment (-o: never rebuilt)."""
+    return run_make(home, "reproduce", *args)
+
+
+def run_make(home: Path, target: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`make -s <target> GPU=0 <args>` with this interpreter's environment (-o: never rebuilt)."""
     venv = Path(sys.prefix)
     return subprocess.run(
-        ["make", "-s", "reproduce", "GPU=0", f"VENV={venv}", "-o", f"{venv}/.installed", *args],
+        ["make", "-s", target, "GPU=0", f"VENV={venv}", "-o", f"{venv}/.installed", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -1,17 +1,23 @@
 """`make reproduce` hands its variables to harness/make_entry.py as typed: no `$` expansion by make,
 no shell between ARGS and Hydra. Before, the recipe pasted $(ARGS) into a shell line: make ate `$5`,
-the shell dropped Hydra's quotes, and `ARGS='run_name=x; touch F'` ran touch."""
+the shell dropped Hydra's quotes, and `ARGS='run_name=x; touch F'` ran touch. The targets that run a
+script with ARGS (gpu-smoke, bench-learn, bench-table, bench-eval) did the same until they went
+through `make_entry --script`."""
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from common.errors import ConfigError
 from harness.make_entry import ENV_PREFIX, reproduce_argv, split_overrides
-from tests.harness.conftest import make_reproduce
+from tests.harness.conftest import REPO_ROOT, make_reproduce, run_make
 
 
 @pytest.mark.parametrize(
@@ -43,6 +49,12 @@ from tests.harness.conftest import make_reproduce
 )
 def test_split_overrides(text: str, words: list[str]) -> None:
     assert split_overrides(text) == words
+
+
+def test_split_for_a_script_unwraps_any_quoted_word() -> None:
+    text = "--run-name 'my run' \"x\" 'a'='b' k='v w'"
+    assert split_overrides(text) == ["--run-name", "'my run'", '"x"', "'a'='b'", "k='v w'"]
+    assert split_overrides(text, unwrap_any=True) == ["--run-name", "my run", "x", "'a'='b'", "k='v w'"]
 
 
 def test_an_unclosed_quote_names_args() -> None:
@@ -93,3 +105,44 @@ def test_make_reproduce_runs_no_command_from_args(tmp_path: Path) -> None:
     assert proc.returncode == 2 and proc.stderr.startswith("error: ARGS: the quote ' at character 10"), (
         proc.stderr
     )
+
+
+def test_a_script_gets_args_as_its_argv(tmp_path: Path) -> None:
+    """`--script`: ARGS split as for reproduce, any whole-quoted word unwrapped, the script exec'd."""
+    dump = tmp_path / "dump.py"
+    dump.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\nraise SystemExit(7)\n")
+    text = "--run-name 'my $run' --table table4 table_runs=[no_bbox, sft] s=\"`id` $(HOME)\""
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.make_entry", "--script", str(dump)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, f"{ENV_PREFIX}ARGS": text},
+        timeout=60,
+    )
+    assert proc.returncode == 7, proc.stderr  # the script's own status
+    echoed, received = proc.stdout.splitlines()
+    expected = ["--run-name", "my $run", "--table", "table4", "table_runs=[no_bbox, sft]", 's="`id` $(HOME)"']
+    assert json.loads(received) == expected
+    assert shlex.split(echoed) == [sys.executable, str(dump), *expected]
+
+
+def test_script_targets_run_no_command_from_args(tmp_path: Path) -> None:
+    witness = tmp_path / "pwned"
+    proc = run_make(tmp_path, "bench-eval", f"ARGS=--help; touch {witness}")
+    assert proc.returncode != 0 and "unrecognized arguments: --help; touch" in proc.stderr, proc.stderr
+    assert not witness.exists()
+    proc = run_make(tmp_path, "bench-eval", "ARGS=--help")
+    assert proc.returncode == 0 and "usage: bench_eval.py" in proc.stdout, proc.stderr
+    proc = run_make(tmp_path, "gpu-smoke", "ARGS=--plan-only --paper 'x")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ARGS: the quote ' at character 21"), (
+        proc.stderr
+    )
+
+
+def test_every_make_target_with_args_reads_them_through_make_entry() -> None:
+    """No recipe pastes $(ARGS) into a shell line (PYTEST_ARGS, pytest's own flags, aside)."""
+    recipes = [line for line in (REPO_ROOT / "Makefile").read_text().splitlines() if line.startswith("\t")]
+    assert not [line for line in recipes if "$(ARGS)" in line]
+    scripts = {line.split("scripts/")[-1].rstrip(")") for line in recipes if "$(call run_script," in line}
+    assert scripts == {"gpu_smoke.py", "bench_learn.py", "bench_table.py", "bench_eval.py"}
