@@ -69,7 +69,7 @@ def execute(
     """Plan and validate `cfg`; print the commands (dry run) or run them. Returns the exit code.
 
     `launch_plan`: `build_plan(cfg, launch=True)` when the caller has it already (a table plans
-    every run to find what they share); a dry run uses it too unless it copies a reward file.
+    every run to find what they share); a dry run prints its `as_printed()` twin.
     """
     out = out or sys.stdout
     dry_run = bool(cfg.get("dry_run"))
@@ -79,12 +79,14 @@ def execute(
     from launch.config import parse_cluster
 
     parse_cluster(OmegaConf.to_container(cfg.cluster, resolve=True))
-    # A dry run prints the commands with the user's reward file; a run copies it in first.
+    # A dry run prints the commands with the user's reward file; a run copies it in first. The
+    # launch plan holds both (a scheduler's dry run shows the jobs as the run would submit them).
     launch = not dry_run and not preflight
-    if launch_plan is not None and (launch or launch_plan.reward is None):
-        plan = launch_plan
-    else:
-        plan = build_plan(cfg, run_name=str(cfg.get("run_name") or generated_run_name(cfg)), launch=launch)
+    if launch_plan is None:
+        launch_plan = build_plan(
+            cfg, run_name=str(cfg.get("run_name") or generated_run_name(cfg)), launch=True
+        )
+    plan = launch_plan if launch else launch_plan.as_printed()
     if inv.stage_subset is not None:
         _check_subset(plan, inv.stage_subset, "stages")
     if cfg.get("from_stage") is not None:
@@ -101,7 +103,7 @@ def execute(
         plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset, machine=not dry_run
     )
     if dry_run:
-        print_dry_run(plan, out, inv.stage_subset, from_stage=cfg.get("from_stage"))
+        print_dry_run(plan, out, inv.stage_subset, from_stage=cfg.get("from_stage"), launched=launch_plan)
         if problems:  # the same exit status as the real run gives for the same problem
             print_problems(problems, sys.stderr)
             return 2
@@ -158,10 +160,16 @@ def _check_subset(plan: Plan, subset: list[str], key: str) -> None:
 
 
 def print_dry_run(
-    plan: Plan, out: TextIO, subset: Sequence[str] | None = None, from_stage: str | None = None
+    plan: Plan,
+    out: TextIO,
+    subset: Sequence[str] | None = None,
+    from_stage: str | None = None,
+    launched: Plan | None = None,
 ) -> None:
     """Each stage's `# stage:` line, then what its launcher would run: the command line
-    (cluster=local), every node's launch line (torchrun) or the sbatch script (slurm)."""
+    (cluster=local), every node's launch line (torchrun) or the sbatch script (slurm).
+
+    `launched`: the plan's launch twin (`build_plan(launch=True)`) when the caller has it."""
     from harness.jobs import launcher_for, make_job
 
     cfg = plan.cfg
@@ -170,8 +178,10 @@ def print_dry_run(
     # reward file and each attempt's argv (resume, requeue). cluster=local prints the user's
     # own reward file, which is what the command reads when pasted.
     scheduled = str(cfg.cluster.launcher) != "local"
-    shown = build_plan(cfg, plan.run_name, launch=True) if scheduled else plan
-    decisions, outlook = _outlook(plan, subset, from_stage)
+    shown = plan
+    if scheduled:
+        launched = shown = launched or build_plan(cfg, plan.run_name, launch=True)
+    decisions, outlook = _outlook(plan, subset, from_stage, launched)
     variant = cfg.get("variant")
     header = f"# paper: {plan.paper}"
     if variant:
@@ -213,7 +223,7 @@ def _as_attempt(planned: PlannedStage, decision: Decision | None, requeueable: b
 
 
 def _outlook(
-    plan: Plan, subset: Sequence[str] | None, from_stage: str | None
+    plan: Plan, subset: Sequence[str] | None, from_stage: str | None, launched: Plan | None = None
 ) -> tuple[dict[str, Decision], dict[str, str]]:
     """For a run that exists: what the real run would do with each stage, and why."""
     from harness.manifest import RunManifest
@@ -227,7 +237,7 @@ def _outlook(
         return {}, {}
     # Decided on the plan the real run would make (stages score with the run's reward copy).
     decisions, problems = decide(
-        build_plan(plan.cfg, plan.run_name, launch=True), manifest, subset, from_stage
+        launched or build_plan(plan.cfg, plan.run_name, launch=True), manifest, subset, from_stage
     )
     words = {"run": "runs", "resume": "resumes", "skip_completed": "already completed, skipped"}
     outlook = {

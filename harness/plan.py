@@ -70,14 +70,24 @@ class Plan:
     run_dir: Path
     profile: str
     stages: list[PlannedStage]
-    cfg: DictConfig  # the composed config, with reward.path pointing at the run's copy when there is one
+    cfg: DictConfig  # the composed config (reward.path is the user's file: run_config() has the copy)
     reward: RunReward | None = None  # the reward file a real run copies in before its first stage
+    # A launch plan with a reward copy: the same run rendered with the user's file, as printed.
+    printed: Plan | None = field(default=None, repr=False)
 
     def stage(self, name: str) -> PlannedStage:
         for planned in self.stages:
             if planned.name == name:
                 return planned
         raise KeyError(name)
+
+    def as_printed(self) -> Plan:
+        """The plan as a dry run prints it: stages score with the user's reward file."""
+        return self.printed or self
+
+    def run_config(self) -> DictConfig:
+        """The config the run records: reward.path pointing at the run's copy when there is one."""
+        return self.cfg if self.reward is None else with_run_reward(self.cfg, self.reward)
 
 
 def default_run_name() -> str:
@@ -100,7 +110,9 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     """Render every stage of the selected pipeline; all problems are reported together.
 
     launch=True plans a run rather than a printout: stages that score with `reward.path` are
-    rendered with the run's copy of the file (`Plan.reward`, installed by the runner).
+    rendered with the run's copy of the file (`Plan.reward`, installed by the runner), and
+    `Plan.printed` holds the same run rendered with the user's file, from the same expansion (a
+    table's dry run needs both: the launch plan's fingerprints, the printed commands).
     """
     run_name = check_run_name(str(run_name or cfg.get("run_name") or default_run_name()))
     run_dir = run_directory(cfg, run_name)
@@ -109,11 +121,25 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
     expanded = expansion.expand(names)
     redirects = bypassed_stages(cfg, [str(n) for n in cfg.stages], expansion)
     reward = planned_reward(cfg, run_dir, [expanded.stages[name] for name in names]) if launch else None
-    if reward is not None:
-        cfg = with_run_reward(cfg, reward)
-        # The expansion is a copy whose stages resolve ${reward.path} lazily: pointing it at the
-        # copy too is what expanding the new config again gave (about 0.16 s per plan here).
-        expanded.reward.path = cfg.reward.path
+    plan = _render(cfg, expanded, names, redirects, run_name, run_dir)
+    if reward is None:
+        return plan
+    # The expansion is a copy whose stages resolve ${reward.path} lazily: pointing it at the copy
+    # renders the launch plan without expanding again (about 0.16 s per plan).
+    expanded.reward.path = str(reward.copy)
+    launched = _render(cfg, expanded, names, redirects, run_name, run_dir)
+    launched.reward, launched.printed = reward, plan
+    return launched
+
+
+def _render(
+    cfg: DictConfig,
+    expanded: DictConfig,
+    names: list[str],
+    redirects: dict[str, str],
+    run_name: str,
+    run_dir: Path,
+) -> Plan:
     problems: list[Problem] = []
     specs: dict[str, StageSpec] = {}
     for name in names:
@@ -162,7 +188,6 @@ def build_plan(cfg: DictConfig, run_name: str | None = None, *, launch: bool = F
         profile=profile,
         stages=planned,
         cfg=cfg,
-        reward=reward,
     )
 
 

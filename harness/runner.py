@@ -439,7 +439,7 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 def _open_manifest(plan: Plan, manifest: RunManifest | None, reward_sha256: str | None) -> RunManifest:
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     # Secrets reach the launched process through its environment only, never this file.
-    config = masked_config(OmegaConf.to_container(plan.cfg, resolve=True), _secret_patterns(plan))
+    config = masked_config(OmegaConf.to_container(plan.run_config(), resolve=True), _secret_patterns(plan))
     write_text(plan.run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
     environment = RunManifest.environment(Path(str(plan.cfg.paths.repo)))
     header = {

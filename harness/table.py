@@ -306,9 +306,9 @@ def _check_before_the_first_run(
     from harness.validate.answer_format import answer_format_problems
 
     found: dict[tuple[str, str], list[str]] = {}
-    for run, name, _, member_cfg, plan in members:
-        # the launch plan names the run's copy of a reward file, not there yet: plan as printed
-        checked = plan if plan.reward is None else build_plan(member_cfg, name)
+    for run, _, _, _, plan in members:
+        # the launch plan names the run's copy of a reward file, not there yet: the plan as printed
+        checked = plan.as_printed()
         selected = [s for s in checked.stages if subset is None or s.name in subset]
         for problem in missing_inputs(checked, subset) + answer_format_problems(checked, selected):
             found.setdefault((problem.key, problem.message), []).append(run.name)

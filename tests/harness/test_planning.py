@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from harness.config import Invocation
 from harness.invoke import execute
@@ -52,16 +52,20 @@ def test_a_plan_to_run_uses_the_runs_copy_of_the_reward_and_changes_nothing(
     assert not runs.exists()  # and nothing was written
     copy = runs / paper / "r" / "reward" / "my_reward.py"
     assert plan.reward is not None and plan.reward.source == reward and plan.reward.copy == copy
-    assert plan.cfg.reward.path == str(copy)
+    assert plan.run_config().reward.path == str(copy)  # what the run's config.yaml records
+    assert plan.cfg.reward.path == str(reward)  # the composed config, as given
     scoring = [s for s in plan.stages if s.stage_kind.uses_reward(s.spec.config)]
     assert scoring and all(
         str(copy) in " ".join(s.rendered.argv) + str(dict(s.rendered.env)) for s in scoring
     )
     assert not any(str(reward) in " ".join(s.rendered.argv) for s in plan.stages)
-    # A plan to print keeps the user's file.
+    # A plan to print keeps the user's file; the launch plan's printed twin is that plan.
     printed = build_plan(cfg, run_name="r")
-    assert printed.reward is None
+    assert printed.reward is None and printed.as_printed() is printed
     assert any(str(reward) in " ".join(s.rendered.argv) + str(dict(s.rendered.env)) for s in printed.stages)
+    twin = plan.as_printed()
+    assert twin is not plan and twin.reward is None
+    assert [(s.name, s.rendered) for s in twin.stages] == [(s.name, s.rendered) for s in printed.stages]
 
 
 @pytest.mark.parametrize("paper", PAPERS)
@@ -86,3 +90,33 @@ def test_a_run_refused_by_validation_changes_nothing_and_copies_nothing(paper: s
     assert execute(cfg, Invocation(), out=io.StringIO()) == 2
     assert OmegaConf.to_yaml(cfg) == before
     assert not runs.exists()
+
+
+def test_a_table_dry_run_expands_each_run_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that scores with a reward file was planned twice in a table's dry run: as launched
+    (its fingerprints find the shared stages) and again as printed. The launch plan now renders its
+    printed twin from the same expansion of the config."""
+    from harness import plan as plan_module
+    from harness.cli import main
+
+    expansions: list[DictConfig] = []
+
+    class CountingExpansion(plan_module.ExtendsExpansion):
+        def __init__(self, cfg: DictConfig) -> None:
+            expansions.append(cfg)
+            super().__init__(cfg)
+
+    monkeypatch.setattr(plan_module, "ExtendsExpansion", CountingExpansion)
+    runs = ["best", "no_bbox", "grpo_alpha"]
+    argv = ["paper=fakexplain", "profile=full", "table=table4", f"table_runs=[{','.join(runs)}]", "dry_run=true",
+            f"paths.runs={tmp_path}", "run_name=t"]  # fmt: skip
+    assert main(argv) == 0
+    assert len(expansions) == len(runs)
+    out = capsys.readouterr().out
+    # and what it prints is still each run's commands with the user's file, not the run's copy
+    user_reward = str(compose_paper("fakexplain").reward.path)
+    for run in runs:
+        block = out.split(f"=== t__{run} ===")[1].split("===")[0]
+        assert user_reward in block and f"t__{run}/reward/" not in block, run
