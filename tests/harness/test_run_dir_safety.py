@@ -293,6 +293,8 @@ def test_a_changed_reward_file_refuses_a_finished_run_and_is_not_copied_in(
     assert _run(runs, source, *args)[0] == 0
     copy = _run_dir(runs) / "reward" / "my_reward.py"
     assert copy.read_text() == reward.read_text()
+    # the run's config.yaml records the file it scored with: its copy
+    assert f"  path: {copy}\n" in (_run_dir(runs) / "config.yaml").read_text()
     reward.write_text(REWARD.replace("{}", "{'score': 0.0}"))
     code, out, err = _run(runs, source, *args)
     assert code == 2, out + err
