@@ -11,7 +11,8 @@
     {"schema": "aigi-repro/eval-metrics/1", "manifest": path, "model": path, "n_images": int,
      "n_predictions": int, "complete": bool, "config": {...effective eval config...},
      "values": {metric key: float|null}, "counts": {key: int}, "notes": {key: str},
-     "soft_scoring": {"fake_ids": [...], "real_ids": [...], "skipped_variants": [...]} | null}
+     "soft_scoring": {"fake_ids": [...], "real_ids": [...], "skipped_variants": [...],
+                      "glued_fake_ids": [...], "glued_real_ids": [...]} | null}
 """
 
 from __future__ import annotations
@@ -258,6 +259,9 @@ def evaluate(
                     "fake_ids": list(anchors.fake_ids),
                     "real_ids": list(anchors.real_ids),
                     "skipped_variants": list(anchors.skipped),
+                    # a verdict glued to answer_after's last character (">fake"), compared with its rivals
+                    "glued_fake_ids": list(anchors.glued_fake_ids),
+                    "glued_real_ids": list(anchors.glued_real_ids),
                 }
                 write_json(out / ANCHORS_FILE, anchors_info, indent=None)
             collab = config.collaborative_decoding

@@ -15,6 +15,13 @@ fed logits, not log-probabilities (the vLLM backend asks for raw logits for this
 A variant counts only if the tokenizer spells it as one token (a multi-token variant has no single
 logit) unless ``multi_token_variants="first_token"``; both classes must keep at least one token
 and no token may belong to both.
+
+A Qwen2-style byte-level BPE pre-tokenizes a word together with the one punctuation character before
+it: after ``answer_after="<verdict>"`` the answer ``<verdict>fake`` may be the tokens ``<verdict`` and
+``>fake``, and neither ``fake`` nor `` fake`` is ever generated there. When ``answer_after`` ends with
+such a character, its glued spellings (``>fake``, ``>real``) that are single tokens are anchors too,
+compared with each other at a position where the model wrote one (both classes needed): the verdict
+is decided at that token.
 """
 
 from __future__ import annotations
@@ -78,16 +85,36 @@ class AnchorTokens:
     fake_ids: tuple[int, ...]
     real_ids: tuple[int, ...]
     skipped: tuple[str, ...] = ()  # variants spelled with several tokens
+    # The words glued to the character `answer_after` ends with (">fake"), where single tokens.
+    glued_fake_ids: tuple[int, ...] = ()
+    glued_real_ids: tuple[int, ...] = ()
 
     @property
     def all_ids(self) -> tuple[int, ...]:
-        return self.fake_ids + self.real_ids
+        """Every anchor id, glued ones included: the ids whose logits a backend records per step."""
+        return self.fake_ids + self.real_ids + self.glued_fake_ids + self.glued_real_ids
+
+    @property
+    def glued_ids(self) -> frozenset[int]:
+        return frozenset(self.glued_fake_ids + self.glued_real_ids)
+
+    def compared_at(self, token_id: int | None) -> AnchorTokens:
+        """The classes eq. 2 compares where the model wrote ``token_id``: the glued spellings at a
+        glued anchor, else the plain ones."""
+        if token_id is not None and token_id in self.glued_ids:
+            return AnchorTokens(fake_ids=self.glued_fake_ids, real_ids=self.glued_real_ids)
+        return AnchorTokens(fake_ids=self.fake_ids, real_ids=self.real_ids, skipped=self.skipped)
 
 
 def resolve_anchor_tokens(
-    tokenizer: Any, fake_words: Sequence[str], real_words: Sequence[str], multi_token_variants: str = "skip"
+    tokenizer: Any,
+    fake_words: Sequence[str],
+    real_words: Sequence[str],
+    multi_token_variants: str = "skip",
+    answer_after: str | None = None,
 ) -> AnchorTokens:
-    """Token ids of the anchor words, each with and without a leading space (how it follows a word)."""
+    """Token ids of the anchor words, each with and without a leading space (how it follows a word),
+    and glued to the punctuation ``answer_after`` ends with (module docstring)."""
     skipped: list[str] = []
     unknown = getattr(tokenizer, "unk_token_id", None)
 
@@ -119,7 +146,36 @@ def resolve_anchor_tokens(
             f"token ids {sorted(shared)} stand for both fake and real anchor words; "
             f"the classes must be told apart by their tokens"
         )
-    return AnchorTokens(fake_ids=fake_ids, real_ids=real_ids, skipped=tuple(skipped))
+    glued_fake, glued_real = (
+        _glued_ids(tokenizer, fake_words, answer_after),
+        _glued_ids(tokenizer, real_words, answer_after),
+    )
+    plain = set(fake_ids + real_ids)
+    glued_fake = tuple(i for i in glued_fake if i not in plain)
+    glued_real = tuple(i for i in glued_real if i not in plain)
+    if not glued_fake or not glued_real or set(glued_fake) & set(glued_real):
+        glued_fake = glued_real = ()  # nothing to compare a glued verdict with
+    return AnchorTokens(
+        fake_ids=fake_ids,
+        real_ids=real_ids,
+        skipped=tuple(skipped),
+        glued_fake_ids=glued_fake,
+        glued_real_ids=glued_real,
+    )
+
+
+def _glued_ids(tokenizer: Any, words: Sequence[str], answer_after: str | None) -> tuple[int, ...]:
+    """Single-token spellings of ``words`` after the punctuation ``answer_after`` ends with."""
+    glue = (answer_after or "")[-1:]
+    if not glue or glue.isalnum() or glue.isspace() or glue == "_":
+        return ()
+    unknown = getattr(tokenizer, "unk_token_id", None)
+    found: list[int] = []
+    for word in words:
+        ids = list(tokenizer.encode(glue + word, add_special_tokens=False))
+        if len(ids) == 1 and ids[0] != unknown and ids[0] not in found:
+            found.append(ids[0])
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -136,7 +192,7 @@ def soft_score(logits: Mapping[int, float], anchors: AnchorTokens) -> SoftScore:
     """
     fake = [float(logits[i]) for i in anchors.fake_ids if i in logits]
     real = [float(logits[i]) for i in anchors.real_ids if i in logits]
-    missing = [i for i in anchors.all_ids if i not in logits]
+    missing = [i for i in anchors.fake_ids + anchors.real_ids if i not in logits]
     if not fake or not real:
         return SoftScore(None, None, f"anchor tokens missing from the returned logits: {missing}")
     if not all(math.isfinite(z) or z == -math.inf for z in fake + real):
@@ -152,12 +208,15 @@ def find_answer_position(
     prefix_text: str = "",
     answer_after: str | None = None,
 ) -> int | None:
-    """Index of the first generated anchor token (after the text ``answer_after``, when set)."""
+    """Index of the first generated anchor token (after the text ``answer_after``, when set; a
+    glued anchor, ``>fake``, ends that text itself)."""
     wanted = set(anchors.all_ids)
+    glued = anchors.glued_ids
     for index, token in enumerate(token_ids):
         if token not in wanted:
             continue
-        if answer_after is None or answer_after in prefix_text + decode(token_ids[:index]):
+        upto = index + 1 if token in glued else index
+        if answer_after is None or answer_after in prefix_text + decode(token_ids[:upto]):
             return index
     return None
 
@@ -181,4 +240,4 @@ def answer_soft_score(
         for token_id, bias in bias_at_step(answer_bias, ids, position).items():
             if token_id in values:
                 values[token_id] += bias
-    return soft_score(values, anchors)
+    return soft_score(values, anchors.compared_at(ids[position]))

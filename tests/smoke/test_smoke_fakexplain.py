@@ -164,6 +164,7 @@ def test_smoke_reproduction_trains_evaluates_and_reports(smoke_run: SmokeRun) ->
 MIN_PARSABLE = 0.90
 MIN_ACCURACY = 0.85
 MIN_IOU = 0.30  # on fakes
+MIN_AUC = 0.75  # the probability of fake (003 eq. 2) at the verdict token
 
 
 def _figures(metrics_path: Path) -> dict[str, float]:
@@ -174,6 +175,8 @@ def _figures(metrics_path: Path) -> dict[str, float]:
         "parsable": 1.0 - values["unparsable_rate"],
         "accuracy": values["accuracy"],
         "iou": values["iou"],
+        "scored": metrics["counts"].get("n/p_fake", 0),
+        "auc": values.get("auc"),
     }
 
 
@@ -210,6 +213,12 @@ def test_the_smoke_run_learns(smoke_run: SmokeRun) -> None:
         figures = _figures(run_dir / stage / "metrics.json")
         assert figures["n"] == len(manifest)
         assert _learned(figures), (stage, figures)
+        # Token soft-scoring finds the verdict the model writes (`<verdict` then `>fake`: the tiny BPE
+        # glues it to the `>`; no image was scored before) and ranks the fakes first.
+        assert figures["scored"] >= MIN_PARSABLE * figures["n"] and (figures["auc"] or 0.0) >= MIN_AUC, (
+            stage,
+            figures,
+        )
     # The GRPO stage started from that model and the report shows its reward and parts per step.
     report = (run_dir / "report.md").read_text()
     assert "## GRPO reward per step" in report

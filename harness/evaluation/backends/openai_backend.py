@@ -78,7 +78,11 @@ class OpenAIBackend:
                     "folder as --model and the served name as eval.openai.model"
                 )
             self.anchors = resolve_anchor_tokens(
-                self._tokenizer, soft.fake_words, soft.real_words, soft.multi_token_variants
+                self._tokenizer,
+                soft.fake_words,
+                soft.real_words,
+                soft.multi_token_variants,
+                soft.answer_after,
             )
         # Last, so that no check above can fail after the server started.
         self.server: ServerProcess | None = None

@@ -65,7 +65,7 @@ class TransformersBackend:
         self.anchors: AnchorTokens | None = None
         if soft is not None and soft.enabled:
             self.anchors = resolve_anchor_tokens(
-                self.tokenizer, soft.fake_words, soft.real_words, soft.multi_token_variants
+                self.tokenizer, soft.fake_words, soft.real_words, soft.multi_token_variants, soft.answer_after
             )
         generation_config = self.model.generation_config
         eos = generation_config.eos_token_id
@@ -172,7 +172,7 @@ class TransformersBackend:
         for token_id, value in bias.items():
             if token_id in logits:
                 logits[token_id] += value
-        return soft_score(logits, self.anchors)
+        return soft_score(logits, self.anchors.compared_at(ids[position]))
 
     def _prefix_scores(self, requests: Sequence[GenerationRequest]) -> list[SoftScore]:
         """003 eq. 2 in its own prompt: next-token logits after ``assistant_prefix``."""

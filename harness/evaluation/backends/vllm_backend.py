@@ -92,7 +92,7 @@ class VllmBackend:
         self.anchors = None
         if soft is not None and soft.enabled:
             self.anchors = resolve_anchor_tokens(
-                self.tokenizer, soft.fake_words, soft.real_words, soft.multi_token_variants
+                self.tokenizer, soft.fake_words, soft.real_words, soft.multi_token_variants, soft.answer_after
             )
 
     @property
