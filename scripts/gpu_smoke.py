@@ -9,7 +9,10 @@ collaborative decoding and soft scoring, and the report. It prints one line per 
 FAIL, seconds, what was seen) and exits 1 on any failure.
 
     python3 scripts/gpu_smoke.py [--paper fakexplain] [--run-name NAME] [--skip-install]
-    python3 scripts/gpu_smoke.py --plan-only   # compose, render and validate with this Python
+    python3 scripts/gpu_smoke.py --plan-only   # compose, render and validate; nothing runs
+
+--plan-only plans with this Python when it has the harness's dependencies, else with the CPU set's
+(.venv) or the gpu set's (.venv-gpu): `make gpu-smoke ARGS=--plan-only` runs the system python3.
 
 Standard library only: it runs before the GPU environment exists.
 """
@@ -17,6 +20,7 @@ Standard library only: it runs before the GPU environment exists.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -207,6 +211,17 @@ def glibc_check() -> tuple[bool, str]:
     return passed, f"{name} {version} (the gpu set needs glibc >= {'.'.join(map(str, MIN_GLIBC))})"
 
 
+def plan_python() -> str | None:
+    """A Python that can compose the configs: this one, else the CPU set's, else the gpu set's."""
+    if all(importlib.util.find_spec(name) is not None for name in ("omegaconf", "hydra")):
+        return sys.executable
+    for venv in (".venv", gpu_env.GPU_VENV):
+        python = REPO / venv / "bin" / "python"
+        if python.is_file():
+            return str(python)
+    return None
+
+
 def run_logged(argv: Sequence[str], log: Path) -> tuple[bool, str]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as handle:
@@ -226,7 +241,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = run_dir(args.paper, args.run_name)
     expert = run / EXPERT_FILE
     if args.plan_only:
-        cmd = harness_argv(sys.executable, args.paper, args.run_name, "dry_run=true")
+        planner = plan_python()
+        if planner is None:
+            print(
+                "--plan-only needs a Python with the harness's dependencies: this one has none and "
+                f"neither {REPO / '.venv'} nor {REPO / gpu_env.GPU_VENV} exists; run `make install` "
+                "(the CPU set, minutes) or `make install-gpu` first",
+                file=sys.stderr,
+            )
+            return 2
+        cmd = harness_argv(planner, args.paper, args.run_name, "dry_run=true")
         return subprocess.run(cmd, cwd=REPO).returncode
 
     checks: list[Check] = []

@@ -95,6 +95,36 @@ def test_plan_only_validates_with_this_python() -> None:
     assert "profile: gpu_smoke" in proc.stdout and "# pre-flight:" in proc.stdout
 
 
+def test_plan_only_finds_a_python_with_the_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make gpu-smoke ARGS=--plan-only` runs the system python3, which has no omegaconf: it planned
+    with it and stopped on a ModuleNotFoundError traceback."""
+    script = _script()
+    assert script.plan_python() == sys.executable  # this one has the harness's dependencies
+    monkeypatch.setattr(script.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(script, "REPO", tmp_path)
+    assert script.plan_python() is None
+    gpu = tmp_path / ".venv-gpu" / "bin" / "python"
+    gpu.parent.mkdir(parents=True)
+    gpu.touch()
+    assert script.plan_python() == str(gpu)
+    cpu = tmp_path / ".venv" / "bin" / "python"
+    cpu.parent.mkdir(parents=True)
+    cpu.touch()
+    assert script.plan_python() == str(cpu)
+
+
+def test_plan_only_without_any_such_python_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As on a fresh GPU machine: the system python3, no .venv, no .venv-gpu."""
+    script = _script()
+    monkeypatch.setattr(script.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(script, "REPO", tmp_path)
+    assert script.main(["--plan-only"]) == 2
+    err = capsys.readouterr().err
+    assert "run `make install`" in err and str(tmp_path / ".venv") in err
+
+
 # --- the script's checks on a run directory --------------------------------------------------------
 
 
