@@ -167,7 +167,8 @@ def resolve_anchor_tokens(
 def _glued_ids(tokenizer: Any, words: Sequence[str], answer_after: str | None) -> tuple[int, ...]:
     """Single-token spellings of ``words`` after the punctuation ``answer_after`` ends with."""
     glue = (answer_after or "")[-1:]
-    if not glue or glue.isalnum() or glue.isspace() or glue == "_":
+    # Qwen2's pattern `[^\r\n\p{L}\p{N}]?\p{L}+`: any one character but a letter, digit or line break
+    if not glue or glue.isalnum() or glue.isspace():
         return ()
     unknown = getattr(tokenizer, "unk_token_id", None)
     found: list[int] = []
