@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,10 @@ def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
     )
     matches = [candidate for key in close for candidate in by_folded[key]][:n]
     return f" (did you mean: {', '.join(matches)}?)" if matches else ""
+
+
+def print_problems(problems: Sequence[Problem], stream: TextIO) -> None:
+    """One `error: <key>: <message>` line per problem (standard library only: `make gpu-smoke`'s
+    entry prints with it on the system python)."""
+    for problem in problems:
+        print(f"error: {problem}", file=stream)

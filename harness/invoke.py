@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from omegaconf import DictConfig, OmegaConf
 
-from common.errors import ConfigError, HarnessError, Problem, did_you_mean
+from common.errors import ConfigError, HarnessError, Problem, did_you_mean, print_problems
 from common.gpu_env import gpu_available
 from harness.config import Invocation, choice, compose
 from harness.jobs import generated_run_name
@@ -103,7 +103,7 @@ def execute(
         plan, check_paths=not dry_run, deep=not dry_run, subset=inv.stage_subset, machine=not dry_run
     )
     if dry_run:
-        print_dry_run(plan, out, inv.stage_subset, from_stage=cfg.get("from_stage"), launched=launch_plan)
+        print_dry_run(launch_plan, out, inv.stage_subset, from_stage=cfg.get("from_stage"))
         if problems:  # the same exit status as the real run gives for the same problem
             print_problems(problems, sys.stderr)
             return 2
@@ -160,16 +160,14 @@ def _check_subset(plan: Plan, subset: list[str], key: str) -> None:
 
 
 def print_dry_run(
-    plan: Plan,
-    out: TextIO,
-    subset: Sequence[str] | None = None,
-    from_stage: str | None = None,
-    launched: Plan | None = None,
+    launched: Plan, out: TextIO, subset: Sequence[str] | None = None, from_stage: str | None = None
 ) -> None:
     """Each stage's `# stage:` line, then what its launcher would run: the command line
     (cluster=local), every node's launch line (torchrun) or the sbatch script (slurm).
 
-    `launched`: the plan's launch twin (`build_plan(launch=True)`) when the caller has it."""
+    `launched`: the launch plan (`build_plan(launch=True)`); its `as_printed()` twin is what a
+    pasted command reads."""
+    plan = launched.as_printed()
     from harness.jobs import launcher_for, make_job
 
     cfg = plan.cfg
@@ -178,10 +176,8 @@ def print_dry_run(
     # reward file and each attempt's argv (resume, requeue). cluster=local prints the user's
     # own reward file, which is what the command reads when pasted.
     scheduled = str(cfg.cluster.launcher) != "local"
-    shown = plan
-    if scheduled:
-        launched = shown = launched or build_plan(cfg, plan.run_name, launch=True)
-    decisions, outlook = _outlook(plan, subset, from_stage, launched)
+    shown = launched if scheduled else plan
+    decisions, outlook = _outlook(launched, subset, from_stage)
     variant = cfg.get("variant")
     header = f"# paper: {plan.paper}"
     if variant:
@@ -223,9 +219,10 @@ def _as_attempt(planned: PlannedStage, decision: Decision | None, requeueable: b
 
 
 def _outlook(
-    plan: Plan, subset: Sequence[str] | None, from_stage: str | None, launched: Plan | None = None
+    plan: Plan, subset: Sequence[str] | None, from_stage: str | None
 ) -> tuple[dict[str, Decision], dict[str, str]]:
-    """For a run that exists: what the real run would do with each stage, and why."""
+    """For a run that exists: what the real run would do with each stage, and why (`plan`: the
+    launch plan, stages scoring with the run's reward copy)."""
     from harness.manifest import RunManifest
     from harness.runner import decide
 
@@ -236,9 +233,7 @@ def _outlook(
     if manifest is None:
         return {}, {}
     # Decided on the plan the real run would make (stages score with the run's reward copy).
-    decisions, problems = decide(
-        launched or build_plan(plan.cfg, plan.run_name, launch=True), manifest, subset, from_stage
-    )
+    decisions, problems = decide(plan, manifest, subset, from_stage)
     words = {"run": "runs", "resume": "resumes", "skip_completed": "already completed, skipped"}
     outlook = {
         name: f"{words[d.action]}" + (f" ({d.reason})" if d.reason else "")
@@ -250,8 +245,3 @@ def _outlook(
             problem.key.split(".")[1] if "." in problem.key else "", f"refused: {problem.message}"
         )
     return decisions, outlook
-
-
-def print_problems(problems: Sequence[Problem], stream: TextIO) -> None:
-    for problem in problems:
-        print(f"error: {problem}", file=stream)

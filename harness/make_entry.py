@@ -23,7 +23,7 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 
-from common.errors import ConfigError, Problem
+from common.errors import ConfigError, Problem, print_problems
 
 __all__ = ["ENV_PREFIX", "split_overrides", "reproduce_argv", "script_argv", "main"]
 
@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command = reproduce_argv(os.environ)
     except ConfigError as exc:
-        _print_problems(exc)
+        print_problems(exc.problems, sys.stderr)
         return 2
     from harness.cli import main as harness_main
 
@@ -136,18 +136,11 @@ def _run_script(argv: list[str]) -> int:
             raise ConfigError(Problem("--script", f"takes one script path, got {argv}"))
         command = script_argv(argv[0], os.environ)
     except ConfigError as exc:
-        _print_problems(exc)
+        print_problems(exc.problems, sys.stderr)
         return 2
     print(shlex.join(command), flush=True)
     # The script replaces this process: its exit status and signals are make's, as before.
     os.execv(command[0], command)
-
-
-def _print_problems(error: ConfigError) -> None:
-    # Not harness.invoke's: `make gpu-smoke` runs this module on the system python, which has no
-    # omegaconf before the GPU set is installed.
-    for problem in error.problems:
-        print(f"error: {problem}", file=sys.stderr)
 
 
 if __name__ == "__main__":
